@@ -1,0 +1,300 @@
+/**
+ * A scenario is a declaration that the runner interprets: hosts, links, workloads,
+ * thresholds and an optional function that drives the run. Importing a scenario
+ * module has no side effects; {@linkcode validateScenario} finds every problem
+ * before anything is created.
+ *
+ * @module
+ */
+
+import { type Duration, tryParseDuration } from "./duration.ts";
+import type { Problem } from "./errors.ts";
+import { METRICS } from "./metrics.ts";
+import type { UdpEchoResult, UdpProbeResult, WorkloadResult } from "./results.ts";
+import { parseThreshold, type Threshold } from "./threshold.ts";
+import {
+  type LinkOptions,
+  type NetworkKind,
+  planTopology,
+  resolveTarget,
+  validateTopology,
+} from "./topology.ts";
+import {
+  parseTarget,
+  type UdpEchoSpec,
+  type UdpProbeSpec,
+  validateWorkload,
+  type WorkloadSpec,
+} from "./workloads.ts";
+
+/** Where a workload runs and what it runs: `{ on: "server", run: udpEcho({ port: 7000 }) }`. */
+export interface WorkloadPlacement<S extends WorkloadSpec = WorkloadSpec> {
+  /** The host to run it on. */
+  on: string;
+  /** The workload. */
+  run: S;
+}
+
+/** Options of {@linkcode scenario}. */
+export interface ScenarioOptions {
+  /**
+   * How hosts are made: `"namespaces"` (one network namespace per host, needs root)
+   * or `"loopback"` (one host on 127.0.0.1, no privileges).
+   * @default {"namespaces"}
+   */
+  network?: NetworkKind;
+  /** Host role names, e.g. `["client", "server"]`. */
+  hosts: string[];
+  /**
+   * Links between hosts, each a veth pair: `[["client", "server"]]`.
+   * @default {[]}
+   */
+  links?: LinkOptions[];
+  /**
+   * Workloads started before the scenario function runs, by name. Servers start
+   * first, then the rest in order. They are validated before anything is created.
+   * @default {{}}
+   */
+  workloads?: Record<string, WorkloadPlacement>;
+  /**
+   * The whole run is stopped after this long.
+   * @default {"60s"}
+   */
+  timeout?: Duration;
+  /**
+   * Limits on metrics, as `"<workload>.<metric>": "<op> <value>"`:
+   * `{ "probe.loss": "< 2%", "probe.rtt.p99": "< 5ms" }`.
+   * @default {{}}
+   */
+  thresholds?: Record<string, string>;
+}
+
+/** The result type of a workload spec. */
+export type ResultOf<S extends WorkloadSpec> = S extends UdpProbeSpec ? UdpProbeResult
+  : S extends UdpEchoSpec ? UdpEchoResult
+  : WorkloadResult;
+
+/** A running (or finished) workload. */
+export interface WorkloadHandle<R extends WorkloadResult = WorkloadResult> {
+  /** Its name. */
+  readonly name: string;
+  /** The host it runs on. */
+  readonly host: string;
+  /** Resolves with its result when it finishes (servers finish when stopped). */
+  result(): Promise<R>;
+  /** Stops it and resolves with its result. Stopping a finished workload is a no-op. */
+  stop(): Promise<R>;
+  /** What it has measured so far, without stopping it. */
+  snapshot(): Promise<R>;
+}
+
+/** What a scenario function gets: the running network and its workloads. */
+export interface ScenarioContext {
+  /** The scenario's name. */
+  readonly name: string;
+  /** Aborted when the run is interrupted or times out. */
+  readonly signal: AbortSignal;
+  /** The main address of a host (its first link end, or 127.0.0.1 on loopback). */
+  address(host: string): string;
+  /** Starts a workload by name; resolves once it is running (servers: bound). */
+  start<S extends WorkloadSpec>(
+    name: string,
+    placement: WorkloadPlacement<S>,
+  ): Promise<WorkloadHandle<ResultOf<S>>>;
+  /** A workload started from options or by {@linkcode ScenarioContext.start}. */
+  workload(name: string): WorkloadHandle;
+  /** Waits for a duration; rejects when the run is interrupted. */
+  sleep(duration: Duration): Promise<void>;
+  /** Records a check; a failed check fails the scenario. Returns `ok`. */
+  check(name: string, ok: boolean, detail?: string): boolean;
+  /** Adds a line to the report's log. */
+  log(message: string): void;
+}
+
+/** The function that drives a scenario. */
+export type ScenarioFunction = (t: ScenarioContext) => Promise<void> | void;
+
+/** A scenario, as returned by {@linkcode scenario}. Plain data plus a function. */
+export interface Scenario {
+  /** Marks the object as a scenario. */
+  readonly kind: "squall.scenario";
+  /** Its name. */
+  readonly name: string;
+  /** Its options, as given. */
+  readonly options: ScenarioOptions;
+  /** The function that drives it, if any. */
+  readonly fn: ScenarioFunction | undefined;
+}
+
+/** The checked form of a scenario that the runner uses. */
+export interface ValidScenario {
+  /** The scenario. */
+  scenario: Scenario;
+  /** How hosts are made. */
+  network: NetworkKind;
+  /** Host names. */
+  hosts: string[];
+  /** Links. */
+  links: LinkOptions[];
+  /** Workloads from options, in start order (servers first). */
+  workloads: { name: string; placement: WorkloadPlacement }[];
+  /** Timeout of the whole run in milliseconds. */
+  timeoutMs: number;
+  /** Parsed thresholds. */
+  thresholds: Threshold[];
+}
+
+/**
+ * Declares a scenario. Nothing happens until a runner runs it.
+ *
+ * @example
+ * ```ts
+ * import { scenario } from "./scenario.ts";
+ * import { udpEcho, udpProbe } from "./workloads.ts";
+ *
+ * export default scenario("udp echo", {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: {
+ *     echo: { on: "server", run: udpEcho({ port: 7000 }) },
+ *     probe: { on: "client", run: udpProbe({ target: "server:7000", count: 1000, rate: 500 }) },
+ *   },
+ *   thresholds: { "probe.loss": "< 1%", "probe.rtt.p99": "< 5ms" },
+ * });
+ * ```
+ */
+export function scenario(name: string, options: ScenarioOptions, fn?: ScenarioFunction): Scenario {
+  return Object.freeze({ kind: "squall.scenario", name, options, fn });
+}
+
+/** Whether a value is a scenario made by {@linkcode scenario}. */
+export function isScenario(value: unknown): value is Scenario {
+  return typeof value === "object" && value !== null &&
+    (value as { kind?: unknown }).kind === "squall.scenario";
+}
+
+const WORKLOAD_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+/** Checks a scenario: returns it in checked form, or every problem, each with where it is. */
+export function validateScenario(
+  s: Scenario,
+  where: string,
+): { ok: true; value: ValidScenario } | { ok: false; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const o = (s.options ?? {}) as Partial<ScenarioOptions>;
+  if (typeof s.name !== "string" || s.name.trim() === "") {
+    problems.push({ where: `${where}: name`, message: "a scenario needs a non-empty name" });
+  }
+  if (typeof s.options !== "object" || s.options === null) {
+    problems.push({ where: `${where}: options`, message: "expected an options object" });
+    return { ok: false, problems };
+  }
+  if (s.fn !== undefined && typeof s.fn !== "function") {
+    problems.push({ where: `${where}: fn`, message: "expected a function or nothing" });
+  }
+  const at = `${where}: options`;
+  const topologyProblems = validateTopology(o.network, o.hosts, o.links, at);
+  problems.push(...topologyProblems);
+  const network = o.network ?? "namespaces";
+  const hosts = (o.hosts ?? []) as string[];
+  const links = (o.links ?? []) as LinkOptions[];
+
+  let timeoutMs = 60_000;
+  if (o.timeout !== undefined) {
+    const t = tryParseDuration(o.timeout);
+    if (typeof t !== "number") problems.push({ where: `${at}.timeout`, message: t.error });
+    else if (t <= 0) problems.push({ where: `${at}.timeout`, message: "timeout must be above 0" });
+    else timeoutMs = t;
+  }
+
+  const workloads: { name: string; placement: WorkloadPlacement }[] = [];
+  if (o.workloads !== undefined && (typeof o.workloads !== "object" || o.workloads === null)) {
+    problems.push({ where: `${at}.workloads`, message: "expected an object of named workloads" });
+  }
+  const plan = topologyProblems.length === 0
+    ? planTopology(network, hosts, links, "000000")
+    : undefined;
+  for (const [name, placement] of Object.entries(o.workloads ?? {})) {
+    const wat = `${at}.workloads.${name}`;
+    problems.push(...validatePlacement(name, placement, wat, hosts));
+    if (plan && placement?.on && hosts.includes(placement.on) && placement.run?.kind === "udpProbe") {
+      const target = parseTarget(placement.run.target);
+      if (!("error" in target)) {
+        const resolved = resolveTarget(plan, placement.on, target);
+        if ("error" in resolved) problems.push({ where: `${wat}.run.target`, message: resolved.error });
+      }
+    }
+    workloads.push({ name, placement });
+  }
+  workloads.sort((a, b) => serverFirst(a.placement) - serverFirst(b.placement));
+
+  const thresholds: Threshold[] = [];
+  if (o.thresholds !== undefined && (typeof o.thresholds !== "object" || o.thresholds === null)) {
+    problems.push({ where: `${at}.thresholds`, message: "expected an object of thresholds" });
+  }
+  for (const [key, expression] of Object.entries(o.thresholds ?? {})) {
+    const parsed = parseThreshold(key, expression, `${at}.thresholds`);
+    if (Array.isArray(parsed)) {
+      problems.push(...parsed);
+      continue;
+    }
+    thresholds.push(parsed);
+    const declared = workloads.find((w) => w.name === parsed.workload);
+    const twat = `${at}.thresholds[${JSON.stringify(key)}]`;
+    if (declared?.placement.run?.kind && METRICS[declared.placement.run.kind]) {
+      if (!METRICS[declared.placement.run.kind][parsed.metric]) {
+        problems.push({
+          where: twat,
+          message: `"${parsed.workload}" is a ${declared.placement.run.kind}, which has no metric "${parsed.metric}" (it has: ${
+            Object.keys(METRICS[declared.placement.run.kind]).join(", ")
+          })`,
+        });
+      }
+    } else if (!declared && s.fn === undefined) {
+      problems.push({
+        where: twat,
+        message: `no workload named "${parsed.workload}" (workloads: ${
+          workloads.map((w) => w.name).join(", ") || "none"
+        })`,
+      });
+    }
+  }
+
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, value: { scenario: s, network, hosts, links, workloads, timeoutMs, thresholds } };
+}
+
+/** Checks one workload placement: its name, its host and its spec. */
+export function validatePlacement(
+  name: string,
+  placement: unknown,
+  where: string,
+  hosts: readonly string[],
+): Problem[] {
+  const problems: Problem[] = [];
+  if (!WORKLOAD_NAME.test(name)) {
+    problems.push({
+      where,
+      message: `workload name must be letters, digits, "-" or "_", starting with a letter, got ${
+        JSON.stringify(name)
+      }`,
+    });
+  }
+  if (typeof placement !== "object" || placement === null) {
+    problems.push({ where, message: "expected { on: <host>, run: <workload> }" });
+    return problems;
+  }
+  const p = placement as Partial<WorkloadPlacement>;
+  if (typeof p.on !== "string" || !hosts.includes(p.on)) {
+    problems.push({
+      where: `${where}.on`,
+      message: `unknown host ${JSON.stringify(p.on)} (hosts: ${hosts.join(", ")})`,
+    });
+  }
+  problems.push(...validateWorkload(p.run, `${where}.run`));
+  return problems;
+}
+
+function serverFirst(placement: WorkloadPlacement): number {
+  return placement?.run?.kind === "udpEcho" ? 0 : 1;
+}
