@@ -91,7 +91,11 @@ export class CommandError extends SquallError {
     stderrTail: string,
     options?: ErrorOptions,
   ) {
-    super(stderrTail ? `${message}\n${indent(stderrTail)}` : message, ExitCode.Environment, options);
+    super(
+      stderrTail ? `${message}\n${indent(stderrTail)}` : message,
+      ExitCode.Environment,
+      options,
+    );
     this.name = "CommandError";
     this.command = command;
     this.code = code;

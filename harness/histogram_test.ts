@@ -68,7 +68,16 @@ Deno.test("Histogram survives a round trip through JSON and merges", () => {
 
 Deno.test("Histogram of nothing reports zeros", () => {
   const h = new Histogram();
-  assert.deepEqual(h.summary(), { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 });
+  assert.deepEqual(h.summary(), {
+    count: 0,
+    min: 0,
+    mean: 0,
+    p50: 0,
+    p90: 0,
+    p99: 0,
+    p999: 0,
+    max: 0,
+  });
 });
 
 Deno.test("Histogram clamps values beyond its range into the last bucket", () => {

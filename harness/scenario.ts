@@ -217,11 +217,15 @@ export function validateScenario(
   for (const [name, placement] of Object.entries(o.workloads ?? {})) {
     const wat = `${at}.workloads.${name}`;
     problems.push(...validatePlacement(name, placement, wat, hosts));
-    if (plan && placement?.on && hosts.includes(placement.on) && placement.run?.kind === "udpProbe") {
+    if (
+      plan && placement?.on && hosts.includes(placement.on) && placement.run?.kind === "udpProbe"
+    ) {
       const target = parseTarget(placement.run.target);
       if (!("error" in target)) {
         const resolved = resolveTarget(plan, placement.on, target);
-        if ("error" in resolved) problems.push({ where: `${wat}.run.target`, message: resolved.error });
+        if ("error" in resolved) {
+          problems.push({ where: `${wat}.run.target`, message: resolved.error });
+        }
       }
     }
     workloads.push({ name, placement });
@@ -245,9 +249,10 @@ export function validateScenario(
       if (!METRICS[declared.placement.run.kind][parsed.metric]) {
         problems.push({
           where: twat,
-          message: `"${parsed.workload}" is a ${declared.placement.run.kind}, which has no metric "${parsed.metric}" (it has: ${
-            Object.keys(METRICS[declared.placement.run.kind]).join(", ")
-          })`,
+          message:
+            `"${parsed.workload}" is a ${declared.placement.run.kind}, which has no metric "${parsed.metric}" (it has: ${
+              Object.keys(METRICS[declared.placement.run.kind]).join(", ")
+            })`,
         });
       }
     } else if (!declared && s.fn === undefined) {
@@ -261,7 +266,10 @@ export function validateScenario(
   }
 
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, value: { scenario: s, network, hosts, links, workloads, timeoutMs, thresholds } };
+  return {
+    ok: true,
+    value: { scenario: s, network, hosts, links, workloads, timeoutMs, thresholds },
+  };
 }
 
 /** Checks one workload placement: its name, its host and its spec. */

@@ -163,7 +163,8 @@ export function evaluateThreshold(
       ok: false,
       value: null,
       measured: "-",
-      reason: `"${threshold.workload}" is a ${result.kind}, which has no metric "${threshold.metric}" (it has: ${known})`,
+      reason:
+        `"${threshold.workload}" is a ${result.kind}, which has no metric "${threshold.metric}" (it has: ${known})`,
     };
   }
   const value = definition.read(result);

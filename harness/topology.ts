@@ -96,7 +96,7 @@ export function validateTopology(
     add("network", `expected "namespaces" or "loopback", got ${JSON.stringify(network)}`);
   }
   if (!Array.isArray(hosts) || hosts.length === 0) {
-    add("hosts", "expected a non-empty array of host names, such as [\"client\", \"server\"]");
+    add("hosts", 'expected a non-empty array of host names, such as ["client", "server"]');
     return problems;
   }
   const seen = new Set<string>();
@@ -113,25 +113,29 @@ export function validateTopology(
     } else seen.add(name);
   });
   if (network === "loopback") {
-    if (hosts.length !== 1) add("hosts", `a loopback network has exactly one host, got ${hosts.length}`);
+    if (hosts.length !== 1) {
+      add("hosts", `a loopback network has exactly one host, got ${hosts.length}`);
+    }
     if (Array.isArray(links) && links.length > 0) add("links", "a loopback network has no links");
     return problems;
   }
   if (links === undefined) return problems;
   if (!Array.isArray(links)) {
-    add("links", "expected an array of host pairs, such as [[\"client\", \"server\"]]");
+    add("links", 'expected an array of host pairs, such as [["client", "server"]]');
     return problems;
   }
   if (links.length > MAX_LINKS) add("links", `at most ${MAX_LINKS} links, got ${links.length}`);
   const pairs = new Set<string>();
   links.forEach((link, i) => {
     if (!Array.isArray(link) || link.length !== 2) {
-      add(`links[${i}]`, "expected a pair of host names, such as [\"client\", \"server\"]");
+      add(`links[${i}]`, 'expected a pair of host names, such as ["client", "server"]');
       return;
     }
     const [a, b] = link;
     for (const end of [a, b]) {
-      if (!seen.has(end)) add(`links[${i}]`, `unknown host ${JSON.stringify(end)} (hosts: ${[...seen].join(", ")})`);
+      if (!seen.has(end)) {
+        add(`links[${i}]`, `unknown host ${JSON.stringify(end)} (hosts: ${[...seen].join(", ")})`);
+      }
     }
     if (a === b) add(`links[${i}]`, `a link joins two different hosts, got "${a}" twice`);
     const key = [a, b].sort().join("\u0000");
@@ -155,8 +159,18 @@ export function planTopology(
   links.forEach(([a, b], index) => {
     const base = BASE + index * 4;
     const ends = [
-      { host: a, address: numberToIp(base + 1), mac: macOf(index, 0xa), name: `sq-${runId}-${index}a` },
-      { host: b, address: numberToIp(base + 2), mac: macOf(index, 0xb), name: `sq-${runId}-${index}b` },
+      {
+        host: a,
+        address: numberToIp(base + 1),
+        mac: macOf(index, 0xa),
+        name: `sq-${runId}-${index}a`,
+      },
+      {
+        host: b,
+        address: numberToIp(base + 2),
+        mac: macOf(index, 0xb),
+        name: `sq-${runId}-${index}b`,
+      },
     ] as const;
     for (const [self, peer] of [[ends[0], ends[1]], [ends[1], ends[0]]] as const) {
       planned.get(self.host)!.interfaces.push({

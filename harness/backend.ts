@@ -1,0 +1,102 @@
+/**
+ * Host backends: "somewhere an agent can be started". The runner only needs a child
+ * process speaking the agent protocol on stdio; how it is started (a local network
+ * namespace, the host's own loopback, later ssh or kubectl exec) is the backend's
+ * business.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import type { PlannedHost } from "./topology.ts";
+
+/** What a backend needs to start the agent of one host. */
+export interface AgentLaunch {
+  /** The host. */
+  host: PlannedHost;
+  /** Addresses the agent may use, for `--allow-net`. */
+  allowNet: readonly string[];
+}
+
+/** Starts agents. */
+export interface HostBackend {
+  /** Name for the run header. */
+  readonly name: string;
+  /** The command line that starts the agent of a host (for the header and for tests). */
+  agentCommand(launch: AgentLaunch): string[];
+  /** Starts the agent of a host with piped stdio. */
+  spawnAgent(launch: AgentLaunch): Deno.ChildProcess;
+}
+
+/** Path of the agent module. */
+export const AGENT_PATH = fileURLToPath(new URL("./agent.ts", import.meta.url));
+
+/** The Deno flags of an agent: no prompt, no config, only the network it needs. */
+export function agentDenoArgs(launch: AgentLaunch, network: string): string[] {
+  return [
+    "run",
+    "--no-prompt",
+    "--no-config",
+    "--quiet",
+    "--unstable-net",
+    `--allow-net=${launch.allowNet.join(",")}`,
+    ...(network === "namespaces" ? ["--allow-sys=networkInterfaces"] : []),
+    AGENT_PATH,
+    "--host",
+    launch.host.name,
+    "--network",
+    network,
+  ];
+}
+
+function spawn(argv: string[]): Deno.ChildProcess {
+  return new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/**
+ * One network namespace per host, made by `unshare --net` as the agent starts and
+ * held by the agent alone. `setpriv --pdeathsig KILL` ends the agent if the runner
+ * dies, and with it the namespace and its links.
+ */
+export const namespaceBackend: HostBackend = {
+  name: "namespaces",
+  agentCommand(launch) {
+    return [
+      "setpriv",
+      "--pdeathsig",
+      "KILL",
+      "--",
+      "unshare",
+      "--net",
+      "--",
+      Deno.execPath(),
+      ...agentDenoArgs(launch, "namespaces"),
+    ];
+  },
+  spawnAgent(launch) {
+    return spawn(this.agentCommand(launch));
+  },
+};
+
+/** One host on the machine's own loopback: no namespace, no privileges. */
+export const loopbackBackend: HostBackend = {
+  name: "loopback",
+  agentCommand(launch) {
+    return [
+      "setpriv",
+      "--pdeathsig",
+      "KILL",
+      "--",
+      Deno.execPath(),
+      ...agentDenoArgs(launch, "loopback"),
+    ];
+  },
+  spawnAgent(launch) {
+    return spawn(this.agentCommand(launch));
+  },
+};

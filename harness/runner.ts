@@ -1,0 +1,496 @@
+/**
+ * The runner: the only privileged process. It validates a scenario, builds its
+ * network, starts one agent per host, runs the workloads and the scenario function,
+ * collects results, evaluates thresholds, and tears everything down in reverse order.
+ *
+ * @module
+ */
+
+import type { AgentWorkload } from "./_protocol.ts";
+import { AgentConnection } from "./agent_connection.ts";
+import { type HostBackend, loopbackBackend, namespaceBackend } from "./backend.ts";
+import { type Duration, formatDuration, parseDuration } from "./duration.ts";
+import { checkEnvironment } from "./environment.ts";
+import { ScenarioError, SquallError } from "./errors.ts";
+import { ExitCode } from "./exit_codes.ts";
+import { wireLinks } from "./netns.ts";
+import {
+  type CheckOutcome,
+  type HostReport,
+  REPORT_SCHEMA_VERSION,
+  type ScenarioReport,
+  type ScenarioStatus,
+  type WorkloadReport,
+} from "./report.ts";
+import type { UdpEchoResult, UdpProbeResult, WorkloadResult } from "./results.ts";
+import {
+  type ResultOf,
+  type Scenario,
+  type ScenarioContext,
+  validatePlacement,
+  validateScenario,
+  type ValidScenario,
+  type WorkloadHandle,
+  type WorkloadPlacement,
+} from "./scenario.ts";
+import { evaluateThreshold } from "./threshold.ts";
+import { allowedAddresses, newRunId, type Plan, planTopology, resolveTarget } from "./topology.ts";
+import { describeWorkload, parseTarget, type WorkloadSpec } from "./workloads.ts";
+
+/** Something that happened during a run, for progress output. */
+export type RunEvent =
+  | { type: "setup"; scenario: string; runId: string; plan: Plan; backend: string }
+  | { type: "ready"; scenario: string; hosts: HostReport[]; setupMs: number }
+  | { type: "workload-started"; name: string; host: string; description: string }
+  | { type: "workload-ended"; name: string; host: string; status: WorkloadReport["status"] }
+  | { type: "log"; message: string }
+  | { type: "teardown"; scenario: string };
+
+/** Options of {@linkcode runScenario}. */
+export interface RunScenarioOptions {
+  /** Aborting it interrupts the run: workloads are stopped and what was measured is reported. */
+  signal?: AbortSignal;
+  /**
+   * The module the scenario came from, for the report and error messages.
+   * @default {null}
+   */
+  file?: string | null;
+  /** Called for every {@linkcode RunEvent}. */
+  onEvent?: (event: RunEvent) => void;
+}
+
+const AGENT_READY_TIMEOUT_MS = 30_000;
+const RESULT_GRACE_MS = 5_000;
+
+/**
+ * Runs one scenario and resolves with its report. Throws a {@linkcode ScenarioError}
+ * (nothing was created) when the scenario is invalid, and an `EnvironmentError` when
+ * this machine cannot run it. Failed checks and thresholds do not throw: they are in
+ * the report.
+ *
+ * @example
+ * ```ts ignore
+ * import { runScenario } from "./runner.ts";
+ * import scenario from "../scenarios/loopback.ts";
+ * const report = await runScenario(scenario);
+ * console.log(report.status);
+ * ```
+ */
+export async function runScenario(
+  s: Scenario,
+  options: RunScenarioOptions = {},
+): Promise<ScenarioReport> {
+  const where = options.file ?? (typeof s?.name === "string" ? `scenario "${s.name}"` : "scenario");
+  const checked = validateScenario(s, where);
+  if (!checked.ok) throw new ScenarioError(checked.problems);
+  checkEnvironment(checked.value.network);
+  const run = new Run(checked.value, options);
+  return await run.execute();
+}
+
+interface WorkloadRecord {
+  id: number;
+  report: WorkloadReport;
+  agent: AgentConnection;
+  handle: WorkloadHandle;
+  done: Promise<WorkloadResult>;
+  final?: WorkloadResult;
+  stopRequested: boolean;
+}
+
+class Run {
+  readonly #v: ValidScenario;
+  readonly #options: RunScenarioOptions;
+  readonly #plan: Plan;
+  readonly #backend: HostBackend;
+  readonly #agents = new Map<string, AgentConnection>();
+  readonly #workloads = new Map<string, WorkloadRecord>();
+  readonly #checks: CheckOutcome[] = [];
+  readonly #errors: string[] = [];
+  readonly #log: { atMs: number; message: string }[] = [];
+  readonly #abort = new AbortController();
+  #nextId = 1;
+  #startMs = 0;
+  #setupMs: number | null = null;
+  #interrupted = false;
+  #badInput = false;
+
+  constructor(v: ValidScenario, options: RunScenarioOptions) {
+    this.#v = v;
+    this.#options = options;
+    this.#plan = planTopology(v.network, v.hosts, v.links, newRunId());
+    this.#backend = v.network === "namespaces" ? namespaceBackend : loopbackBackend;
+  }
+
+  async execute(): Promise<ScenarioReport> {
+    this.#startMs = performance.now();
+    const startedAt = new Date().toISOString();
+    const name = this.#v.scenario.name;
+    const onUserAbort = () => {
+      this.#interrupted = true;
+      this.#abort.abort(new DOMException("Interrupted", "AbortError"));
+    };
+    if (this.#options.signal?.aborted) onUserAbort();
+    this.#options.signal?.addEventListener("abort", onUserAbort, { once: true });
+    const timer = setTimeout(() => {
+      this.#errors.push(`Scenario timed out after ${formatDuration(this.#v.timeoutMs)}`);
+      this.#abort.abort(new DOMException("Timed out", "TimeoutError"));
+    }, this.#v.timeoutMs);
+    this.#emit({
+      type: "setup",
+      scenario: name,
+      runId: this.#plan.runId,
+      plan: this.#plan,
+      backend: this.#backend.name,
+    });
+    try {
+      await this.#setup();
+      await this.#startDeclared();
+      const fn = this.#v.scenario.fn;
+      if (fn) await this.#untilAborted(Promise.resolve(fn(this.#context())));
+      await this.#untilAborted(this.#finiteWorkloadsDone());
+    } catch (error) {
+      this.#recordError(error);
+    } finally {
+      clearTimeout(timer);
+      this.#options.signal?.removeEventListener("abort", onUserAbort);
+      this.#emit({ type: "teardown", scenario: name });
+      await this.#teardown();
+    }
+    return this.#report(startedAt);
+  }
+
+  // --- setup and teardown ---
+
+  async #setup(): Promise<void> {
+    const launches = this.#plan.hosts.map((host) => ({
+      host,
+      allowNet: allowedAddresses(this.#plan, host.name),
+    }));
+    for (const launch of launches) {
+      const child = this.#backend.spawnAgent(launch);
+      this.#agents.set(launch.host.name, new AgentConnection(launch.host.name, child));
+    }
+    const ready = Promise.all([...this.#agents.values()].map((a) => a.ready));
+    await this.#untilAborted(withTimeout(ready, AGENT_READY_TIMEOUT_MS, "agents to start"));
+    if (this.#plan.network === "namespaces") {
+      const pids = new Map([...this.#agents].map(([host, agent]) => [host, agent.pid]));
+      await this.#untilAborted(wireLinks(this.#plan, pids));
+    }
+    this.#setupMs = performance.now() - this.#startMs;
+    this.#emit({
+      type: "ready",
+      scenario: this.#v.scenario.name,
+      hosts: this.#hostReports(),
+      setupMs: this.#setupMs,
+    });
+  }
+
+  async #teardown(): Promise<void> {
+    const running = [...this.#workloads.values()].filter((w) => w.report.status === "running");
+    for (const w of running) {
+      w.stopRequested = true;
+      w.agent.stop(w.id);
+    }
+    await Promise.all(
+      running.map((w) =>
+        withTimeout(w.done, RESULT_GRACE_MS, `"${w.report.name}" to stop`).catch(() => {})
+      ),
+    );
+    await Promise.all([...this.#agents.values()].map((a) => a.close()));
+  }
+
+  // --- workloads ---
+
+  async #startDeclared(): Promise<void> {
+    for (const { name, placement } of this.#v.workloads) {
+      await this.#untilAborted(this.#start(name, placement));
+    }
+  }
+
+  #start(name: string, placement: WorkloadPlacement): Promise<WorkloadHandle> {
+    const problems = validatePlacement(name, placement, `workload "${name}"`, this.#v.hosts);
+    if (this.#workloads.has(name)) {
+      problems.push({
+        where: `workload "${name}"`,
+        message: "a workload with this name already ran",
+      });
+    }
+    let agentWorkload: AgentWorkload | undefined;
+    if (problems.length === 0) {
+      const resolved = this.#resolve(placement);
+      if ("error" in resolved) {
+        problems.push({ where: `workload "${name}".run.target`, message: resolved.error });
+      } else agentWorkload = resolved;
+    }
+    if (problems.length > 0 || !agentWorkload) {
+      this.#badInput = true;
+      return Promise.reject(new ScenarioError(problems));
+    }
+    const agent = this.#agents.get(placement.on)!;
+    const id = this.#nextId++;
+    const description = describeWorkload(placement.run);
+    const report: WorkloadReport = {
+      name,
+      host: placement.on,
+      spec: placement.run,
+      description,
+      status: "running",
+      startedAtMs: performance.now() - this.#startMs,
+    };
+    const { started, done: raw } = agent.start(id, name, agentWorkload);
+    const record: WorkloadRecord = {
+      id,
+      report,
+      agent,
+      stopRequested: false,
+      done: undefined as unknown as Promise<WorkloadResult>,
+      handle: undefined as unknown as WorkloadHandle,
+    };
+    record.done = raw.then(async (result) => {
+      const enriched = result.kind === "udpProbe" ? await this.#splitByDirection(result) : result;
+      record.final = enriched;
+      report.result = enriched;
+      report.status = record.stopRequested ? "stopped" : "finished";
+      this.#emit({ type: "workload-ended", name, host: placement.on, status: report.status });
+      return enriched;
+    }, (error: unknown) => {
+      report.status = "failed";
+      report.error = error instanceof Error ? error.message : String(error);
+      this.#emit({ type: "workload-ended", name, host: placement.on, status: "failed" });
+      throw error;
+    });
+    record.done.catch(() => {});
+    record.handle = {
+      name,
+      host: placement.on,
+      result: () => record.done,
+      stop: () => {
+        if (report.status === "running") {
+          record.stopRequested = true;
+          agent.stop(id);
+        }
+        return record.done;
+      },
+      snapshot: () =>
+        record.final ? Promise.resolve(record.final) : (agent.snapshot(id) ?? record.done),
+    };
+    this.#workloads.set(name, record);
+    return started.then(() => {
+      this.#emit({ type: "workload-started", name, host: placement.on, description });
+      return record.handle;
+    });
+  }
+
+  #resolve(placement: WorkloadPlacement): AgentWorkload | { error: string } {
+    const spec: WorkloadSpec = placement.run;
+    const hostname = this.#plan.network === "loopback" ? "127.0.0.1" : "0.0.0.0";
+    switch (spec.kind) {
+      case "udpEcho":
+        return { kind: "udpEcho", hostname, port: spec.port };
+      case "udpProbe": {
+        const target = parseTarget(spec.target);
+        if ("error" in target) return target;
+        const resolved = resolveTarget(this.#plan, placement.on, target);
+        if ("error" in resolved) return resolved;
+        return {
+          kind: "udpProbe",
+          hostname,
+          targetAddress: resolved.address,
+          targetPort: resolved.port,
+          count: spec.count,
+          durationMs: spec.duration === null ? null : parseDuration(spec.duration),
+          rate: spec.rate,
+          size: spec.size,
+          timeoutMs: parseDuration(spec.timeout),
+        };
+      }
+    }
+  }
+
+  /** Fills in what squall's echoes saw of a probe's flow: loss on the way there and back. */
+  async #splitByDirection(result: UdpProbeResult): Promise<UdpProbeResult> {
+    const echoes = [...this.#workloads.values()].filter((w) => w.report.spec.kind === "udpEcho");
+    let received: number | null = null;
+    for (const echo of echoes) {
+      const seen = await echo.handle.snapshot().catch(() => undefined) as UdpEchoResult | undefined;
+      const flow = seen?.flows.find((f) => f.flowId === result.flowId);
+      if (flow) received = (received ?? 0) + flow.received;
+    }
+    if (received === null) return result;
+    const lostOutbound = result.sent - received;
+    return {
+      ...result,
+      echoReceived: received,
+      lostOutbound,
+      lostReturn: result.lost - lostOutbound,
+    };
+  }
+
+  async #finiteWorkloadsDone(): Promise<void> {
+    const finite = () =>
+      [...this.#workloads.values()].filter((w) =>
+        w.report.status === "running" && w.report.spec.kind !== "udpEcho"
+      );
+    for (let pending = finite(); pending.length > 0; pending = finite()) {
+      await Promise.allSettled(pending.map((w) => w.done));
+    }
+  }
+
+  // --- the scenario function's view ---
+
+  #context(): ScenarioContext {
+    const run = this;
+    return {
+      name: this.#v.scenario.name,
+      signal: this.#abort.signal,
+      address(host: string): string {
+        const planned = run.#plan.hosts.find((h) => h.name === host);
+        if (!planned) {
+          throw new RangeError(
+            `Cannot find host "${host}": hosts are ${
+              run.#plan.hosts.map((h) => h.name).join(", ")
+            }`,
+          );
+        }
+        return planned.address;
+      },
+      start<S extends WorkloadSpec>(
+        name: string,
+        placement: WorkloadPlacement<S>,
+      ): Promise<WorkloadHandle<ResultOf<S>>> {
+        return run.#start(name, placement) as Promise<WorkloadHandle<ResultOf<S>>>;
+      },
+      workload(name: string): WorkloadHandle {
+        const record = run.#workloads.get(name);
+        if (!record) {
+          throw new RangeError(
+            `Cannot find workload "${name}": workloads are ${
+              [...run.#workloads.keys()].join(", ") || "none"
+            }`,
+          );
+        }
+        return record.handle;
+      },
+      sleep(duration: Duration): Promise<void> {
+        return abortableSleep(parseDuration(duration, "sleep duration"), run.#abort.signal);
+      },
+      check(name: string, ok: boolean, detail?: string): boolean {
+        run.#checks.push(detail === undefined ? { name, ok } : { name, ok, detail });
+        return ok;
+      },
+      log(message: string): void {
+        run.#log.push({ atMs: performance.now() - run.#startMs, message });
+        run.#emit({ type: "log", message });
+      },
+    };
+  }
+
+  // --- helpers ---
+
+  #untilAborted<T>(promise: Promise<T>): Promise<T> {
+    const signal = this.#abort.signal;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+  }
+
+  #recordError(error: unknown): void {
+    if (this.#abort.signal.aborted && error === this.#abort.signal.reason) return;
+    if (
+      error instanceof DOMException && error.name === "AbortError" && this.#abort.signal.aborted
+    ) return;
+    if (error instanceof ScenarioError) this.#badInput = true;
+    this.#errors.push(error instanceof Error ? error.message : String(error));
+  }
+
+  #emit(event: RunEvent): void {
+    try {
+      this.#options.onEvent?.(event);
+    } catch {
+      // Progress output must never break a run.
+    }
+  }
+
+  #hostReports(): HostReport[] {
+    return this.#plan.hosts.map((h) => ({
+      name: h.name,
+      address: h.address,
+      agentPid: this.#agents.get(h.name)?.pid ?? null,
+      interfaces: h.interfaces,
+    }));
+  }
+
+  #report(startedAt: string): ScenarioReport {
+    const results = new Map<string, WorkloadResult>();
+    for (const [name, w] of this.#workloads) if (w.final) results.set(name, w.final);
+    const thresholds = this.#v.thresholds.map((t) => evaluateThreshold(t, results));
+    const workloads = [...this.#workloads.values()].map((w) => w.report);
+    const failed = this.#checks.some((c) => !c.ok) || thresholds.some((t) => !t.ok) ||
+      workloads.some((w) => w.status === "failed");
+    let status: ScenarioStatus = failed ? "failed" : "passed";
+    let exitCode: ScenarioReport["exitCode"] = failed ? ExitCode.Failed : ExitCode.Pass;
+    if (this.#errors.length > 0) {
+      status = "error";
+      exitCode = this.#badInput ? ExitCode.BadInput : ExitCode.Failed;
+    }
+    if (this.#interrupted) {
+      status = "interrupted";
+      exitCode = ExitCode.Interrupted;
+    }
+    return {
+      schemaVersion: REPORT_SCHEMA_VERSION,
+      name: this.#v.scenario.name,
+      file: this.#options.file ?? null,
+      runId: this.#plan.runId,
+      network: this.#plan.network,
+      status,
+      exitCode,
+      startedAt,
+      durationMs: performance.now() - this.#startMs,
+      setupMs: this.#setupMs,
+      hosts: this.#hostReports(),
+      links: this.#plan.links,
+      workloads,
+      checks: this.#checks,
+      thresholds,
+      errors: this.#errors,
+      log: this.#log,
+    };
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new SquallError(
+            `Timed out after ${formatDuration(ms)} waiting for ${what}`,
+            ExitCode.Failed,
+          ),
+        ),
+      ms,
+    );
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,83 @@
+/**
+ * squall: a scriptable network test harness. Write a scenario (hosts, links,
+ * workloads, thresholds), run it, read a report of loss and latency between hosts that
+ * are real Linux network namespaces.
+ *
+ * @example
+ * ```ts
+ * import { scenario, udpEcho, udpProbe } from "./mod.ts";
+ *
+ * export default scenario("udp echo", {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: {
+ *     echo: { on: "server", run: udpEcho({ port: 7000 }) },
+ *     probe: { on: "client", run: udpProbe({ target: "server:7000", count: 2000, rate: 1000 }) },
+ *   },
+ *   thresholds: { "probe.loss": "< 1%", "probe.rtt.p99": "< 5ms" },
+ * });
+ * ```
+ *
+ * Run it with `deno task squall run my_scenario.ts`, or from a test with
+ * {@linkcode runScenario}.
+ *
+ * @module
+ */
+
+export {
+  type ResultOf,
+  type Scenario,
+  scenario,
+  type ScenarioContext,
+  type ScenarioFunction,
+  type ScenarioOptions,
+  type WorkloadHandle,
+  type WorkloadPlacement,
+} from "./harness/scenario.ts";
+export {
+  type Target,
+  udpEcho,
+  type UdpEchoOptions,
+  type UdpEchoSpec,
+  udpProbe,
+  type UdpProbeOptions,
+  type UdpProbeSpec,
+  type WorkloadKind,
+  type WorkloadSpec,
+} from "./harness/workloads.ts";
+export { type RunEvent, runScenario, type RunScenarioOptions } from "./harness/runner.ts";
+export type {
+  CheckOutcome,
+  HostReport,
+  RunReport,
+  ScenarioReport,
+  ScenarioStatus,
+  WorkloadReport,
+} from "./harness/report.ts";
+export type {
+  EchoFlow,
+  Timeline,
+  UdpEchoResult,
+  UdpProbeResult,
+  WorkloadResult,
+} from "./harness/results.ts";
+export type { HistogramData, LatencySummary } from "./harness/histogram.ts";
+export type { ThresholdOutcome } from "./harness/threshold.ts";
+export type { Duration } from "./harness/duration.ts";
+export type {
+  LinkOptions,
+  NetworkKind,
+  PlannedInterface,
+  PlannedLink,
+} from "./harness/topology.ts";
+export {
+  AgentError,
+  CommandError,
+  EnvironmentError,
+  PrivilegeError,
+  type Problem,
+  ScenarioError,
+  SquallError,
+  WorkloadError,
+} from "./harness/errors.ts";
+export { ExitCode } from "./harness/exit_codes.ts";
