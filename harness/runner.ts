@@ -9,7 +9,7 @@
 import type { AgentWorkload } from "./_protocol.ts";
 import { AgentConnection } from "./agent_connection.ts";
 import { type HostBackend, loopbackBackend, namespaceBackend } from "./backend.ts";
-import { type Duration, formatDuration, parseDuration } from "./duration.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
 import { checkEnvironment } from "./environment.ts";
 import { ScenarioError, SquallError } from "./errors.ts";
 import { ExitCode } from "./exit_codes.ts";
@@ -340,48 +340,36 @@ class Run {
   // --- the scenario function's view ---
 
   #context(): ScenarioContext {
-    const run = this;
     return {
       name: this.#v.scenario.name,
       signal: this.#abort.signal,
-      address(host: string): string {
-        const planned = run.#plan.hosts.find((h) => h.name === host);
+      address: (host) => {
+        const planned = this.#plan.hosts.find((h) => h.name === host);
         if (!planned) {
-          throw new RangeError(
-            `Cannot find host "${host}": hosts are ${
-              run.#plan.hosts.map((h) => h.name).join(", ")
-            }`,
-          );
+          const hosts = this.#plan.hosts.map((h) => h.name).join(", ");
+          throw new RangeError(`Cannot find host "${host}": hosts are ${hosts}`);
         }
         return planned.address;
       },
-      start<S extends WorkloadSpec>(
-        name: string,
-        placement: WorkloadPlacement<S>,
-      ): Promise<WorkloadHandle<ResultOf<S>>> {
-        return run.#start(name, placement) as Promise<WorkloadHandle<ResultOf<S>>>;
-      },
-      workload(name: string): WorkloadHandle {
-        const record = run.#workloads.get(name);
+      start: <S extends WorkloadSpec>(name: string, placement: WorkloadPlacement<S>) =>
+        this.#start(name, placement) as Promise<WorkloadHandle<ResultOf<S>>>,
+      workload: (name) => {
+        const record = this.#workloads.get(name);
         if (!record) {
-          throw new RangeError(
-            `Cannot find workload "${name}": workloads are ${
-              [...run.#workloads.keys()].join(", ") || "none"
-            }`,
-          );
+          const names = [...this.#workloads.keys()].join(", ") || "none";
+          throw new RangeError(`Cannot find workload "${name}": workloads are ${names}`);
         }
         return record.handle;
       },
-      sleep(duration: Duration): Promise<void> {
-        return abortableSleep(parseDuration(duration, "sleep duration"), run.#abort.signal);
-      },
-      check(name: string, ok: boolean, detail?: string): boolean {
-        run.#checks.push(detail === undefined ? { name, ok } : { name, ok, detail });
+      sleep: (duration) =>
+        abortableSleep(parseDuration(duration, "sleep duration"), this.#abort.signal),
+      check: (name, ok, detail) => {
+        this.#checks.push(detail === undefined ? { name, ok } : { name, ok, detail });
         return ok;
       },
-      log(message: string): void {
-        run.#log.push({ atMs: performance.now() - run.#startMs, message });
-        run.#emit({ type: "log", message });
+      log: (message) => {
+        this.#log.push({ atMs: performance.now() - this.#startMs, message });
+        this.#emit({ type: "log", message });
       },
     };
   }

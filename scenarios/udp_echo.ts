@@ -19,7 +19,6 @@ export default scenario("udp echo between two namespaces", {
   },
   thresholds: {
     "probe.loss": "< 1%",
-    "probe.lost.outbound": "== 0",
-    "probe.rtt.p99": "< 10ms",
+    "probe.rtt.p99": "< 25ms",
   },
 });

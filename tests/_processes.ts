@@ -1,0 +1,83 @@
+// What tests need to prove that nothing outlives a run: which processes and network
+// namespaces exist, read from /proc.
+
+/** The network namespace of a process (`net:[4026532...]`), or undefined when it is gone. */
+export function netnsOf(pid: number): string | undefined {
+  try {
+    return Deno.readLinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a process exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/** Every network namespace some process is in. */
+export function allNetns(): Set<string> {
+  const found = new Set<string>();
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const ns = netnsOf(Number(entry.name));
+    if (ns) found.add(ns);
+  }
+  return found;
+}
+
+/** Names of the interfaces in the host's namespace. */
+export async function hostInterfaces(): Promise<string[]> {
+  const out = await new Deno.Command("ip", { args: ["-j", "link", "show"], stdout: "piped" })
+    .output();
+  return (JSON.parse(new TextDecoder().decode(out.stdout)) as { ifname: string }[]).map((l) =>
+    l.ifname
+  );
+}
+
+/** Names listed by `ip netns list`. */
+export async function namedNetns(): Promise<string[]> {
+  const out = await new Deno.Command("ip", { args: ["netns", "list"], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").map((l) => l.split(" ")[0]!).filter(
+    Boolean,
+  );
+}
+
+/** Polls `condition` every 50 ms until it holds or `ms` pass; returns whether it held. */
+export async function eventually(
+  condition: () => boolean | Promise<boolean>,
+  ms: number,
+): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    if (await condition()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return await condition();
+}
+
+/** Paths under `dirs` (two levels deep) whose name contains `text`. */
+export function filesNamed(text: string, dirs: string[]): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(dir)];
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const path = `${dir}/${e.name}`;
+      if (e.name.includes(text)) found.push(path);
+      if (e.isDirectory && depth > 0) walk(path, depth - 1);
+    }
+  };
+  for (const dir of dirs) walk(dir, 1);
+  return found;
+}

@@ -1,0 +1,76 @@
+// The agent's own guards, on the real machine: it refuses to send from the host's
+// network namespace to anything but loopback, and it exits when its stdin closes.
+
+import assert from "node:assert/strict";
+import { encodeLine, readLines } from "../harness/_protocol.ts";
+import { AGENT_PATH } from "../harness/backend.ts";
+
+function spawnAgent(network: string): Deno.ChildProcess {
+  // --allow-net holds only the wildcard: even if the guard failed, Deno would refuse
+  // the send, so this test can never put a packet on a real network.
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--no-config",
+      "--unstable-net",
+      "--allow-net=0.0.0.0",
+      "--allow-sys=networkInterfaces",
+      AGENT_PATH,
+      "--host",
+      "test",
+      "--network",
+      network,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+}
+
+const probeTo = (targetAddress: string) => ({
+  kind: "udpProbe" as const,
+  hostname: "0.0.0.0",
+  targetAddress,
+  targetPort: 7000,
+  count: 1,
+  durationMs: null,
+  rate: 1,
+  size: 64,
+  timeoutMs: 100,
+});
+
+for (const network of ["namespaces", "loopback"]) {
+  Deno.test(`an agent in the host's namespace (--network ${network}) refuses a non-loopback target`, async () => {
+    const agent = spawnAgent(network);
+    const writer = agent.stdin.getWriter();
+    const lines = readLines(agent.stdout);
+    const ready = JSON.parse((await lines.next()).value!);
+    assert.equal(ready.type, "ready");
+    await writer.write(encodeLine({ op: "start", id: 1, workload: probeTo("198.18.0.2") }));
+    const reply = JSON.parse((await lines.next()).value!);
+    assert.equal(reply.type, "failed");
+    assert.match(reply.error.message, /^Refusing to send to "198\.18\.0\.2"/);
+    await writer.close();
+    for await (const _ of lines) { /* drain */ }
+    assert.equal((await agent.status).code, 0);
+  });
+}
+
+Deno.test("an agent exits when its stdin closes, releasing its workloads", async () => {
+  const agent = spawnAgent("loopback");
+  const writer = agent.stdin.getWriter();
+  const lines = readLines(agent.stdout);
+  await lines.next();
+  await writer.write(
+    encodeLine({ op: "start", id: 1, workload: { kind: "udpEcho", hostname: "0.0.0.0", port: 0 } }),
+  );
+  const started = JSON.parse((await lines.next()).value!);
+  assert.equal(started.type, "started");
+  const start = performance.now();
+  await writer.close();
+  for await (const _ of lines) { /* drain */ }
+  const status = await agent.status;
+  assert.equal(status.code, 0);
+  assert.ok(performance.now() - start < 2000, "exits promptly");
+});

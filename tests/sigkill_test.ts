@@ -1,0 +1,72 @@
+// Nothing outlives a run: SIGKILL the runner in the middle of a scenario, then prove
+// that no agent process, namespace, interface or file of the run is left.
+
+import assert from "node:assert/strict";
+import { readLines } from "../harness/_protocol.ts";
+import {
+  allNetns,
+  eventually,
+  filesNamed,
+  hostInterfaces,
+  isAlive,
+  namedNetns,
+  netnsOf,
+} from "./_processes.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+Deno.test("SIGKILL of the runner mid-scenario leaves no agent, namespace, link or file", async () => {
+  const runner = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-net", "harness/cli.ts", "run", "tests/fixtures/long_probe.ts"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "null",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+
+  const agentPids: number[] = [];
+  let runId = "";
+  const lines = readLines(runner.stdout);
+  // Not for-await with break: that would close the generator before the drain below.
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    const line = next.value;
+    const run = /\(run ([0-9a-f]{6}),/.exec(line);
+    if (run) runId = run[1]!;
+    const agent = /agent pid (\d+)/.exec(line);
+    if (agent) agentPids.push(Number(agent[1]));
+    if (line.includes("start  probe")) break;
+  }
+  assert.match(runId, /^[0-9a-f]{6}$/, "the run header names the run id");
+  assert.equal(agentPids.length, 2, "the run header names both agents");
+
+  // While the scenario runs: each agent is in a namespace of its own, not the host's.
+  const hostNs = netnsOf(Deno.pid);
+  const agentNs = agentPids.map((pid) => netnsOf(pid));
+  for (const ns of agentNs) {
+    assert.ok(ns && ns !== hostNs, "agents run in their own network namespace");
+  }
+  assert.notEqual(agentNs[0], agentNs[1]);
+  assert.equal((await hostInterfaces()).filter((n) => n.includes(runId)).length, 0);
+  await new Promise((r) => setTimeout(r, 500));
+
+  runner.kill("SIGKILL");
+  const status = await runner.status;
+  assert.equal(status.signal, "SIGKILL");
+  // Drain what the runner wrote before it died, so no resource is left open.
+  for await (const _ of lines) { /* drain */ }
+
+  assert.ok(await eventually(() => agentPids.every((pid) => !isAlive(pid)), 5000), "agents exited");
+  assert.ok(
+    await eventually(() => {
+      const live = allNetns();
+      return agentNs.every((ns) => !live.has(ns!));
+    }, 5000),
+    "the agents' namespaces are gone",
+  );
+  assert.deepEqual((await hostInterfaces()).filter((n) => n.includes(runId)), []);
+  assert.deepEqual(
+    (await namedNetns()).filter((n) => n.includes(runId) || n.startsWith("sq-")),
+    [],
+  );
+  assert.deepEqual(filesNamed(runId, ["/tmp", "/run", "/dev/shm", "/sys/fs/bpf"]), []);
+});
