@@ -25,6 +25,7 @@
  */
 
 export {
+  type HostInfo,
   type ResultOf,
   type Scenario,
   scenario,
@@ -45,7 +46,12 @@ export {
   type WorkloadKind,
   type WorkloadSpec,
 } from "./harness/workloads.ts";
-export { type RunEvent, runScenario, type RunScenarioOptions } from "./harness/runner.ts";
+export {
+  type FlowProgress,
+  type RunEvent,
+  runScenario,
+  type RunScenarioOptions,
+} from "./harness/runner.ts";
 export type {
   CheckOutcome,
   HostReport,

@@ -77,6 +77,9 @@ Examples:
   deno task squall run scenarios/loopback.ts --json out/report.json
   deno task squall list scenarios/`;
 
+/** How often a long run prints a progress line per running probe. */
+const PROGRESS_INTERVAL_MS = 5000;
+
 interface Loaded {
   file: string;
   scenario: Scenario;
@@ -178,6 +181,7 @@ async function runAll(
       const report = await runScenario(l.scenario, {
         file: l.file,
         signal: controller.signal,
+        progressIntervalMs: quiet ? 0 : PROGRESS_INTERVAL_MS,
         onEvent: (event) => {
           if (quiet) return;
           const line = formatEvent(event, text);

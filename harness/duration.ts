@@ -66,18 +66,22 @@ export function parseDuration(value: Duration, what = "duration"): number {
  */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return String(ms);
-  if (ms < 1) return `${round(ms * 1000)}us`;
-  if (ms < 1000) return `${round(ms)}ms`;
-  if (ms < 60_000) return `${round(ms / 1000)}s`;
-  const minutes = Math.floor(ms / 60_000);
-  const seconds = Math.round((ms % 60_000) / 1000);
-  return `${minutes}m${String(seconds).padStart(2, "0")}s`;
+  // Round first, then pick the unit, so 999.96ms reads "1s" and not "1000ms".
+  const us = round(ms * 1000);
+  if (us < 1000) return `${us}us`;
+  const milli = round(ms);
+  if (milli < 1000) return `${milli}ms`;
+  const seconds = round(ms / 1000);
+  if (seconds < 60) return `${seconds}s`;
+  const total = Math.round(ms / 1000);
+  return `${Math.floor(total / 60)}m${String(total % 60).padStart(2, "0")}s`;
 }
 
-function round(value: number): string {
-  if (value >= 100) return String(Math.round(value));
-  if (value >= 10) return String(Math.round(value * 10) / 10);
-  return String(Math.round(value * 100) / 100);
+/** Rounds to at most three significant digits (two decimals below 10). */
+function round(value: number): number {
+  if (value >= 100) return Math.round(value);
+  if (value >= 10) return Math.round(value * 10) / 10;
+  return Math.round(value * 100) / 100;
 }
 
 /** Describes a value for an error message: strings quoted, objects by type. */

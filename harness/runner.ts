@@ -44,7 +44,24 @@ export type RunEvent =
   | { type: "workload-started"; name: string; host: string; description: string }
   | { type: "workload-ended"; name: string; host: string; status: WorkloadReport["status"] }
   | { type: "log"; message: string }
+  | { type: "progress"; scenario: string; elapsedMs: number; flows: FlowProgress[] }
   | { type: "teardown"; scenario: string };
+
+/** How a running probe is doing, for progress output. */
+export interface FlowProgress {
+  /** Workload name. */
+  name: string;
+  /** Host it runs on. */
+  host: string;
+  /** Datagrams sent so far. */
+  sent: number;
+  /** Datagrams answered in time so far. */
+  delivered: number;
+  /** Loss so far, 0-1 (datagrams still in flight count as lost until they return). */
+  loss: number;
+  /** 99th percentile round-trip time so far, in nanoseconds. */
+  p99Ns: number;
+}
 
 /** Options of {@linkcode runScenario}. */
 export interface RunScenarioOptions {
@@ -57,6 +74,11 @@ export interface RunScenarioOptions {
   file?: string | null;
   /** Called for every {@linkcode RunEvent}. */
   onEvent?: (event: RunEvent) => void;
+  /**
+   * Emit a `progress` event this often while probes run; 0 for never.
+   * @default {0}
+   */
+  progressIntervalMs?: number;
 }
 
 const AGENT_READY_TIMEOUT_MS = 30_000;
@@ -143,6 +165,8 @@ class Run {
       plan: this.#plan,
       backend: this.#backend.name,
     });
+    const progressMs = this.#options.progressIntervalMs ?? 0;
+    const progress = progressMs > 0 ? setInterval(() => this.#progress(), progressMs) : undefined;
     try {
       await this.#setup();
       await this.#startDeclared();
@@ -153,6 +177,7 @@ class Run {
       this.#recordError(error);
     } finally {
       clearTimeout(timer);
+      clearInterval(progress);
       this.#options.signal?.removeEventListener("abort", onUserAbort);
       this.#emit({ type: "teardown", scenario: name });
       await this.#teardown();
@@ -337,12 +362,43 @@ class Run {
     }
   }
 
+  async #progress(): Promise<void> {
+    const probes = [...this.#workloads.values()].filter((w) =>
+      w.report.status === "running" && w.report.spec.kind === "udpProbe"
+    );
+    if (probes.length === 0) return;
+    const flows: FlowProgress[] = [];
+    for (const w of probes) {
+      const r = await w.handle.snapshot().catch(() => undefined);
+      if (r?.kind !== "udpProbe") continue;
+      flows.push({
+        name: w.report.name,
+        host: w.report.host,
+        sent: r.sent,
+        delivered: r.delivered,
+        loss: r.loss,
+        p99Ns: r.rttSummary.p99,
+      });
+    }
+    this.#emit({
+      type: "progress",
+      scenario: this.#v.scenario.name,
+      elapsedMs: performance.now() - this.#startMs,
+      flows,
+    });
+  }
+
   // --- the scenario function's view ---
 
   #context(): ScenarioContext {
     return {
       name: this.#v.scenario.name,
       signal: this.#abort.signal,
+      hosts: this.#plan.hosts.map((h) => ({
+        name: h.name,
+        address: h.address,
+        interfaces: h.interfaces,
+      })),
       address: (host) => {
         const planned = this.#plan.hosts.find((h) => h.name === host);
         if (!planned) {

@@ -15,6 +15,7 @@ import { parseThreshold, type Threshold } from "./threshold.ts";
 import {
   type LinkOptions,
   type NetworkKind,
+  type PlannedInterface,
   planTopology,
   resolveTarget,
   validateTopology,
@@ -88,12 +89,24 @@ export interface WorkloadHandle<R extends WorkloadResult = WorkloadResult> {
   snapshot(): Promise<R>;
 }
 
+/** A host as the scenario function sees it. */
+export interface HostInfo {
+  /** Role name. */
+  name: string;
+  /** Main address: its first link end, or 127.0.0.1 on loopback. */
+  address: string;
+  /** Its link ends, each with its interface name, address and peer. */
+  interfaces: readonly PlannedInterface[];
+}
+
 /** What a scenario function gets: the running network and its workloads. */
 export interface ScenarioContext {
   /** The scenario's name. */
   readonly name: string;
   /** Aborted when the run is interrupted or times out. */
   readonly signal: AbortSignal;
+  /** The hosts, with their addresses and link ends. */
+  readonly hosts: readonly HostInfo[];
   /** The main address of a host (its first link end, or 127.0.0.1 on loopback). */
   address(host: string): string;
   /** Starts a workload by name; resolves once it is running (servers: bound). */

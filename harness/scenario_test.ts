@@ -127,10 +127,11 @@ Deno.test("validateScenario() rejects a scenario without a name", () => {
 });
 
 Deno.test("validateScenario() rejects a workload on an unknown host", () => {
-  const found = problems(scenario("s", echoAndProbe({
+  const options = echoAndProbe({
     workloads: { echo: { on: "sever", run: udpEcho({ port: 7000 }) } },
     thresholds: {},
-  })));
+  });
+  const found = problems(scenario("s", options));
   assert.deepEqual(found, [{
     where: "scenarios/x.ts: options.workloads.echo.on",
     message: 'unknown host "sever" (hosts: client, server)',
@@ -177,10 +178,11 @@ Deno.test("validateScenario() rejects a probe target with no link from its host"
 });
 
 Deno.test("validateScenario() rejects a probe target on an unknown host", () => {
-  const found = problems(scenario("s", echoAndProbe({
+  const options = echoAndProbe({
     workloads: { probe: { on: "client", run: udpProbe({ target: "sever:7000", count: 10 }) } },
     thresholds: {},
-  })));
+  });
+  const found = problems(scenario("s", options));
   assert.deepEqual(found, [{
     where: "scenarios/x.ts: options.workloads.probe.run.target",
     message: 'unknown host "sever" (hosts: client, server)',
@@ -199,10 +201,11 @@ Deno.test("validateScenario() rejects a timeout that is not a duration, or zero"
 });
 
 Deno.test("validateScenario() rejects a badly named workload", () => {
-  const found = problems(scenario("s", echoAndProbe({
+  const options = echoAndProbe({
     workloads: { "1st echo": { on: "server", run: udpEcho({ port: 7000 }) } },
     thresholds: {},
-  })));
+  });
+  const found = problems(scenario("s", options));
   assert.equal(found.length, 1);
   assert.equal(found[0]?.where, "scenarios/x.ts: options.workloads.1st echo");
   assert.match(found[0]!.message, /^workload name must be letters, digits/);

@@ -59,6 +59,16 @@ export function formatEvent(event: RunEvent, options: TextOptions): string | und
         : undefined;
     case "log":
       return dim(`  log    ${event.message}`);
+    case "progress":
+      return event.flows.map((f) =>
+        dim(
+          `  …${
+            formatDuration(event.elapsedMs).padStart(6)
+          }  ${f.name} on ${f.host}: sent ${f.sent}, delivered ${f.delivered}, loss ${
+            (f.loss * 100).toFixed(2)
+          }%, p99 ${formatDuration(f.p99Ns / 1e6)}`,
+        )
+      ).join("\n") || undefined;
     case "teardown":
       return undefined;
   }

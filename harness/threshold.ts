@@ -49,7 +49,8 @@ export interface ThresholdOutcome {
 }
 
 const EXPRESSION = /^\s*(<=|>=|==|!=|<|>)\s*(-?(?:\d+(?:\.\d+)?|\.\d+))\s*(%|us|ms|s|m)?\s*$/;
-const DURATION_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
+/** Unit to milliseconds, as a power of ten where it is one (exact decimal shifts). */
+const DURATION_EXPONENT: Record<string, number> = { us: -3, ms: 0, s: 3 };
 
 /**
  * Parses one threshold, or returns its problems.
@@ -111,19 +112,21 @@ export function parseThreshold(
           JSON.stringify(expression)
         })`,
       });
-    } else limit = number * DURATION_MS[suffix]!;
+    } else limit = suffix === "m" ? number * 60_000 : shift(match[2]!, DURATION_EXPONENT[suffix]!);
   } else if (unit === "ratio") {
-    if (suffix === "%") limit = number / 100;
-    else if (suffix) {
+    if (suffix === "%") limit = shift(match[2]!, -2);
+    if (suffix && suffix !== "%") {
       problems.push({
         where: at,
         message: `${metric} is a ratio: give a percentage or a number 0-1, got ${
           JSON.stringify(expression)
         }`,
       });
-    }
-    if (limit < 0 || limit > 1) {
-      problems.push({ where: at, message: `${metric} is between 0% and 100%, got ${expression}` });
+    } else if (limit < 0 || limit > 1) {
+      problems.push({
+        where: at,
+        message: `${metric} is between 0% and 100%, got ${JSON.stringify(expression)}`,
+      });
     }
   } else if (suffix) {
     problems.push({
@@ -198,6 +201,11 @@ export function formatMetric(value: number, unit: MetricUnit): string {
     case "count":
       return String(value);
   }
+}
+
+/** `digits × 10^exponent`, parsed as a decimal so "0.7" and -2 give exactly 0.007. */
+function shift(digits: string, exponent: number): number {
+  return Number(`${digits}e${exponent}`);
 }
 
 function compare(value: number, operator: Operator, limit: number): boolean {

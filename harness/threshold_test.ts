@@ -185,7 +185,7 @@ Deno.test("parseThreshold() rejects a percentage on a count metric", () => {
 Deno.test("parseThreshold() rejects a ratio above 100%", () => {
   assert.deepEqual(problems("probe.loss", "< 150%"), [{
     where: 'thresholds["probe.loss"]',
-    message: "loss is between 0% and 100%, got < 150%",
+    message: `loss is between 0% and 100%, got "< 150%"`,
   }]);
   assert.equal(problems("probe.loss", "< 1.5").length, 1);
   assert.equal(problems("probe.loss", "> -1%").length, 1);
@@ -295,17 +295,16 @@ Deno.test("evaluateThreshold() compares counts exactly", () => {
   assert.equal(evaluateThreshold(parsed("probe.lost", "<= 10"), results({ probe })).ok, true);
 });
 
-// Bug: parseThreshold() computes the limit of "0.7%" as 0.7 / 100 = 0.006999999999999999,
-// so a loss of exactly 0.7% (7 of 1000, 0.007) fails "<= 0.7%". Durations have the same
-// flaw ("700us" is 700 * 0.001 = 0.7000000000000001, so 700us passes "< 700us").
-Deno.test({
-  name: "evaluateThreshold() passes a loss exactly at an inclusive percentage limit",
-  ignore: true,
-  fn() {
-    const probe = probeResult({ sent: 1000, delivered: 993, lost: 7, loss: 7 / 1000 });
-    const outcome = evaluateThreshold(parsed("probe.loss", "<= 0.7%"), results({ probe }));
-    assert.equal(outcome.ok, true, outcome.reason);
-  },
+// Limits are decimal shifts, not float products: 0.7 / 100 would be 0.006999999999999999
+// and fail a loss of exactly 7 in 1000; 700 * 0.001 would let 700us pass "< 700us".
+Deno.test("evaluateThreshold() passes a loss exactly at an inclusive percentage limit", () => {
+  const probe = probeResult({ sent: 1000, delivered: 993, lost: 7, loss: 7 / 1000 });
+  const outcome = evaluateThreshold(parsed("probe.loss", "<= 0.7%"), results({ probe }));
+  assert.equal(outcome.ok, true, outcome.reason);
+});
+
+Deno.test("parseThreshold() turns 700us into exactly 0.7ms", () => {
+  assert.equal(parsed("probe.rtt.p50", "< 700us").limit, 0.7);
 });
 
 Deno.test("formatMetric() prints ratios as percentages, with two decimals below 10%", () => {

@@ -71,6 +71,8 @@ export interface Plan {
 
 /** The test range, RFC 2544: 198.18.0.0/15. */
 export const TEST_RANGE = "198.18.0.0/15";
+/** Loopback, which every agent may use. */
+export const LOOPBACK_RANGE = "127.0.0.0/8";
 /** Most links a scenario may have (interface names must fit 15 characters). */
 export const MAX_LINKS = 1000;
 const BASE = ipToNumber("198.18.0.0");
@@ -244,11 +246,11 @@ export function resolveTarget(
 
 /** The addresses an agent on `host` may use: its own, its peers', and the wildcard. */
 export function allowedAddresses(plan: Plan, host: string): string[] {
-  if (plan.network === "loopback") return ["127.0.0.1"];
+  if (plan.network === "loopback") return [LOOPBACK_RANGE];
   const planned = plan.hosts.find((h) => h.name === host)!;
   return [
     "0.0.0.0",
-    "127.0.0.1",
+    LOOPBACK_RANGE,
     ...planned.interfaces.flatMap((i) => [i.address, i.peerAddress]),
   ];
 }

@@ -327,13 +327,13 @@ Deno.test("allowedAddresses() on namespaces allows the wildcard, loopback, own a
   const plan = chainPlan();
   assert.deepEqual(allowedAddresses(plan, "client"), [
     "0.0.0.0",
-    "127.0.0.1",
+    "127.0.0.0/8",
     "198.18.0.1",
     "198.18.0.2",
   ]);
   assert.deepEqual(allowedAddresses(plan, "router"), [
     "0.0.0.0",
-    "127.0.0.1",
+    "127.0.0.0/8",
     "198.18.0.2",
     "198.18.0.1",
     "198.18.0.5",
@@ -341,22 +341,17 @@ Deno.test("allowedAddresses() on namespaces allows the wildcard, loopback, own a
   ]);
 });
 
-Deno.test("allowedAddresses() on loopback allows 127.0.0.1 only", () => {
+Deno.test("allowedAddresses() on loopback allows 127.0.0.0/8 only", () => {
   const plan = planTopology("loopback", ["local"], [], "3fa9c1");
-  assert.deepEqual(allowedAddresses(plan, "local"), ["127.0.0.1"]);
+  assert.deepEqual(allowedAddresses(plan, "local"), ["127.0.0.0/8"]);
 });
 
-// Bug: resolveTarget() accepts any address in 127.0.0.0/8, but allowedAddresses(), which
-// the runner passes to the agent as --allow-net, holds only 127.0.0.1. A probe to
-// "127.0.0.2:7000" passes validation and then fails at run time without net permission.
-Deno.test({
-  name: "allowedAddresses() covers every loopback address resolveTarget() accepts",
-  ignore: true,
-  fn() {
-    for (const plan of [planTopology("loopback", ["client"], [], "3fa9c1"), chainPlan()]) {
-      const resolved = resolveTarget(plan, "client", { host: "127.0.0.2", port: 7000 });
-      assert.ok("address" in resolved);
-      assert.ok(allowedAddresses(plan, "client").includes(resolved.address));
-    }
-  },
+// resolveTarget() accepts any address in 127.0.0.0/8, so --allow-net must cover all of
+// it, or a probe to "127.0.0.2:7000" would pass validation and fail at run time.
+Deno.test("allowedAddresses() covers every loopback address resolveTarget() accepts", () => {
+  for (const plan of [planTopology("loopback", ["client"], [], "3fa9c1"), chainPlan()]) {
+    const resolved = resolveTarget(plan, "client", { host: "127.0.0.2", port: 7000 });
+    assert.ok("address" in resolved && resolved.address.startsWith("127."));
+    assert.ok(allowedAddresses(plan, "client").includes("127.0.0.0/8"));
+  }
 });
