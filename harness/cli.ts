@@ -5,7 +5,7 @@
  * @module
  */
 
-import { dirname, relative, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { checkEnvironment } from "./environment.ts";
@@ -44,13 +44,17 @@ export interface CliIo {
   handleSignals: boolean;
 }
 
+const USAGE = `Usage:
+  squall run <file|dir>... [--json FILE] [--quiet] [--no-color]
+  squall list <file|dir>...
+  squall help`;
+
+const OPTIONS = ["--json FILE", "--quiet", "--no-color", "--help", "--version"];
+
 /** The help text. */
 export const HELP = `squall: a scriptable network test harness
 
-Usage:
-  squall run <file|dir>... [--json FILE] [--quiet]
-  squall list <file|dir>...
-  squall help
+${USAGE}
 
 Commands:
   run    Run scenarios (a scenario module's default export) and report loss and latency.
@@ -102,7 +106,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
       },
     });
   } catch (error) {
-    io.err(`squall: ${(error as Error).message}\nRun "squall help" for usage.`);
+    io.err(`squall: ${describeArgsError(error)}\nRun "squall help" for usage.`);
     return ExitCode.BadInput;
   }
   const { values, positionals } = parsed;
@@ -112,9 +116,13 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     return ExitCode.Pass;
   }
   const [command, ...paths] = positionals;
-  if (values.help || command === "help" || command === undefined) {
-    (command === undefined && !values.help ? io.err : io.out)(HELP);
-    return command === undefined && !values.help ? ExitCode.BadInput : ExitCode.Pass;
+  if (values.help || command === "help") {
+    io.out(HELP);
+    return ExitCode.Pass;
+  }
+  if (command === undefined) {
+    io.err(`${USAGE}\nRun "squall help" for commands, options and exit codes.`);
+    return ExitCode.BadInput;
   }
   if (command !== "run" && command !== "list") {
     io.err(`squall: unknown command "${command}"\nRun "squall help" for usage.`);
@@ -128,7 +136,9 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
   }
 
   const problems: Problem[] = [];
-  if (values.json !== undefined) problems.push(...checkOutputPath(values.json, "--json"));
+  if (command === "list" && values.json !== undefined) {
+    problems.push({ where: "--json", message: "list writes no report: --json goes with run" });
+  } else if (values.json !== undefined) problems.push(...checkOutputPath(values.json, "--json"));
   const loaded = await loadScenarios(paths, problems);
   if (problems.length > 0) {
     io.err(formatProblems(problems).replace("Invalid scenario", "Invalid input"));
@@ -258,13 +268,15 @@ export async function loadScenarios(paths: string[], problems: Problem[]): Promi
   }
   const loaded: Loaded[] = [];
   for (const file of files) {
-    const where = relative(Deno.cwd(), resolve(file)) || file;
+    const where = file;
     let module: Record<string, unknown>;
     try {
       module = await import(pathToFileURL(resolve(file)).href);
     } catch (error) {
-      const message = error instanceof Error ? error.message.split("\n")[0]! : String(error);
-      problems.push({ where, message: `cannot import the module: ${message}` });
+      problems.push({
+        where,
+        message: `cannot import the module: ${describeImportError(error, file)}`,
+      });
       continue;
     }
     const s = module.default;
@@ -285,7 +297,7 @@ export async function loadScenarios(paths: string[], problems: Problem[]): Promi
 async function findScenarioFiles(dir: string): Promise<string[]> {
   const found: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
-    const path = `${dir.replace(/\/$/, "")}/${entry.name}`;
+    const path = join(dir, entry.name);
     if (entry.name.startsWith(".") || entry.name.startsWith("_")) continue;
     if (entry.isDirectory) found.push(...await findScenarioFiles(path));
     else if (entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts")) found.push(path);
@@ -326,6 +338,30 @@ function describeScenario(l: Loaded): string {
   for (const t of v.thresholds) lines.push(`  threshold ${t.key} ${t.expression}`);
   if (v.scenario.fn) lines.push("  + a scenario function");
   return lines.join("\n");
+}
+
+function describeArgsError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const unknown = /^Unknown option '([^']+)'/.exec(message);
+  if (unknown) return `unknown option "${unknown[1]}" (options: ${OPTIONS.join(", ")})`;
+  const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
+  if (missing) return `option "${missing[1]}" needs a value`;
+  return message.split(". ")[0]!;
+}
+
+/** An import error's message, with where in the scenario file it happened when known. */
+function describeImportError(error: unknown, file: string): string {
+  if (!(error instanceof Error)) return String(error);
+  const lines = error.message.split("\n").map((l) => l.trim()).filter(Boolean);
+  // Deno puts the location of a syntax error on a line "at file:///...:3:5".
+  const location = lines.find((l) => l.startsWith("at file://")) ??
+    error.stack?.split("\n").map((l) => l.trim()).find((l) =>
+      l.startsWith("at ") && l.includes(pathToFileURL(resolve(file)).href)
+    );
+  const where = location ? ` (${location.replace(/^at /, "").replace(/^.*\((.*)\)$/, "$1")})` : "";
+  // A syntax error arrives as a TypeError whose message starts "SyntaxError: ...".
+  const head = /^\w+Error: /.test(lines[0] ?? "") ? lines[0] : `${error.name}: ${lines[0]}`;
+  return `${head}${where}`;
 }
 
 function defaultIo(): CliIo {

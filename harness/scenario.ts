@@ -250,25 +250,18 @@ export function validateScenario(
     problems.push({ where: `${at}.thresholds`, message: "expected an object of thresholds" });
   }
   for (const [key, expression] of Object.entries(o.thresholds ?? {})) {
-    const parsed = parseThreshold(key, expression, `${at}.thresholds`);
+    // A threshold on a declared workload may only name the metrics of its kind.
+    const declared = workloads.find((w) => w.name === key.slice(0, key.indexOf(".")));
+    const declaredKind = declared?.placement?.run?.kind;
+    const kind = declaredKind && declaredKind in METRICS ? declaredKind : undefined;
+    const parsed = parseThreshold(key, expression, `${at}.thresholds`, kind);
     if (Array.isArray(parsed)) {
       problems.push(...parsed);
       continue;
     }
     thresholds.push(parsed);
-    const declared = workloads.find((w) => w.name === parsed.workload);
     const twat = `${at}.thresholds[${JSON.stringify(key)}]`;
-    if (declared?.placement.run?.kind && METRICS[declared.placement.run.kind]) {
-      if (!METRICS[declared.placement.run.kind][parsed.metric]) {
-        problems.push({
-          where: twat,
-          message:
-            `"${parsed.workload}" is a ${declared.placement.run.kind}, which has no metric "${parsed.metric}" (it has: ${
-              Object.keys(METRICS[declared.placement.run.kind]).join(", ")
-            })`,
-        });
-      }
-    } else if (!declared && s.fn === undefined) {
+    if (!declared && s.fn === undefined) {
       problems.push({
         where: twat,
         message: `no workload named "${parsed.workload}" (workloads: ${

@@ -116,7 +116,10 @@ Deno.test("validateScenario() lists every problem at once, each naming its field
   assert.equal(messages[1], 'unknown host "sever" (hosts: client, server)');
   assert.match(messages[2]!, /^rate must be above 0/);
   assert.match(messages[3]!, /^expected a comparison such as "< 2%"/);
-  assert.match(messages[4]!, /^unknown metric "los"; did you mean "lost" or "loss"\?/);
+  assert.match(
+    messages[4]!,
+    /^"probe" is a udpProbe, which has no metric "los"; did you mean "lost" or "loss"\? \(it has: sent, /,
+  );
 });
 
 Deno.test("validateScenario() rejects a scenario without a name", () => {

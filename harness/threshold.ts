@@ -10,6 +10,7 @@ import { formatDuration } from "./duration.ts";
 import type { Problem } from "./errors.ts";
 import { ALL_METRIC_NAMES, METRICS, type MetricUnit } from "./metrics.ts";
 import type { WorkloadResult } from "./results.ts";
+import type { WorkloadKind } from "./workloads.ts";
 
 /** A comparison operator of a threshold. */
 export type Operator = "<" | "<=" | ">" | ">=" | "==" | "!=";
@@ -66,20 +67,22 @@ export function parseThreshold(
   key: string,
   expression: unknown,
   where: string,
+  kind?: WorkloadKind,
 ): Threshold | Problem[] {
   const at = `${where}[${JSON.stringify(key)}]`;
   const problems: Problem[] = [];
   const dot = key.indexOf(".");
   const workload = dot > 0 ? key.slice(0, dot) : "";
   const metric = dot > 0 ? key.slice(dot + 1) : "";
-  const known = ALL_METRIC_NAMES.includes(metric);
+  const names = kind ? Object.keys(METRICS[kind]) : ALL_METRIC_NAMES;
+  const known = names.includes(metric);
   if (!workload || !metric) {
     problems.push({
       where: at,
       message: `expected "<workload>.<metric>" such as "probe.loss", got ${JSON.stringify(key)}`,
     });
   } else if (!known) {
-    problems.push({ where: at, message: unknownMetricMessage(metric) });
+    problems.push({ where: at, message: unknownMetricMessage(workload, metric, names, kind) });
   }
   if (typeof expression !== "string") {
     problems.push({
@@ -233,10 +236,20 @@ function unitOf(metric: string): MetricUnit {
   throw new RangeError(`Cannot find metric "${metric}"`);
 }
 
-function unknownMetricMessage(metric: string): string {
-  const close = ALL_METRIC_NAMES.filter((m) => editDistance(m, metric) <= 2);
+function unknownMetricMessage(
+  workload: string,
+  metric: string,
+  names: readonly string[],
+  kind: WorkloadKind | undefined,
+): string {
+  const close = names.filter((m) => editDistance(m, metric) <= 2);
   const hint = close.length > 0 ? `; did you mean ${close.map((m) => `"${m}"`).join(" or ")}?` : "";
-  return `unknown metric "${metric}"${hint} (metrics: ${ALL_METRIC_NAMES.join(", ")})`;
+  if (kind) {
+    return `"${workload}" is a ${kind}, which has no metric "${metric}"${hint} (it has: ${
+      names.join(", ")
+    })`;
+  }
+  return `unknown metric "${metric}"${hint} (metrics: ${names.join(", ")})`;
 }
 
 function editDistance(a: string, b: string): number {

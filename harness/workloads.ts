@@ -132,7 +132,9 @@ export function parseTarget(target: unknown): Target | { error: string } {
   if (!match) return { error: `expected "host:port", got ${JSON.stringify(target)}` };
   const port = Number(match[2]);
   if (!isPort(port)) {
-    return { error: `port must be 1-65535, got ${match[2]} in ${JSON.stringify(target)}` };
+    return {
+      error: `port must be a whole number 1-65535, got ${match[2]} in ${JSON.stringify(target)}`,
+    };
   }
   return { host: match[1]!, port };
 }
@@ -166,7 +168,7 @@ export function validateWorkload(spec: unknown, where: string): Problem[] {
   const s = spec as WorkloadSpec;
   switch (s.kind) {
     case "udpEcho":
-      if (!isPort(s.port)) add("port", `port must be an integer 1-65535, got ${s.port}`);
+      if (!isPort(s.port)) add("port", `port must be a whole number 1-65535, got ${s.port}`);
       break;
     case "udpProbe": {
       const target = parseTarget(s.target);

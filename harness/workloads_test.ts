@@ -41,7 +41,7 @@ Deno.test("validateWorkload() rejects an echo port of 0, above 65535, or not who
   for (const port of [0, 70000, 1.5]) {
     assert.deepEqual(validateWorkload(udpEcho({ port }), "echo"), [{
       where: "echo.port",
-      message: `port must be an integer 1-65535, got ${port}`,
+      message: `port must be a whole number 1-65535, got ${port}`,
     }]);
   }
 });
@@ -120,11 +120,11 @@ Deno.test("validateWorkload() rejects a probe target without a valid port", () =
   }]);
   assert.deepEqual(probeProblems({ count: 100, target: "server:0" }), [{
     where: "probe.target",
-    message: 'port must be 1-65535, got 0 in "server:0"',
+    message: 'port must be a whole number 1-65535, got 0 in "server:0"',
   }]);
   assert.deepEqual(probeProblems({ count: 100, target: "server:99999" }), [{
     where: "probe.target",
-    message: 'port must be 1-65535, got 99999 in "server:99999"',
+    message: 'port must be a whole number 1-65535, got 99999 in "server:99999"',
   }]);
 });
 
@@ -172,10 +172,10 @@ Deno.test("parseTarget() rejects a target without a host, a port, or a valid por
     error: 'expected "host:port", got "server:http"',
   });
   assert.deepEqual(parseTarget("server:0"), {
-    error: 'port must be 1-65535, got 0 in "server:0"',
+    error: 'port must be a whole number 1-65535, got 0 in "server:0"',
   });
   assert.deepEqual(parseTarget("server:65536"), {
-    error: 'port must be 1-65535, got 65536 in "server:65536"',
+    error: 'port must be a whole number 1-65535, got 65536 in "server:65536"',
   });
 });
 

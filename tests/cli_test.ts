@@ -1,0 +1,426 @@
+// The squall command line, end to end: exit codes, every problem of bad input listed
+// with where it is, and proof that bad input creates nothing. The proof: the CLI runs
+// as a subprocess whose PATH starts with wrappers of setpriv, unshare, ip and nsenter
+// that log each call before running the real tool; after bad input the log is empty,
+// and a positive control shows that a real run does fill it.
+
+import assert from "node:assert/strict";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type CliIo, HELP, main } from "../harness/cli.ts";
+import { SQUALL_VERSION } from "../harness/report.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const WRAPPED_TOOLS = ["setpriv", "unshare", "ip", "nsenter"] as const;
+const ORIGINAL_PATH = Deno.env.get("PATH") ?? "";
+const SUBPROCESS_TIMEOUT_MS = 60_000;
+
+/** A bad fixture's path as the CLI prints it (relative to the repository root). */
+function bad(name: string): string {
+  return `tests/fixtures/bad/${name}`;
+}
+
+/** Finds the real executable, before any wrapper is put in front of it. */
+function realTool(name: string): string {
+  const dirs = [...ORIGINAL_PATH.split(":"), "/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+  for (const dir of dirs.filter(Boolean)) {
+    try {
+      const info = Deno.statSync(`${dir}/${name}`);
+      if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) return `${dir}/${name}`;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  throw new Error(`Cannot find "${name}" for the wrappers: not on PATH nor in /usr/sbin, /sbin`);
+}
+
+/** A directory of logging wrappers; removed when disposed. */
+interface WrappedTools extends AsyncDisposable {
+  /** The directory to put first on PATH. */
+  bin: string;
+  /** Every wrapped call so far, one line each: the tool's name and its arguments. */
+  calls(): Promise<string[]>;
+}
+
+async function wrappedTools(): Promise<WrappedTools> {
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  const bin = join(dir, "bin");
+  const log = join(dir, "calls.log");
+  await Deno.mkdir(bin);
+  await Deno.writeTextFile(log, "");
+  for (const name of WRAPPED_TOOLS) {
+    const script = [
+      "#!/bin/sh",
+      `printf '%s\\n' "${name} $*" >> '${log}'`,
+      `exec '${realTool(name)}' "$@"`,
+      "",
+    ].join("\n");
+    await Deno.writeTextFile(join(bin, name), script, { mode: 0o755 });
+  }
+  return {
+    bin,
+    async calls() {
+      return (await Deno.readTextFile(log)).split("\n").filter(Boolean);
+    },
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** What a subprocess run of the CLI did. */
+interface SquallRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Calls of setpriv, unshare, ip and nsenter it made. */
+  calls: string[];
+}
+
+/** Runs `squall <args>` as a subprocess from the repository root, with logging wrappers. */
+async function squall(args: string[]): Promise<SquallRun> {
+  await using tools = await wrappedTools();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-net", "harness/cli.ts", ...args],
+    cwd: ROOT,
+    env: { PATH: `${tools.bin}:${ORIGINAL_PATH}`, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), SUBPROCESS_TIMEOUT_MS);
+  try {
+    const output = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+      calls: await tools.calls(),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Asserts that a run was rejected as bad input: exit 2, exactly the expected problems
+ * (each a line starting with its where, `file: field`, and containing a fragment of its
+ * message), "Nothing was created", and no call of any namespace or link tool.
+ */
+function assertBadInput(run: SquallRun, expected: [where: string, fragment: string][]): void {
+  const shown = `stderr:\n${run.stderr}\nstdout:\n${run.stdout}`;
+  assert.equal(run.code, 2, `exit code 2 for bad input\n${shown}`);
+  const noun = expected.length === 1 ? "problem" : "problems";
+  assert.match(run.stderr, new RegExp(`^Invalid input: ${expected.length} ${noun}$`, "m"), shown);
+  const lines = run.stderr.split("\n").filter((l) => l.startsWith("  ")).map((l) => l.slice(2));
+  assert.equal(lines.length, expected.length, `one line per problem\n${shown}`);
+  for (const [where, fragment] of expected) {
+    assert.ok(
+      lines.some((l) => l.startsWith(`${where}: `) && l.includes(fragment)),
+      `a problem at "${where}" that says "${fragment}"\n${shown}`,
+    );
+  }
+  assert.match(run.stderr, /^Nothing was created\.$/m, shown);
+  assert.equal(run.stdout, "", "bad input prints nothing on stdout");
+  assert.deepEqual(run.calls, [], "bad input runs no setpriv, unshare, ip or nsenter");
+}
+
+/** An in-process CliIo that keeps what was written. */
+function capture(): CliIo & { out: (line: string) => void; lines: string[]; text(): string } {
+  const lines: string[] = [];
+  return {
+    lines,
+    out: (line) => lines.push(line),
+    err: (line) => lines.push(line),
+    color: false,
+    handleSignals: false,
+    text: () => lines.join("\n"),
+  };
+}
+
+// Bad scenarios: exit 2, every problem with its file and field, nothing created.
+
+Deno.test("run rejects a scenario path that does not exist, and creates nothing", async () => {
+  const run = await squall(["run", "tests/fixtures/bad/no_such_scenario.ts"]);
+  assertBadInput(run, [["tests/fixtures/bad/no_such_scenario.ts", "no such file or directory"]]);
+});
+
+Deno.test("run rejects modules whose default export is missing or not made by scenario()", async () => {
+  const run = await squall(["run", bad("no_default.ts"), bad("not_a_scenario.ts")]);
+  assertBadInput(run, [
+    [bad("no_default.ts"), "does not export a scenario as default"],
+    [bad("not_a_scenario.ts"), "does not export a scenario as default"],
+  ]);
+});
+
+Deno.test("run rejects a module that throws when imported, with its error message", async () => {
+  const run = await squall(["run", bad("throws_on_import.ts")]);
+  assertBadInput(run, [
+    [
+      bad("throws_on_import.ts"),
+      "cannot import the module: Error: SQUALL_FIXTURE_PORT is not set (file://",
+    ],
+  ]);
+});
+
+Deno.test("run rejects a link to an unknown host, naming the link and the known hosts", async () => {
+  const run = await squall(["run", bad("unknown_link_host.ts")]);
+  assertBadInput(run, [
+    [
+      `${bad("unknown_link_host.ts")}: options.links[0]`,
+      'unknown host "sever" (hosts: client, server)',
+    ],
+  ]);
+});
+
+Deno.test("run rejects a duplicate host name at the index of the duplicate", async () => {
+  const run = await squall(["run", bad("duplicate_host.ts")]);
+  assertBadInput(run, [
+    [`${bad("duplicate_host.ts")}: options.hosts[2]`, 'duplicate host name "client"'],
+  ]);
+});
+
+Deno.test("run rejects a probe rate of zero and a negative one, each at its workload", async () => {
+  const run = await squall(["run", bad("bad_rate.ts")]);
+  assertBadInput(run, [
+    [`${bad("bad_rate.ts")}: options.workloads.zero.run.rate`, "got 0"],
+    [`${bad("bad_rate.ts")}: options.workloads.negative.run.rate`, "got -5"],
+  ]);
+});
+
+Deno.test("run rejects a probe with neither count nor duration", async () => {
+  const run = await squall(["run", bad("no_count_or_duration.ts")]);
+  assertBadInput(run, [
+    [
+      `${bad("no_count_or_duration.ts")}: options.workloads.probe.run`,
+      "give either count or duration",
+    ],
+  ]);
+});
+
+Deno.test("run rejects ports outside 1-65535 on an echo and in a probe target", async () => {
+  const run = await squall(["run", bad("bad_port.ts")]);
+  assertBadInput(run, [
+    [`${bad("bad_port.ts")}: options.workloads.echo.run.port`, "got 0"],
+    [`${bad("bad_port.ts")}: options.workloads.probe.run.target`, "got 65536"],
+  ]);
+});
+
+Deno.test("run rejects timeouts that are not durations, on the scenario and on a probe", async () => {
+  const run = await squall(["run", bad("bad_timeout.ts")]);
+  assertBadInput(run, [
+    [`${bad("bad_timeout.ts")}: options.timeout`, 'got "soon"'],
+    [`${bad("bad_timeout.ts")}: options.workloads.probe.run.timeout`, 'got "5 seconds"'],
+  ]);
+});
+
+Deno.test("run rejects malformed thresholds: a value that is no comparison, a key with no metric", async () => {
+  const run = await squall(["run", bad("malformed_threshold.ts")]);
+  assertBadInput(run, [
+    [`${bad("malformed_threshold.ts")}: options.thresholds["probe.loss"]`, 'got "less than 1%"'],
+    [`${bad("malformed_threshold.ts")}: options.thresholds["probe"]`, '"<workload>.<metric>"'],
+  ]);
+});
+
+Deno.test("run rejects a threshold on an unknown metric and suggests close names", async () => {
+  const run = await squall(["run", bad("unknown_metric.ts")]);
+  assertBadInput(run, [
+    [
+      `${bad("unknown_metric.ts")}: options.thresholds["probe.rtt.p95"]`,
+      '"probe" is a udpProbe, which has no metric "rtt.p95"; did you mean "rtt.p50" or "rtt.p90" or "rtt.p99"?',
+    ],
+  ]);
+});
+
+Deno.test("run lists every problem of a file that has several at once", async () => {
+  const file = bad("many_problems.ts");
+  const run = await squall(["run", file]);
+  assertBadInput(run, [
+    [`${file}: options.timeout`, 'got "later"'],
+    [`${file}: options.workloads.echo.run.port`, "got 70000"],
+    [`${file}: options.workloads.probe.on`, 'unknown host "nowhere"'],
+    [`${file}: options.workloads.probe.run`, "give either count or duration"],
+    [`${file}: options.workloads.probe.run.rate`, "got 0"],
+    [`${file}: options.thresholds["probe.rtt.p95"]`, 'no metric "rtt.p95"'],
+    [`${file}: options.thresholds["probe.loss"]`, 'got "about 1%"'],
+  ]);
+});
+
+Deno.test("run lists the problems of two bad files given together", async () => {
+  const run = await squall(["run", bad("bad_rate.ts"), bad("unknown_link_host.ts")]);
+  assertBadInput(run, [
+    [`${bad("bad_rate.ts")}: options.workloads.zero.run.rate`, "got 0"],
+    [`${bad("bad_rate.ts")}: options.workloads.negative.run.rate`, "got -5"],
+    [`${bad("unknown_link_host.ts")}: options.links[0]`, 'unknown host "sever"'],
+  ]);
+});
+
+Deno.test("run does not start a good scenario when another one given with it is bad", async () => {
+  const run = await squall(["run", "scenarios/loopback.ts", bad("no_count_or_duration.ts")]);
+  assertBadInput(run, [
+    [
+      `${bad("no_count_or_duration.ts")}: options.workloads.probe.run`,
+      "give either count or duration",
+    ],
+  ]);
+});
+
+Deno.test("run rejects --json into a directory that does not exist, and writes no file", async () => {
+  const missing = join(await Deno.makeTempDir({ prefix: "squall_cli_test_" }), "missing");
+  try {
+    const target = join(missing, "report.json");
+    const run = await squall(["run", "scenarios/loopback.ts", "--json", target]);
+    assertBadInput(run, [["--json", `directory "${missing}" does not exist`]]);
+    await assert.rejects(Deno.stat(missing), Deno.errors.NotFound, "the directory was not made");
+  } finally {
+    await Deno.remove(join(missing, ".."), { recursive: true });
+  }
+});
+
+Deno.test("list reports the problems of a bad scenario with exit 2, like run", async () => {
+  const run = await squall(["list", "scenarios/", bad("unknown_link_host.ts")]);
+  assertBadInput(run, [
+    [`${bad("unknown_link_host.ts")}: options.links[0]`, 'unknown host "sever"'],
+  ]);
+});
+
+// Usage: commands, help, version, list.
+
+Deno.test("an unknown command exits 2 with a hint to run help", async () => {
+  const run = await squall(["frobnicate"]);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /unknown command "frobnicate"/);
+  assert.match(run.stderr, /Run "squall help" for usage\./);
+  assert.equal(run.stdout, "");
+  assert.deepEqual(run.calls, []);
+});
+
+Deno.test("an unknown option exits 2, names the option and creates nothing", async () => {
+  const run = await squall(["run", "--jsn", "out.json", "scenarios/loopback.ts"]);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /unknown option "--jsn" \(options: --json FILE, /);
+  assert.match(run.stderr, /Run "squall help" for usage\./);
+  assert.equal(run.stdout, "");
+  assert.deepEqual(run.calls, []);
+});
+
+// The help gives --json for `run` only; an option that cannot be honoured is bad input.
+Deno.test({
+  name: "list rejects --json, which it cannot honour, instead of ignoring it",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+    try {
+      const target = join(dir, "list.json");
+      const run = await squall(["list", "scenarios/", "--json", target]);
+      assertBadInput(run, [["--json", "list"]]);
+      await assert.rejects(Deno.stat(target), Deno.errors.NotFound);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("no arguments at all exit 2 and show the usage on stderr", async () => {
+  const run = await squall([]);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /^Usage:$/m);
+  assert.match(run.stderr, /squall run <file\|dir>/);
+  assert.equal(run.stdout, "");
+  assert.deepEqual(run.calls, []);
+});
+
+Deno.test("help, --help and -h exit 0 and print the help text on stdout", async () => {
+  for (const args of [["help"], ["--help"], ["-h"]]) {
+    const run = await squall(args);
+    assert.equal(run.code, 0, `squall ${args.join(" ")}`);
+    assert.equal(run.stdout, HELP + "\n", `squall ${args.join(" ")}`);
+    assert.equal(run.stderr, "");
+    assert.deepEqual(run.calls, []);
+  }
+});
+
+Deno.test("--version and -V print squall's and deno's versions and exit 0", async () => {
+  for (const flag of ["--version", "-V"]) {
+    const run = await squall([flag]);
+    assert.equal(run.code, 0, flag);
+    assert.equal(run.stdout, `squall ${SQUALL_VERSION} (deno ${Deno.version.deno})\n`, flag);
+    assert.equal(run.stderr, "");
+  }
+});
+
+Deno.test("list scenarios/ lists both example scenarios, exits 0 and creates nothing", async () => {
+  const run = await squall(["list", "scenarios/"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /^scenarios\/loopback\.ts: udp echo on loopback \(loopback\)$/m);
+  assert.match(
+    run.stdout,
+    /^scenarios\/udp_echo\.ts: udp echo between two namespaces \(namespaces\)$/m,
+  );
+  assert.equal(run.stderr, "");
+  assert.deepEqual(run.calls, [], "list runs no setpriv, unshare, ip or nsenter");
+});
+
+// The positive control: the wrappers do see a real run.
+
+Deno.test("a real loopback run goes through the logging wrappers (control for the nothing-created tests)", async () => {
+  const run = await squall(["run", "scenarios/loopback.ts", "--quiet"]);
+  assert.equal(run.code, 0, run.stderr + run.stdout);
+  assert.ok(
+    run.calls.some((call) => call.startsWith("setpriv --pdeathsig KILL -- ")),
+    `the agent was started through the setpriv wrapper; calls: ${JSON.stringify(run.calls)}`,
+  );
+});
+
+// Runs in process.
+
+Deno.test("main() runs the loopback scenario, prints the flow table and writes a JSON report", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    const jsonPath = join(dir, "report.json");
+    const io = capture();
+    const scenarioPath = relative(Deno.cwd(), join(ROOT, "scenarios/loopback.ts"));
+    const code = await main(["run", scenarioPath, "--json", jsonPath], io);
+    const text = io.text();
+    assert.equal(code, 0, text);
+    assert.match(
+      text,
+      /^\s*flow\s+sent\s+delivered\s+lost\s+out\/back\s+late\s/m,
+      "flow table header",
+    );
+    assert.match(text, /PASSED udp echo on loopback/);
+    assert.match(text, /scenarios: 1 passed, 0 failed/);
+
+    const report = JSON.parse(await Deno.readTextFile(jsonPath));
+    assert.equal(report.schemaVersion, 1);
+    assert.equal(report.exitCode, 0);
+    assert.equal(report.summary.passed, 1);
+    assert.equal(report.summary.total, 1);
+    const [scenario] = report.scenarios;
+    assert.equal(scenario.status, "passed");
+    const probe = scenario.workloads.find((w: { name: string }) => w.name === "probe");
+    assert.ok(probe, "the report has the probe workload");
+    const r = probe.result;
+    assert.equal(r.kind, "udpProbe");
+    assert.ok(r.sent > 0, "the probe sent datagrams");
+    assert.equal(r.sent, r.delivered + r.lost + r.late, "sent == delivered + lost + late");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main() exits 1 and says why when a threshold fails", async () => {
+  const io = capture();
+  const fixture = relative(Deno.cwd(), join(ROOT, "tests/fixtures/cli/failing_threshold.ts"));
+  const code = await main(["run", fixture], io);
+  const text = io.text();
+  assert.equal(code, 1, text);
+  assert.match(text, /✗ probe\.rtt\.p50 < 1us/);
+  assert.match(
+    text,
+    /probe\.rtt\.p50 is \S+, expected < 1us/,
+    "the reason names the measured value",
+  );
+  assert.match(text, /FAILED impossible threshold/);
+  assert.match(text, /scenarios: 0 passed, 1 failed/);
+});
