@@ -25,7 +25,9 @@
  */
 
 export {
+  type AppliedFault,
   type HostInfo,
+  type LinkHandle,
   type ResultOf,
   type Scenario,
   scenario,
@@ -47,6 +49,22 @@ export {
   type WorkloadSpec,
 } from "./harness/workloads.ts";
 export {
+  blackhole,
+  type BlackholeFault,
+  type BlackholeOptions,
+  burstLoss,
+  type BurstLossFault,
+  type BurstLossOptions,
+  type Direction,
+  type Fault,
+  type FaultMatch,
+  type FaultOptions,
+  loss,
+  type LossFault,
+  meanBurstLength,
+  stationaryLoss,
+} from "./harness/faults.ts";
+export {
   type FlowProgress,
   type RunEvent,
   runScenario,
@@ -54,6 +72,7 @@ export {
 } from "./harness/runner.ts";
 export type {
   CheckOutcome,
+  FaultReport,
   HostReport,
   RunReport,
   ScenarioReport,
@@ -62,6 +81,8 @@ export type {
 } from "./harness/report.ts";
 export type {
   EchoFlow,
+  LedgerEntry,
+  LossLedger,
   Timeline,
   UdpEchoResult,
   UdpProbeResult,

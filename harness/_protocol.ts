@@ -19,6 +19,7 @@ export type AgentWorkload =
 
 /** Runner to agent. */
 export type RunnerMessage =
+  | { op: "call"; id: number; method: string; params: unknown }
   | { op: "start"; id: number; workload: AgentWorkload }
   | { op: "stop"; id: number }
   | { op: "snapshot"; id: number };
@@ -36,6 +37,8 @@ export type AgentMessage =
   | { type: "result"; id: number; result: WorkloadResult }
   | { type: "snapshot"; id: number; result: WorkloadResult }
   | { type: "failed"; id: number; error: WireError }
+  | { type: "reply"; id: number; value: unknown }
+  | { type: "error"; id: number; error: WireError }
   | { type: "fatal"; error: WireError };
 
 const encoder = new TextEncoder();

@@ -20,9 +20,11 @@ import {
   toWireError,
 } from "./_protocol.ts";
 import type { RunningWorkload } from "./_running.ts";
+import type { Rule } from "./_xdp_layout.ts";
 import { startUdpEcho } from "./udp_echo.ts";
 import { startUdpProbe } from "./udp_probe.ts";
 import { isLoopbackIpv4 } from "./workloads.ts";
+import { XdpDropper, type XdpDropperOptions } from "./xdp_dropper.ts";
 
 /** Prefix of every interface squall creates. */
 export const INTERFACE_PREFIX = "sq-";
@@ -63,13 +65,75 @@ function start(workload: AgentWorkload, network: string): RunningWorkload {
   }
 }
 
+/** The droppers an agent holds, one per interface, attached on first use. */
+class Droppers {
+  #options: XdpDropperOptions | undefined;
+  #attached = new Map<string, XdpDropper>();
+
+  constructor(options: XdpDropperOptions | undefined) {
+    this.#options = options;
+  }
+
+  call(method: string, params: Record<string, unknown>): unknown {
+    const ifname = String(params.ifname);
+    switch (method) {
+      case "dropper.set":
+        this.#get(ifname).setRule(Number(params.slot), params.rule as Rule);
+        return null;
+      case "dropper.take":
+        return this.#get(ifname).takeRule(Number(params.slot));
+      case "dropper.read": {
+        const dropper = this.#attached.get(ifname);
+        return dropper ? { slots: dropper.counters(), flows: dropper.flowDrops() } : null;
+      }
+      default:
+        throw new TypeError(`Unknown method "${method}"`);
+    }
+  }
+
+  [Symbol.dispose](): void {
+    for (const dropper of this.#attached.values()) dropper[Symbol.dispose]();
+    this.#attached.clear();
+  }
+
+  #get(ifname: string): XdpDropper {
+    if (!ifname.startsWith(INTERFACE_PREFIX)) {
+      throw new Deno.errors.PermissionDenied(
+        `Refusing to attach a dropper to "${ifname}": squall only touches its own sq-* interfaces`,
+      );
+    }
+    let dropper = this.#attached.get(ifname);
+    if (!dropper) {
+      if (!this.#options) {
+        throw new Deno.errors.NotCapable(
+          `Cannot attach dropper to "${ifname}": this agent was started without --allow-ffi`,
+        );
+      }
+      dropper = XdpDropper.attach(ifname, this.#options);
+      this.#attached.set(ifname, dropper);
+    }
+    return dropper;
+  }
+}
+
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { host: { type: "string" }, network: { type: "string" } },
+    options: {
+      host: { type: "string" },
+      network: { type: "string" },
+      "bpf-object": { type: "string" },
+      libbpf: { type: "string" },
+      libc: { type: "string" },
+    },
   });
   const network = values.network ?? "loopback";
   const running = new Map<number, RunningWorkload>();
+  using droppers = new Droppers(
+    values["bpf-object"] && values.libbpf && values.libc
+      ? { objectPath: values["bpf-object"], libbpfPath: values.libbpf, libcPath: values.libc }
+      : undefined,
+  );
 
   send({ type: "ready", pid: Deno.pid, host: values.host ?? "" });
 
@@ -82,6 +146,14 @@ async function main(args: string[]): Promise<void> {
       continue;
     }
     switch (message.op) {
+      case "call":
+        try {
+          const value = droppers.call(message.method, message.params as Record<string, unknown>);
+          send({ type: "reply", id: message.id, value });
+        } catch (error) {
+          send({ type: "error", id: message.id, error: toWireError(error) });
+        }
+        break;
       case "start": {
         const { id } = message;
         let workload: RunningWorkload;
@@ -111,6 +183,7 @@ async function main(args: string[]): Promise<void> {
   }
   // stdin closed: the runner is gone or done. Release every socket, then leave.
   await Promise.allSettled([...running.values()].map((w) => w.stop()));
+  droppers[Symbol.dispose]();
   Deno.exit(0);
 }
 

@@ -38,6 +38,8 @@ export class AgentConnection {
   #child: Deno.ChildProcess;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #waiting = new Map<number, Waiting>();
+  #calls = new Map<number, PromiseWithResolvers<unknown>>();
+  #nextCall = 1;
   #stderr: string[] = [];
   #closing = false;
   #lost: AgentError | undefined;
@@ -63,6 +65,8 @@ export class AgentConnection {
       ready.reject(error);
       for (const waiting of this.#waiting.values()) this.#fail(waiting, error);
       this.#waiting.clear();
+      for (const call of this.#calls.values()) call.reject(error);
+      this.#calls.clear();
     });
     this.ready.catch(() => {});
   }
@@ -95,6 +99,16 @@ export class AgentConnection {
       this.#send({ op: "start", id, workload });
     }
     return { started: waiting.started.promise, done: waiting.done.promise };
+  }
+
+  /** Calls a method of the agent (its droppers); resolves with the reply. */
+  call(method: string, params: unknown): Promise<unknown> {
+    if (this.#lost) return Promise.reject(this.#lost);
+    const id = this.#nextCall++;
+    const reply = Promise.withResolvers<unknown>();
+    this.#calls.set(id, reply);
+    this.#send({ op: "call", id, method, params });
+    return reply.promise;
   }
 
   /** Asks a workload to stop; its `done` resolves with the result. */
@@ -161,6 +175,16 @@ export class AgentConnection {
         return;
       case "fatal":
         this.#pushStderr(`fatal: ${message.error.name}: ${message.error.message}`);
+        return;
+      case "reply":
+        this.#calls.get(message.id)?.resolve(message.value);
+        this.#calls.delete(message.id);
+        return;
+      case "error":
+        this.#calls.get(message.id)?.reject(
+          new AgentError(`Agent of host "${this.host}": ${message.error.message}`, this.host),
+        );
+        this.#calls.delete(message.id);
         return;
     }
     const waiting = this.#waiting.get(message.id);

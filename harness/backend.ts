@@ -16,6 +16,18 @@ export interface AgentLaunch {
   host: PlannedHost;
   /** Addresses the agent may use, for `--allow-net`. */
   allowNet: readonly string[];
+  /** Set when the agent may hold XDP droppers: it then gets `--allow-ffi` for these two. */
+  dropper?: DropperFiles;
+}
+
+/** The files an agent needs to hold a dropper. */
+export interface DropperFiles {
+  /** The compiled XDP program. */
+  objectPath: string;
+  /** libbpf.so.1. */
+  libbpfPath: string;
+  /** libc.so.6. */
+  libcPath: string;
 }
 
 /** Starts agents. */
@@ -41,11 +53,24 @@ export function agentDenoArgs(launch: AgentLaunch, network: string): string[] {
     "--unstable-net",
     `--allow-net=${launch.allowNet.join(",")}`,
     ...(network === "namespaces" ? ["--allow-sys=networkInterfaces"] : []),
+    ...(launch.dropper
+      ? [`--allow-ffi=${launch.dropper.libbpfPath},${launch.dropper.libcPath}`]
+      : []),
     AGENT_PATH,
     "--host",
     launch.host.name,
     "--network",
     network,
+    ...(launch.dropper
+      ? [
+        "--bpf-object",
+        launch.dropper.objectPath,
+        "--libbpf",
+        launch.dropper.libbpfPath,
+        "--libc",
+        launch.dropper.libcPath,
+      ]
+      : []),
   ];
 }
 

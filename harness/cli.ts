@@ -24,6 +24,7 @@ import {
   SQUALL_VERSION,
 } from "./report.ts";
 import { runScenario } from "./runner.ts";
+import { linkEnds } from "./topology.ts";
 import { isScenario, type Scenario, validateScenario, type ValidScenario } from "./scenario.ts";
 import {
   formatEvent,
@@ -330,7 +331,7 @@ function describeScenario(l: Loaded): string {
   const lines = [`${l.file}: ${v.scenario.name} (${v.network})`];
   lines.push(`  hosts: ${v.hosts.join(", ")}`);
   if (v.links.length > 0) {
-    lines.push(`  links: ${v.links.map(([a, b]) => `${a} ↔ ${b}`).join(", ")}`);
+    lines.push(`  links: ${v.links.map((l) => linkEnds(l).join(" ↔ ")).join(", ")}`);
   }
   for (const w of v.workloads) {
     lines.push(`  workload ${w.name} on ${w.placement.on}: ${w.placement.run.kind}`);

@@ -43,6 +43,21 @@ const probe: Record<string, MetricDefinition<UdpProbeResult>> = {
     read: (r) => r.lostReturn,
   },
   late: { unit: "count", description: "answered after the timeout", read: (r) => r.late },
+  "lost.dropped": {
+    unit: "count",
+    description: "lost to faults (the XDP dropper)",
+    read: (r) => r.ledger?.total.droppedByFault.reduce((n, d) => n + d.packets, 0) ?? null,
+  },
+  "lost.overflow": {
+    unit: "count",
+    description: "lost to full socket receive buffers",
+    read: (r) => r.ledger?.total.receiveBufferOverflow ?? null,
+  },
+  "lost.unexplained": {
+    unit: "count",
+    description: "lost for no known reason (0 in a controlled run)",
+    read: (r) => r.ledger?.total.unexplained ?? null,
+  },
   duplicated: { unit: "count", description: "replies seen twice", read: (r) => r.duplicated },
   reordered: { unit: "count", description: "replies out of order", read: (r) => r.reordered },
   "rtt.min": rtt("smallest round-trip time", (r) => r.rttSummary.min),

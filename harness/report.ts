@@ -5,6 +5,7 @@
  */
 
 import type { ExitCode } from "./exit_codes.ts";
+import type { Fault } from "./faults.ts";
 import type { WorkloadResult } from "./results.ts";
 import type { ThresholdOutcome } from "./threshold.ts";
 import type { NetworkKind, PlannedInterface, PlannedLink } from "./topology.ts";
@@ -51,6 +52,30 @@ export interface WorkloadReport {
   result?: WorkloadResult;
 }
 
+/** A fault as it was applied: when, where, and what it did. */
+export interface FaultReport {
+  /** Its id in this run, 1, 2, ... (ledgers name faults by id). */
+  id: number;
+  /** One line describing it. */
+  description: string;
+  /** The link's two hosts, as the link names them. */
+  link: [string, string];
+  /** Its kind. */
+  kind: Fault["kind"];
+  /** Which way it acted. */
+  direction: Fault["direction"];
+  /** The fault as given. */
+  fault: Fault;
+  /** When it was applied, in ms since the scenario started. */
+  appliedAtMs: number;
+  /** When it was removed, or null if it was still on when the run ended. */
+  removedAtMs: number | null;
+  /** Packets it matched and let through (summed over both directions). */
+  passed: number;
+  /** Packets it dropped. */
+  dropped: number;
+}
+
 /** A check made by the scenario function. */
 export interface CheckOutcome {
   /** Its name. */
@@ -89,6 +114,8 @@ export interface ScenarioReport {
   links: PlannedLink[];
   /** Workloads, in start order. */
   workloads: WorkloadReport[];
+  /** Faults, in the order they were applied: the fault timeline. */
+  faults: FaultReport[];
   /** Checks made by the scenario function. */
   checks: CheckOutcome[];
   /** Thresholds, evaluated over the workloads' results. */

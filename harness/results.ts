@@ -63,6 +63,42 @@ export interface UdpProbeResult {
   sendErrors: Record<string, number>;
   /** Whether the probe was stopped before its count or duration was done. */
   stoppedEarly: boolean;
+  /** Where every lost datagram went; null on loopback, where nothing can be attributed. */
+  ledger: LossLedger | null;
+}
+
+/** Lost datagrams of one direction (or of both), by cause. */
+export interface LedgerEntry {
+  /** Datagrams lost. */
+  lost: number;
+  /** Dropped by faults, by fault id (see the report's `faults`). */
+  droppedByFault: { fault: number; description: string; packets: number }[];
+  /** Dropped because the receiving socket's buffer was full (nstat UdpRcvbufErrors). */
+  receiveBufferOverflow: number;
+  /** Dropped because no socket was bound to the port (nstat UdpNoPorts). */
+  noSocket: number;
+  /** Lost for no known reason: lost minus every cause above. 0 in a controlled run. */
+  unexplained: number;
+}
+
+/**
+ * The loss ledger of a probe flow: `sent = delivered + late + lost`, and per direction
+ * `lost = dropped by faults + receive buffer overflow + no socket + unexplained`.
+ */
+export interface LossLedger {
+  /** Client to echo; null when the echo is not squall's (no split by direction). */
+  outbound: LedgerEntry | null;
+  /** Echo to client; null when the echo is not squall's. */
+  return: LedgerEntry | null;
+  /** Both directions together. */
+  total: LedgerEntry;
+  /** Answered after the timeout (not lost, not delivered). */
+  late: number;
+  /**
+   * Whether another probe used the same namespaces meanwhile: kernel counters are per
+   * namespace, so overflow and no-socket counts are then shared between flows.
+   */
+  kernelCountersShared: boolean;
 }
 
 /** What a UDP echo saw of one probe flow. */

@@ -6,12 +6,23 @@
  * @module
  */
 
+import { FaultManager } from "./_fault_manager.ts";
+import { findLibrary, LIBBPF_CANDIDATES, LIBC_CANDIDATES } from "./_libbpf.ts";
 import type { AgentWorkload } from "./_protocol.ts";
 import { AgentConnection } from "./agent_connection.ts";
-import { type HostBackend, loopbackBackend, namespaceBackend } from "./backend.ts";
+import {
+  type AgentLaunch,
+  type DropperFiles,
+  type HostBackend,
+  loopbackBackend,
+  namespaceBackend,
+} from "./backend.ts";
+import { runCommand } from "./command.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { checkEnvironment } from "./environment.ts";
-import { ScenarioError, SquallError } from "./errors.ts";
+import { EnvironmentError, ScenarioError, SquallError } from "./errors.ts";
+import type { Fault } from "./faults.ts";
+import { buildLedger, type KernelDrops } from "./ledger.ts";
 import { ExitCode } from "./exit_codes.ts";
 import { wireLinks } from "./netns.ts";
 import {
@@ -24,6 +35,7 @@ import {
 } from "./report.ts";
 import type { UdpEchoResult, UdpProbeResult, WorkloadResult } from "./results.ts";
 import {
+  type LinkHandle,
   type ResultOf,
   type Scenario,
   type ScenarioContext,
@@ -34,7 +46,15 @@ import {
   type WorkloadPlacement,
 } from "./scenario.ts";
 import { evaluateThreshold } from "./threshold.ts";
-import { allowedAddresses, newRunId, type Plan, planTopology, resolveTarget } from "./topology.ts";
+import {
+  allowedAddresses,
+  linkFaults,
+  newRunId,
+  type Plan,
+  planTopology,
+  resolveTarget,
+} from "./topology.ts";
+import { XDP_DROP_OBJECT } from "./xdp_dropper.ts";
 import { describeWorkload, parseTarget, type WorkloadSpec } from "./workloads.ts";
 
 /** Something that happened during a run, for progress output. */
@@ -44,6 +64,8 @@ export type RunEvent =
   | { type: "workload-started"; name: string; host: string; description: string }
   | { type: "workload-ended"; name: string; host: string; status: WorkloadReport["status"] }
   | { type: "log"; message: string }
+  | { type: "fault-applied"; id: number; description: string }
+  | { type: "fault-removed"; id: number; description: string; dropped: number }
   | { type: "progress"; scenario: string; elapsedMs: number; flows: FlowProgress[] }
   | { type: "teardown"; scenario: string };
 
@@ -106,12 +128,44 @@ export async function runScenario(
   const checked = validateScenario(s, where);
   if (!checked.ok) throw new ScenarioError(checked.problems);
   checkEnvironment(checked.value.network);
-  const run = new Run(checked.value, options);
+  const run = new Run(checked.value, options, dropperFiles(checked.value));
   return await run.execute();
+}
+
+/**
+ * The files agents need to hold droppers, when the scenario may apply faults: it has
+ * faults on links, or a function that may apply them. Throws an EnvironmentError when
+ * it has faults on links and this machine cannot load the dropper.
+ */
+function dropperFiles(v: ValidScenario): DropperFiles | undefined {
+  if (v.network !== "namespaces") return undefined;
+  const declared = v.links.some((l) => linkFaults(l).length > 0);
+  if (!declared && !v.scenario.fn) return undefined;
+  const libbpfPath = findLibrary(LIBBPF_CANDIDATES);
+  const libcPath = findLibrary(LIBC_CANDIDATES);
+  const objectPath = findLibrary([XDP_DROP_OBJECT]);
+  if (libbpfPath && libcPath && objectPath) return { libbpfPath, libcPath, objectPath };
+  if (!declared) return undefined;
+  const missing = !libbpfPath ? "libbpf.so.1" : !libcPath ? "libc.so.6" : XDP_DROP_OBJECT;
+  throw new EnvironmentError(
+    `Cannot load the XDP dropper for this scenario's faults: ${missing} not found`,
+    !libbpfPath ? "apt-get install libbpf1" : "rebuild it with deno task bpf",
+  );
+}
+
+/** Where a probe's datagrams go: the link, and the interface at each end. */
+interface ProbePath {
+  /** The probe's host and the interface its replies arrive on. */
+  source: { host: string; ifname: string };
+  /** The target's host and the interface the datagrams arrive on. */
+  target: { host: string; ifname: string };
+  /** Kernel counters of both namespaces when the probe started. */
+  before: Promise<{ source: KernelDrops; target: KernelDrops }>;
 }
 
 interface WorkloadRecord {
   id: number;
+  path?: ProbePath;
   report: WorkloadReport;
   agent: AgentConnection;
   handle: WorkloadHandle;
@@ -131,17 +185,26 @@ class Run {
   readonly #errors: string[] = [];
   readonly #log: { atMs: number; message: string }[] = [];
   readonly #abort = new AbortController();
+  readonly #dropper: DropperFiles | undefined;
+  readonly #faults: FaultManager;
   #nextId = 1;
   #startMs = 0;
   #setupMs: number | null = null;
   #interrupted = false;
   #badInput = false;
 
-  constructor(v: ValidScenario, options: RunScenarioOptions) {
+  constructor(v: ValidScenario, options: RunScenarioOptions, dropper: DropperFiles | undefined) {
     this.#v = v;
     this.#options = options;
     this.#plan = planTopology(v.network, v.hosts, v.links, newRunId());
     this.#backend = v.network === "namespaces" ? namespaceBackend : loopbackBackend;
+    this.#dropper = dropper;
+    this.#faults = new FaultManager(
+      this.#plan,
+      (host) => this.#agents.get(host)!,
+      () => performance.now() - this.#startMs,
+      (event) => this.#emit(event),
+    );
   }
 
   async execute(): Promise<ScenarioReport> {
@@ -188,10 +251,12 @@ class Run {
   // --- setup and teardown ---
 
   async #setup(): Promise<void> {
-    const launches = this.#plan.hosts.map((host) => ({
-      host,
-      allowNet: allowedAddresses(this.#plan, host.name),
-    }));
+    const launches = this.#plan.hosts.map((host): AgentLaunch => {
+      const launch: AgentLaunch = { host, allowNet: allowedAddresses(this.#plan, host.name) };
+      // Only hosts at the end of a link may hold a dropper, and only when faults can come.
+      if (this.#dropper && host.interfaces.length > 0) launch.dropper = this.#dropper;
+      return launch;
+    });
     for (const launch of launches) {
       const child = this.#backend.spawnAgent(launch);
       this.#agents.set(launch.host.name, new AgentConnection(launch.host.name, child));
@@ -209,6 +274,11 @@ class Run {
       hosts: this.#hostReports(),
       setupMs: this.#setupMs,
     });
+    for (const [i, link] of this.#v.links.entries()) {
+      for (const [j, fault] of linkFaults(link).entries()) {
+        await this.#untilAborted(this.#faults.apply(i, fault, `links[${i}].faults[${j}]`));
+      }
+    }
   }
 
   async #teardown(): Promise<void> {
@@ -222,6 +292,8 @@ class Run {
         withTimeout(w.done, RESULT_GRACE_MS, `"${w.report.name}" to stop`).catch(() => {})
       ),
     );
+    await withTimeout(this.#faults.removeAll(), RESULT_GRACE_MS, "faults to be removed")
+      .catch(() => {});
     await Promise.all([...this.#agents.values()].map((a) => a.close()));
   }
 
@@ -263,9 +335,18 @@ class Run {
       status: "running",
       startedAtMs: performance.now() - this.#startMs,
     };
-    const { started, done: raw } = agent.start(id, name, agentWorkload);
+    const path = this.#probePath(placement.on, agentWorkload);
+    // A probe starts once the kernel counters it is measured against have been read.
+    const sent = (path ? path.before : Promise.resolve()).then(() => {
+      const handles = agent.start(id, name, agentWorkload);
+      if (record.stopRequested) agent.stop(id);
+      return handles;
+    });
+    const started = sent.then((h) => h.started);
+    const raw = sent.then((h) => h.done);
     const record: WorkloadRecord = {
       id,
+      ...(path ? { path } : {}),
       report,
       agent,
       stopRequested: false,
@@ -273,7 +354,9 @@ class Run {
       handle: undefined as unknown as WorkloadHandle,
     };
     record.done = raw.then(async (result) => {
-      const enriched = result.kind === "udpProbe" ? await this.#splitByDirection(result) : result;
+      const enriched = result.kind === "udpProbe"
+        ? await this.#finishProbe(result, record.path)
+        : result;
       record.final = enriched;
       report.result = enriched;
       report.status = record.stopRequested ? "stopped" : "finished";
@@ -333,8 +416,11 @@ class Run {
     }
   }
 
-  /** Fills in what squall's echoes saw of a probe's flow: loss on the way there and back. */
-  async #splitByDirection(result: UdpProbeResult): Promise<UdpProbeResult> {
+  /**
+   * Completes a probe's result: what squall's echoes saw of its flow (loss on the way
+   * there and back), and the loss ledger from the droppers and the kernel's counters.
+   */
+  async #finishProbe(result: UdpProbeResult, path: ProbePath | undefined): Promise<UdpProbeResult> {
     const echoes = [...this.#workloads.values()].filter((w) => w.report.spec.kind === "udpEcho");
     let received: number | null = null;
     for (const echo of echoes) {
@@ -342,13 +428,71 @@ class Run {
       const flow = seen?.flows.find((f) => f.flowId === result.flowId);
       if (flow) received = (received ?? 0) + flow.received;
     }
-    if (received === null) return result;
-    const lostOutbound = result.sent - received;
+    let finished: UdpProbeResult = result;
+    if (received !== null) {
+      const lostOutbound = result.sent - received;
+      finished = {
+        ...result,
+        echoReceived: received,
+        lostOutbound,
+        lostReturn: result.lost - lostOutbound,
+      };
+    }
+    if (!path) return finished;
+    const [before, sourceNow, targetNow, outboundDrops, returnDrops] = await Promise.all([
+      path.before,
+      this.#kernelDrops(path.source.host),
+      this.#kernelDrops(path.target.host),
+      this.#faults.dropsFor(result.flowId, path.target.ifname),
+      this.#faults.dropsFor(result.flowId, path.source.ifname),
+    ]);
+    const others = [...this.#workloads.values()].filter((w) =>
+      w.path && w.path !== path && w.report.status === "running" &&
+      [w.path.source.host, w.path.target.host].some((h) =>
+        h === path.source.host || h === path.target.host
+      )
+    );
+    finished.ledger = buildLedger({
+      result: finished,
+      outboundDrops,
+      returnDrops,
+      outboundKernel: difference(targetNow, before.target),
+      returnKernel: difference(sourceNow, before.source),
+      shared: others.length > 0,
+    });
+    return finished;
+  }
+
+  /** Where a probe's datagrams cross: undefined on loopback or off the links. */
+  #probePath(host: string, workload: AgentWorkload): ProbePath | undefined {
+    if (workload.kind !== "udpProbe" || this.#plan.network !== "namespaces") return undefined;
+    const source = this.#plan.hosts.find((h) => h.name === host)!;
+    const hop = source.interfaces.find((i) => i.peerAddress === workload.targetAddress);
+    if (!hop) return undefined;
+    const target = this.#plan.hosts.find((h) => h.name === hop.peerHost)!;
+    const targetIf = target.interfaces.find((i) => i.link === hop.link)!;
+    const before = Promise.all([this.#kernelDrops(host), this.#kernelDrops(target.name)])
+      .then(([s, t]) => ({ source: s, target: t }));
+    before.catch(() => {});
     return {
-      ...result,
-      echoReceived: received,
-      lostOutbound,
-      lostReturn: result.lost - lostOutbound,
+      source: { host, ifname: hop.name },
+      target: { host: target.name, ifname: targetIf.name },
+      before,
+    };
+  }
+
+  /** UDP drop counters of a host's namespace, from /proc/net/snmp as seen inside it. */
+  async #kernelDrops(host: string): Promise<KernelDrops> {
+    const pid = this.#agents.get(host)!.pid;
+    const snmp = await runCommand("nsenter", ["-t", String(pid), "-n", "cat", "/proc/net/snmp"]);
+    const [names, values] = snmp.split("\n").filter((l) => l.startsWith("Udp:"));
+    const fields = new Map<string, number>();
+    const keys = names?.split(/\s+/).slice(1) ?? [];
+    const numbers = values?.split(/\s+/).slice(1) ?? [];
+    keys.forEach((k, i) => fields.set(k, Number(numbers[i])));
+    return {
+      receiveBufferOverflow: fields.get("RcvbufErrors") ?? 0,
+      noSocket: fields.get("NoPorts") ?? 0,
     };
   }
 
@@ -407,6 +551,7 @@ class Run {
         }
         return planned.address;
       },
+      link: (a, b) => this.#link(a, b),
       start: <S extends WorkloadSpec>(name: string, placement: WorkloadPlacement<S>) =>
         this.#start(name, placement) as Promise<WorkloadHandle<ResultOf<S>>>,
       workload: (name) => {
@@ -426,6 +571,49 @@ class Run {
       log: (message) => {
         this.#log.push({ atMs: performance.now() - this.#startMs, message });
         this.#emit({ type: "log", message });
+      },
+    };
+  }
+
+  #link(a: string, b: string): LinkHandle {
+    const index = this.#plan.links.findIndex(({ hosts: [x, y] }) =>
+      (x === a && y === b) || (x === b && y === a)
+    );
+    if (index < 0) {
+      const links = this.#plan.links.map((l) => l.hosts.join("-")).join(", ") || "none";
+      throw new RangeError(`Cannot find a link between "${a}" and "${b}": links are ${links}`);
+    }
+    const reversed = this.#plan.links[index]!.hosts[0] !== a;
+    const apply = async (fault: Fault) => {
+      if (!this.#dropper) {
+        throw new EnvironmentError(
+          `Cannot apply "${fault?.kind}" to the link between "${a}" and "${b}": the XDP dropper cannot be loaded here`,
+          this.#plan.network === "loopback"
+            ? 'faults need network: "namespaces"'
+            : "install libbpf1, and rebuild bpf/xdp_drop.o with deno task bpf if it is missing",
+        );
+      }
+      const oriented = reversed && fault?.direction !== "both"
+        ? { ...fault, direction: fault.direction === "forward" ? "reverse" : "forward" } as Fault
+        : fault;
+      try {
+        return await this.#faults.apply(index, oriented, `t.link("${a}", "${b}").apply()`);
+      } catch (error) {
+        if (error instanceof ScenarioError) this.#badInput = true;
+        throw error;
+      }
+    };
+    return {
+      hosts: [a, b],
+      apply,
+      during: async (fault, duration) => {
+        const ms = parseDuration(duration, "fault duration");
+        const applied = await apply(fault);
+        try {
+          await abortableSleep(ms, this.#abort.signal);
+        } finally {
+          await applied.remove();
+        }
       },
     };
   }
@@ -499,12 +687,20 @@ class Run {
       hosts: this.#hostReports(),
       links: this.#plan.links,
       workloads,
+      faults: this.#faults.reports(),
       checks: this.#checks,
       thresholds,
       errors: this.#errors,
       log: this.#log,
     };
   }
+}
+
+function difference(now: KernelDrops, before: KernelDrops): KernelDrops {
+  return {
+    receiveBufferOverflow: now.receiveBufferOverflow - before.receiveBufferOverflow,
+    noSocket: now.noSocket - before.noSocket,
+  };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

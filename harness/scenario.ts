@@ -13,6 +13,8 @@ import { METRICS } from "./metrics.ts";
 import type { UdpEchoResult, UdpProbeResult, WorkloadResult } from "./results.ts";
 import { parseThreshold, type Threshold } from "./threshold.ts";
 import {
+  linkEnds,
+  linkFaults,
   type LinkOptions,
   type NetworkKind,
   type PlannedInterface,
@@ -20,7 +22,9 @@ import {
   resolveTarget,
   validateTopology,
 } from "./topology.ts";
+import { type Fault, validateFault } from "./faults.ts";
 import {
+  isIpv4,
   parseTarget,
   type UdpEchoSpec,
   type UdpProbeSpec,
@@ -89,6 +93,33 @@ export interface WorkloadHandle<R extends WorkloadResult = WorkloadResult> {
   snapshot(): Promise<R>;
 }
 
+/** A fault applied to a link; dispose of it (or call `remove()`) to remove it. */
+export interface AppliedFault extends AsyncDisposable {
+  /** Its id in this run (the report's fault timeline and ledgers use it). */
+  readonly id: number;
+  /** Removes the fault; resolves once the droppers no longer apply it. */
+  remove(): Promise<void>;
+}
+
+/** A link as the scenario function sees it: faults can be put on it while traffic flows. */
+export interface LinkHandle {
+  /** The two hosts, in the order given: a fault's `"forward"` is from the first to the second. */
+  readonly hosts: readonly [string, string];
+  /**
+   * Applies a fault; resolves once it acts on the next packet.
+   *
+   * @example
+   * ```ts ignore
+   * await using drop = await t.link("client", "server").apply(loss(0.3));
+   * await t.sleep("2s");
+   * // removed here, when `drop` goes out of scope
+   * ```
+   */
+  apply(fault: Fault): Promise<AppliedFault>;
+  /** Applies a fault for a while, then removes it; resolves after removing it. */
+  during(fault: Fault, duration: Duration): Promise<void>;
+}
+
 /** A host as the scenario function sees it. */
 export interface HostInfo {
   /** Role name. */
@@ -107,6 +138,8 @@ export interface ScenarioContext {
   readonly signal: AbortSignal;
   /** The hosts, with their addresses and link ends. */
   readonly hosts: readonly HostInfo[];
+  /** The link between two hosts, to apply faults to. */
+  link(a: string, b: string): LinkHandle;
   /** The main address of a host (its first link end, or 127.0.0.1 on loopback). */
   address(host: string): string;
   /** Starts a workload by name; resolves once it is running (servers: bound). */
@@ -211,6 +244,15 @@ export function validateScenario(
   const network = o.network ?? "namespaces";
   const hosts = (o.hosts ?? []) as string[];
   const links = (o.links ?? []) as LinkOptions[];
+  if (topologyProblems.length === 0) {
+    links.forEach((link, i) => {
+      linkFaults(link).forEach((fault, j) => {
+        problems.push(
+          ...validateLinkFault(fault, linkEnds(link), `${at}.links[${i}].faults[${j}]`),
+        );
+      });
+    });
+  }
 
   let timeoutMs = 60_000;
   if (o.timeout !== undefined) {
@@ -276,6 +318,23 @@ export function validateScenario(
     ok: true,
     value: { scenario: s, network, hosts, links, workloads, timeoutMs, thresholds },
   };
+}
+
+/** Checks a fault for a link between `ends`: the fault itself, and its source. */
+export function validateLinkFault(
+  fault: unknown,
+  ends: readonly [string, string],
+  where: string,
+): Problem[] {
+  const problems = validateFault(fault, where);
+  const from = (fault as Fault | undefined)?.match?.from;
+  if (problems.length === 0 && from !== undefined && !isIpv4(from) && !ends.includes(from)) {
+    problems.push({
+      where: `${where}.from`,
+      message: `"${from}" is not an end of this link (${ends.join(", ")})`,
+    });
+  }
+  return problems;
 }
 
 /** Checks one workload placement: its name, its host and its spec. */

@@ -9,7 +9,7 @@ import { styleText } from "node:util";
 import { formatDuration } from "./duration.ts";
 import type { RunEvent } from "./runner.ts";
 import type { RunReport, ScenarioReport, ScenarioStatus } from "./report.ts";
-import type { UdpEchoResult, UdpProbeResult } from "./results.ts";
+import type { LedgerEntry, LossLedger, UdpEchoResult, UdpProbeResult } from "./results.ts";
 
 /** How to render. */
 export interface TextOptions {
@@ -59,6 +59,10 @@ export function formatEvent(event: RunEvent, options: TextOptions): string | und
         : undefined;
     case "log":
       return dim(`  log    ${event.message}`);
+    case "fault-applied":
+      return `  fault  #${event.id} ${event.description}`;
+    case "fault-removed":
+      return dim(`  fault  #${event.id} removed (dropped ${event.dropped})`);
     case "progress":
       return event.flows.map((f) =>
         dim(
@@ -81,6 +85,11 @@ export function formatScenarioReport(report: ScenarioReport, options: TextOption
   if (probes.length > 0) {
     const rows = probes.map((w) => probeRow(w.name, w.host, w.result as UdpProbeResult));
     lines.push("", ...table(PROBE_COLUMNS, rows, options).map((l) => `  ${l}`));
+  }
+  for (const w of report.workloads) {
+    if (w.result?.kind === "udpProbe" && (w.result as UdpProbeResult).ledger) {
+      lines.push(...formatLedger(w.name, (w.result as UdpProbeResult).ledger!, options));
+    }
   }
   for (const w of report.workloads) {
     if (w.result?.kind === "udpEcho") {
@@ -146,6 +155,42 @@ export function formatSummary(report: RunReport, options: TextOptions): string {
   const text = `scenarios: ${parts.join(", ")} (${formatDuration(report.durationMs)})`;
   const ok = s.failed + s.error + s.interrupted === 0;
   return "\n" + paint(options, ok ? "green" : "red", text);
+}
+
+/** The ledger of a flow: one line per direction, and a loud line if anything is unexplained. */
+function formatLedger(name: string, ledger: LossLedger, options: TextOptions): string[] {
+  const line = (label: string, e: LedgerEntry) => {
+    const causes = [
+      ...e.droppedByFault.map((d) => `${d.packets} by fault #${d.fault}`),
+      ...(e.receiveBufferOverflow ? [`${e.receiveBufferOverflow} receive buffer overflow`] : []),
+      ...(e.noSocket ? [`${e.noSocket} no socket`] : []),
+      ...(e.unexplained ? [paint(options, ["bold", "red"], `${e.unexplained} UNEXPLAINED`)] : []),
+    ];
+    return `  ${name} ${label}: lost ${e.lost}${
+      causes.length > 0 ? ` = ${causes.join(" + ")}` : ""
+    }`;
+  };
+  const lines: string[] = [];
+  if (ledger.outbound && ledger.return) {
+    lines.push(line("out ", ledger.outbound), line("back", ledger.return));
+  } else lines.push(line("lost", ledger.total));
+  if (ledger.total.unexplained !== 0) {
+    lines.push(paint(
+      options,
+      ["bold", "red"],
+      `  ${name}: ${ledger.total.unexplained} lost datagrams have no known cause`,
+    ));
+  }
+  if (ledger.kernelCountersShared) {
+    lines.push(
+      paint(
+        options,
+        "dim",
+        `  ${name}: another probe shared these namespaces; kernel counts are shared`,
+      ),
+    );
+  }
+  return lines;
 }
 
 function statusWord(status: ScenarioStatus, options: TextOptions): string {

@@ -7,13 +7,37 @@
  */
 
 import type { Problem } from "./errors.ts";
+import type { Fault } from "./faults.ts";
 import { isIpv4, isLoopbackIpv4, type Target } from "./workloads.ts";
 
 /** How hosts are made: network namespaces (needs root), or one host on loopback. */
 export type NetworkKind = "namespaces" | "loopback";
 
-/** A link between two hosts, by name: `["client", "server"]`. */
-export type LinkOptions = readonly [string, string];
+/**
+ * A link between two hosts, by name: `["client", "server"]`, or with faults on it:
+ * `{ between: ["client", "server"], faults: [loss(0.1)] }`.
+ */
+export type LinkOptions = readonly [string, string] | {
+  /** The two hosts; a fault's `"forward"` direction is from the first to the second. */
+  between: readonly [string, string];
+  /**
+   * Faults applied from the start of the run.
+   * @default {[]}
+   */
+  faults?: readonly Fault[];
+};
+
+/** The two host names of a link. */
+export function linkEnds(link: LinkOptions): readonly [string, string] {
+  return Array.isArray(link)
+    ? link as readonly [string, string]
+    : (link as { between: readonly [string, string] }).between;
+}
+
+/** The faults a link carries from the start. */
+export function linkFaults(link: LinkOptions): readonly Fault[] {
+  return Array.isArray(link) ? [] : (link as { faults?: readonly Fault[] }).faults ?? [];
+}
 
 /** One end of a planned link, as seen from its host. */
 export interface PlannedInterface {
@@ -129,11 +153,18 @@ export function validateTopology(
   if (links.length > MAX_LINKS) add("links", `at most ${MAX_LINKS} links, got ${links.length}`);
   const pairs = new Set<string>();
   links.forEach((link, i) => {
-    if (!Array.isArray(link) || link.length !== 2) {
-      add(`links[${i}]`, 'expected a pair of host names, such as ["client", "server"]');
+    const ends = Array.isArray(link) ? link : link?.between;
+    if (!Array.isArray(ends) || ends.length !== 2) {
+      add(
+        `links[${i}]`,
+        'expected a pair of host names, such as ["client", "server"], or { between: [a, b], faults }',
+      );
       return;
     }
-    const [a, b] = link;
+    if (!Array.isArray(link) && link.faults !== undefined && !Array.isArray(link.faults)) {
+      add(`links[${i}].faults`, "expected an array of faults, such as [loss(0.1)]");
+    }
+    const [a, b] = ends;
     for (const end of [a, b]) {
       if (!seen.has(end)) {
         add(`links[${i}]`, `unknown host ${JSON.stringify(end)} (hosts: ${[...seen].join(", ")})`);
@@ -158,7 +189,8 @@ export function planTopology(
     hosts.map((name) => [name, { name, address: "", interfaces: [] }]),
   );
   const plannedLinks: PlannedLink[] = [];
-  links.forEach(([a, b], index) => {
+  links.forEach((link, index) => {
+    const [a, b] = linkEnds(link);
     const base = BASE + index * 4;
     const ends = [
       {

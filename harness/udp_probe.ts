@@ -91,6 +91,7 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
       timeline: timeline.toJSON(),
       sendErrors: { ...sendErrors },
       stoppedEarly,
+      ledger: null,
     };
   };
 

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The contract between bpf/xdp_drop.c and harness/_xdp_layout.ts (which mirrors it;
+ * harness/xdp_layout_test.ts checks that the two agree). Only fixed-width types, no
+ * implicit padding: every struct is a multiple of 8 bytes with fields in size order.
+ */
+#ifndef SQUALL_XDP_DROP_H
+#define SQUALL_XDP_DROP_H
+
+#include <linux/types.h>
+
+#define SQ_MAX_RULES 16
+#define SQ_MAX_FLOWS 4096
+
+/* Rule modes. */
+#define SQ_MODE_OFF 0       /* rule slot unused: never matches */
+#define SQ_MODE_BERNOULLI 1 /* drop each matching packet with probability loss_good */
+#define SQ_MODE_GILBERT 2   /* Gilbert-Elliott: two states, each with its own loss */
+#define SQ_MODE_BLACKHOLE 3 /* drop every matching packet */
+
+/* Protocols a rule matches on (IPv4 protocol numbers); 0 matches any IPv4 packet. */
+#define SQ_PROTO_ANY 0
+#define SQ_PROTO_TCP 6
+#define SQ_PROTO_UDP 17
+
+/* Verdicts, the second index of the counters. */
+#define SQ_VERDICT_PASS 0
+#define SQ_VERDICT_DROP 1
+#define SQ_VERDICTS 2
+
+/* Counter slots: rule * SQ_VERDICTS + verdict for rules 0..SQ_MAX_RULES-1, then: */
+#define SQ_SLOT_NO_MATCH (SQ_MAX_RULES * SQ_VERDICTS)     /* IPv4, no rule matched */
+#define SQ_SLOT_NOT_IPV4 (SQ_MAX_RULES * SQ_VERDICTS + 1) /* passed, not parsed */
+#define SQ_COUNTER_SLOTS (SQ_MAX_RULES * SQ_VERDICTS + 2)
+
+/* Probabilities are fixed point: an event happens when a random u32 is below the value,
+ * so 0 is never; 0xffffffff is always (sq_chance() in xdp_drop.c, chance() in TS). */
+#define SQ_CHANCE_ALWAYS 0xffffffffU
+
+/* The probe header squall's udpProbe puts at the start of every UDP payload. */
+#define SQ_PROBE_MAGIC 0x53515031U /* "SQP1", big-endian on the wire */
+
+/* Map "rules": array of SQ_MAX_RULES. Written by user space, read per packet. */
+struct sq_rule {
+	__u32 mode;       /* SQ_MODE_* */
+	__u32 protocol;   /* SQ_PROTO_* */
+	__u32 src_addr;   /* IPv4 source, network byte order; matched under src_mask */
+	__u32 src_mask;   /* network byte order; 0 matches any source */
+	__u32 dport_min;  /* destination port range, host byte order, inclusive; */
+	__u32 dport_max;  /* 0-65535 matches any (and packets without ports) */
+	__u32 loss_good;  /* Bernoulli: loss chance; Gilbert: loss chance in the good state */
+	__u32 loss_bad;   /* Gilbert: loss chance in the bad state */
+	__u32 p_enter_bad; /* Gilbert: chance good -> bad per packet (p) */
+	__u32 p_leave_bad; /* Gilbert: chance bad -> good per packet (r) */
+};
+
+/* Map "chain": array of SQ_MAX_RULES, the Gilbert-Elliott state of each rule. */
+struct sq_chain {
+	__u32 bad;        /* 1 in the bad state */
+	__u32 _pad;
+};
+
+/* Map "counters": per-CPU array of SQ_COUNTER_SLOTS. */
+struct sq_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Map "flow_drops": per-CPU hash, drops of probe packets per flow and rule. */
+struct sq_flow_key {
+	__u32 flow_id;    /* from the probe header */
+	__u32 rule;
+};
+
+struct sq_flow_value {
+	__u64 packets;
+};
+
+#endif

@@ -1,0 +1,106 @@
+// libbpf (libbpf.so.1) and the two libc calls squall needs, through Deno FFI. Loaded
+// only by processes started with --allow-ffi for exactly these two paths.
+
+/** Where Debian and Ubuntu put libbpf.so.1. */
+export const LIBBPF_CANDIDATES = [
+  "/usr/lib/x86_64-linux-gnu/libbpf.so.1",
+  "/usr/lib/aarch64-linux-gnu/libbpf.so.1",
+  "/usr/lib64/libbpf.so.1",
+  "/usr/lib/libbpf.so.1",
+];
+
+/** Where libc.so.6 lives. */
+export const LIBC_CANDIDATES = [
+  "/lib/x86_64-linux-gnu/libc.so.6",
+  "/usr/lib/x86_64-linux-gnu/libc.so.6",
+  "/lib/aarch64-linux-gnu/libc.so.6",
+  "/lib64/libc.so.6",
+  "/usr/lib/libc.so.6",
+];
+
+/** The first candidate path that exists, or undefined. */
+export function findLibrary(candidates: readonly string[]): string | undefined {
+  for (const path of candidates) {
+    try {
+      if (Deno.statSync(path).isFile) return path;
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
+}
+
+const LIBBPF_SYMBOLS = {
+  bpf_object__open_file: { parameters: ["buffer", "pointer"], result: "pointer" },
+  bpf_object__load: { parameters: ["pointer"], result: "i32" },
+  bpf_object__close: { parameters: ["pointer"], result: "void" },
+  bpf_object__find_program_by_name: { parameters: ["pointer", "buffer"], result: "pointer" },
+  bpf_object__find_map_by_name: { parameters: ["pointer", "buffer"], result: "pointer" },
+  bpf_map__fd: { parameters: ["pointer"], result: "i32" },
+  bpf_program__attach_xdp: { parameters: ["pointer", "i32"], result: "pointer" },
+  bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
+  bpf_map_update_elem: { parameters: ["i32", "buffer", "buffer", "u64"], result: "i32" },
+  bpf_map_lookup_elem: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  bpf_map_get_next_key: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  bpf_map_delete_elem: { parameters: ["i32", "buffer"], result: "i32" },
+  libbpf_num_possible_cpus: { parameters: [], result: "i32" },
+} as const;
+
+const LIBC_SYMBOLS = {
+  if_nametoindex: { parameters: ["buffer"], result: "u32" },
+  __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
+} as const;
+
+/** The opened libraries. */
+export interface Libraries {
+  bpf: Deno.DynamicLibrary<typeof LIBBPF_SYMBOLS>["symbols"];
+  libc: Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+  close(): void;
+}
+
+/** Opens libbpf and libc; throws a clear error naming what is missing. */
+export function openLibraries(libbpfPath?: string, libcPath?: string): Libraries {
+  const bpfPath = libbpfPath ?? findLibrary(LIBBPF_CANDIDATES);
+  if (!bpfPath) {
+    throw new Deno.errors.NotFound(
+      `Cannot find libbpf.so.1 (looked in ${
+        LIBBPF_CANDIDATES.join(", ")
+      }): apt-get install libbpf1`,
+    );
+  }
+  const cPath = libcPath ?? findLibrary(LIBC_CANDIDATES);
+  if (!cPath) throw new Deno.errors.NotFound("Cannot find libc.so.6");
+  const bpf = Deno.dlopen(bpfPath, LIBBPF_SYMBOLS);
+  const libc = Deno.dlopen(cPath, LIBC_SYMBOLS);
+  return {
+    bpf: bpf.symbols,
+    libc: libc.symbols,
+    close() {
+      bpf.close();
+      libc.close();
+    },
+  };
+}
+
+const encoder = new TextEncoder();
+
+/** A NUL-terminated C string. */
+export function cString(text: string): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(text.length * 3 + 1);
+  const { written } = encoder.encodeInto(text, bytes);
+  return bytes.subarray(0, written + 1) as Uint8Array<ArrayBuffer>;
+}
+
+/** The calling thread's errno and its text. */
+export function lastError(libs: Libraries): { errno: number; text: string } {
+  const location = libs.libc.__errno_location();
+  const errno = location ? new Deno.UnsafePointerView(location).getInt32() : 0;
+  return { errno, text: errnoText(libs, errno) };
+}
+
+/** strerror() of an errno (libbpf returns -errno). */
+export function errnoText(libs: Libraries, errno: number): string {
+  const text = libs.libc.strerror(Math.abs(errno));
+  return text ? Deno.UnsafePointerView.getCString(text) : `errno ${errno}`;
+}

@@ -1,0 +1,258 @@
+/**
+ * The XDP dropper from user space: loads bpf/xdp_drop.o through libbpf (FFI), attaches
+ * it to one interface with a bpf_link (the program detaches itself when this process
+ * dies: no pins, nothing named), and reads and writes its maps while traffic flows.
+ * Must run inside the namespace of the interface, with --allow-ffi for libbpf and libc.
+ *
+ * @module
+ */
+
+import { cString, errnoText, lastError, type Libraries, openLibraries } from "./_libbpf.ts";
+import {
+  type Counter,
+  encodeRule,
+  type Rule,
+  SQ_CHAIN,
+  SQ_COUNTER,
+  SQ_COUNTER_SLOTS,
+  SQ_FLOW_KEY,
+  SQ_FLOW_VALUE,
+  SQ_MAX_RULES,
+  SQ_MODE_OFF,
+  SQ_RULE,
+  SQ_VERDICT_DROP,
+  SQ_VERDICT_PASS,
+  SQ_VERDICTS,
+} from "./_xdp_layout.ts";
+
+/** Path of the committed dropper object. */
+export const XDP_DROP_OBJECT = new URL("../bpf/xdp_drop.o", import.meta.url).pathname;
+
+/** What one rule slot counted. */
+export interface RuleTally {
+  /** Packets the rule matched and let through. */
+  passed: Counter;
+  /** Packets the rule dropped. */
+  dropped: Counter;
+  /** Of those, probe packets by flow id. */
+  flows: { flowId: number; packets: number }[];
+}
+
+/** Options of {@linkcode XdpDropper.attach}. */
+export interface XdpDropperOptions {
+  /**
+   * The compiled object.
+   * @default {XDP_DROP_OBJECT}
+   */
+  objectPath?: string;
+  /** libbpf.so.1; found in the usual places when not given. */
+  libbpfPath?: string;
+  /** libc.so.6; found in the usual places when not given. */
+  libcPath?: string;
+}
+
+/** The XDP dropper, attached to one interface. Dispose of it to detach. */
+export class XdpDropper implements Disposable {
+  /** The interface it is attached to. */
+  readonly ifname: string;
+  #libs: Libraries;
+  #object: Deno.PointerValue;
+  #link: Deno.PointerValue;
+  #fds: { rules: number; chain: number; counters: number; flowDrops: number };
+  #cpus: number;
+  #disposed = false;
+
+  private constructor(
+    ifname: string,
+    libs: Libraries,
+    object: Deno.PointerValue,
+    link: Deno.PointerValue,
+    fds: { rules: number; chain: number; counters: number; flowDrops: number },
+  ) {
+    this.ifname = ifname;
+    this.#libs = libs;
+    this.#object = object;
+    this.#link = link;
+    this.#fds = fds;
+    this.#cpus = libs.bpf.libbpf_num_possible_cpus();
+  }
+
+  /** Loads the program and attaches it to `ifname` (in this process's namespace). */
+  static attach(ifname: string, options: XdpDropperOptions = {}): XdpDropper {
+    const libs = openLibraries(options.libbpfPath, options.libcPath);
+    const path = options.objectPath ?? XDP_DROP_OBJECT;
+    const what = `Cannot attach dropper to "${ifname}"`;
+    let object: Deno.PointerValue = null;
+    try {
+      const ifindex = libs.libc.if_nametoindex(cString(ifname));
+      if (ifindex === 0) throw new Deno.errors.NotFound(`${what}: interface does not exist`);
+      object = libs.bpf.bpf_object__open_file(cString(path), null);
+      if (object === null) {
+        throw new Error(`${what}: cannot open "${path}": ${lastError(libs).text}`);
+      }
+      const loaded = libs.bpf.bpf_object__load(object);
+      if (loaded < 0) {
+        throw new Error(`${what}: the kernel refused the program: ${errnoText(libs, loaded)}`);
+      }
+      const program = libs.bpf.bpf_object__find_program_by_name(object, cString("xdp_drop"));
+      if (program === null) throw new Error(`${what}: no program "xdp_drop" in "${path}"`);
+      const fd = (name: string) => {
+        const map = libs.bpf.bpf_object__find_map_by_name(object, cString(name));
+        if (map === null) throw new Error(`${what}: no map "${name}" in "${path}"`);
+        return libs.bpf.bpf_map__fd(map);
+      };
+      const fds = {
+        rules: fd("rules"),
+        chain: fd("chain"),
+        counters: fd("counters"),
+        flowDrops: fd("flow_drops"),
+      };
+      const link = libs.bpf.bpf_program__attach_xdp(program, ifindex);
+      if (link === null) throw new Error(`${what}: ${lastError(libs).text}`);
+      return new XdpDropper(ifname, libs, object, link, fds);
+    } catch (error) {
+      if (object !== null) libs.bpf.bpf_object__close(object);
+      libs.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Sets rule slot `index` (0-15); takes effect for the next packet. A Gilbert-Elliott
+   * rule starts in the good state.
+   */
+  setRule(index: number, rule: Rule): void {
+    this.#checkIndex(index);
+    this.#update(this.#fds.chain, index, new Uint8Array(SQ_CHAIN.size));
+    this.#update(this.#fds.rules, index, encodeRule(rule));
+  }
+
+  /** Turns rule slot `index` off. */
+  clearRule(index: number): void {
+    this.#checkIndex(index);
+    this.#update(this.#fds.rules, index, new Uint8Array(SQ_RULE.size));
+  }
+
+  /**
+   * Turns rule slot `index` off and takes what it counted: its pass and drop counters
+   * and its drops per probe flow, which are then reset, so the slot can serve again.
+   */
+  takeRule(index: number): RuleTally {
+    this.clearRule(index);
+    const all = this.counters();
+    const tally: RuleTally = {
+      passed: all[index * SQ_VERDICTS + SQ_VERDICT_PASS]!,
+      dropped: all[index * SQ_VERDICTS + SQ_VERDICT_DROP]!,
+      flows: this.flowDrops().filter((f) => f.rule === index).map(({ flowId, packets }) => ({
+        flowId,
+        packets,
+      })),
+    };
+    const zero = new Uint8Array(SQ_COUNTER.size * this.#cpus);
+    for (const verdict of [SQ_VERDICT_PASS, SQ_VERDICT_DROP]) {
+      this.#update(this.#fds.counters, index * SQ_VERDICTS + verdict, zero);
+    }
+    for (const flow of tally.flows) {
+      const key = new Uint8Array(SQ_FLOW_KEY.size);
+      const view = new DataView(key.buffer);
+      view.setUint32(SQ_FLOW_KEY.fields.flow_id, flow.flowId, true);
+      view.setUint32(SQ_FLOW_KEY.fields.rule, index, true);
+      this.#libs.bpf.bpf_map_delete_elem(this.#fds.flowDrops, key);
+    }
+    return tally;
+  }
+
+  /** Every counter slot, summed over CPUs: `rule * 2 + verdict`, then no-match, not-IPv4. */
+  counters(): Counter[] {
+    const value = new Uint8Array(SQ_COUNTER.size * this.#cpus);
+    const view = new DataView(value.buffer);
+    const slots: Counter[] = [];
+    for (let slot = 0; slot < SQ_COUNTER_SLOTS; slot++) {
+      this.#lookup(this.#fds.counters, u32(slot), value);
+      let packets = 0;
+      let bytes = 0;
+      for (let cpu = 0; cpu < this.#cpus; cpu++) {
+        const base = cpu * SQ_COUNTER.size;
+        packets += Number(view.getBigUint64(base + SQ_COUNTER.fields.packets, true));
+        bytes += Number(view.getBigUint64(base + SQ_COUNTER.fields.bytes, true));
+      }
+      slots.push({ packets, bytes });
+    }
+    return slots;
+  }
+
+  /** Probe packets dropped, by flow id and rule, summed over CPUs. */
+  flowDrops(): { flowId: number; rule: number; packets: number }[] {
+    const found: { flowId: number; rule: number; packets: number }[] = [];
+    const key = new Uint8Array(SQ_FLOW_KEY.size);
+    const next = new Uint8Array(SQ_FLOW_KEY.size);
+    const value = new Uint8Array(SQ_FLOW_VALUE.size * this.#cpus);
+    const keyView = new DataView(next.buffer);
+    const valueView = new DataView(value.buffer);
+    let first = true;
+    while (
+      this.#libs.bpf.bpf_map_get_next_key(this.#fds.flowDrops, first ? null : key, next) === 0
+    ) {
+      first = false;
+      if (this.#libs.bpf.bpf_map_lookup_elem(this.#fds.flowDrops, next, value) === 0) {
+        let packets = 0;
+        for (let cpu = 0; cpu < this.#cpus; cpu++) {
+          packets += Number(
+            valueView.getBigUint64(cpu * SQ_FLOW_VALUE.size + SQ_FLOW_VALUE.fields.packets, true),
+          );
+        }
+        found.push({
+          flowId: keyView.getUint32(SQ_FLOW_KEY.fields.flow_id, true),
+          rule: keyView.getUint32(SQ_FLOW_KEY.fields.rule, true),
+          packets,
+        });
+      }
+      key.set(next);
+    }
+    return found;
+  }
+
+  /** Detaches the program and frees everything. Safe to call twice. */
+  [Symbol.dispose](): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#libs.bpf.bpf_link__destroy(this.#link);
+    this.#libs.bpf.bpf_object__close(this.#object);
+    this.#libs.close();
+  }
+
+  #checkIndex(index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= SQ_MAX_RULES) {
+      throw new RangeError(`Rule index must be 0-${SQ_MAX_RULES - 1}, got ${index}`);
+    }
+  }
+
+  #update(fd: number, index: number, value: Uint8Array<ArrayBuffer>): void {
+    const result = this.#libs.bpf.bpf_map_update_elem(fd, u32(index), value, 0n);
+    if (result < 0) {
+      throw new Error(
+        `Cannot update dropper map on "${this.ifname}": ${errnoText(this.#libs, result)}`,
+      );
+    }
+  }
+
+  #lookup(fd: number, key: Uint8Array<ArrayBuffer>, value: Uint8Array<ArrayBuffer>): void {
+    const result = this.#libs.bpf.bpf_map_lookup_elem(fd, key, value);
+    if (result < 0) {
+      throw new Error(
+        `Cannot read dropper map on "${this.ifname}": ${errnoText(this.#libs, result)}`,
+      );
+    }
+  }
+}
+
+/** Whether a rule slot is in use. */
+export function isOff(rule: Rule): boolean {
+  return rule.mode === SQ_MODE_OFF;
+}
+
+function u32(value: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, value, true);
+  return bytes;
+}

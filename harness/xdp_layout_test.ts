@@ -1,0 +1,238 @@
+// harness/_xdp_layout.ts must agree with bpf/xdp_drop.h: the header is parsed as text
+// (its #defines, and its structs with their __u32/__u64 fields) and compared exactly.
+
+import assert from "node:assert/strict";
+import * as layout from "./_xdp_layout.ts";
+import {
+  chance,
+  decodeCounter,
+  decodeFlowKey,
+  decodeFlowValue,
+  encodeFlowKey,
+  encodeRule,
+  SQ_CHANCE_ALWAYS,
+  SQ_MODE_GILBERT,
+  SQ_PROTO_UDP,
+} from "./_xdp_layout.ts";
+
+const HEADER = new URL("../bpf/xdp_drop.h", import.meta.url);
+
+interface ParsedHeader {
+  defines: Map<string, number>;
+  structs: Map<string, { size: number; fields: Record<string, number> }>;
+}
+
+const TYPE_BYTES: Record<string, number> = { __u32: 4, __u64: 8 };
+
+/** The #defines (evaluated) and struct layouts (natural alignment) of the header. */
+function parseHeader(text: string): ParsedHeader {
+  const code = text.replace(/\/\*[\s\S]*?\*\//g, " ").replace(/\/\/.*$/gm, "");
+  const defines = new Map<string, number>();
+  for (const match of code.matchAll(/^[ \t]*#define[ \t]+(\w+)[ \t]*(.*)$/gm)) {
+    const [, name, body] = match;
+    if (body!.trim() === "") continue; // the include guard
+    defines.set(name!, evaluate(body!, defines));
+  }
+  const structs = new Map<string, { size: number; fields: Record<string, number> }>();
+  for (const match of code.matchAll(/struct\s+(\w+)\s*\{([^}]*)\}\s*;/g)) {
+    const [, name, body] = match;
+    const fields: Record<string, number> = {};
+    let offset = 0;
+    let align = 1;
+    for (const declaration of body!.split(";").map((d) => d.trim()).filter(Boolean)) {
+      const field = /^(__u32|__u64)\s+(\w+)$/.exec(declaration);
+      assert.ok(field, `struct ${name}: unexpected field declaration "${declaration}"`);
+      const bytes = TYPE_BYTES[field[1]!]!;
+      const aligned = Math.ceil(offset / bytes) * bytes;
+      assert.equal(aligned, offset, `struct ${name}: implicit padding before ${field[2]}`);
+      fields[field[2]!] = aligned;
+      offset = aligned + bytes;
+      align = Math.max(align, bytes);
+    }
+    const size = Math.ceil(offset / align) * align;
+    assert.equal(size, offset, `struct ${name}: implicit padding at the end`);
+    structs.set(name!, { size, fields });
+  }
+  return { defines, structs };
+}
+
+/** Evaluates a #define body: integers (decimal, hex, U suffix), names, + - * and parentheses. */
+function evaluate(expression: string, names: ReadonlyMap<string, number>): number {
+  const tokens = expression.match(/0[xX][0-9a-fA-F]+[uU]?|\d+[uU]?|\w+|[()+\-*]|\S/g) ?? [];
+  let at = 0;
+  const peek = () => tokens[at];
+  const next = () => {
+    const token = tokens[at++];
+    if (token === undefined) throw new SyntaxError(`Unexpected end of "${expression}"`);
+    return token;
+  };
+  const primary = (): number => {
+    const token = next();
+    if (token === "(") {
+      const value = sum();
+      assert.equal(next(), ")", `unbalanced parentheses in "${expression}"`);
+      return value;
+    }
+    if (/^(0[xX][0-9a-fA-F]+|\d+)[uU]?$/.test(token)) return Number(token.replace(/[uU]$/, ""));
+    const value = names.get(token);
+    if (value === undefined) throw new SyntaxError(`Unknown name "${token}" in "${expression}"`);
+    return value;
+  };
+  const product = (): number => {
+    let value = primary();
+    while (peek() === "*") {
+      next();
+      value *= primary();
+    }
+    return value;
+  };
+  const sum = (): number => {
+    let value = product();
+    while (peek() === "+" || peek() === "-") {
+      value = next() === "+" ? value + product() : value - product();
+    }
+    return value;
+  };
+  const value = sum();
+  if (at !== tokens.length) throw new SyntaxError(`Unexpected "${peek()}" in "${expression}"`);
+  return value;
+}
+
+const header = parseHeader(await Deno.readTextFile(HEADER));
+const exported = layout as unknown as Record<string, unknown>;
+
+function isLayout(value: unknown): value is layout.StructLayout<string> {
+  return typeof value === "object" && value !== null && "size" in value && "fields" in value;
+}
+
+Deno.test("the header parser reads what the header promises", () => {
+  assert.ok(header.defines.size >= 15, `only ${header.defines.size} defines parsed`);
+  assert.deepEqual([...header.structs.keys()].sort(), [
+    "sq_chain",
+    "sq_counter",
+    "sq_flow_key",
+    "sq_flow_value",
+    "sq_rule",
+  ]);
+  for (const [name, struct] of header.structs) {
+    assert.equal(struct.size % 8, 0, `struct ${name} is a multiple of 8 bytes`);
+  }
+});
+
+Deno.test("every #define of the header is exported with the same value", () => {
+  for (const [name, value] of header.defines) {
+    assert.ok(name in exported, `${name} is not exported by _xdp_layout.ts`);
+    assert.equal(exported[name], value, `${name}`);
+  }
+});
+
+Deno.test("every SQ_ constant exported is a #define of the header", () => {
+  for (const [name, value] of Object.entries(exported)) {
+    if (typeof value !== "number") continue;
+    assert.ok(header.defines.has(name), `${name} is not defined in bpf/xdp_drop.h`);
+  }
+});
+
+Deno.test("every struct of the header has a layout with the same size and offsets", () => {
+  for (const [name, struct] of header.structs) {
+    const mirror = exported[name.toUpperCase()];
+    assert.ok(isLayout(mirror), `${name.toUpperCase()} is not exported by _xdp_layout.ts`);
+    assert.deepEqual({ size: mirror.size, fields: { ...mirror.fields } }, struct, `struct ${name}`);
+    assert.deepEqual(Object.keys(mirror.fields), Object.keys(struct.fields), `${name} order`);
+  }
+  for (const [name, value] of Object.entries(exported)) {
+    if (!isLayout(value)) continue;
+    assert.ok(header.structs.has(name.toLowerCase()), `struct ${name.toLowerCase()} not found`);
+  }
+});
+
+Deno.test("encodeRule() writes host-order fields little-endian and addresses in network order", () => {
+  const bytes = encodeRule({
+    mode: SQ_MODE_GILBERT,
+    protocol: SQ_PROTO_UDP,
+    srcAddr: "198.18.0.1",
+    srcMask: "255.255.255.0",
+    dportMin: 7000,
+    dportMax: 7001,
+    lossGood: 0x01020304,
+    lossBad: SQ_CHANCE_ALWAYS,
+    pEnterBad: 0x80000000,
+    pLeaveBad: 0,
+  });
+  // deno-fmt-ignore
+  assert.deepEqual([...bytes], [
+    2, 0, 0, 0, //          mode
+    17, 0, 0, 0, //         protocol
+    198, 18, 0, 1, //       src_addr
+    255, 255, 255, 0, //    src_mask
+    0x58, 0x1b, 0, 0, //    dport_min 7000
+    0x59, 0x1b, 0, 0, //    dport_max 7001
+    4, 3, 2, 1, //          loss_good
+    255, 255, 255, 255, //  loss_bad
+    0, 0, 0, 0x80, //       p_enter_bad
+    0, 0, 0, 0, //          p_leave_bad
+  ]);
+});
+
+Deno.test("encodeRule() rejects bad fields before encoding anything", () => {
+  const rule = {
+    mode: 1,
+    protocol: 0,
+    srcAddr: "0.0.0.0",
+    srcMask: "0.0.0.0",
+    dportMin: 0,
+    dportMax: 65535,
+    lossGood: 0,
+    lossBad: 0,
+    pEnterBad: 0,
+    pLeaveBad: 0,
+  };
+  assert.equal(encodeRule(rule).length, 40);
+  assert.throws(() => encodeRule({ ...rule, mode: 4 }), RangeError);
+  assert.throws(() => encodeRule({ ...rule, srcAddr: "198.18.0.256" }), TypeError);
+  assert.throws(() => encodeRule({ ...rule, srcMask: "255.255.255" }), TypeError);
+  assert.throws(() => encodeRule({ ...rule, dportMin: 8, dportMax: 7 }), RangeError);
+  assert.throws(() => encodeRule({ ...rule, dportMax: 65536 }), RangeError);
+  assert.throws(() => encodeRule({ ...rule, lossGood: 0.5 }), RangeError);
+  assert.throws(() => encodeRule({ ...rule, lossBad: 2 ** 32 }), RangeError);
+});
+
+Deno.test("chance() maps probabilities to u32 fixed point, rounding to nearest", () => {
+  assert.equal(chance(0), 0);
+  assert.equal(chance(1), SQ_CHANCE_ALWAYS);
+  assert.equal(chance(0.5), 0x80000000);
+  assert.equal(chance(0.25), 0x40000000);
+  assert.equal(chance(0.1), 429496730); // 429496729.6
+  assert.equal(chance(0.01), 42949673); // 42949672.96
+  assert.equal(chance(1 / 2 ** 33), 1); // half a step rounds up
+  assert.equal(chance(1 - 2 ** -33), SQ_CHANCE_ALWAYS); // never wraps past 0xffffffff
+  assert.throws(() => chance(-0.01), RangeError);
+  assert.throws(() => chance(1.01), RangeError);
+  assert.throws(() => chance(Number.NaN), RangeError);
+  assert.throws(() => chance("0.5" as unknown as number), TypeError);
+});
+
+Deno.test("decodeCounter() and decodeFlowValue() sum the per-CPU values", () => {
+  const counters = new Uint8Array(3 * 16);
+  const view = new DataView(counters.buffer);
+  view.setBigUint64(0, 5n, true);
+  view.setBigUint64(8, 500n, true);
+  view.setBigUint64(32, 2n, true);
+  view.setBigUint64(40, 2n ** 40n, true);
+  assert.deepEqual(decodeCounter(counters), { packets: 7, bytes: 500 + 2 ** 40 });
+  assert.deepEqual(decodeCounter(counters.subarray(16, 32)), { packets: 0, bytes: 0 });
+  assert.throws(() => decodeCounter(new Uint8Array(24)), RangeError);
+  assert.equal(
+    decodeFlowValue(new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0])),
+    3,
+  );
+  assert.throws(() => decodeFlowValue(new Uint8Array(0)), RangeError);
+});
+
+Deno.test("decodeFlowKey() reads what encodeFlowKey() writes", () => {
+  const bytes = encodeFlowKey({ flowId: 0xdeadbeef, rule: 15 });
+  assert.deepEqual([...bytes], [0xef, 0xbe, 0xad, 0xde, 15, 0, 0, 0]);
+  assert.deepEqual(decodeFlowKey(bytes), { flowId: 0xdeadbeef, rule: 15 });
+  assert.throws(() => decodeFlowKey(new Uint8Array(4)), RangeError);
+  assert.throws(() => encodeFlowKey({ flowId: 1, rule: 16 }), RangeError);
+});
