@@ -5,6 +5,7 @@
  * @module
  */
 
+import { longestOutageMs } from "./outages.ts";
 import type { WorkloadKind } from "./workloads.ts";
 import type { UdpEchoResult, UdpProbeResult, WorkloadResult } from "./results.ts";
 
@@ -59,6 +60,26 @@ const probe: Record<string, MetricDefinition<UdpProbeResult>> = {
     read: (r) => r.ledger?.total.unexplained ?? null,
   },
   duplicated: { unit: "count", description: "replies seen twice", read: (r) => r.duplicated },
+  "lost.outbound.burst": {
+    unit: "count",
+    description: "mean run of consecutive datagrams lost on the way to the echo",
+    read: (r) =>
+      r.outboundLossRuns && r.outboundLossRuns.runs > 0
+        ? r.outboundLossRuns.packets / r.outboundLossRuns.runs
+        : r.outboundLossRuns
+        ? 0
+        : null,
+  },
+  "outage.longest": {
+    unit: "duration",
+    description: "longest time with nothing answered (timeline resolution)",
+    read: (r) => longestOutageMs(r.outages),
+  },
+  "outage.count": {
+    unit: "count",
+    description: "number of outages",
+    read: (r) => r.outages.length,
+  },
   reordered: { unit: "count", description: "replies out of order", read: (r) => r.reordered },
   "rtt.min": rtt("smallest round-trip time", (r) => r.rttSummary.min),
   "rtt.mean": rtt("mean round-trip time", (r) => r.rttSummary.mean),

@@ -6,6 +6,7 @@
  */
 
 import type { HistogramData, LatencySummary } from "./histogram.ts";
+import type { Outage } from "./outages.ts";
 
 /** Loss over time: counts per interval, by the time a datagram was sent. */
 export interface Timeline {
@@ -65,6 +66,13 @@ export interface UdpProbeResult {
   stoppedEarly: boolean;
   /** Where every lost datagram went; null on loopback, where nothing can be attributed. */
   ledger: LossLedger | null;
+  /** When service stopped and came back: runs of intervals with nothing answered. */
+  outages: Outage[];
+  /**
+   * Runs of consecutive datagrams lost on the way to the echo, as the echo saw the gaps
+   * in sequence numbers; null when the echo is not squall's.
+   */
+  outboundLossRuns: { runs: number; packets: number } | null;
 }
 
 /** Lost datagrams of one direction (or of both), by cause. */
@@ -111,6 +119,10 @@ export interface EchoFlow {
   received: number;
   /** Datagrams received more than once. */
   duplicated: number;
+  /** Gaps in the sequence numbers received: runs of datagrams that never arrived. */
+  lossRuns: number;
+  /** Datagrams in those gaps. */
+  lossRunPackets: number;
 }
 
 /** The result of a UDP echo server. */

@@ -423,10 +423,16 @@ class Run {
   async #finishProbe(result: UdpProbeResult, path: ProbePath | undefined): Promise<UdpProbeResult> {
     const echoes = [...this.#workloads.values()].filter((w) => w.report.spec.kind === "udpEcho");
     let received: number | null = null;
+    let runs = null as UdpProbeResult["outboundLossRuns"];
     for (const echo of echoes) {
       const seen = await echo.handle.snapshot().catch(() => undefined) as UdpEchoResult | undefined;
       const flow = seen?.flows.find((f) => f.flowId === result.flowId);
-      if (flow) received = (received ?? 0) + flow.received;
+      if (!flow) continue;
+      received = (received ?? 0) + flow.received;
+      runs = {
+        runs: (runs?.runs ?? 0) + flow.lossRuns,
+        packets: (runs?.packets ?? 0) + flow.lossRunPackets,
+      };
     }
     let finished: UdpProbeResult = result;
     if (received !== null) {
@@ -436,6 +442,7 @@ class Run {
         echoReceived: received,
         lostOutbound,
         lostReturn: result.lost - lostOutbound,
+        outboundLossRuns: runs,
       };
     }
     if (!path) return finished;
@@ -581,7 +588,11 @@ class Run {
     );
     if (index < 0) {
       const links = this.#plan.links.map((l) => l.hosts.join("-")).join(", ") || "none";
-      throw new RangeError(`Cannot find a link between "${a}" and "${b}": links are ${links}`);
+      this.#badInput = true;
+      throw new ScenarioError([{
+        where: `t.link(${JSON.stringify(a)}, ${JSON.stringify(b)})`,
+        message: `no link between "${a}" and "${b}" (links: ${links})`,
+      }]);
     }
     const reversed = this.#plan.links[index]!.hosts[0] !== a;
     const apply = async (fault: Fault) => {

@@ -87,8 +87,19 @@ export function formatScenarioReport(report: ScenarioReport, options: TextOption
     lines.push("", ...table(PROBE_COLUMNS, rows, options).map((l) => `  ${l}`));
   }
   for (const w of report.workloads) {
-    if (w.result?.kind === "udpProbe" && (w.result as UdpProbeResult).ledger) {
-      lines.push(...formatLedger(w.name, (w.result as UdpProbeResult).ledger!, options));
+    if (w.result?.kind !== "udpProbe") continue;
+    const r = w.result as UdpProbeResult;
+    if (r.ledger) lines.push(...formatLedger(w.name, r.ledger, options));
+    for (const o of r.outages) {
+      lines.push(
+        paint(
+          options,
+          "yellow",
+          `  ${w.name}: outage from +${formatDuration(o.fromMs)} to +${
+            formatDuration(o.toMs)
+          } (${o.sent} datagrams unanswered); answered again from +${formatDuration(o.toMs)}`,
+        ),
+      );
     }
   }
   for (const w of report.workloads) {

@@ -202,7 +202,7 @@ export function formatMetric(value: number, unit: MetricUnit): string {
     case "duration":
       return formatDuration(value);
     case "count":
-      return String(value);
+      return Number.isInteger(value) ? String(value) : String(Number(value.toFixed(2)));
   }
 }
 

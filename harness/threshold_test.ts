@@ -56,6 +56,8 @@ function probeResult(overrides: Partial<UdpProbeResult> = {}): UdpProbeResult {
     sendErrors: {},
     stoppedEarly: false,
     ledger: null,
+    outages: [],
+    outboundLossRuns: null,
     ...overrides,
   };
 }

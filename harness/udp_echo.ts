@@ -74,12 +74,25 @@ export function startUdpEcho(hostname: string, port: number): RunningWorkload<Ud
     let state = flows.get(flowId);
     if (!state) {
       state = {
-        flow: { flowId, from: `${from.hostname}:${from.port}`, received: 0, duplicated: 0 },
+        flow: {
+          flowId,
+          from: `${from.hostname}:${from.port}`,
+          received: 0,
+          duplicated: 0,
+          lossRuns: 0,
+          lossRunPackets: 0,
+        },
         window: new SeqWindow(FLOW_WINDOW),
       };
       flows.set(flowId, state);
     }
-    const arrival = state.window.mark(view.getUint32(8));
+    const seq = view.getUint32(8);
+    const gap = seq - state.window.high - 1;
+    if (gap > 0) {
+      state.flow.lossRuns++;
+      state.flow.lossRunPackets += gap;
+    }
+    const arrival = state.window.mark(seq);
     if (arrival === "duplicate") state.flow.duplicated++;
     else state.flow.received++;
   }

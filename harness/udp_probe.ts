@@ -11,6 +11,7 @@ import { HEADER_BYTES, isProbe, writeHeader } from "./_probe_packet.ts";
 import type { RunningWorkload } from "./_running.ts";
 import { SeqWindow } from "./_seq_window.ts";
 import { Histogram } from "./histogram.ts";
+import { findOutages } from "./outages.ts";
 import type { Timeline, UdpProbeResult } from "./results.ts";
 
 /** What a probe needs, with every duration in milliseconds. */
@@ -92,6 +93,8 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
       sendErrors: { ...sendErrors },
       stoppedEarly,
       ledger: null,
+      outages: findOutages(timeline.toJSON()),
+      outboundLossRuns: null,
     };
   };
 

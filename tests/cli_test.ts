@@ -247,6 +247,37 @@ Deno.test("run lists every problem of a file that has several at once", async ()
   ]);
 });
 
+Deno.test("run rejects faults that cannot be applied, every one, before anything is created", async () => {
+  const file = bad("bad_faults.ts");
+  const run = await squall(["run", file]);
+  assertBadInput(run, [
+    [`${file}: options.links[5]`, 'unknown host "nowhere"'],
+  ]);
+  // Fault problems are found once the topology itself is valid.
+  const fixed = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    const source = await Deno.readTextFile(file);
+    await Deno.writeTextFile(
+      fixed,
+      source.replace(
+        '"../../../mod.ts"',
+        JSON.stringify(new URL("../mod.ts", import.meta.url).href),
+      )
+        .replace(/\n.*"nowhere".*\n/, "\n"),
+    );
+    const again = await squall(["run", fixed]);
+    assertBadInput(again, [
+      [`${fixed}: options.links[0].faults[0].rate`, "rate must be a probability 0-1, got 1.5"],
+      [`${fixed}: options.links[1].faults[0]`, "burst parameters make no chain"],
+      [`${fixed}: options.links[2].faults[0].ports`, "port range is upside down: [9000, 8000]"],
+      [`${fixed}: options.links[3].faults[0].from`, '"server" is not an end of this link'],
+      [`${fixed}: options.links[4].faults[0].for`, 'got "soon"'],
+    ]);
+  } finally {
+    await Deno.remove(fixed);
+  }
+});
+
 Deno.test("run lists the problems of two bad files given together", async () => {
   const run = await squall(["run", bad("bad_rate.ts"), bad("unknown_link_host.ts")]);
   assertBadInput(run, [
