@@ -2,10 +2,14 @@
 /*
  * squall's packet dropper: an XDP program for the receiving end of a veth link.
  *
- * Each IPv4 packet is checked against the rules in index order; the first rule that is
- * not off and matches decides (Bernoulli, Gilbert-Elliott or blackhole). Every packet
- * is counted per rule and verdict in a per-CPU array; drops of squall probe datagrams
- * are also counted per flow. Anything that does not parse as IPv4 passes untouched.
+ * Faults compose: each IPv4 packet goes through the rules in index order, and every
+ * rule that is not off and matches gets its say (Bernoulli, Gilbert-Elliott or
+ * blackhole). The first rule that drops it counts the drop and ends the walk; each
+ * matching rule before it counts a pass. So two faults on one link drop what either
+ * would, and each drop is owed to exactly one rule. A packet no rule matched counts as
+ * no match. Counters are per-CPU arrays of packets and bytes per rule and verdict;
+ * drops of squall probe datagrams are also counted per flow. Anything that does not
+ * parse as IPv4 passes untouched.
  * The layout of the maps is bpf/xdp_drop.h, mirrored by harness/_xdp_layout.ts.
  *
  * Rebuild with `deno task bpf` (bpf/build.sh): the committed object must be byte-for-
@@ -230,6 +234,31 @@ static __always_inline int gilbert_drops(__u32 index, const struct sq_rule *rule
 	return sq_chance(bad ? rule->loss_bad : rule->loss_good);
 }
 
+/* Whether a matching rule drops this packet. */
+static __always_inline int rule_drops(__u32 index, const struct sq_rule *rule)
+{
+	switch (rule->mode) {
+	case SQ_MODE_BERNOULLI:
+		return sq_chance(rule->loss_good);
+	case SQ_MODE_GILBERT:
+		return gilbert_drops(index, rule);
+	case SQ_MODE_BLACKHOLE:
+		return 1;
+	default: /* an unknown mode matches and passes, counted under its rule */
+		return 0;
+	}
+}
+
+static __always_inline void count_slot(__u32 slot, __u64 bytes)
+{
+	struct sq_counter *counter = bpf_map_lookup_elem(&counters, &slot);
+
+	if (counter) {
+		counter->packets++;
+		counter->bytes += bytes;
+	}
+}
+
 static __always_inline void count_probe_drop(__u32 flow_id, __u32 rule)
 {
 	struct sq_flow_key key = { .flow_id = flow_id, .rule = rule };
@@ -250,12 +279,12 @@ int xdp_drop(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct cursor c = { .pos = data, .end = data_end };
 	struct packet pkt = {};
-	const struct sq_rule *rule = 0;
+	const struct sq_rule *rule;
+	__u64 bytes = data_end - data;
 	__u32 verdict = SQ_VERDICT_PASS;
 	__u32 slot = SQ_SLOT_NOT_IPV4;
-	struct sq_counter *counter;
 	__u32 index;
-	int drop = 0;
+	int matched = 0;
 
 	if (parse_packet(&c, &pkt) < 0)
 		goto out;
@@ -264,35 +293,22 @@ int xdp_drop(struct xdp_md *ctx)
 		__u32 key = index;
 
 		rule = bpf_map_lookup_elem(&rules, &key);
-		if (rule && rule_matches(rule, &pkt))
-			break;
+		if (!rule || !rule_matches(rule, &pkt))
+			continue;
+		matched = 1;
+		if (rule_drops(index, rule)) {
+			verdict = SQ_VERDICT_DROP;
+			slot = index * SQ_VERDICTS + SQ_VERDICT_DROP;
+			if (pkt.is_probe)
+				count_probe_drop(pkt.flow_id, index);
+			goto out;
+		}
+		count_slot(index * SQ_VERDICTS + SQ_VERDICT_PASS, bytes);
 	}
-	if (index >= SQ_MAX_RULES || !rule)
-		goto out;
-
-	switch (rule->mode) {
-	case SQ_MODE_BERNOULLI:
-		drop = sq_chance(rule->loss_good);
-		break;
-	case SQ_MODE_GILBERT:
-		drop = gilbert_drops(index, rule);
-		break;
-	case SQ_MODE_BLACKHOLE:
-		drop = 1;
-		break;
-	default: /* an unknown mode matches and passes, counted under its rule */
-		break;
-	}
-	verdict = drop ? SQ_VERDICT_DROP : SQ_VERDICT_PASS;
-	slot = index * SQ_VERDICTS + verdict;
-	if (drop && pkt.is_probe)
-		count_probe_drop(pkt.flow_id, index);
+	if (matched)
+		return XDP_PASS; /* every matching rule passed it, and counted so */
 
 out:
-	counter = bpf_map_lookup_elem(&counters, &slot);
-	if (counter) {
-		counter->packets++;
-		counter->bytes += data_end - data;
-	}
+	count_slot(slot, bytes);
 	return verdict == SQ_VERDICT_DROP ? XDP_DROP : XDP_PASS;
 }

@@ -28,7 +28,9 @@
 #define SQ_VERDICT_DROP 1
 #define SQ_VERDICTS 2
 
-/* Counter slots: rule * SQ_VERDICTS + verdict for rules 0..SQ_MAX_RULES-1, then: */
+/* Counter slots: rule * SQ_VERDICTS + verdict for rules 0..SQ_MAX_RULES-1, then the two
+ * below. A packet counts a pass in every matching rule until one drops it (faults
+ * compose), so per-rule counts are what each rule saw, and a drop is owed to one rule. */
 #define SQ_SLOT_NO_MATCH (SQ_MAX_RULES * SQ_VERDICTS)     /* IPv4, no rule matched */
 #define SQ_SLOT_NOT_IPV4 (SQ_MAX_RULES * SQ_VERDICTS + 1) /* passed, not parsed */
 #define SQ_COUNTER_SLOTS (SQ_MAX_RULES * SQ_VERDICTS + 2)

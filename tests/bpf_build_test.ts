@@ -313,7 +313,7 @@ function frame(options: FrameOptions = {}): Uint8Array<ArrayBuffer> {
 const passSlot = (rule: number) => rule * SQ_VERDICTS + SQ_VERDICT_PASS;
 const dropSlot = (rule: number) => rule * SQ_VERDICTS + SQ_VERDICT_DROP;
 
-Deno.test("xdp_drop decides by the first matching rule and counts every packet", async (t) => {
+Deno.test("xdp_drop lets every matching rule have its say and counts every packet", async (t) => {
   const dropper = new LoadedDropper(OBJECT);
   try {
     await t.step("without rules, IPv4 passes as no match and the rest as not IPv4", () => {
@@ -346,17 +346,24 @@ Deno.test("xdp_drop decides by the first matching rule and counts every packet",
         lossGood: 0,
       });
       dropper.setRule(5, { mode: SQ_MODE_BLACKHOLE });
-      assert.equal(dropper.run(frame()), XDP_PASS);
-      assert.equal(dropper.packets(passSlot(4)), 1, "rule 4 decided: never drop");
+      assert.equal(dropper.run(frame()), XDP_DROP);
+      assert.equal(dropper.packets(passSlot(4)), 1, "rule 4 matched and passed it");
+      assert.equal(dropper.packets(dropSlot(5)), 1, "then rule 5 dropped it");
+      dropper.setRule(5, { mode: SQ_MODE_OFF });
+      assert.equal(dropper.run(frame()), XDP_PASS, "rule 4 alone never drops");
+      assert.equal(dropper.packets(SQ_SLOT_NO_MATCH), 0, "a packet a rule passed is no no-match");
+      dropper.setRule(5, { mode: SQ_MODE_BLACKHOLE });
       assert.equal(dropper.run(frame({ protocol: SQ_PROTO_TCP, dport: 7001 })), XDP_DROP);
       assert.equal(dropper.packets(dropSlot(0)), 1, "TCP rule first");
+      assert.equal(dropper.packets(dropSlot(5)), 1, "a dropped packet goes no further");
       assert.equal(dropper.run(frame({ dport: 7002 })), XDP_DROP);
       assert.equal(dropper.packets(dropSlot(1)), 1, "port range");
       assert.equal(dropper.run(frame({ source: "198.18.1.9", dport: 9 })), XDP_DROP);
       assert.equal(dropper.packets(dropSlot(2)), 1, "source under mask");
-      assert.equal(dropper.run(frame({ vlan: true })), XDP_PASS);
-      assert.equal(dropper.run(frame({ ihl: 7 })), XDP_PASS);
-      assert.equal(dropper.packets(passSlot(4)), 3, "VLAN tag and IPv4 options parsed");
+      assert.equal(dropper.run(frame({ vlan: true })), XDP_DROP);
+      assert.equal(dropper.run(frame({ ihl: 7 })), XDP_DROP);
+      assert.equal(dropper.packets(passSlot(4)), 4, "VLAN tag and IPv4 options parsed");
+      assert.equal(dropper.packets(dropSlot(5)), 3);
     });
 
     await t.step("a packet without ports matches only a rule for every port", () => {
