@@ -1,21 +1,12 @@
 // The NDJSON protocol between the runner and its agents: one JSON object a line.
 
 import type { WorkloadResult } from "./results.ts";
+import type { ProbeSettings } from "./udp_probe.ts";
 
 /** A workload as an agent receives it: every name resolved, every duration in ms. */
 export type AgentWorkload =
   | { kind: "udpEcho"; hostname: string; port: number }
-  | {
-    kind: "udpProbe";
-    hostname: string;
-    targetAddress: string;
-    targetPort: number;
-    count: number | null;
-    durationMs: number | null;
-    rate: number;
-    size: number;
-    timeoutMs: number;
-  };
+  | ({ kind: "udpProbe" } & ProbeSettings);
 
 /** Runner to agent. */
 export type RunnerMessage =

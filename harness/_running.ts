@@ -2,6 +2,12 @@
 
 import type { WorkloadResult } from "./results.ts";
 
+/** Counts an error by its name (`ConnectionRefused`, ...) in `counts`. */
+export function countError(counts: Record<string, number>, error: unknown): void {
+  const name = error instanceof Error ? error.name : "Error";
+  counts[name] = (counts[name] ?? 0) + 1;
+}
+
 /** A workload running inside an agent. */
 export interface RunningWorkload<R extends WorkloadResult = WorkloadResult> {
   /** The local address it bound, `ip:port`. */

@@ -83,45 +83,34 @@ function spawn(argv: string[]): Deno.ChildProcess {
   }).spawn();
 }
 
+/** Ends the agent if the runner dies (even on SIGKILL): `setpriv --pdeathsig KILL --`. */
+const DIE_WITH_RUNNER = ["setpriv", "--pdeathsig", "KILL", "--"];
+
+function localBackend(name: string, network: string, wrap: readonly string[]): HostBackend {
+  return {
+    name,
+    agentCommand: (launch) => [
+      ...DIE_WITH_RUNNER,
+      ...wrap,
+      Deno.execPath(),
+      ...agentDenoArgs(launch, network),
+    ],
+    spawnAgent(launch) {
+      return spawn(this.agentCommand(launch));
+    },
+  };
+}
+
 /**
  * One network namespace per host, made by `unshare --net` as the agent starts and
  * held by the agent alone. `setpriv --pdeathsig KILL` ends the agent if the runner
  * dies, and with it the namespace and its links.
  */
-export const namespaceBackend: HostBackend = {
-  name: "namespaces",
-  agentCommand(launch) {
-    return [
-      "setpriv",
-      "--pdeathsig",
-      "KILL",
-      "--",
-      "unshare",
-      "--net",
-      "--",
-      Deno.execPath(),
-      ...agentDenoArgs(launch, "namespaces"),
-    ];
-  },
-  spawnAgent(launch) {
-    return spawn(this.agentCommand(launch));
-  },
-};
+export const namespaceBackend: HostBackend = localBackend("namespaces", "namespaces", [
+  "unshare",
+  "--net",
+  "--",
+]);
 
 /** One host on the machine's own loopback: no namespace, no privileges. */
-export const loopbackBackend: HostBackend = {
-  name: "loopback",
-  agentCommand(launch) {
-    return [
-      "setpriv",
-      "--pdeathsig",
-      "KILL",
-      "--",
-      Deno.execPath(),
-      ...agentDenoArgs(launch, "loopback"),
-    ];
-  },
-  spawnAgent(launch) {
-    return spawn(this.agentCommand(launch));
-  },
-};
+export const loopbackBackend: HostBackend = localBackend("loopback", "loopback", []);

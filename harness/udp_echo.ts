@@ -8,7 +8,7 @@
 import { isProbe } from "./_probe_packet.ts";
 import { SeqWindow } from "./_seq_window.ts";
 import type { EchoFlow, UdpEchoResult } from "./results.ts";
-import type { RunningWorkload } from "./_running.ts";
+import { countError, type RunningWorkload } from "./_running.ts";
 
 const MAX_DATAGRAM = 65_536;
 const FLOW_WINDOW = 1 << 16;
@@ -39,9 +39,7 @@ export function startUdpEcho(hostname: string, port: number): RunningWorkload<Ud
 
   const onSent = () => replied++;
   const onSendError = (error: unknown) => {
-    if (stopping) return;
-    const name = error instanceof Error ? error.name : "Error";
-    sendErrors[name] = (sendErrors[name] ?? 0) + 1;
+    if (!stopping) countError(sendErrors, error);
   };
 
   async function loop(): Promise<void> {

@@ -8,7 +8,7 @@
  */
 
 import { HEADER_BYTES, isProbe, writeHeader } from "./_probe_packet.ts";
-import type { RunningWorkload } from "./_running.ts";
+import { countError, type RunningWorkload } from "./_running.ts";
 import { SeqWindow } from "./_seq_window.ts";
 import { Histogram } from "./histogram.ts";
 import { findOutages } from "./outages.ts";
@@ -169,8 +169,7 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
           await conn.send(packet, target);
         } catch (error) {
           if (stopping) break;
-          const name = error instanceof Error ? error.name : "Error";
-          sendErrors[name] = (sendErrors[name] ?? 0) + 1;
+          countError(sendErrors, error);
         }
         timeline.sent(sentAtMs - startMs);
         sent++;
