@@ -32,6 +32,8 @@ export interface UdpProbeResult {
   startedAt: number;
   /** From the first send until the probe stopped listening, in milliseconds. */
   durationMs: number;
+  /** Datagrams sent per second, over the time spent sending (below `rate` if it fell behind). */
+  achievedRate: number;
   /** Datagrams sent. */
   sent: number;
   /** Datagrams whose first reply came back within the timeout. */

@@ -411,6 +411,7 @@ class Run {
           rate: spec.rate,
           size: spec.size,
           timeoutMs: parseDuration(spec.timeout),
+          pingPong: spec.pingPong,
         };
       }
     }

@@ -116,6 +116,16 @@ export function formatScenarioReport(report: ScenarioReport, options: TextOption
       const r = w.result as UdpProbeResult;
       const errors = Object.entries(r.sendErrors).map(([k, v]) => `${k} ${v}`).join(", ");
       if (errors) lines.push(paint(options, "yellow", `  ${w.name}: send errors: ${errors}`));
+      const asked = w.spec.kind === "udpProbe" && !w.spec.pingPong ? w.spec.rate : undefined;
+      if (asked !== undefined && r.sent > 1 && r.achievedRate < asked * 0.95) {
+        lines.push(paint(
+          options,
+          "yellow",
+          `  ${w.name}: sent at ${
+            Math.round(r.achievedRate)
+          }/s, below the ${asked}/s asked: one probe cannot send faster here (split it into several)`,
+        ));
+      }
       if (r.echoReceived === null && r.sent > 0) {
         lines.push(
           paint(

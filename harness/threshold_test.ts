@@ -55,6 +55,7 @@ function probeResult(overrides: Partial<UdpProbeResult> = {}): UdpProbeResult {
     timeline: { intervalMs: 100, sent: [], delivered: [], late: [] },
     sendErrors: {},
     stoppedEarly: false,
+    achievedRate: 1000,
     ledger: null,
     outages: [],
     outboundLossRuns: null,

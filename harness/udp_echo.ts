@@ -45,8 +45,10 @@ export function startUdpEcho(hostname: string, port: number): RunningWorkload<Ud
   async function loop(): Promise<void> {
     // Two buffers: the next receive is posted before the reply is sent, so the
     // socket always has a reader waiting (this cuts the round trip by ~15%).
+    // A buffer is received into again only once the reply sent from it has gone.
     let current = new Uint8Array(MAX_DATAGRAM);
     let spare = new Uint8Array(MAX_DATAGRAM);
+    let spareSending: Promise<unknown> = Promise.resolve();
     let pending = conn.receive(current);
     try {
       for (;;) {
@@ -55,11 +57,12 @@ export function startUdpEcho(hostname: string, port: number): RunningWorkload<Ud
         const filled = current;
         current = spare;
         spare = filled;
+        await spareSending;
         pending = conn.receive(current);
         received++;
         const view = new DataView(data.buffer, data.byteOffset, n);
         if (isProbe(view, n)) count(view, from as Deno.NetAddr);
-        conn.send(data, from).then(onSent, onSendError);
+        spareSending = conn.send(data, from).then(onSent, onSendError);
       }
     } catch (error) {
       if (!stopping) throw error;

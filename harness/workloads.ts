@@ -46,6 +46,13 @@ export interface UdpProbeOptions {
    * @default {"1s"}
    */
   timeout?: Duration;
+  /**
+   * Ping-pong: keep one datagram in flight, and send the next as soon as it is answered
+   * (or has timed out); `rate` is then an upper bound. For latency at its lowest, like
+   * sockperf ping-pong; the default sends at a fixed rate whatever comes back.
+   * @default {false}
+   */
+  pingPong?: boolean;
 }
 
 /** A UDP probe: sequence-numbered, timestamped datagrams sent at a fixed rate. */
@@ -64,6 +71,8 @@ export interface UdpProbeSpec {
   size: number;
   /** The raw timeout given. */
   timeout: Duration;
+  /** One datagram in flight at a time. */
+  pingPong: boolean;
 }
 
 /** Any workload spec. */
@@ -112,6 +121,7 @@ export function udpProbe(options: UdpProbeOptions): UdpProbeSpec {
     rate: options?.rate ?? 100,
     size: options?.size ?? 64,
     timeout: options?.timeout ?? "1s",
+    pingPong: options?.pingPong ?? false,
   };
 }
 
@@ -196,6 +206,9 @@ export function validateWorkload(spec: unknown, where: string): Problem[] {
           `size must be a whole number of bytes ${PROBE_HEADER_BYTES}-${MAX_UDP_PAYLOAD}, got ${s.size}`,
         );
       }
+      if (typeof s.pingPong !== "boolean") {
+        add("pingPong", `pingPong must be true or false, got ${JSON.stringify(s.pingPong)}`);
+      }
       const timeout = tryParseDuration(s.timeout);
       if (typeof timeout !== "number") add("timeout", timeout.error);
       else if (timeout <= 0) add("timeout", "timeout must be above 0");
@@ -217,7 +230,8 @@ export function describeWorkload(spec: WorkloadSpec): string {
         ? `${spec.count} datagrams`
         : `for ${formatDuration(tryParseDuration(spec.duration) as number)}`;
       const timeout = formatDuration(tryParseDuration(spec.timeout) as number);
-      return `udp probe to ${spec.target}, ${amount} at ${spec.rate}/s, ${spec.size} B, timeout ${timeout}`;
+      const pace = spec.pingPong ? `ping-pong, at most ${spec.rate}/s` : `at ${spec.rate}/s`;
+      return `udp probe to ${spec.target}, ${amount} ${pace}, ${spec.size} B, timeout ${timeout}`;
     }
   }
 }

@@ -27,6 +27,7 @@ Deno.test("udpEcho() and udpProbe() return plain specs with the documented defau
     rate: 100,
     size: 64,
     timeout: "1s",
+    pingPong: false,
   });
 });
 

@@ -38,6 +38,7 @@ const probeTo = (targetAddress: string) => ({
   rate: 1,
   size: 64,
   timeoutMs: 100,
+  pingPong: false,
 });
 
 for (const network of ["namespaces", "loopback"]) {

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { ExitCode, runScenario, scenario, ScenarioError, udpEcho, udpProbe } from "../mod.ts";
 import { isAlive } from "./_processes.ts";
+import type { UdpProbeResult } from "../harness/results.ts";
 
 const PORT = 17100;
 
@@ -109,4 +110,32 @@ Deno.test("runScenario() rejects an invalid scenario with every problem, before 
     assert.ok(error.problems.length >= 3, error.message);
     return true;
   });
+});
+
+Deno.test("a ping-pong probe keeps one datagram in flight and is answered every time", async () => {
+  const report = await runScenario(loopback("ping-pong", async (t) => {
+    const probe = await t.start("pp", {
+      on: "local",
+      run: udpProbe({ target: `local:${PORT}`, count: 500, rate: 1_000_000, pingPong: true }),
+    });
+    await probe.result();
+  }));
+  const r = report.workloads.find((w) => w.name === "pp")!.result as UdpProbeResult;
+  assert.equal(r.sent, 500);
+  assert.equal(r.delivered, 500);
+  assert.equal(r.reordered, 0, "one in flight cannot be reordered");
+  assert.equal(r.echoReceived, 500);
+});
+
+Deno.test("a probe given a duration sends exactly rate x duration datagrams", async () => {
+  const report = await runScenario(loopback("by duration", async (t) => {
+    const probe = await t.start("timed", {
+      on: "local",
+      run: udpProbe({ target: `local:${PORT}`, duration: "1s", rate: 2000, timeout: "200ms" }),
+    });
+    await probe.result();
+  }));
+  const r = report.workloads.find((w) => w.name === "timed")!.result as UdpProbeResult;
+  assert.equal(r.sent, 2000);
+  assert.ok(r.achievedRate > 1800 && r.achievedRate < 2200, `achieved ${r.achievedRate}/s`);
 });
