@@ -236,6 +236,7 @@ export function runReport(
   let exitCode: RunReport["exitCode"] = ExitCode.Pass;
   if (codes.includes(ExitCode.Failed)) exitCode = ExitCode.Failed;
   if (codes.includes(ExitCode.BadInput)) exitCode = ExitCode.BadInput;
+  if (codes.includes(ExitCode.Environment)) exitCode = ExitCode.Environment;
   if (interrupted || codes.includes(ExitCode.Interrupted)) exitCode = ExitCode.Interrupted;
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,

@@ -20,7 +20,7 @@ import {
 import { runCommand } from "./command.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
 import { checkEnvironment } from "./environment.ts";
-import { EnvironmentError, ScenarioError, SquallError } from "./errors.ts";
+import { AgentError, EnvironmentError, ScenarioError, SquallError } from "./errors.ts";
 import type { Fault } from "./faults.ts";
 import { buildLedger, type KernelDrops } from "./ledger.ts";
 import { ExitCode } from "./exit_codes.ts";
@@ -144,14 +144,26 @@ function dropperFiles(v: ValidScenario): DropperFiles | undefined {
   const libbpfPath = findLibrary(LIBBPF_CANDIDATES);
   const libcPath = findLibrary(LIBC_CANDIDATES);
   const objectPath = findLibrary([XDP_DROP_OBJECT]);
-  if (libbpfPath && libcPath && objectPath) return { libbpfPath, libcPath, objectPath };
+  // This file exists exactly when the kernel has the bpf() system call.
+  const kernelBpf = findLibrary([BPF_SYSCALL_MARKER]) !== undefined;
+  if (libbpfPath && libcPath && objectPath && kernelBpf) {
+    return { libbpfPath, libcPath, objectPath };
+  }
   if (!declared) return undefined;
-  const missing = !libbpfPath ? "libbpf.so.1" : !libcPath ? "libc.so.6" : XDP_DROP_OBJECT;
+  const [missing, hint] = !kernelBpf
+    ? ["BPF in this kernel (CONFIG_BPF_SYSCALL)", "run on a kernel built with BPF and XDP"]
+    : !libbpfPath
+    ? ["libbpf.so.1", "apt-get install libbpf1"]
+    : !libcPath
+    ? ["libc.so.6", "install the C library"]
+    : [XDP_DROP_OBJECT, "rebuild it with deno task bpf"];
   throw new EnvironmentError(
-    `Cannot load the XDP dropper for this scenario's faults: ${missing} not found`,
-    !libbpfPath ? "apt-get install libbpf1" : "rebuild it with deno task bpf",
+    `Cannot load the XDP dropper for this scenario's faults: no ${missing}`,
+    hint,
   );
 }
+
+const BPF_SYSCALL_MARKER = "/proc/sys/kernel/unprivileged_bpf_disabled";
 
 /** Where a probe's datagrams go: the link, and the interface at each end. */
 interface ProbePath {
@@ -192,6 +204,7 @@ class Run {
   #setupMs: number | null = null;
   #interrupted = false;
   #badInput = false;
+  #environment = false;
 
   constructor(v: ValidScenario, options: RunScenarioOptions, dropper: DropperFiles | undefined) {
     this.#v = v;
@@ -276,7 +289,17 @@ class Run {
     });
     for (const [i, link] of this.#v.links.entries()) {
       for (const [j, fault] of linkFaults(link).entries()) {
-        await this.#untilAborted(this.#faults.apply(i, fault, `links[${i}].faults[${j}]`));
+        try {
+          await this.#untilAborted(this.#faults.apply(i, fault, `links[${i}].faults[${j}]`));
+        } catch (error) {
+          // The kernel or libbpf refused the dropper: the machine, not the scenario.
+          if (!(error instanceof AgentError)) throw error;
+          throw new EnvironmentError(
+            `Cannot apply fault ${j + 1} of link ${i + 1}: ${error.message}`,
+            "check that this kernel supports XDP on veth (squall needs root, BPF and XDP)",
+            { cause: error },
+          );
+        }
       }
     }
   }
@@ -648,6 +671,7 @@ class Run {
       error instanceof DOMException && error.name === "AbortError" && this.#abort.signal.aborted
     ) return;
     if (error instanceof ScenarioError) this.#badInput = true;
+    if (error instanceof EnvironmentError) this.#environment = true;
     this.#errors.push(error instanceof Error ? error.message : String(error));
   }
 
@@ -679,7 +703,11 @@ class Run {
     let exitCode: ScenarioReport["exitCode"] = failed ? ExitCode.Failed : ExitCode.Pass;
     if (this.#errors.length > 0) {
       status = "error";
-      exitCode = this.#badInput ? ExitCode.BadInput : ExitCode.Failed;
+      exitCode = this.#badInput
+        ? ExitCode.BadInput
+        : this.#environment
+        ? ExitCode.Environment
+        : ExitCode.Failed;
     }
     if (this.#interrupted) {
       status = "interrupted";
