@@ -66,6 +66,13 @@ struct {
 	__type(value, struct sq_flow_value);
 } flow_drops SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sq_config);
+} config SEC(".maps");
+
 /* Where the parsers are in the packet. */
 struct cursor {
 	void *pos;
@@ -78,8 +85,7 @@ struct packet {
 	__u32 protocol;  /* IPv4 protocol number */
 	__u32 dport;     /* host byte order; valid when has_ports */
 	__u32 has_ports; /* UDP or TCP with a complete header, not a non-first fragment */
-	__u32 is_probe;  /* UDP payload starts with SQ_PROBE_MAGIC */
-	__u32 flow_id;   /* from the probe header; valid when is_probe */
+	struct udphdr *udp; /* the UDP header, or 0: its payload is read only on a drop */
 };
 
 /* Ethernet and at most one 802.1Q tag: the EtherType (host order), -1 if short. */
@@ -185,8 +191,7 @@ static __always_inline int parse_packet(struct cursor *c, struct packet *pkt)
 			return 0;
 		pkt->dport = port;
 		pkt->has_ports = 1;
-		if (parse_probe(c, udp, &pkt->flow_id) == 0)
-			pkt->is_probe = 1;
+		pkt->udp = udp;
 	} else if (iph->protocol == IPPROTO_TCP) {
 		port = parse_tcphdr(c);
 		if (port < 0)
@@ -283,15 +288,20 @@ int xdp_drop(struct xdp_md *ctx)
 	__u64 bytes = data_end - data;
 	__u32 verdict = SQ_VERDICT_PASS;
 	__u32 slot = SQ_SLOT_NOT_IPV4;
-	__u32 index;
+	struct sq_config *cfg;
+	__u32 index, zero = 0, slots, flow_id;
 	int matched = 0;
 
 	if (parse_packet(&c, &pkt) < 0)
 		goto out;
 	slot = SQ_SLOT_NO_MATCH;
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	slots = cfg ? cfg->rule_slots : SQ_MAX_RULES;
 	for (index = 0; index < SQ_MAX_RULES; index++) {
 		__u32 key = index;
 
+		if (index >= slots)
+			break;
 		rule = bpf_map_lookup_elem(&rules, &key);
 		if (!rule || !rule_matches(rule, &pkt))
 			continue;
@@ -299,8 +309,8 @@ int xdp_drop(struct xdp_md *ctx)
 		if (rule_drops(index, rule)) {
 			verdict = SQ_VERDICT_DROP;
 			slot = index * SQ_VERDICTS + SQ_VERDICT_DROP;
-			if (pkt.is_probe)
-				count_probe_drop(pkt.flow_id, index);
+			if (pkt.udp && parse_probe(&c, pkt.udp, &flow_id) == 0)
+				count_probe_drop(flow_id, index);
 			goto out;
 		}
 		count_slot(index * SQ_VERDICTS + SQ_VERDICT_PASS, bytes);

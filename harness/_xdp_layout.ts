@@ -101,6 +101,12 @@ export const SQ_FLOW_KEY: StructLayout<"flow_id" | "rule"> = {
 /** Layout of `struct sq_flow_value`, one CPU's share of a `flow_drops` value. */
 export const SQ_FLOW_VALUE: StructLayout<"packets"> = { size: 8, fields: { packets: 0 } };
 
+/** Layout of `struct sq_config`, the one value of the `config` map. */
+export const SQ_CONFIG: StructLayout<"rule_slots" | "_pad"> = {
+  size: 8,
+  fields: { rule_slots: 0, _pad: 4 },
+};
+
 /** A rule as {@linkcode encodeRule} takes it: numbers as the C program uses them. */
 export interface Rule {
   /** One of the `SQ_MODE_*` constants. */

@@ -13,6 +13,7 @@ import {
   encodeRule,
   type Rule,
   SQ_CHAIN,
+  SQ_CONFIG,
   SQ_COUNTER,
   SQ_COUNTER_SLOTS,
   SQ_FLOW_KEY,
@@ -58,7 +59,8 @@ export class XdpDropper implements Disposable {
   #libs: Libraries;
   #object: Deno.PointerValue;
   #link: Deno.PointerValue;
-  #fds: { rules: number; chain: number; counters: number; flowDrops: number };
+  #fds: { rules: number; chain: number; counters: number; flowDrops: number; config: number };
+  #active = new Set<number>();
   #cpus: number;
   #disposed = false;
 
@@ -67,7 +69,7 @@ export class XdpDropper implements Disposable {
     libs: Libraries,
     object: Deno.PointerValue,
     link: Deno.PointerValue,
-    fds: { rules: number; chain: number; counters: number; flowDrops: number },
+    fds: { rules: number; chain: number; counters: number; flowDrops: number; config: number },
   ) {
     this.ifname = ifname;
     this.#libs = libs;
@@ -106,6 +108,7 @@ export class XdpDropper implements Disposable {
         chain: fd("chain"),
         counters: fd("counters"),
         flowDrops: fd("flow_drops"),
+        config: fd("config"),
       };
       const link = libs.bpf.bpf_program__attach_xdp(program, ifindex);
       if (link === null) throw new Error(`${what}: ${lastError(libs).text}`);
@@ -125,12 +128,24 @@ export class XdpDropper implements Disposable {
     this.#checkIndex(index);
     this.#update(this.#fds.chain, index, new Uint8Array(SQ_CHAIN.size));
     this.#update(this.#fds.rules, index, encodeRule(rule));
+    this.#active.add(index);
+    this.#writeConfig();
   }
 
   /** Turns rule slot `index` off. */
   clearRule(index: number): void {
     this.#checkIndex(index);
     this.#update(this.#fds.rules, index, new Uint8Array(SQ_RULE.size));
+    this.#active.delete(index);
+    this.#writeConfig();
+  }
+
+  /** Tells the program how far to walk the rules: up to the highest slot in use. */
+  #writeConfig(): void {
+    const value = new Uint8Array(SQ_CONFIG.size);
+    const slots = this.#active.size === 0 ? 0 : Math.max(...this.#active) + 1;
+    new DataView(value.buffer).setUint32(SQ_CONFIG.fields.rule_slots, slots, true);
+    this.#update(this.#fds.config, 0, value);
   }
 
   /**

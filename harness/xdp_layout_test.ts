@@ -109,6 +109,7 @@ Deno.test("the header parser reads what the header promises", () => {
   assert.ok(header.defines.size >= 15, `only ${header.defines.size} defines parsed`);
   assert.deepEqual([...header.structs.keys()].sort(), [
     "sq_chain",
+    "sq_config",
     "sq_counter",
     "sq_flow_key",
     "sq_flow_value",

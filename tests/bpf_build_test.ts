@@ -12,6 +12,7 @@ import {
   type Rule,
   SQ_CHAIN,
   SQ_CHANCE_ALWAYS,
+  SQ_CONFIG,
   SQ_COUNTER,
   SQ_COUNTER_SLOTS,
   SQ_FLOW_VALUE,
@@ -130,7 +131,7 @@ class LoadedDropper {
   #lib = Deno.dlopen(LIBBPF, LIBBPF_SYMBOLS);
   #object: Deno.PointerValue;
   #prog: number;
-  #maps: Record<"rules" | "chain" | "counters" | "flow_drops", number>;
+  #maps: Record<"rules" | "chain" | "counters" | "flow_drops" | "config", number>;
   #cpus: number;
 
   constructor(path: string) {
@@ -148,12 +149,21 @@ class LoadedDropper {
       chain: fd("chain"),
       counters: fd("counters"),
       flow_drops: fd("flow_drops"),
+      config: fd("config"),
     };
     this.#cpus = s.libbpf_num_possible_cpus();
   }
 
+  /** Sets how many rule slots the program walks (XdpDropper keeps it at the highest in use). */
+  ruleSlots(slots: number): void {
+    const value = new Uint8Array(SQ_CONFIG.size);
+    new DataView(value.buffer).setUint32(SQ_CONFIG.fields.rule_slots, slots, true);
+    this.#update(this.#maps.config, u32(0), value);
+  }
+
   /** Puts every rule off, every chain in the good state and every counter at zero. */
   reset(): void {
+    this.ruleSlots(SQ_MAX_RULES);
     for (let i = 0; i < SQ_MAX_RULES; i++) {
       this.setRule(i, { mode: SQ_MODE_OFF });
       this.#update(this.#maps.chain, u32(i), new Uint8Array(SQ_CHAIN.size));
@@ -364,6 +374,18 @@ Deno.test("xdp_drop lets every matching rule have its say and counts every packe
       assert.equal(dropper.run(frame({ ihl: 7 })), XDP_DROP);
       assert.equal(dropper.packets(passSlot(4)), 4, "VLAN tag and IPv4 options parsed");
       assert.equal(dropper.packets(dropSlot(5)), 3);
+    });
+
+    await t.step("the walk stops at the configured number of rule slots", () => {
+      dropper.reset();
+      dropper.setRule(5, { mode: SQ_MODE_BLACKHOLE });
+      dropper.ruleSlots(5);
+      assert.equal(dropper.run(frame()), XDP_PASS, "slot 5 is beyond the walk");
+      assert.equal(dropper.packets(SQ_SLOT_NO_MATCH), 1);
+      dropper.ruleSlots(6);
+      assert.equal(dropper.run(frame()), XDP_DROP);
+      dropper.ruleSlots(0);
+      assert.equal(dropper.run(frame()), XDP_PASS, "no rule slots: nothing matches");
     });
 
     await t.step("a packet without ports matches only a rule for every port", () => {

@@ -1,16 +1,19 @@
 // squall's benchmark: measures squall against references taken in the same run and
-// checks four targets.
+// checks six targets.
 //
 //   1. probe RTT p50 <= 2.5x sockperf UDP ping-pong p50 on the same path (veth
 //      between two namespaces);
 //   2. a probe at 20k datagrams/s for 10 s: no unexplained loss (loss minus the
 //      receive-buffer overflows nstat counts in both namespaces), exact accounting;
 //   3. setup time (run to all agents ready): 2 hosts < 0.5 s, a 20-host star < 5 s;
-//   4. runner peak RSS at 1M probe datagrams within 20 MB of that at 10k.
+//   4. runner peak RSS at 1M probe datagrams within 20 MB of that at 10k;
+//   5. the XDP dropper's cost per packet: < 150 ns and <= 1.3x a count-only XDP program;
+//   6. a loss rate change takes effect within 1 ms of the call returning (5 and 6 are
+//      tests/bench/xdp.ts, which also runs on its own).
 //
 // Run as root: deno task bench (= deno run -A --unstable-net tests/bench/main.ts).
 // Prints a table, then one line `BENCH_JSON {...}`. Exits 0 when every target passes,
-// 1 when any is missed (or could not be measured). `--only rtt,loss,setup2,setup20,memory`
+// 1 when any is missed (or could not be measured). `--only rtt,loss,setup2,setup20,memory,xdp-cost,xdp-switch`
 // runs a subset (the others are reported as skipped and do not count).
 
 import { parseArgs } from "node:util";
@@ -41,6 +44,7 @@ import {
   table,
   us,
 } from "./_util.ts";
+import { benchXdp, type XdpBenchResult } from "./xdp.ts";
 
 /** Everything the benchmark does, in one place. */
 const CONFIG = {
@@ -685,6 +689,62 @@ async function measure(id: string, label: string, fn: () => Promise<Outcome>): P
   return outcome;
 }
 
+/** The XDP dropper's targets (issue 3), from tests/bench/xdp.ts, run once for both rows. */
+let xdpRun: Promise<XdpBenchResult> | undefined;
+
+async function targetXdpCost(): Promise<Outcome> {
+  const r = await (xdpRun ??= benchXdp());
+  const c = r.cost;
+  const pass = c.dropPass && c.ratioPass;
+  const ns = (v: number | null) => v === null ? "-" : `${v.toFixed(1)} ns`;
+  return {
+    id: "xdp-cost",
+    row: {
+      target: "5. dropper cost per packet",
+      measured: ns(c.dropNs),
+      reference: `${ns(c.countNs)} count-only XDP`,
+      ratio: c.ratio === null ? "-" : `${c.ratio.toFixed(2)}x`,
+      limit: `<= ${c.maxRatio}x, < ${c.maxDropNs} ns`,
+      result: verdict(pass),
+    },
+    pass,
+    ...(pass ? {} : {
+      why: `dropper ${ns(c.dropNs)} (limit ${c.maxDropNs} ns: ${c.dropPass ? "met" : "missed"}), ${
+        c.ratio?.toFixed(2)
+      }x a count-only program (limit ${c.maxRatio}x: ${c.ratioPass ? "met" : "missed"})`,
+    }),
+    notes: [
+      `dropper vs count-only XDP program, run_time_ns / run_cnt with kernel.bpf_stats_enabled=1, ` +
+      `medians of ${c.rounds.length / 2} alternating rounds on one veth under the same UDP flood`,
+    ],
+    data: { cost: c },
+  };
+}
+
+async function targetXdpSwitch(): Promise<Outcome> {
+  const r = await (xdpRun ??= benchXdp());
+  const s = r.switchDelay;
+  return {
+    id: "xdp-switch",
+    row: {
+      target: "6. loss rate change to first drop",
+      measured: s.medianUs === null ? "-" : `${s.medianUs.toFixed(1)} us`,
+      reference: `max ${s.maxUs?.toFixed(1)} us`,
+      ratio: "-",
+      limit: `< ${s.limitUs / 1000} ms (median)`,
+      result: verdict(s.pass),
+    },
+    pass: s.pass,
+    notes: [
+      `from the return of the rule update (0% to 100%) to the first drop counted, ${s.samplesUs.length} switches; ` +
+      `includes the gap to the next packet (${
+        (s.trafficPps / 1000).toFixed(0)
+      }k/s) and one counter read`,
+    ],
+    data: { switchDelay: s, cleanup: { alivePids: r.alivePids, leftPrograms: r.leftPrograms } },
+  };
+}
+
 async function main(args: string[]): Promise<number> {
   if (Deno.uid() !== 0) {
     console.error("The benchmark builds network namespaces: run it as root.");
@@ -714,6 +774,8 @@ async function main(args: string[]): Promise<number> {
       () => targetSetup(CONFIG.setup.large, CONFIG.setup.largeLimitMs),
     ],
     ["memory", "4. runner memory 10k vs 1M", targetMemory],
+    ["xdp-cost", "5. XDP dropper cost", targetXdpCost],
+    ["xdp-switch", "6. XDP loss rate change", targetXdpSwitch],
   ];
   const { values } = parseArgs({ args, options: { only: { type: "string" } } });
   const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean);

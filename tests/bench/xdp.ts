@@ -30,6 +30,7 @@ import {
   chance,
   encodeRule,
   SQ_CHANCE_ALWAYS,
+  SQ_CONFIG,
   SQ_COUNTER,
   SQ_COUNTER_SLOTS,
   SQ_MODE_BERNOULLI,
@@ -125,6 +126,8 @@ export interface XdpCostRound {
   sentPerSecond: number;
   /** Packets the program's own counters saw during the round. */
   counted: number;
+  /** The same, per CPU (where the program ran). */
+  countedPerCpu: number[];
 }
 
 /** Target a: the dropper's cost per packet against the count-only reference. */
@@ -429,7 +432,10 @@ async function measureCost(
       const after = await attacher.stats();
       const runCnt = after[program].runCnt - before[program].runCnt;
       const runTimeNs = after[program].runTimeNs - before[program].runTimeNs;
-      const counted = after[program].counted - before[program].counted;
+      const countedPerCpu = after[program].countedPerCpu.map((n, cpu) =>
+        n - (before[program].countedPerCpu[cpu] ?? 0)
+      );
+      const counted = countedPerCpu.reduce((sum, n) => sum + n, 0);
       const r: XdpCostRound = {
         program,
         runCnt,
@@ -438,6 +444,7 @@ async function measureCost(
         sent: sent.sent,
         sentPerSecond: sent.sent / (sent.ms / 1000),
         counted,
+        countedPerCpu,
       };
       all.push(r);
       progress(
@@ -641,7 +648,8 @@ type Libbpf = Deno.DynamicLibrary<typeof LIBBPF_SYMBOLS>["symbols"];
 interface ProgramStats {
   runTimeNs: number;
   runCnt: number;
-  counted: number;
+  /** Packets in the program's own counters, per CPU. */
+  countedPerCpu: number[];
 }
 
 type StatsReply = Record<"xdp_drop" | "xdp_count", ProgramStats>;
@@ -812,6 +820,14 @@ async function attacherMain(args: { libbpf: string; ifindex: number }): Promise<
   const rulesMap = b.bpf_object__find_map_by_name(drop.object, cString("rules"));
   if (rulesMap === null) throw new Error(`No map "rules" in "${XDP_DROP_OBJECT}"`);
   const rulesFd = b.bpf_map__fd(rulesMap);
+  // The program walks rule slots up to config.rule_slots (XdpDropper keeps it at the
+  // highest slot in use + 1): one rule, in slot 0, as squall would set it.
+  const configMap = b.bpf_object__find_map_by_name(drop.object, cString("config"));
+  if (configMap === null) throw new Error(`No map "config" in "${XDP_DROP_OBJECT}"`);
+  const config = new Uint8Array(SQ_CONFIG.size);
+  new DataView(config.buffer).setUint32(SQ_CONFIG.fields.rule_slots, 1, true);
+  const configRc = b.bpf_map_update_elem(b.bpf_map__fd(configMap), u32(0), config, 0n);
+  if (configRc < 0) throw new Error(`bpf_map_update_elem(config): ${libbpfError(configRc)}`);
   const programs = { xdp_drop: drop, xdp_count: count };
   let link: Deno.PointerValue = null;
 
@@ -826,6 +842,19 @@ async function attacherMain(args: { libbpf: string; ifindex: number }): Promise<
       sum += valueView.getBigUint64(cpu * SQ_COUNTER.size + SQ_COUNTER.fields.packets, true);
     }
     return Number(sum);
+  };
+  /** Packets per CPU in some counter slots, summed over the slots. */
+  const packetsPerCpu = (fd: number, slots: number) => {
+    const perCpu = new Array<number>(cpus).fill(0);
+    for (let slot = 0; slot < slots; slot++) {
+      packets(fd, u32(slot));
+      for (let cpu = 0; cpu < cpus; cpu++) {
+        perCpu[cpu]! += Number(
+          valueView.getBigUint64(cpu * SQ_COUNTER.size + SQ_COUNTER.fields.packets, true),
+        );
+      }
+    }
+    return perCpu;
   };
   const dropSlot = u32(RULE * SQ_VERDICTS + SQ_VERDICT_DROP);
   const passSlot = u32(RULE * SQ_VERDICTS + SQ_VERDICT_PASS);
@@ -863,10 +892,6 @@ async function attacherMain(args: { libbpf: string; ifindex: number }): Promise<
       return {};
     },
     stats() {
-      let dropCounted = 0;
-      for (let slot = 0; slot < SQ_COUNTER_SLOTS; slot++) {
-        dropCounted += packets(drop.counters, u32(slot));
-      }
       const dropInfo = progInfo(drop.fd);
       const countInfo = progInfo(count.fd);
       return {
@@ -874,12 +899,12 @@ async function attacherMain(args: { libbpf: string; ifindex: number }): Promise<
           xdp_drop: {
             runTimeNs: dropInfo.runTimeNs,
             runCnt: dropInfo.runCnt,
-            counted: dropCounted,
+            countedPerCpu: packetsPerCpu(drop.counters, SQ_COUNTER_SLOTS),
           },
           xdp_count: {
             runTimeNs: countInfo.runTimeNs,
             runCnt: countInfo.runCnt,
-            counted: packets(count.counters, u32(0)),
+            countedPerCpu: packetsPerCpu(count.counters, 1),
           },
         } satisfies StatsReply,
       };
@@ -1149,8 +1174,19 @@ function notes(result: XdpBenchResult): string[] {
     `the cost per packet tends to fall as it rises): ${perRound}`,
     result.cpus.sender === null
       ? "sender and attacher not pinned (one CPU)"
-      : `sender pinned to CPU ${result.cpus.sender} (the veth's softirq and both programs ` +
-        `run there), attacher to CPU ${result.cpus.attacher}`,
+      : `sender pinned to CPU ${result.cpus.sender}, attacher to CPU ${result.cpus.attacher}; ` +
+        `share of the packets each program ran on per CPU, over all rounds: ${
+          (["xdp_drop", "xdp_count"] as const).map((program) => {
+            const perCpu = c.rounds.filter((r) => r.program === program).reduce(
+              (sum, r) => sum.map((n, cpu) => n + (r.countedPerCpu[cpu] ?? 0)),
+              new Array<number>(c.rounds[0]?.countedPerCpu.length ?? 0).fill(0),
+            );
+            const total = perCpu.reduce((a, n) => a + n, 0) || 1;
+            return `${program} ${
+              perCpu.map((n, cpu) => `CPU ${cpu} ${(n / total * 100).toFixed(1)}%`).join(" ")
+            }`;
+          }).join(", ")
+        }`,
     `a: xdp_drop had one Bernoulli rule at ${c.lossRate * 100}% on UDP dport ${CONFIG.port}, ` +
     `the port of all the traffic (${CONFIG.payloadBytes}-byte datagrams, ` +
     `${
