@@ -1,0 +1,63 @@
+// Gilbert-Elliott on the real kernel: the stationary loss and the mean burst length the
+// echo measures agree with the chain's parameters, within their confidence intervals,
+// and every lost datagram is owed to the fault.
+
+import assert from "node:assert/strict";
+import { burstLoss, runScenario, scenario, stationaryLoss, udpEcho, udpProbe } from "../mod.ts";
+import type { UdpProbeResult } from "../harness/results.ts";
+
+const COUNT = 100_000;
+const RATE = 10_000;
+
+for (const { p, r } of [{ p: 0.01, r: 0.25 }, { p: 0.02, r: 0.5 }]) {
+  Deno.test(`burstLoss({ p: ${p}, r: ${r} }) loses ${(100 * p / (p + r)).toFixed(2)}% in bursts of ${1 / r}`, async () => {
+    const fault = burstLoss({ p, r, direction: "forward" });
+    const report = await runScenario(scenario("gilbert-elliott truth", {
+      hosts: ["client", "server"],
+      links: [{ between: ["client", "server"], faults: [fault] }],
+      workloads: {
+        echo: { on: "server", run: udpEcho({ port: 7000 }) },
+        probe: {
+          on: "client",
+          run: udpProbe({ target: "server:7000", count: COUNT, rate: RATE, timeout: "500ms" }),
+        },
+      },
+    }));
+    assert.equal(report.status, "passed", JSON.stringify(report.errors));
+    const probe = report.workloads.find((w) => w.name === "probe")!.result as UdpProbeResult;
+    assert.equal(probe.sent, COUNT);
+
+    // Stationary loss: the variance of a two-state chain's mean is the binomial one
+    // times (1 + lambda) / (1 - lambda), lambda = 1 - p - r its second eigenvalue.
+    const expected = stationaryLoss(fault);
+    const lambda = 1 - p - r;
+    const sigma = Math.sqrt(expected * (1 - expected) / COUNT * (1 + lambda) / (1 - lambda));
+    // The fault's own drops (a busy machine may add a few socket-buffer overflows).
+    const dropped = probe.ledger!.outbound!.droppedByFault[0]?.packets ?? 0;
+    const measured = dropped / probe.sent;
+    assert.ok(
+      Math.abs(measured - expected) <= 3 * sigma,
+      `loss ${measured} vs ${expected} (3 sigma ${3 * sigma})`,
+    );
+
+    // Mean burst length: runs in the bad state are geometric with mean 1/r and standard
+    // deviation sqrt(1 - r)/r; the echo sees each run as a gap in sequence numbers.
+    const runs = probe.outboundLossRuns!;
+    const meanBurst = runs.packets / runs.runs;
+    const burstSigma = Math.sqrt(1 - r) / r / Math.sqrt(runs.runs);
+    assert.equal(runs.packets, probe.lostOutbound, "every outbound loss is inside a gap");
+    const overflow = probe.ledger!.outbound!.receiveBufferOverflow;
+    assert.ok(overflow <= runs.packets / 100, `overflow ${overflow} would skew the bursts`);
+    assert.ok(
+      Math.abs(meanBurst - 1 / r) <= 3 * burstSigma,
+      `mean burst ${meanBurst} vs ${1 / r} (3 sigma ${3 * burstSigma}, ${runs.runs} bursts)`,
+    );
+
+    // Every loss is explained, and the dropper's per-rule count agrees with its per-flow one.
+    const ledger = probe.ledger!;
+    assert.equal(ledger.total.unexplained, 0);
+    assert.equal(dropped + overflow, probe.lostOutbound);
+    assert.equal(report.faults[0]!.dropped, dropped);
+    assert.equal(ledger.return!.droppedByFault.length, 0, "a forward fault drops no reply");
+  });
+}
