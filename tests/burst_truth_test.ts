@@ -6,25 +6,34 @@ import assert from "node:assert/strict";
 import { burstLoss, runScenario, scenario, stationaryLoss, udpEcho, udpProbe } from "../mod.ts";
 import type { UdpProbeResult } from "../harness/results.ts";
 
-const COUNT = 100_000;
-const RATE = 10_000;
+const COUNT = 60_000;
+const RATE = 6_000;
+/** Runs whose echo overflowed (a starved VM) skew the gaps it sees; one more run is allowed. */
+const ATTEMPTS = 2;
 
 for (const { p, r } of [{ p: 0.01, r: 0.25 }, { p: 0.02, r: 0.5 }]) {
   Deno.test(`burstLoss({ p: ${p}, r: ${r} }) loses ${(100 * p / (p + r)).toFixed(2)}% in bursts of ${1 / r}`, async () => {
     const fault = burstLoss({ p, r, direction: "forward" });
-    const report = await runScenario(scenario("gilbert-elliott truth", {
-      hosts: ["client", "server"],
-      links: [{ between: ["client", "server"], faults: [fault] }],
-      workloads: {
-        echo: { on: "server", run: udpEcho({ port: 7000 }) },
-        probe: {
-          on: "client",
-          run: udpProbe({ target: "server:7000", count: COUNT, rate: RATE, timeout: "500ms" }),
+    const run = () =>
+      runScenario(scenario("gilbert-elliott truth", {
+        hosts: ["client", "server"],
+        links: [{ between: ["client", "server"], faults: [fault] }],
+        workloads: {
+          echo: { on: "server", run: udpEcho({ port: 7000 }) },
+          probe: {
+            on: "client",
+            run: udpProbe({ target: "server:7000", count: COUNT, rate: RATE, timeout: "500ms" }),
+          },
         },
-      },
-    }));
+      }));
+    let report = await run();
+    let probe = report.workloads.find((w) => w.name === "probe")!.result as UdpProbeResult;
+    for (let attempt = 1; attempt < ATTEMPTS && overflowed(probe); attempt++) {
+      console.log(`overflow ${probe.ledger!.outbound!.receiveBufferOverflow}: running again`);
+      report = await run();
+      probe = report.workloads.find((w) => w.name === "probe")!.result as UdpProbeResult;
+    }
     assert.equal(report.status, "passed", JSON.stringify(report.errors));
-    const probe = report.workloads.find((w) => w.name === "probe")!.result as UdpProbeResult;
     assert.equal(probe.sent, COUNT);
 
     // Stationary loss: the variance of a two-state chain's mean is the binomial one
@@ -60,4 +69,10 @@ for (const { p, r } of [{ p: 0.01, r: 0.25 }, { p: 0.02, r: 0.5 }]) {
     assert.equal(report.faults[0]!.dropped, dropped);
     assert.equal(ledger.return!.droppedByFault.length, 0, "a forward fault drops no reply");
   });
+}
+
+/** Whether socket-buffer overflow was large enough to skew the gaps the echo saw. */
+function overflowed(probe: UdpProbeResult): boolean {
+  const outbound = probe.ledger!.outbound!;
+  return outbound.receiveBufferOverflow > (probe.outboundLossRuns?.packets ?? 0) / 100;
 }
