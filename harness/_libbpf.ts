@@ -30,14 +30,20 @@ export function findLibrary(candidates: readonly string[]): string | undefined {
   return undefined;
 }
 
+// Opening, loading (the verifier) and attaching take tens of milliseconds: they run on
+// Deno's blocking thread pool (nonblocking), so an agent's workloads go on meanwhile.
 const LIBBPF_SYMBOLS = {
-  bpf_object__open_file: { parameters: ["buffer", "pointer"], result: "pointer" },
-  bpf_object__load: { parameters: ["pointer"], result: "i32" },
+  bpf_object__open_file: {
+    parameters: ["buffer", "pointer"],
+    result: "pointer",
+    nonblocking: true,
+  },
+  bpf_object__load: { parameters: ["pointer"], result: "i32", nonblocking: true },
   bpf_object__close: { parameters: ["pointer"], result: "void" },
   bpf_object__find_program_by_name: { parameters: ["pointer", "buffer"], result: "pointer" },
   bpf_object__find_map_by_name: { parameters: ["pointer", "buffer"], result: "pointer" },
   bpf_map__fd: { parameters: ["pointer"], result: "i32" },
-  bpf_program__attach_xdp: { parameters: ["pointer", "i32"], result: "pointer" },
+  bpf_program__attach_xdp: { parameters: ["pointer", "i32"], result: "pointer", nonblocking: true },
   bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
   bpf_map_update_elem: { parameters: ["i32", "buffer", "buffer", "u64"], result: "i32" },
   bpf_map_lookup_elem: { parameters: ["i32", "buffer", "buffer"], result: "i32" },

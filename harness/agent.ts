@@ -69,19 +69,20 @@ function start(workload: AgentWorkload, network: string): RunningWorkload {
 class Droppers {
   #options: XdpDropperOptions | undefined;
   #attached = new Map<string, XdpDropper>();
+  #attaching = new Map<string, Promise<XdpDropper>>();
 
   constructor(options: XdpDropperOptions | undefined) {
     this.#options = options;
   }
 
-  call(method: string, params: Record<string, unknown>): unknown {
+  async call(method: string, params: Record<string, unknown>): Promise<unknown> {
     const ifname = String(params.ifname);
     switch (method) {
       case "dropper.set":
-        this.#get(ifname).setRule(Number(params.slot), params.rule as Rule);
+        (await this.#get(ifname)).setRule(Number(params.slot), params.rule as Rule);
         return null;
       case "dropper.take":
-        return this.#get(ifname).takeRule(Number(params.slot));
+        return (await this.#get(ifname)).takeRule(Number(params.slot));
       case "dropper.read": {
         const dropper = this.#attached.get(ifname);
         return dropper ? { slots: dropper.counters(), flows: dropper.flowDrops() } : null;
@@ -96,13 +97,13 @@ class Droppers {
     this.#attached.clear();
   }
 
-  #get(ifname: string): XdpDropper {
+  #get(ifname: string): Promise<XdpDropper> {
     if (!ifname.startsWith(INTERFACE_PREFIX)) {
       throw new Deno.errors.PermissionDenied(
         `Refusing to attach a dropper to "${ifname}": squall only touches its own sq-* interfaces`,
       );
     }
-    let dropper = this.#attached.get(ifname);
+    let dropper = this.#attaching.get(ifname);
     if (!dropper) {
       if (!this.#options) {
         throw new Deno.errors.NotCapable(
@@ -110,7 +111,8 @@ class Droppers {
         );
       }
       dropper = XdpDropper.attach(ifname, this.#options);
-      this.#attached.set(ifname, dropper);
+      this.#attaching.set(ifname, dropper);
+      dropper.then((d) => this.#attached.set(ifname, d), () => this.#attaching.delete(ifname));
     }
     return dropper;
   }
@@ -147,12 +149,10 @@ async function main(args: string[]): Promise<void> {
     }
     switch (message.op) {
       case "call":
-        try {
-          const value = droppers.call(message.method, message.params as Record<string, unknown>);
-          send({ type: "reply", id: message.id, value });
-        } catch (error) {
-          send({ type: "error", id: message.id, error: toWireError(error) });
-        }
+        droppers.call(message.method, message.params as Record<string, unknown>).then(
+          (value) => send({ type: "reply", id: message.id, value }),
+          (error) => send({ type: "error", id: message.id, error: toWireError(error) }),
+        );
         break;
       case "start": {
         const { id } = message;

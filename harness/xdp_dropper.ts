@@ -80,7 +80,7 @@ export class XdpDropper implements Disposable {
   }
 
   /** Loads the program and attaches it to `ifname` (in this process's namespace). */
-  static attach(ifname: string, options: XdpDropperOptions = {}): XdpDropper {
+  static async attach(ifname: string, options: XdpDropperOptions = {}): Promise<XdpDropper> {
     const libs = openLibraries(options.libbpfPath, options.libcPath);
     const path = options.objectPath ?? XDP_DROP_OBJECT;
     const what = `Cannot attach dropper to "${ifname}"`;
@@ -88,11 +88,11 @@ export class XdpDropper implements Disposable {
     try {
       const ifindex = libs.libc.if_nametoindex(cString(ifname));
       if (ifindex === 0) throw new Deno.errors.NotFound(`${what}: interface does not exist`);
-      object = libs.bpf.bpf_object__open_file(cString(path), null);
+      object = await libs.bpf.bpf_object__open_file(cString(path), null);
       if (object === null) {
         throw new Error(`${what}: cannot open "${path}": ${lastError(libs).text}`);
       }
-      const loaded = libs.bpf.bpf_object__load(object);
+      const loaded = await libs.bpf.bpf_object__load(object);
       if (loaded < 0) {
         throw new Error(`${what}: the kernel refused the program: ${errnoText(libs, loaded)}`);
       }
@@ -110,7 +110,7 @@ export class XdpDropper implements Disposable {
         flowDrops: fd("flow_drops"),
         config: fd("config"),
       };
-      const link = libs.bpf.bpf_program__attach_xdp(program, ifindex);
+      const link = await libs.bpf.bpf_program__attach_xdp(program, ifindex);
       if (link === null) throw new Error(`${what}: ${lastError(libs).text}`);
       return new XdpDropper(ifname, libs, object, link, fds);
     } catch (error) {
