@@ -23,6 +23,7 @@ export function startUdpEcho(hostname: string, port: number): RunningWorkload<Ud
   const conn = Deno.listenDatagram({ transport: "udp", hostname, port });
   const address = `${hostname}:${(conn.addr as Deno.NetAddr).port}`;
   const flows = new Map<number, FlowState>();
+  let last: FlowState | undefined;
   const sendErrors: Record<string, number> = {};
   let received = 0;
   let replied = 0;
@@ -49,6 +50,7 @@ export function startUdpEcho(hostname: string, port: number): RunningWorkload<Ud
     let current = new Uint8Array(MAX_DATAGRAM);
     let spare = new Uint8Array(MAX_DATAGRAM);
     let spareSending: Promise<unknown> = Promise.resolve();
+    const views = new Map([current, spare].map((b) => [b, new DataView(b.buffer)]));
     let pending = conn.receive(current);
     try {
       for (;;) {
@@ -60,7 +62,10 @@ export function startUdpEcho(hostname: string, port: number): RunningWorkload<Ud
         await spareSending;
         pending = conn.receive(current);
         received++;
-        const view = new DataView(data.buffer, data.byteOffset, n);
+        // receive() fills the buffer it is given: read the header through its view.
+        const view = data.buffer === filled.buffer && data.byteOffset === 0
+          ? views.get(filled)!
+          : new DataView(data.buffer, data.byteOffset, n);
         if (isProbe(view, n)) count(view, from as Deno.NetAddr);
         spareSending = conn.send(data, from).then(onSent, onSendError);
       }
@@ -72,7 +77,7 @@ export function startUdpEcho(hostname: string, port: number): RunningWorkload<Ud
 
   function count(view: DataView, from: Deno.NetAddr): void {
     const flowId = view.getUint32(4);
-    let state = flows.get(flowId);
+    let state = last?.flow.flowId === flowId ? last : flows.get(flowId);
     if (!state) {
       state = {
         flow: {
@@ -93,6 +98,7 @@ export function startUdpEcho(hostname: string, port: number): RunningWorkload<Ud
       state.flow.lossRuns++;
       state.flow.lossRunPackets += gap;
     }
+    last = state;
     const arrival = state.window.mark(seq);
     if (arrival === "duplicate") state.flow.duplicated++;
     else state.flow.received++;

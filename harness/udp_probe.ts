@@ -105,11 +105,14 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
 
   async function receiveLoop(): Promise<void> {
     const buf = new Uint8Array(MAX_DATAGRAM);
+    const bufView = new DataView(buf.buffer);
     try {
       for (;;) {
         const [data] = await conn.receive(buf);
         const n = data.byteLength;
-        const view = new DataView(data.buffer, data.byteOffset, n);
+        const view = data.buffer === buf.buffer && data.byteOffset === 0
+          ? bufView
+          : new DataView(data.buffer, data.byteOffset, n);
         const now = performance.now();
         if (!isProbe(view, n) || view.getUint32(4) !== flowId) {
           foreign++;
@@ -198,8 +201,10 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
     startMs = performance.now();
     startedAt = Date.now();
     const plannedMs = (total / settings.rate) * 1000;
-    const stopAt = settings.pingPong && settings.durationMs !== null
-      ? startMs + settings.durationMs
+    // The time bound: a duration is one; at a fixed rate, the planned time plus a grace
+    // to catch up; in ping-pong (rate only a ceiling), every datagram timing out.
+    const stopAt = settings.pingPong
+      ? startMs + (settings.durationMs ?? total * settings.timeoutMs + 1000)
       : startMs + plannedMs + Math.max(1000, plannedMs / 10);
     while (!stopping && sent < total) {
       const now = performance.now();
