@@ -64,7 +64,7 @@ export interface UdpProbeResult {
   timeline: Timeline;
   /** Send errors by error name (e.g. `ConnectionRefused`). */
   sendErrors: Record<string, number>;
-  /** Whether the probe was stopped before its count or duration was done. */
+  /** Whether the probe sent fewer than its count (or rate x duration): stopped, or out of time. */
   stoppedEarly: boolean;
   /** Where every lost datagram went; null on loopback, where nothing can be attributed. */
   ledger: LossLedger | null;

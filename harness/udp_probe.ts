@@ -201,11 +201,12 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
     startMs = performance.now();
     startedAt = Date.now();
     const plannedMs = (total / settings.rate) * 1000;
-    // The time bound: a duration is one; at a fixed rate, the planned time plus a grace
-    // to catch up; in ping-pong (rate only a ceiling), every datagram timing out.
+    // The time bound: a duration is one; at a fixed rate, twice the planned time (a probe
+    // that cannot keep its rate catches up, up to a point); in ping-pong (rate only a
+    // ceiling), every datagram timing out. A probe cut short says so: stoppedEarly.
     const stopAt = settings.pingPong
       ? startMs + (settings.durationMs ?? total * settings.timeoutMs + 1000)
-      : startMs + plannedMs + Math.max(1000, plannedMs / 10);
+      : startMs + 2 * plannedMs + 1000;
     while (!stopping && sent < total) {
       const now = performance.now();
       if (now >= stopAt) break;
@@ -238,7 +239,7 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
       }
     }
     sendEndMs = performance.now();
-    if (stopping) stoppedEarly = sent < total && performance.now() < stopAt;
+    if (sent < total) stoppedEarly = true;
     // Give the last datagram its full timeout to come back.
     if (!stopping) await sleep(settings.timeoutMs);
     endMs = performance.now();
@@ -263,7 +264,6 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
     stop() {
       if (!stopping) {
         stopping = true;
-        stoppedEarly = true;
         wake?.();
       }
       return done;
