@@ -1,6 +1,8 @@
 // Small helpers of the benchmark: statistics, commands, processes and namespaces read
 // from /proc, and the result table.
 
+import { isAlive, netnsOf } from "../_processes.ts";
+
 /** The median of some numbers (mean of the middle two for an even count), or null. */
 export function median(values: readonly number[]): number | null {
   if (values.length === 0) return null;
@@ -67,25 +69,7 @@ export function onPath(name: string): boolean {
   return false;
 }
 
-/** The network namespace of a process (`net:[4026532...]`), or undefined when it is gone. */
-export function netnsOf(pid: number): string | undefined {
-  try {
-    return Deno.readLinkSync(`/proc/${pid}/ns/net`);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether a process exists and is not a zombie. */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
-}
+export { isAlive, netnsOf };
 
 /** Pids of the processes that are in one of the given network namespaces. */
 export function processesIn(namespaces: ReadonlySet<string>): number[] {
