@@ -52,10 +52,14 @@ const LIBBPF_SYMBOLS = {
   libbpf_num_possible_cpus: { parameters: [], result: "i32" },
 } as const;
 
+// Memory behind a pointer is read by libc's own memcpy/strncpy into a buffer of ours:
+// Deno.UnsafePointerView would need --allow-ffi for everything, not just these files.
 const LIBC_SYMBOLS = {
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
+  memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+  strncpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
 } as const;
 
 /** The opened libraries. */
@@ -100,13 +104,24 @@ export function cString(text: string): Uint8Array<ArrayBuffer> {
 
 /** The calling thread's errno and its text. */
 export function lastError(libs: Libraries): { errno: number; text: string } {
-  const location = libs.libc.__errno_location();
-  const errno = location ? new Deno.UnsafePointerView(location).getInt32() : 0;
+  const errno = readErrno(libs.libc);
   return { errno, text: errnoText(libs, errno) };
+}
+
+/** The calling thread's errno, read through libc (see LIBC_SYMBOLS). */
+export function readErrno(libc: Pick<Libraries["libc"], "__errno_location" | "memcpy">): number {
+  const location = libc.__errno_location();
+  if (!location) return 0;
+  const value = new Int32Array(1);
+  libc.memcpy(new Uint8Array(value.buffer), location, 4n);
+  return value[0]!;
 }
 
 /** strerror() of an errno (libbpf returns -errno). */
 export function errnoText(libs: Libraries, errno: number): string {
   const text = libs.libc.strerror(Math.abs(errno));
-  return text ? Deno.UnsafePointerView.getCString(text) : `errno ${errno}`;
+  if (!text) return `errno ${errno}`;
+  const bytes = new Uint8Array(256);
+  libs.libc.strncpy(bytes, text, 255n);
+  return new TextDecoder().decode(bytes.subarray(0, bytes.indexOf(0)));
 }

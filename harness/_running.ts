@@ -15,7 +15,7 @@ export interface RunningWorkload<R extends WorkloadResult = WorkloadResult> {
   /** Resolves with the result when it finishes or is stopped; rejects on failure. */
   done: Promise<R>;
   /** What it has measured so far. */
-  snapshot(): R;
+  snapshot(): R | Promise<R>;
   /** Stops it; resolves like `done`, once every socket is closed and released. */
   stop(): Promise<R>;
 }

@@ -53,14 +53,18 @@ export function checkTarget(network: string, address: string): string | undefine
   return undefined;
 }
 
-function start(workload: AgentWorkload, network: string): RunningWorkload {
+function start(
+  workload: AgentWorkload,
+  network: string,
+  libcPath: string | undefined,
+): Promise<RunningWorkload> {
   switch (workload.kind) {
     case "udpEcho":
-      return startUdpEcho(workload.hostname, workload.port);
+      return startUdpEcho(workload.hostname, workload.port, libcPath);
     case "udpProbe": {
       const refusal = checkTarget(network, workload.targetAddress);
       if (refusal) throw new Deno.errors.PermissionDenied(refusal);
-      return startUdpProbe(workload);
+      return Promise.resolve(startUdpProbe(workload));
     }
   }
 }
@@ -130,7 +134,9 @@ async function main(args: string[]): Promise<void> {
     },
   });
   const network = values.network ?? "loopback";
-  const running = new Map<number, RunningWorkload>();
+  // A workload is here from its start message on, as a promise: a stop or snapshot that
+  // comes while it is still starting waits for it.
+  const running = new Map<number, Promise<RunningWorkload | undefined>>();
   using droppers = new Droppers(
     values["bpf-object"] && values.libbpf && values.libc
       ? { objectPath: values["bpf-object"], libbpfPath: values.libbpf, libcPath: values.libc }
@@ -156,33 +162,41 @@ async function main(args: string[]): Promise<void> {
         break;
       case "start": {
         const { id } = message;
-        let workload: RunningWorkload;
-        try {
-          workload = start(message.workload, network);
-        } catch (error) {
-          send({ type: "failed", id, error: toWireError(error) });
-          break;
-        }
-        running.set(id, workload);
-        send({ type: "started", id, address: workload.address });
-        workload.done.then(
-          (result) => send({ type: "result", id, result }),
-          (error) => send({ type: "failed", id, error: toWireError(error) }),
-        ).finally(() => running.delete(id));
+        // Through then(): a refusal thrown at once becomes a rejection like any failure.
+        const starting = Promise.resolve().then(() =>
+          start(message.workload, network, values.libc)
+        );
+        running.set(
+          id,
+          starting.then((workload) => {
+            send({ type: "started", id, address: workload.address });
+            workload.done.then(
+              (result) => send({ type: "result", id, result }),
+              (error) => send({ type: "failed", id, error: toWireError(error) }),
+            ).finally(() => running.delete(id));
+            return workload;
+          }, (error) => {
+            send({ type: "failed", id, error: toWireError(error) });
+            running.delete(id);
+            return undefined;
+          }),
+        );
         break;
       }
       case "stop":
-        running.get(message.id)?.stop().catch(() => {});
+        running.get(message.id)?.then((w) => w?.stop()).catch(() => {});
         break;
       case "snapshot": {
-        const workload = running.get(message.id);
-        if (workload) send({ type: "snapshot", id: message.id, result: workload.snapshot() });
+        const id = message.id;
+        running.get(id)?.then(async (w) => {
+          if (w) send({ type: "snapshot", id, result: await w.snapshot() });
+        }).catch(() => {});
         break;
       }
     }
   }
   // stdin closed: the runner is gone or done. Release every socket, then leave.
-  await Promise.allSettled([...running.values()].map((w) => w.stop()));
+  await Promise.allSettled([...running.values()].map(async (w) => (await w)?.stop()));
   droppers[Symbol.dispose]();
   Deno.exit(0);
 }

@@ -18,6 +18,11 @@ export interface AgentLaunch {
   allowNet: readonly string[];
   /** Set when the agent may hold XDP droppers: it then gets `--allow-ffi` for these two. */
   dropper?: DropperFiles;
+  /**
+   * libc.so.6, when the agent may run its UDP echo natively (blocking recvfrom and
+   * sendto in a worker): it then gets `--allow-ffi` for this file.
+   */
+  nativeEcho?: string;
 }
 
 /** The files an agent needs to hold a dropper. */
@@ -42,6 +47,8 @@ export interface HostBackend {
 
 /** Path of the agent module. */
 export const AGENT_PATH = fileURLToPath(new URL("./agent.ts", import.meta.url));
+/** The directory of squall's engine, which the native echo's worker is loaded from. */
+const HARNESS_DIR = fileURLToPath(new URL(".", import.meta.url)).replace(/\/$/, "");
 
 /** The Deno flags of an agent: no prompt, no config, only the network it needs. */
 export function agentDenoArgs(launch: AgentLaunch, network: string): string[] {
@@ -53,25 +60,31 @@ export function agentDenoArgs(launch: AgentLaunch, network: string): string[] {
     "--unstable-net",
     `--allow-net=${launch.allowNet.join(",")}`,
     ...(network === "namespaces" ? ["--allow-sys=networkInterfaces"] : []),
-    ...(launch.dropper
-      ? [`--allow-ffi=${launch.dropper.libbpfPath},${launch.dropper.libcPath}`]
-      : []),
+    ...ffiFlag(launch),
+    // The native echo's worker is a module Deno loads at run time: it needs to read it.
+    ...(launch.nativeEcho ? [`--allow-read=${HARNESS_DIR}`] : []),
     AGENT_PATH,
     "--host",
     launch.host.name,
     "--network",
     network,
     ...(launch.dropper
-      ? [
-        "--bpf-object",
-        launch.dropper.objectPath,
-        "--libbpf",
-        launch.dropper.libbpfPath,
-        "--libc",
-        launch.dropper.libcPath,
-      ]
+      ? ["--bpf-object", launch.dropper.objectPath, "--libbpf", launch.dropper.libbpfPath]
+      : []),
+    ...(launch.dropper || launch.nativeEcho
+      ? ["--libc", launch.dropper?.libcPath ?? launch.nativeEcho!]
       : []),
   ];
+}
+
+/** `--allow-ffi` for exactly the libraries the agent may load, or nothing. */
+function ffiFlag(launch: AgentLaunch): string[] {
+  const paths = new Set<string>();
+  if (launch.dropper) {
+    [launch.dropper.libbpfPath, launch.dropper.libcPath].forEach((p) => paths.add(p));
+  }
+  if (launch.nativeEcho) paths.add(launch.nativeEcho);
+  return paths.size > 0 ? [`--allow-ffi=${[...paths].join(",")}`] : [];
 }
 
 function spawn(argv: string[]): Deno.ChildProcess {

@@ -125,6 +125,8 @@ export interface EchoFlow {
   lossRuns: number;
   /** Datagrams in those gaps. */
   lossRunPackets: number;
+  /** Highest sequence number received (datagrams lost after it are in no gap yet). */
+  highestSeq: number;
 }
 
 /** The result of a UDP echo server. */

@@ -198,6 +198,8 @@ class Run {
   readonly #log: { atMs: number; message: string }[] = [];
   readonly #abort = new AbortController();
   readonly #dropper: DropperFiles | undefined;
+  /** libc.so.6 for native echoes; only in namespaces, never on the host's own loopback. */
+  readonly #libc: string | undefined;
   readonly #faults: FaultManager;
   #nextId = 1;
   #startMs = 0;
@@ -212,6 +214,7 @@ class Run {
     this.#plan = planTopology(v.network, v.hosts, v.links, newRunId());
     this.#backend = v.network === "namespaces" ? namespaceBackend : loopbackBackend;
     this.#dropper = dropper;
+    this.#libc = v.network === "namespaces" ? findLibrary(LIBC_CANDIDATES) : undefined;
     this.#faults = new FaultManager(
       this.#plan,
       (host) => this.#agents.get(host)!,
@@ -268,6 +271,11 @@ class Run {
       const launch: AgentLaunch = { host, allowNet: allowedAddresses(this.#plan, host.name) };
       // Only hosts at the end of a link may hold a dropper, and only when faults can come.
       if (this.#dropper && host.interfaces.length > 0) launch.dropper = this.#dropper;
+      // The native echo needs libc: only for hosts that run an echo, or may (a function).
+      const echoes = this.#v.workloads.some((w) =>
+        w.placement.on === host.name && w.placement.run.kind === "udpEcho"
+      );
+      if (this.#libc && (echoes || this.#v.scenario.fn)) launch.nativeEcho = this.#libc;
       return launch;
     });
     for (const launch of launches) {
@@ -453,9 +461,11 @@ class Run {
       const flow = seen?.flows.find((f) => f.flowId === result.flowId);
       if (!flow) continue;
       received = (received ?? 0) + flow.received;
+      // Datagrams lost after the last one the echo saw end in no gap: the last run.
+      const trailing = result.sent - 1 - flow.highestSeq;
       runs = {
-        runs: (runs?.runs ?? 0) + flow.lossRuns,
-        packets: (runs?.packets ?? 0) + flow.lossRunPackets,
+        runs: (runs?.runs ?? 0) + flow.lossRuns + (trailing > 0 ? 1 : 0),
+        packets: (runs?.packets ?? 0) + flow.lossRunPackets + Math.max(0, trailing),
       };
     }
     let finished: UdpProbeResult = result;

@@ -1,46 +1,43 @@
 /**
  * The UDP echo workload, as run inside an agent: sends every datagram back unchanged,
- * and counts the probe datagrams it received per flow.
+ * and counts the probe datagrams it received per flow. Where the agent may call libc
+ * (it was given `--allow-ffi` for exactly libc), the echo runs natively in a worker
+ * ({@linkcode ./_native_udp_echo.ts}): blocking recvfrom and sendto answer about 20us
+ * sooner than Deno's sockets on our machines. Otherwise it uses Deno's sockets.
  *
  * @module
  */
 
-import { isProbe } from "./_probe_packet.ts";
-import { SeqWindow } from "./_seq_window.ts";
-import type { EchoFlow, UdpEchoResult } from "./results.ts";
+import { EchoCounter } from "./_echo_counter.ts";
+import { startNativeUdpEcho } from "./_native_udp_echo.ts";
 import { countError, type RunningWorkload } from "./_running.ts";
+import type { UdpEchoResult } from "./results.ts";
 
 const MAX_DATAGRAM = 65_536;
-const FLOW_WINDOW = 1 << 16;
 
-interface FlowState {
-  flow: EchoFlow;
-  window: SeqWindow;
+/**
+ * Binds `hostname:port` and echoes until stopped; natively when `libcPath` is given and
+ * this process may load it.
+ */
+export function startUdpEcho(
+  hostname: string,
+  port: number,
+  libcPath?: string,
+): Promise<RunningWorkload<UdpEchoResult>> {
+  if (libcPath && Deno.permissions.querySync({ name: "ffi", path: libcPath }).state === "granted") {
+    return startNativeUdpEcho(hostname, port, libcPath);
+  }
+  return Promise.resolve(startDenoUdpEcho(hostname, port));
 }
 
-/** Binds `hostname:port` and echoes until stopped. */
-export function startUdpEcho(hostname: string, port: number): RunningWorkload<UdpEchoResult> {
+/** The echo on Deno's sockets: needs only --allow-net. */
+export function startDenoUdpEcho(hostname: string, port: number): RunningWorkload<UdpEchoResult> {
   const conn = Deno.listenDatagram({ transport: "udp", hostname, port });
-  const address = `${hostname}:${(conn.addr as Deno.NetAddr).port}`;
-  const flows = new Map<number, FlowState>();
-  let last: FlowState | undefined;
-  const sendErrors: Record<string, number> = {};
-  let received = 0;
-  let replied = 0;
+  const counter = new EchoCounter(`${hostname}:${(conn.addr as Deno.NetAddr).port}`);
   let stopping = false;
-
-  const result = (): UdpEchoResult => ({
-    kind: "udpEcho",
-    address,
-    received,
-    replied,
-    sendErrors: { ...sendErrors },
-    flows: [...flows.values()].map((f) => ({ ...f.flow })),
-  });
-
-  const onSent = () => replied++;
+  const onSent = () => counter.replied++;
   const onSendError = (error: unknown) => {
-    if (!stopping) countError(sendErrors, error);
+    if (!stopping) countError(counter.sendErrors, error);
   };
 
   async function loop(): Promise<void> {
@@ -61,12 +58,12 @@ export function startUdpEcho(hostname: string, port: number): RunningWorkload<Ud
         spare = filled;
         await spareSending;
         pending = conn.receive(current);
-        received++;
         // receive() fills the buffer it is given: read the header through its view.
         const view = data.buffer === filled.buffer && data.byteOffset === 0
           ? views.get(filled)!
           : new DataView(data.buffer, data.byteOffset, n);
-        if (isProbe(view, n)) count(view, from as Deno.NetAddr);
+        const peer = from as Deno.NetAddr;
+        counter.datagram(view, n, () => `${peer.hostname}:${peer.port}`);
         spareSending = conn.send(data, from).then(onSent, onSendError);
       }
     } catch (error) {
@@ -75,40 +72,11 @@ export function startUdpEcho(hostname: string, port: number): RunningWorkload<Ud
     }
   }
 
-  function count(view: DataView, from: Deno.NetAddr): void {
-    const flowId = view.getUint32(4);
-    let state = last?.flow.flowId === flowId ? last : flows.get(flowId);
-    if (!state) {
-      state = {
-        flow: {
-          flowId,
-          from: `${from.hostname}:${from.port}`,
-          received: 0,
-          duplicated: 0,
-          lossRuns: 0,
-          lossRunPackets: 0,
-        },
-        window: new SeqWindow(FLOW_WINDOW),
-      };
-      flows.set(flowId, state);
-    }
-    const seq = view.getUint32(8);
-    const gap = seq - state.window.high - 1;
-    if (gap > 0) {
-      state.flow.lossRuns++;
-      state.flow.lossRunPackets += gap;
-    }
-    last = state;
-    const arrival = state.window.mark(seq);
-    if (arrival === "duplicate") state.flow.duplicated++;
-    else state.flow.received++;
-  }
-
-  const done = loop().then(result);
+  const done = loop().then(() => counter.result());
   return {
-    address,
+    address: counter.address,
     done,
-    snapshot: result,
+    snapshot: () => counter.result(),
     stop() {
       if (!stopping) {
         stopping = true;

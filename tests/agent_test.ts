@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { encodeLine, readLines } from "../harness/_protocol.ts";
 import { AGENT_PATH } from "../harness/backend.ts";
+import { findLibrary, LIBC_CANDIDATES } from "../harness/_libbpf.ts";
 
 function spawnAgent(network: string): Deno.ChildProcess {
   // --allow-net holds only the wildcard: even if the guard failed, Deno would refuse
@@ -74,4 +75,76 @@ Deno.test("an agent exits when its stdin closes, releasing its workloads", async
   const status = await agent.status;
   assert.equal(status.code, 0);
   assert.ok(performance.now() - start < 2000, "exits promptly");
+});
+
+Deno.test("an agent allowed libc echoes natively: it answers, counts, refuses a taken port and frees it", async () => {
+  const libc = findLibrary(LIBC_CANDIDATES)!;
+  const harness = new URL("../harness", import.meta.url).pathname;
+  const agent = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--no-config",
+      "--unstable-net",
+      "--allow-net=127.0.0.1",
+      `--allow-ffi=${libc}`,
+      `--allow-read=${harness}`,
+      AGENT_PATH,
+      "--host",
+      "test",
+      "--network",
+      "loopback",
+      "--libc",
+      libc,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const writer = agent.stdin.getWriter();
+  const lines = readLines(agent.stdout);
+  const next = async () => JSON.parse((await lines.next()).value!);
+  assert.equal((await next()).type, "ready");
+  await writer.write(
+    encodeLine({
+      op: "start",
+      id: 1,
+      workload: { kind: "udpEcho", hostname: "127.0.0.1", port: 0 },
+    }),
+  );
+  const started = await next();
+  assert.equal(started.type, "started");
+  const port = Number(started.address.split(":")[1]);
+  assert.ok(port > 0);
+
+  // A probe datagram (magic, flow 7, seq 0) comes back unchanged and is counted.
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const datagram = new Uint8Array(64);
+  const view = new DataView(datagram.buffer);
+  view.setUint32(0, 0x53515031);
+  view.setUint32(4, 7);
+  await socket.send(datagram, { transport: "udp", hostname: "127.0.0.1", port });
+  const [reply] = await socket.receive();
+  assert.deepEqual(reply, datagram);
+  socket.close();
+
+  await writer.write(
+    encodeLine({ op: "start", id: 2, workload: { kind: "udpEcho", hostname: "127.0.0.1", port } }),
+  );
+  const refused = await next();
+  assert.equal(refused.type, "failed");
+  assert.equal(refused.error.name, "AddrInUse", refused.error.message);
+
+  await writer.write(encodeLine({ op: "stop", id: 1 }));
+  const result = await next();
+  assert.equal(result.type, "result");
+  assert.equal(result.result.received, 1);
+  assert.equal(result.result.replied, 1);
+  assert.deepEqual(result.result.flows.map((f: { flowId: number }) => f.flowId), [7]);
+  // Stopped means released: the port binds again at once.
+  Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port }).close();
+
+  await writer.close();
+  for await (const _ of lines) { /* drain */ }
+  assert.equal((await agent.status).code, 0);
 });
