@@ -3,6 +3,7 @@
 // (run on crafted frames with BPF_PROG_TEST_RUN, so no traffic and no timing involved).
 
 import assert from "node:assert/strict";
+import { netnsOf } from "./_processes.ts";
 import {
   chance,
   decodeCounter,
@@ -81,31 +82,23 @@ Deno.test("the kernel's verifier accepts bpf/xdp_drop.o on a veth", async () => 
       ),
     );
     assert.equal(add.code, 0, add.stderr);
-    const attach = await run(
-      "nsenter",
-      [...ns, "link", "set", "dev", "a", "xdp", "obj", OBJECT].concat(
-        ["sec", "xdp"],
-      ),
-    );
+    // Attach the way squall does (libbpf, a bpf_link held by a process in the namespace),
+    // not with `ip ... xdp obj`, which mounts bpffs and leaves directories in it.
+    const dropper = new URL("../harness/xdp_dropper.ts", import.meta.url).href;
+    const script = `import { XdpDropper } from ${JSON.stringify(dropper)};
+      using d = await XdpDropper.attach("a");
+      const out = await new Deno.Command("ip", { args: ["-j", "link", "show", "a"] }).output();
+      console.log(new TextDecoder().decode(out.stdout));`;
+    const attach = await run("nsenter", ["-t", pid, "-n", Deno.execPath(), "eval", "-q", script]);
     assert.equal(attach.code, 0, `the verifier rejected bpf/xdp_drop.o:\n${attach.stderr}`);
-    const show = await run("nsenter", [...ns, "-j", "link", "show", "a"]);
-    assert.equal(show.code, 0, show.stderr);
-    const [link] = JSON.parse(show.stdout) as { xdp?: { prog?: { name: string; id: number } } }[];
-    assert.equal(link?.xdp?.prog?.name, "xdp_drop", show.stdout);
+    const [link] = JSON.parse(attach.stdout) as { xdp?: { prog?: { name: string } } }[];
+    assert.equal(link?.xdp?.prog?.name, "xdp_drop", attach.stdout);
   } finally {
     holder.kill("SIGKILL");
     await holder.status;
     await holder.stderr.cancel();
   }
 });
-
-function netnsOf(pid: number): string | undefined {
-  try {
-    return Deno.readLinkSync(`/proc/${pid}/ns/net`);
-  } catch {
-    return undefined;
-  }
-}
 
 const LIBBPF_SYMBOLS = {
   bpf_object__open_file: { parameters: ["buffer", "pointer"], result: "pointer" },
