@@ -109,7 +109,7 @@ Deno.test("loss(0.1) both ways loses 10% of requests and 10% of replies, all exp
   assert.equal(fault.passed + fault.dropped, r.sent + r.echoReceived!, "they saw every packet");
 });
 
-Deno.test("an overloaded echo's losses are attributed to receive buffer overflow, none unexplained", async () => {
+Deno.test("an overloaded flow's losses are attributed to receive buffer overflow, none unexplained", async () => {
   // A probe sends at most ~23k datagrams/s of 64 B here (one Deno process sending and
   // receiving), which the echo takes: at "150k/s" 64 B datagrams overflowed it in 1 run
   // of 7. 8000 B datagrams (fragments reassembled into one large skb) fill the 212,992 B
@@ -130,8 +130,10 @@ Deno.test("an overloaded echo's losses are attributed to receive buffer overflow
   const ledger = splitLedger(r);
   assert.deepEqual(report.faults, []);
   assert.equal(ledger.kernelCountersShared, false, "no other UDP socket in these namespaces");
-  assert.ok(r.lost > r.sent / 100, `the echo was overloaded: lost ${r.lost} of ${r.sent}`);
-  assert.ok(ledger.outbound.receiveBufferOverflow > 0, "the echo's receive buffer overflowed");
+  assert.ok(r.lost > r.sent / 100, `the flow was overloaded: lost ${r.lost} of ${r.sent}`);
+  // Which socket gives first depends on the echo: squall's native echo (4 MiB buffer)
+  // outlasts the probe's own socket, so the replies overflow there.
+  assert.ok(ledger.total.receiveBufferOverflow > 0, "a receive buffer overflowed");
   for (const [way, entry] of [["outbound", ledger.outbound], ["return", ledger.return]] as const) {
     assert.deepEqual(entry.droppedByFault, [], `${way}: no fault`);
     assert.equal(entry.noSocket, 0, `${way}: a socket was there`);
@@ -143,7 +145,7 @@ Deno.test("an overloaded echo's losses are attributed to receive buffer overflow
 
 Deno.test("loss switched 0% → 30% → 0% mid-flow shows in the timeline when the report says", async () => {
   // The dropper on the server's end is attached at setup by a fault that matches
-  // nothing: the first fault on a link end stalls that host (see the ignored test).
+  // nothing; the test after this one applies the first fault mid-flow instead.
   const report = await runSteadily(switchedLoss({ attachedAtSetup: true }));
   const r = probeResult(report);
   const ledger = splitLedger(r);
