@@ -3,6 +3,7 @@
 // and every lost datagram is owed to the fault.
 
 import assert from "node:assert/strict";
+import { SIGMA_LIMIT } from "./_statistics.ts";
 import { burstLoss, runScenario, scenario, stationaryLoss, udpEcho, udpProbe } from "../mod.ts";
 import type { UdpProbeResult } from "../harness/results.ts";
 
@@ -45,8 +46,8 @@ for (const { p, r } of [{ p: 0.01, r: 0.25 }, { p: 0.02, r: 0.5 }]) {
     const dropped = probe.ledger!.outbound!.droppedByFault[0]?.packets ?? 0;
     const measured = dropped / probe.sent;
     assert.ok(
-      Math.abs(measured - expected) <= 3 * sigma,
-      `loss ${measured} vs ${expected} (3 sigma ${3 * sigma})`,
+      Math.abs(measured - expected) <= SIGMA_LIMIT * sigma,
+      `loss ${measured} vs ${expected} (sigma ${sigma})`,
     );
 
     // Mean burst length: runs in the bad state are geometric with mean 1/r and standard
@@ -58,8 +59,8 @@ for (const { p, r } of [{ p: 0.01, r: 0.25 }, { p: 0.02, r: 0.5 }]) {
     const overflow = probe.ledger!.outbound!.receiveBufferOverflow;
     assert.ok(overflow <= runs.packets / 100, `overflow ${overflow} would skew the bursts`);
     assert.ok(
-      Math.abs(meanBurst - 1 / r) <= 3 * burstSigma,
-      `mean burst ${meanBurst} vs ${1 / r} (3 sigma ${3 * burstSigma}, ${runs.runs} bursts)`,
+      Math.abs(meanBurst - 1 / r) <= SIGMA_LIMIT * burstSigma,
+      `mean burst ${meanBurst} vs ${1 / r} (sigma ${burstSigma}, ${runs.runs} bursts)`,
     );
 
     // Every loss is explained, and the dropper's per-rule count agrees with its per-flow one.
