@@ -5,6 +5,7 @@
 
 import { EchoCounter } from "./_echo_counter.ts";
 import { readErrno } from "./_libbpf.ts";
+import { countName } from "./_running.ts";
 
 /** Slots of the shared control array. */
 export const CONTROL_STOP = 0;
@@ -119,8 +120,7 @@ function run(start: NativeEchoStart): void {
       const sent = c.sendto(fd, buffer, BigInt(n), 0, from, 16);
       counter.datagram(data, n, peer);
       if (sent >= 0) counter.replied++;
-      else {counter.sendErrors[errorName(errno())] = (counter.sendErrors[errorName(errno())] ?? 0) +
-          1;}
+      else countName(counter.sendErrors, errorName(errno()));
     }
     if (Atomics.load(control, CONTROL_STOP) !== 0) break;
     const wanted = Atomics.load(control, CONTROL_SNAPSHOT);

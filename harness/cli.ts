@@ -9,13 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { checkEnvironment } from "./environment.ts";
-import {
-  EnvironmentError,
-  formatProblems,
-  type Problem,
-  ScenarioError,
-  SquallError,
-} from "./errors.ts";
+import { EnvironmentError, formatProblems, type Problem, SquallError } from "./errors.ts";
 import { ExitCode } from "./exit_codes.ts";
 import {
   REPORT_SCHEMA_VERSION,
@@ -374,8 +368,5 @@ function defaultIo(): CliIo {
     handleSignals: true,
   };
 }
-
-// ScenarioError is thrown by runScenario for problems found while the run was going.
-export { ScenarioError };
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

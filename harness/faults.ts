@@ -11,7 +11,7 @@
 
 import { type Duration, formatDuration, tryParseDuration } from "./duration.ts";
 import type { Problem } from "./errors.ts";
-import { isIpv4, isPort } from "./workloads.ts";
+import { isPort } from "./workloads.ts";
 
 /**
  * Which way a fault acts on a link between `a` and `b` (as the link names them):
@@ -300,11 +300,6 @@ export function describeFault(f: Fault, link: readonly [string, string]): string
   }
   if (m.from !== undefined) match.push(`from ${m.from}`);
   return `${what} on ${where}${match.length > 0 ? ` (${match.join(" ")})` : ""}`;
-}
-
-/** Whether a source given as `from` is an IPv4 literal rather than a host name. */
-export function isAddressSource(from: string): boolean {
-  return isIpv4(from);
 }
 
 function base(options: FaultOptions): FaultBase {

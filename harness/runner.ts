@@ -55,7 +55,7 @@ import {
   resolveTarget,
 } from "./topology.ts";
 import { XDP_DROP_OBJECT } from "./xdp_dropper.ts";
-import { describeWorkload, parseTarget, type WorkloadSpec } from "./workloads.ts";
+import { describeWorkload, parseTarget, runsUntilStopped, type WorkloadSpec } from "./workloads.ts";
 
 /** Something that happened during a run, for progress output. */
 export type RunEvent =
@@ -540,7 +540,7 @@ class Run {
   async #finiteWorkloadsDone(): Promise<void> {
     const finite = () =>
       [...this.#workloads.values()].filter((w) =>
-        w.report.status === "running" && w.report.spec.kind !== "udpEcho"
+        w.report.status === "running" && !runsUntilStopped(w.report.spec)
       );
     for (let pending = finite(); pending.length > 0; pending = finite()) {
       await Promise.allSettled(pending.map((w) => w.done));

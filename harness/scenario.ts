@@ -26,6 +26,7 @@ import { type Fault, validateFault } from "./faults.ts";
 import {
   isIpv4,
   parseTarget,
+  runsUntilStopped,
   type UdpEchoSpec,
   type UdpProbeSpec,
   validateWorkload,
@@ -369,5 +370,5 @@ export function validatePlacement(
 }
 
 function serverFirst(placement: WorkloadPlacement): number {
-  return placement?.run?.kind === "udpEcho" ? 0 : 1;
+  return placement?.run && runsUntilStopped(placement.run) ? 0 : 1;
 }

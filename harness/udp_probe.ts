@@ -7,7 +7,7 @@
  * @module
  */
 
-import { HEADER_BYTES, isProbe, writeHeader } from "./_probe_packet.ts";
+import { isProbe, writeHeader } from "./_probe_packet.ts";
 import { countError, type RunningWorkload } from "./_running.ts";
 import { SeqWindow } from "./_seq_window.ts";
 import { Histogram } from "./histogram.ts";
@@ -146,19 +146,8 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
     }
   }
 
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const id = setTimeout(done, ms);
-      function done() {
-        clearTimeout(id);
-        wake = undefined;
-        resolve();
-      }
-      wake = done;
-    });
-  }
-
-  function sleepOrReply(ms: number): Promise<void> {
+  /** Waits `ms`, or less if stopped (or, with `orReply`, if the awaited reply comes). */
+  function sleep(ms: number, orReply = false): Promise<void> {
     return new Promise((resolve) => {
       const id = setTimeout(done, ms);
       function done() {
@@ -168,7 +157,7 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
         resolve();
       }
       wake = done;
-      replied = done;
+      if (orReply) replied = done;
     });
   }
 
@@ -179,7 +168,7 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
     if (stopping) return;
     const sentAtMs = performance.now();
     writeHeader(view, flowId, sent, sentAtMs);
-    const answered = sleepOrReply(settings.timeoutMs);
+    const answered = sleep(settings.timeoutMs, true);
     // Not awaited: the reply is what matters, and one event-loop turn less is ~10us less.
     // The packet buffer is rewritten only after the answer (or the timeout).
     conn.send(packet as Uint8Array<ArrayBuffer>, target).catch((error) => {
@@ -323,5 +312,3 @@ class TimelineCounter {
     }
   }
 }
-
-export { HEADER_BYTES };

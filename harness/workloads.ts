@@ -8,6 +8,7 @@
 
 import { type Duration, formatDuration, tryParseDuration } from "./duration.ts";
 import type { Problem } from "./errors.ts";
+import { HEADER_BYTES } from "./_probe_packet.ts";
 
 /** Options of {@linkcode udpEcho}. */
 export interface UdpEchoOptions {
@@ -82,7 +83,7 @@ export type WorkloadSpec = UdpEchoSpec | UdpProbeSpec;
 export type WorkloadKind = WorkloadSpec["kind"];
 
 /** Size of the probe header: magic, flow id, sequence number, send time. */
-export const PROBE_HEADER_BYTES = 20;
+export const PROBE_HEADER_BYTES = HEADER_BYTES;
 /** Largest UDP payload over IPv4. */
 export const MAX_UDP_PAYLOAD = 65_507;
 /** Largest rate a probe accepts, in datagrams per second. */

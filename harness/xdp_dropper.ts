@@ -19,7 +19,6 @@ import {
   SQ_FLOW_KEY,
   SQ_FLOW_VALUE,
   SQ_MAX_RULES,
-  SQ_MODE_OFF,
   SQ_RULE,
   SQ_VERDICT_DROP,
   SQ_VERDICT_PASS,
@@ -259,11 +258,6 @@ export class XdpDropper implements Disposable {
       );
     }
   }
-}
-
-/** Whether a rule slot is in use. */
-export function isOff(rule: Rule): boolean {
-  return rule.mode === SQ_MODE_OFF;
 }
 
 function u32(value: number): Uint8Array<ArrayBuffer> {
