@@ -1,22 +1,24 @@
 #!/bin/sh
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
-# Builds bpf/xdp_drop.o from bpf/xdp_drop.c (squall's dropper) and bpf/xdp_count.o from
-# bpf/xdp_count.c (the count-only reference of the benchmark, tests/bench/xdp.ts),
+# Builds bpf/xdp_drop.o from bpf/xdp_drop.c (squall's dropper), bpf/xdp_count.o from
+# bpf/xdp_count.c (the count-only reference of the benchmark, tests/bench/xdp.ts) and
+# bpf/bind_watch.o from bpf/bind_watch.c (failed bind() calls, harness/bind_watch.ts),
 # reproducibly: the same compiler gives the same bytes in any checkout directory (the
 # source path is relative, the directory is mapped to ".", DWARF is stripped; .BTF and
 # .BTF.ext stay, map definitions need them).
 #
-#   bpf/build.sh           rebuild bpf/xdp_drop.o and bpf/xdp_count.o (deno task bpf)
+#   bpf/build.sh           rebuild every object below (deno task bpf)
 #   bpf/build.sh --check   build in a temporary directory and fail if a result differs
 #                          from the committed object
 #
 # Exit codes: 0 done, 1 a committed object is stale or missing, 2 usage or build failure.
 set -eu
 
-# The objects, each built from the .c file of the same name; both include xdp_drop.h.
+# The objects, each built from the .c file of the same name; xdp_drop and xdp_count
+# include xdp_drop.h, bind_watch includes bind_watch.h.
 # xdp_drop comes first: its lines lead the output (tests/bpf_build_test.ts reads them).
-objects="xdp_drop xdp_count"
+objects="xdp_drop xdp_count bind_watch"
 
 usage() {
 	echo "usage: bpf/build.sh [--check]" >&2
@@ -38,10 +40,10 @@ esac
 bpf_dir=$(cd "$(dirname "$0")" && pwd -P)
 CLANG=${CLANG:-clang}
 LLVM_STRIP=${LLVM_STRIP:-llvm-strip}
-command -v "$CLANG" >/dev/null 2>&1 || fail "Cannot build xdp_drop.o: \"$CLANG\" not found (apt-get install clang llvm libbpf-dev)"
-command -v "$LLVM_STRIP" >/dev/null 2>&1 || fail "Cannot build xdp_drop.o: \"$LLVM_STRIP\" not found (apt-get install llvm)"
+command -v "$CLANG" >/dev/null 2>&1 || fail "Cannot build the BPF objects: \"$CLANG\" not found (apt-get install clang llvm libbpf-dev)"
+command -v "$LLVM_STRIP" >/dev/null 2>&1 || fail "Cannot build the BPF objects: \"$LLVM_STRIP\" not found (apt-get install llvm)"
 
-# Compiles $2.c in directory $1 (which holds it and xdp_drop.h) into $1/$2.o, then
+# Compiles $2.c in directory $1 (which holds it and the headers) into $1/$2.o, then
 # checks that no absolute path made it into the object.
 build_in() {
 	dir=$1
@@ -73,7 +75,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/squall-bpf-check.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 tmp=$(cd "$tmp" && pwd -P)
 # A different directory on purpose: a match also proves the build does not depend on it.
-cp "$bpf_dir/xdp_drop.h" "$tmp/"
+cp "$bpf_dir/xdp_drop.h" "$bpf_dir/bind_watch.h" "$tmp/"
 stale=0
 for name in $objects; do
 	if [ ! -f "$bpf_dir/$name.o" ]; then

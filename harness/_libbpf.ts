@@ -1,4 +1,4 @@
-// libbpf (libbpf.so.1) and the two libc calls squall needs, through Deno FFI. Loaded
+// libbpf (libbpf.so.1) and the few libc calls squall needs, through Deno FFI. Loaded
 // only by processes started with --allow-ffi for exactly these two paths.
 
 /** Where Debian and Ubuntu put libbpf.so.1. */
@@ -44,6 +44,8 @@ const LIBBPF_SYMBOLS = {
   bpf_object__find_map_by_name: { parameters: ["pointer", "buffer"], result: "pointer" },
   bpf_map__fd: { parameters: ["pointer"], result: "i32" },
   bpf_program__attach_xdp: { parameters: ["pointer", "i32"], result: "pointer", nonblocking: true },
+  // Quick (one bpf() call), and blocking so that errno is read on the thread that set it.
+  bpf_program__attach_perf_event: { parameters: ["pointer", "i32"], result: "pointer" },
   bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
   bpf_map_update_elem: { parameters: ["i32", "buffer", "buffer", "u64"], result: "i32" },
   bpf_map_lookup_elem: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
@@ -60,6 +62,16 @@ const LIBC_SYMBOLS = {
   strerror: { parameters: ["i32"], result: "pointer" },
   memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
   strncpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  // syscall(SYS_perf_event_open, attr, pid, cpu, group_fd, flags): glibc has no wrapper.
+  // syscall() is variadic; on x86_64 and arm64 its integer arguments travel in the same
+  // registers as in a fixed-argument call, and glibc's syscall() reads nothing else.
+  perf_event_open: {
+    name: "syscall",
+    parameters: ["i64", "buffer", "i32", "i32", "i32", "u64"],
+    result: "i64",
+  },
 } as const;
 
 /** The opened libraries. */

@@ -2,11 +2,132 @@
 
 import type { WorkloadResult } from "./results.ts";
 import type { ProbeSettings } from "./udp_probe.ts";
+import type { ReadySpec } from "./workloads.ts";
+
+/** A TCP probe as an agent runs it. */
+export interface TcpProbeSettings {
+  /** Local address to bind (0.0.0.0, or 127.0.0.1 on loopback). */
+  hostname: string;
+  /** Address to connect to. */
+  targetAddress: string;
+  /** Port to connect to. */
+  targetPort: number;
+  /** Requests, or null when `durationMs` is given. */
+  count: number | null;
+  /** How long, or null when `count` is given. */
+  durationMs: number | null;
+  /** Requests per second, at most. */
+  rate: number;
+  /** Request size in bytes. */
+  size: number;
+  /** Connect timeout. */
+  connectTimeoutMs: number;
+  /** Response timeout. */
+  timeoutMs: number;
+  /** One connection, or one per request. */
+  connection: "keep" | "per-request";
+}
+
+/** A reconnect storm as an agent runs it. */
+export interface StormSettings {
+  /** Local address to bind. */
+  hostname: string;
+  /** Address to connect to. */
+  targetAddress: string;
+  /** Port to connect to. */
+  targetPort: number;
+  /** Number of clients. */
+  clients: number;
+  /** Cycles per client, or null when `durationMs` is given. */
+  cycles: number | null;
+  /** How long, or null when `cycles` is given. */
+  durationMs: number | null;
+  /** Most attempts in flight at once. */
+  concurrency: number;
+  /** The backoff, in ms. */
+  backoff: {
+    type: "fixed" | "exponential";
+    initialMs: number;
+    maxMs: number;
+    factor: number;
+    jitter: number;
+  };
+  /** TCP or UDP. */
+  protocol: "tcp" | "udp";
+  /** Attempt timeout. */
+  connectTimeoutMs: number;
+  /** Bytes exchanged per cycle. */
+  size: number;
+}
+
+/** A bind churn as an agent runs it. */
+export interface ChurnSettings {
+  /** Address to bind (0.0.0.0, or 127.0.0.1 on loopback). */
+  hostname: string;
+  /** The port. */
+  port: number;
+  /** UDP or TCP. */
+  protocol: "udp" | "tcp";
+  /** Cycles. */
+  cycles: number;
+  /** A receive or accept pending at close. */
+  pendingReceive: boolean;
+  /** Await it before rebinding. */
+  awaitPending: boolean;
+  /** TCP clients kept connected. */
+  liveConnections: number;
+  /** SO_REUSEADDR (UDP). */
+  reuseAddress: boolean;
+  /** Give up a rebind after this long. */
+  rebindTimeoutMs: number;
+  /** Stop after this long. */
+  maxDurationMs: number;
+  /** Absolute path of `ss`, to see who holds the port when a bind fails; null: do not look. */
+  ssPath: string | null;
+}
+
+/** A program under test as the runner starts it, inside a host's namespace. */
+export interface ExecSettings {
+  /** The command; its first element is an absolute path (the agent may run only that). */
+  command: string[];
+  /** When it is ready, or null. */
+  ready: ReadySpec | null;
+  /** How long to wait for ready. */
+  readyTimeoutMs: number;
+  /** Extra environment variables. */
+  env: Record<string, string>;
+  /** Working directory (absolute), or null. */
+  cwd: string | null;
+  /** SIGTERM, then SIGKILL after this long. */
+  stopTimeoutMs: number;
+  /** Absolute path of `setpriv`: the program is started as `setpriv --pdeathsig KILL -- ...` so it dies with the process that started it. */
+  setprivPath: string;
+  /** Absolute path of `ss`, to see whether a ready port is bound. */
+  ssPath: string;
+  /**
+   * The network namespace to run it (and `ss`) in: that of process `pid`, entered with
+   * `nsenter -t <pid> -n`; null for the current one.
+   */
+  namespace: { nsenterPath: string; pid: number } | null;
+}
 
 /** A workload as an agent receives it: every name resolved, every duration in ms. */
 export type AgentWorkload =
   | { kind: "udpEcho"; hostname: string; port: number }
-  | ({ kind: "udpProbe" } & ProbeSettings);
+  | ({ kind: "udpProbe" } & ProbeSettings)
+  | { kind: "tcpEcho"; hostname: string; port: number }
+  | ({ kind: "tcpProbe" } & TcpProbeSettings)
+  | ({ kind: "reconnectStorm" } & StormSettings)
+  | ({ kind: "bindChurn" } & ChurnSettings)
+  | ({ kind: "exec" } & ExecSettings);
+
+/**
+ * What the runner can ask of a running workload besides stop and snapshot: sent as a
+ * call of method `"workload.control"` with params `{ id, control }`.
+ */
+export type WorkloadControl =
+  | { action: "restart" }
+  | { action: "kill"; signal: Deno.Signal };
 
 /** Runner to agent. */
 export type RunnerMessage =

@@ -1,5 +1,6 @@
 // What an agent holds for each workload it runs.
 
+import type { WorkloadControl } from "./_protocol.ts";
 import type { WorkloadResult } from "./results.ts";
 
 /** Counts an error by its name (`ConnectionRefused`, ...) in `counts`. */
@@ -22,4 +23,6 @@ export interface RunningWorkload<R extends WorkloadResult = WorkloadResult> {
   snapshot(): R | Promise<R>;
   /** Stops it; resolves like `done`, once every socket is closed and released. */
   stop(): Promise<R>;
+  /** Restarts or signals it (programs under test only). */
+  control?(control: WorkloadControl): Promise<void>;
 }

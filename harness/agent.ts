@@ -18,9 +18,14 @@ import {
   readLines,
   type RunnerMessage,
   toWireError,
+  type WorkloadControl,
 } from "./_protocol.ts";
 import type { RunningWorkload } from "./_running.ts";
 import type { Rule } from "./_xdp_layout.ts";
+import { startBindChurn } from "./bind_churn.ts";
+import { startReconnectStorm } from "./reconnect_storm.ts";
+import { startTcpEcho } from "./tcp_echo.ts";
+import { startTcpProbe } from "./tcp_probe.ts";
 import { startUdpEcho } from "./udp_echo.ts";
 import { startUdpProbe } from "./udp_probe.ts";
 import { isLoopbackIpv4 } from "./workloads.ts";
@@ -53,6 +58,11 @@ export function checkTarget(network: string, address: string): string | undefine
   return undefined;
 }
 
+function refuseForeign(network: string, address: string): void {
+  const refusal = checkTarget(network, address);
+  if (refusal) throw new Deno.errors.PermissionDenied(refusal);
+}
+
 function start(
   workload: AgentWorkload,
   network: string,
@@ -61,11 +71,21 @@ function start(
   switch (workload.kind) {
     case "udpEcho":
       return startUdpEcho(workload.hostname, workload.port, libcPath);
-    case "udpProbe": {
-      const refusal = checkTarget(network, workload.targetAddress);
-      if (refusal) throw new Deno.errors.PermissionDenied(refusal);
+    case "udpProbe":
+      refuseForeign(network, workload.targetAddress);
       return Promise.resolve(startUdpProbe(workload));
-    }
+    case "tcpEcho":
+      return startTcpEcho(workload.hostname, workload.port);
+    case "tcpProbe":
+      refuseForeign(network, workload.targetAddress);
+      return Promise.resolve(startTcpProbe(workload));
+    case "reconnectStorm":
+      refuseForeign(network, workload.targetAddress);
+      return Promise.resolve(startReconnectStorm(workload));
+    case "bindChurn":
+      return startBindChurn(workload);
+    case "exec":
+      throw new TypeError("Programs under test are started by the runner, not by agents");
   }
 }
 
@@ -122,6 +142,19 @@ class Droppers {
   }
 }
 
+/** Restarts or signals a running program under test. */
+async function control(
+  running: Map<number, Promise<RunningWorkload | undefined>>,
+  params: { id: number; control: WorkloadControl },
+): Promise<null> {
+  const workload = await running.get(params.id);
+  if (!workload?.control) {
+    throw new TypeError(`Workload ${params.id} is not running, or cannot be controlled`);
+  }
+  await workload.control(params.control);
+  return null;
+}
+
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -155,10 +188,12 @@ async function main(args: string[]): Promise<void> {
     }
     switch (message.op) {
       case "call":
-        droppers.call(message.method, message.params as Record<string, unknown>).then(
-          (value) => send({ type: "reply", id: message.id, value }),
-          (error) => send({ type: "error", id: message.id, error: toWireError(error) }),
-        );
+        (message.method === "workload.control"
+          ? control(running, message.params as { id: number; control: WorkloadControl })
+          : droppers.call(message.method, message.params as Record<string, unknown>)).then(
+            (value) => send({ type: "reply", id: message.id, value }),
+            (error) => send({ type: "error", id: message.id, error: toWireError(error) }),
+          );
         break;
       case "start": {
         const { id } = message;

@@ -23,6 +23,8 @@ export interface AgentLaunch {
    * sendto in a worker): it then gets `--allow-ffi` for this file.
    */
   nativeEcho?: string;
+  /** Programs the agent may run (absolute paths), for `--allow-run`: `ss`, programs under test. */
+  allowRun?: readonly string[];
 }
 
 /** The files an agent needs to hold a dropper. */
@@ -61,6 +63,7 @@ export function agentDenoArgs(launch: AgentLaunch, network: string): string[] {
     `--allow-net=${launch.allowNet.join(",")}`,
     ...(network === "namespaces" ? ["--allow-sys=networkInterfaces"] : []),
     ...ffiFlag(launch),
+    ...(launch.allowRun?.length ? [`--allow-run=${launch.allowRun.join(",")}`] : []),
     // The native echo's worker is a module Deno loads at run time: it needs to read it.
     ...(launch.nativeEcho ? [`--allow-read=${HARNESS_DIR}`] : []),
     AGENT_PATH,

@@ -7,7 +7,19 @@
 
 import { longestOutageMs } from "./outages.ts";
 import type { WorkloadKind } from "./workloads.ts";
-import type { UdpEchoResult, UdpProbeResult, WorkloadResult } from "./results.ts";
+import { CONNECT_ERROR_KINDS } from "./_connect_errors.ts";
+import type { LatencySummary } from "./histogram.ts";
+import type {
+  BindChurnResult,
+  ErrorCounts,
+  ExecResult,
+  ReconnectStormResult,
+  TcpEchoResult,
+  TcpProbeResult,
+  UdpEchoResult,
+  UdpProbeResult,
+  WorkloadResult,
+} from "./results.ts";
 
 /** What a metric measures, which decides the units a threshold may use. */
 export type MetricUnit = "count" | "ratio" | "duration";
@@ -95,11 +107,167 @@ const echo: Record<string, MetricDefinition<UdpEchoResult>> = {
   replied: { unit: "count", description: "datagrams sent back", read: (r) => r.replied },
 };
 
+const tcpEcho: Record<string, MetricDefinition<TcpEchoResult>> = {
+  connections: { unit: "count", description: "connections accepted", read: (r) => r.connections },
+  "connections.max": {
+    unit: "count",
+    description: "most connections open at once",
+    read: (r) => r.maxConcurrent,
+  },
+  bytes: { unit: "count", description: "bytes echoed", read: (r) => r.bytes },
+};
+
+const tcpProbe: Record<string, MetricDefinition<TcpProbeResult>> = {
+  requests: { unit: "count", description: "requests sent", read: (r) => r.requests },
+  responses: {
+    unit: "count",
+    description: "requests answered in full within the timeout",
+    read: (r) => r.responses,
+  },
+  failed: { unit: "count", description: "requests not answered", read: (r) => r.failed },
+  "failure.rate": { unit: "ratio", description: "failed / requests", read: (r) => r.failureRate },
+  connects: { unit: "count", description: "connection attempts", read: (r) => r.connects },
+  "connects.failed": {
+    unit: "count",
+    description: "connection attempts that failed",
+    read: (r) => r.connectFailures,
+  },
+  ...errorMetrics<TcpProbeResult>(),
+  ...latencyMetrics<TcpProbeResult>("connect", "connect time", (r) => r.connectSummary),
+  ...latencyMetrics<TcpProbeResult>("rtt", "request-response time", (r) => r.rttSummary),
+};
+
+const storm: Record<string, MetricDefinition<ReconnectStormResult>> = {
+  attempts: { unit: "count", description: "connection attempts", read: (r) => r.attempts },
+  successes: {
+    unit: "count",
+    description: "attempts whose cycle succeeded",
+    read: (r) => r.successes,
+  },
+  failures: { unit: "count", description: "attempts that failed", read: (r) => r.failures },
+  "failure.rate": {
+    unit: "ratio",
+    description: "failures / attempts",
+    read: (r) => r.attempts === 0 ? 0 : r.failures / r.attempts,
+  },
+  ...errorMetrics<ReconnectStormResult>(),
+  ...latencyMetrics<ReconnectStormResult>("connect", "connect time", (r) => r.connectSummary),
+  "burst.max": {
+    unit: "count",
+    description: "most attempts in flight at the same moment",
+    read: (r) => r.maxConcurrentAttempts,
+  },
+  recovery: {
+    unit: "duration",
+    description: "after the last fault on its path ended, time until every client was served",
+    read: (r) => r.recoveryMs,
+  },
+  "unserved.longest": {
+    unit: "duration",
+    description: "longest time some client could not get served",
+    read: (r) =>
+      r.unservedPeriods.length === 0 ? 0 : Math.max(
+        ...r.unservedPeriods.map((p) => (p.endMs ?? r.startedAt + r.durationMs) - p.startMs),
+      ),
+  },
+  "unserved.count": {
+    unit: "count",
+    description: "times some client could not get served",
+    read: (r) => r.unservedPeriods.length,
+  },
+  timeWait: {
+    unit: "count",
+    description: "TIME_WAIT sockets to the target left when it ended",
+    read: (r) => r.timeWait,
+  },
+};
+
+const churn: Record<string, MetricDefinition<BindChurnResult>> = {
+  cycles: { unit: "count", description: "bind-close cycles done", read: (r) => r.cycles },
+  attempts: { unit: "count", description: "bind() calls", read: (r) => r.attempts },
+  failures: { unit: "count", description: "bind() calls that failed", read: (r) => r.failures },
+  "failures.addressInUse": {
+    unit: "count",
+    description: "bind() calls that failed with EADDRINUSE",
+    read: (r) => r.errors["EADDRINUSE"] ?? 0,
+  },
+  rate: { unit: "count", description: "cycles per second", read: (r) => r.rate },
+  ...latencyMetrics<BindChurnResult>(
+    "rebind",
+    "time from a close to a successful rebind, of cycles that needed a retry",
+    (r) => r.rebindSummary,
+  ),
+};
+
+const program: Record<string, MetricDefinition<ExecResult>> = {
+  runs: { unit: "count", description: "times it was started", read: (r) => r.runs.length },
+  exitCode: {
+    unit: "count",
+    description: "exit code of its last run (null while running or ended by a signal)",
+    read: (r) => r.runs.at(-1)?.exitCode ?? null,
+  },
+  ready: {
+    unit: "duration",
+    description: "time from start to ready, of its last run",
+    read: (r) => r.runs.at(-1)?.readyMs ?? null,
+  },
+  bindFailures: {
+    unit: "count",
+    description: "failed binds of its processes (needs the bind watch)",
+    read: (r) => r.bindFailures?.length ?? null,
+  },
+  "bindFailures.addressInUse": {
+    unit: "count",
+    description: "binds of its processes that failed with EADDRINUSE (needs the bind watch)",
+    read: (r) => r.bindFailures?.filter((f) => f.error === "EADDRINUSE").length ?? null,
+  },
+};
+
 /** Every metric, by workload kind. */
 export const METRICS: { [K in WorkloadKind]: Record<string, MetricDefinition> } = {
   udpProbe: probe as Record<string, MetricDefinition>,
   udpEcho: echo as Record<string, MetricDefinition>,
+  tcpEcho: tcpEcho as Record<string, MetricDefinition>,
+  tcpProbe: tcpProbe as Record<string, MetricDefinition>,
+  reconnectStorm: storm as Record<string, MetricDefinition>,
+  bindChurn: churn as Record<string, MetricDefinition>,
+  exec: program as Record<string, MetricDefinition>,
 };
+
+function errorMetrics<R extends WorkloadResult & { errors: ErrorCounts }>(): Record<
+  string,
+  MetricDefinition<R>
+> {
+  return Object.fromEntries(CONNECT_ERROR_KINDS.map((kind) => [
+    `errors.${kind}`,
+    {
+      unit: "count",
+      description: `failures of kind ${kind}`,
+      read: (r: R) => r.errors[kind],
+    } satisfies MetricDefinition<R>,
+  ]));
+}
+
+function latencyMetrics<R extends WorkloadResult>(
+  prefix: string,
+  what: string,
+  summary: (r: R) => LatencySummary,
+): Record<string, MetricDefinition<R>> {
+  const at = (description: string, readNs: (s: LatencySummary) => number) => ({
+    unit: "duration" as const,
+    description: `${description} ${what}`,
+    read: (r: R) => {
+      const s = summary(r);
+      return s.count === 0 ? null : readNs(s) / NS_PER_MS;
+    },
+  });
+  return {
+    [`${prefix}.p50`]: at("median", (s) => s.p50),
+    [`${prefix}.p90`]: at("90th percentile", (s) => s.p90),
+    [`${prefix}.p99`]: at("99th percentile", (s) => s.p99),
+    [`${prefix}.max`]: at("largest", (s) => s.max),
+  };
+}
 
 /** Every metric name of any kind. */
 export const ALL_METRIC_NAMES: readonly string[] = [

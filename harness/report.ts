@@ -6,7 +6,7 @@
 
 import type { ExitCode } from "./exit_codes.ts";
 import type { Fault } from "./faults.ts";
-import type { WorkloadResult } from "./results.ts";
+import type { ObservedBindFailure, WorkloadResult } from "./results.ts";
 import type { ThresholdOutcome } from "./threshold.ts";
 import type { NetworkKind, PlannedInterface, PlannedLink } from "./topology.ts";
 import type { WorkloadSpec } from "./workloads.ts";
@@ -124,6 +124,13 @@ export interface ScenarioReport {
   errors: string[];
   /** Lines logged by the scenario function, with ms since start. */
   log: { atMs: number; message: string }[];
+  /**
+   * Failed binds of any process in the run's namespaces, from the bind watch
+   * (bpf/bind_watch.c), oldest first; null when it did not run.
+   */
+  bindFailures: ObservedBindFailure[] | null;
+  /** The bind watch: whether it ran, why not, and events it could not keep. */
+  bindWatch: { active: boolean; reason: string | null; lost: number };
 }
 
 /** The report of one `squall run`: every scenario, and a summary. */

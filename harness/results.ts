@@ -145,5 +145,279 @@ export interface UdpEchoResult {
   flows: EchoFlow[];
 }
 
+/**
+ * Why a connection attempt or an exchange failed: refused (RST to a SYN), timedOut,
+ * reset, addressInUse (EADDRINUSE), addressNotAvailable (EADDRNOTAVAIL: out of
+ * ephemeral ports), brokenPipe, unreachable, or other.
+ */
+export type ConnectErrorKind =
+  | "refused"
+  | "timedOut"
+  | "reset"
+  | "addressInUse"
+  | "addressNotAvailable"
+  | "brokenPipe"
+  | "unreachable"
+  | "other";
+
+/** Failures counted by kind; every kind is present, most are 0. */
+export type ErrorCounts = Record<ConnectErrorKind, number>;
+
+/** The result of a TCP echo server. */
+export interface TcpEchoResult {
+  /** Always `"tcpEcho"`. */
+  kind: "tcpEcho";
+  /** Address it listened on, `ip:port`. */
+  address: string;
+  /** Connections accepted. */
+  connections: number;
+  /** Most connections open at once. */
+  maxConcurrent: number;
+  /** Bytes read (and written back). */
+  bytes: number;
+  /** Connections that ended in an error, by error name. */
+  errors: Record<string, number>;
+}
+
+/** The result of a TCP probe. */
+export interface TcpProbeResult {
+  /** Always `"tcpProbe"`. */
+  kind: "tcpProbe";
+  /** Address it connected to, `ip:port`. */
+  address: string;
+  /** Wall-clock time of the first connection attempt (ms since the epoch). */
+  startedAt: number;
+  /** From the first attempt until it stopped, in milliseconds. */
+  durationMs: number;
+  /** Requests sent (or tried: a request whose connection failed counts). */
+  requests: number;
+  /** Requests answered in full within the timeout. */
+  responses: number;
+  /** Requests that got no full answer: `requests - responses`. */
+  failed: number;
+  /** `failed / requests`, 0 when nothing was sent. */
+  failureRate: number;
+  /** Connection attempts. */
+  connects: number;
+  /** Connection attempts that failed. */
+  connectFailures: number;
+  /** Connect times of successful attempts. */
+  connectTime: HistogramData;
+  /** Percentiles of `connectTime`, in nanoseconds. */
+  connectSummary: LatencySummary;
+  /** Request-to-response times. */
+  rtt: HistogramData;
+  /** Percentiles of `rtt`, in nanoseconds. */
+  rttSummary: LatencySummary;
+  /** Failures by kind, of connects and exchanges together. */
+  errors: ErrorCounts;
+  /** Whether it sent fewer requests than asked: stopped, or out of time. */
+  stoppedEarly: boolean;
+}
+
+/** One connection attempt of a reconnect storm. */
+export interface StormAttempt {
+  /** Which client, 0-based. */
+  client: number;
+  /** When connect() was called, ms since the epoch (sub-millisecond). */
+  atMs: number;
+  /** How long the connect took, or null if it failed. */
+  connectMs: number | null;
+  /** `"ok"` when the whole cycle succeeded, else why it failed. */
+  outcome: "ok" | ConnectErrorKind;
+}
+
+/** A time when at least one client of a storm could not get served. */
+export interface UnservedPeriod {
+  /** When the first client's attempt failed, ms since the epoch. */
+  startMs: number;
+  /** When every client had been served again, or null if some never were. */
+  endMs: number | null;
+  /** Clients that failed at least once in it. */
+  clients: number;
+}
+
+/** The result of a reconnect storm. */
+export interface ReconnectStormResult {
+  /** Always `"reconnectStorm"`. */
+  kind: "reconnectStorm";
+  /** Address the clients connected to, `ip:port`. */
+  address: string;
+  /** TCP or UDP. */
+  protocol: "tcp" | "udp";
+  /** Number of clients. */
+  clients: number;
+  /** Wall-clock time of the first attempt (ms since the epoch). */
+  startedAt: number;
+  /** From the first attempt until the last client stopped, in milliseconds. */
+  durationMs: number;
+  /** Connection attempts. */
+  attempts: number;
+  /** Attempts whose whole cycle (connect, exchange, close) succeeded. */
+  successes: number;
+  /** Attempts that failed. */
+  failures: number;
+  /** Failures by kind. */
+  errors: ErrorCounts;
+  /** Connect times of successful connects. */
+  connectTime: HistogramData;
+  /** Percentiles of `connectTime`, in nanoseconds. */
+  connectSummary: LatencySummary;
+  /** Attempts, successes and failures per interval, by when the attempt started. */
+  timeline: { intervalMs: number; attempts: number[]; successes: number[]; failures: number[] };
+  /** Most attempts in flight at the same moment. */
+  maxConcurrentAttempts: number;
+  /** Times when some client could not get served, in order. */
+  unservedPeriods: UnservedPeriod[];
+  /** The attempts one by one, oldest first, up to a limit (see `attemptLogTruncated`). */
+  attemptLog: StormAttempt[];
+  /** Whether `attemptLog` stopped at its limit. */
+  attemptLogTruncated: boolean;
+  /**
+   * After the last fault on its path was removed, how long until every client was
+   * served again, in ms; null when no fault was removed while it ran (filled in by the
+   * runner).
+   */
+  recoveryMs: number | null;
+  /** TIME_WAIT sockets to the target left in the client's namespace when it ended, or null on loopback. */
+  timeWait: number | null;
+  /** Whether it ended before its cycles or duration were done. */
+  stoppedEarly: boolean;
+}
+
+/** A socket that held a port, as `ss` showed it. */
+export interface PortHolder {
+  /** Process id, or null when no process owns the socket (TIME_WAIT, or already closed). */
+  pid: number | null;
+  /** Program name, or null. */
+  program: string | null;
+  /** Socket state: LISTEN, ESTAB, TIME-WAIT, UNCONN, ... */
+  state: string;
+  /** Local address, `ip:port`. */
+  local: string;
+  /** Peer address, `ip:port` (`*` when none). */
+  peer: string;
+}
+
+/** A bind() that failed. */
+export interface BindFailure {
+  /** When, ms since the epoch. */
+  atMs: number;
+  /** The error: `EADDRINUSE`, `EACCES`, ... */
+  error: string;
+  /** Time from this failure until a bind of the port succeeded, ms; null if none did. */
+  rebindMs: number | null;
+  /** What held the port when it failed, from `ss` in that namespace; null if not looked up. */
+  holders: PortHolder[] | null;
+}
+
+/** The result of a bind churn. */
+export interface BindChurnResult {
+  /** Always `"bindChurn"`. */
+  kind: "bindChurn";
+  /** Address bound, `ip:port`. */
+  address: string;
+  /** UDP or TCP. */
+  protocol: "udp" | "tcp";
+  /** Cycles completed (bound, and closed). */
+  cycles: number;
+  /** bind() calls made (cycles plus retries). */
+  attempts: number;
+  /** bind() calls that failed. */
+  failures: number;
+  /** Failures by error name (`EADDRINUSE`, ...). */
+  errors: Record<string, number>;
+  /** Cycles per second. */
+  rate: number;
+  /** How long it ran, ms. */
+  durationMs: number;
+  /** Time from a close to the next successful bind, for cycles that needed a retry. */
+  rebind: HistogramData;
+  /** Percentiles of `rebind`, in nanoseconds. */
+  rebindSummary: LatencySummary;
+  /** The failures one by one, with who held the port, up to a limit. */
+  failureLog: BindFailure[];
+  /** Whether `failureLog` stopped at its limit. */
+  failureLogTruncated: boolean;
+  /** Whether it ended before its cycles were done (stopped, time limit, or a rebind that never succeeded). */
+  stoppedEarly: boolean;
+}
+
+/** One run of a program under test, from start to exit. */
+export interface ProgramRun {
+  /** Its process id. */
+  pid: number;
+  /** When it was started, ms since the epoch. */
+  startedAt: number;
+  /** From start until its ready condition held, ms; null if it never did (or none was given). */
+  readyMs: number | null;
+  /** When it exited, ms since the epoch; null if it was still running. */
+  endedAt: number | null;
+  /** Its exit code, or null if a signal ended it (or it still ran). */
+  exitCode: number | null;
+  /** The signal that ended it, or null. */
+  signal: string | null;
+  /** Whether squall ended it (stop, restart or kill), rather than it exiting by itself. */
+  endedBySquall: boolean;
+  /** The last lines it wrote to stdout. */
+  stdoutTail: string[];
+  /** The last lines it wrote to stderr. */
+  stderrTail: string[];
+}
+
+/** The result of a program under test. */
+export interface ExecResult {
+  /** Always `"exec"`. */
+  kind: "exec";
+  /** The command, its program resolved to an absolute path. */
+  command: string[];
+  /** Every run, in order (restarts add runs). */
+  runs: ProgramRun[];
+  /**
+   * Failed binds of its processes, seen by the bind watch (bpf/bind_watch.c); set by
+   * the runner, absent when the bind watch could not run.
+   */
+  bindFailures?: ObservedBindFailure[];
+}
+
+/** A failed bind() of any process in the run's namespaces, seen by the bind watch. */
+export interface ObservedBindFailure {
+  /** When, ms since the epoch. */
+  atMs: number;
+  /** The host whose namespace it happened in. */
+  host: string;
+  /** The workload the process belongs to (a program under test, or an agent's own workload), or null. */
+  workload: string | null;
+  /** Process id (thread group). */
+  pid: number;
+  /** Thread id. */
+  tid: number;
+  /** The kernel's name of the thread (comm, at most 15 characters). */
+  program: string;
+  /** Address it tried to bind. */
+  address: string;
+  /** Port it tried to bind. */
+  port: number;
+  /** The socket's protocol, when the kernel told. */
+  protocol: "tcp" | "udp" | "other" | null;
+  /** The error: `EADDRINUSE`, `EACCES`, ... */
+  error: string;
+  /** Its number. */
+  errno: number;
+  /** Time until a bind of that port in that namespace succeeded, ms; null if none did. */
+  rebindMs: number | null;
+  /** What held the port, from `ss` in that namespace soon after; null if not looked up. */
+  holders: PortHolder[] | null;
+  /** How long after the failure `ss` looked, ms (holders that left sooner are not seen). */
+  holderLookupDelayMs: number | null;
+}
+
 /** Any workload result. */
-export type WorkloadResult = UdpProbeResult | UdpEchoResult;
+export type WorkloadResult =
+  | UdpProbeResult
+  | UdpEchoResult
+  | TcpEchoResult
+  | TcpProbeResult
+  | ReconnectStormResult
+  | BindChurnResult
+  | ExecResult;

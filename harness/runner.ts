@@ -6,9 +6,10 @@
  * @module
  */
 
+import { resolve as resolvePath } from "node:path";
 import { FaultManager } from "./_fault_manager.ts";
 import { findLibrary, LIBBPF_CANDIDATES, LIBC_CANDIDATES } from "./_libbpf.ts";
-import type { AgentWorkload } from "./_protocol.ts";
+import type { AgentWorkload, WorkloadControl } from "./_protocol.ts";
 import { AgentConnection } from "./agent_connection.ts";
 import {
   type AgentLaunch,
@@ -33,10 +34,17 @@ import {
   type ScenarioStatus,
   type WorkloadReport,
 } from "./report.ts";
-import type { UdpEchoResult, UdpProbeResult, WorkloadResult } from "./results.ts";
+import type {
+  ExecResult,
+  ReconnectStormResult,
+  UdpEchoResult,
+  UdpProbeResult,
+  WorkloadResult,
+} from "./results.ts";
 import {
+  type HandleOf,
   type LinkHandle,
-  type ResultOf,
+  type ProgramHandle,
   type Scenario,
   type ScenarioContext,
   validatePlacement,
@@ -55,7 +63,15 @@ import {
   resolveTarget,
 } from "./topology.ts";
 import { XDP_DROP_OBJECT } from "./xdp_dropper.ts";
-import { describeWorkload, parseTarget, runsUntilStopped, type WorkloadSpec } from "./workloads.ts";
+import {
+  describeWorkload,
+  findProgram,
+  parseTarget,
+  runsUntilStopped,
+  type WorkloadSpec,
+} from "./workloads.ts";
+import { BindWatchMonitor } from "./_bind_monitor.ts";
+import { LocalPrograms, type WorkloadHost } from "./_local_programs.ts";
 
 /** Something that happened during a run, for progress output. */
 export type RunEvent =
@@ -179,7 +195,7 @@ interface WorkloadRecord {
   id: number;
   path?: ProbePath;
   report: WorkloadReport;
-  agent: AgentConnection;
+  agent: WorkloadHost;
   handle: WorkloadHandle;
   done: Promise<WorkloadResult>;
   final?: WorkloadResult;
@@ -201,7 +217,19 @@ class Run {
   /** libc.so.6 for native echoes; only in namespaces, never on the host's own loopback. */
   readonly #libc: string | undefined;
   readonly #faults: FaultManager;
+  /** `ss`, for who holds a port and whether a program listens; undefined if missing. */
+  readonly #ssPath: string | undefined;
+  /** `setpriv`, which makes a program under test die with the runner. */
+  readonly #setprivPath: string | undefined;
+  /** Programs each host's agent may run. */
+  readonly #allowRun = new Map<string, Set<string>>();
+  #bindWatch: BindWatchMonitor | undefined;
+  readonly #programs = new LocalPrograms();
+  /** `nsenter`, to start programs under test in a host's namespace. */
+  readonly #nsenterPath: string | undefined;
   #nextId = 1;
+  /** Date.now() at the moment performance.now() was #startMs. */
+  #startEpochMs = 0;
   #startMs = 0;
   #setupMs: number | null = null;
   #interrupted = false;
@@ -215,6 +243,9 @@ class Run {
     this.#backend = v.network === "namespaces" ? namespaceBackend : loopbackBackend;
     this.#dropper = dropper;
     this.#libc = v.network === "namespaces" ? findLibrary(LIBC_CANDIDATES) : undefined;
+    this.#ssPath = programPath("ss");
+    this.#setprivPath = programPath("setpriv");
+    this.#nsenterPath = programPath("nsenter");
     this.#faults = new FaultManager(
       this.#plan,
       (host) => this.#agents.get(host)!,
@@ -225,7 +256,8 @@ class Run {
 
   async execute(): Promise<ScenarioReport> {
     this.#startMs = performance.now();
-    const startedAt = new Date().toISOString();
+    this.#startEpochMs = Date.now();
+    const startedAt = new Date(this.#startEpochMs).toISOString();
     const name = this.#v.scenario.name;
     const onUserAbort = () => {
       this.#interrupted = true;
@@ -276,6 +308,9 @@ class Run {
         w.placement.on === host.name && w.placement.run.kind === "udpEcho"
       );
       if (this.#libc && (echoes || this.#v.scenario.fn)) launch.nativeEcho = this.#libc;
+      const allowRun = this.#programsFor(host.name);
+      this.#allowRun.set(host.name, allowRun);
+      if (allowRun.size > 0) launch.allowRun = [...allowRun];
       return launch;
     });
     for (const launch of launches) {
@@ -288,6 +323,9 @@ class Run {
       const pids = new Map([...this.#agents].map(([host, agent]) => [host, agent.pid]));
       await this.#untilAborted(wireLinks(this.#plan, pids));
     }
+    this.#bindWatch = await this.#untilAborted(
+      BindWatchMonitor.start(this.#v, this.#plan, this.#agents, this.#ssPath),
+    );
     this.#setupMs = performance.now() - this.#startMs;
     this.#emit({
       type: "ready",
@@ -325,7 +363,21 @@ class Run {
     );
     await withTimeout(this.#faults.removeAll(), RESULT_GRACE_MS, "faults to be removed")
       .catch(() => {});
+    await this.#bindWatch?.stop();
     await Promise.all([...this.#agents.values()].map((a) => a.close()));
+  }
+
+  /**
+   * What a host's agent may run: only `ss` (to see who holds a port when a bind fails),
+   * where a bind churn runs or may run (the scenario has a function).
+   */
+  #programsFor(host: string): Set<string> {
+    const churns = this.#v.workloads.some((w) =>
+      w.placement.on === host && w.placement.run.kind === "bindChurn"
+    );
+    const allowed = new Set<string>();
+    if (this.#ssPath && (churns || this.#v.scenario.fn)) allowed.add(this.#ssPath);
+    return allowed;
   }
 
   // --- workloads ---
@@ -355,7 +407,10 @@ class Run {
       this.#badInput = true;
       return Promise.reject(new ScenarioError(problems));
     }
-    const agent = this.#agents.get(placement.on)!;
+    // Programs under test are started by the runner into the host's namespace.
+    const agent: WorkloadHost = placement.run.kind === "exec"
+      ? this.#programs
+      : this.#agents.get(placement.on)!;
     const id = this.#nextId++;
     const description = describeWorkload(placement.run);
     const report: WorkloadReport = {
@@ -387,10 +442,19 @@ class Run {
     record.done = raw.then(async (result) => {
       const enriched = result.kind === "udpProbe"
         ? await this.#finishProbe(result, record.path)
+        : result.kind === "reconnectStorm"
+        ? await this.#finishStorm(result, name, placement.on)
         : result;
       record.final = enriched;
       report.result = enriched;
       report.status = record.stopRequested ? "stopped" : "finished";
+      const exitProblem = placement.run.kind === "exec" && placement.run.waitForExit
+        ? exitFailure(enriched as ExecResult)
+        : undefined;
+      if (exitProblem && !record.stopRequested) {
+        report.status = "failed";
+        report.error = exitProblem;
+      }
       this.#emit({ type: "workload-ended", name, host: placement.on, status: report.status });
       return enriched;
     }, (error: unknown) => {
@@ -414,6 +478,13 @@ class Run {
       snapshot: () =>
         record.final ? Promise.resolve(record.final) : (agent.snapshot(id) ?? record.done),
     };
+    if (placement.run.kind === "exec") {
+      const control = (c: WorkloadControl) =>
+        started.then(() => agent.call("workload.control", { id, control: c })).then(() => {});
+      (record.handle as ProgramHandle).restart = () => control({ action: "restart" });
+      (record.handle as ProgramHandle).kill = (signal = "SIGKILL") =>
+        control({ action: "kill", signal });
+    }
     this.#workloads.set(name, record);
     return started.then(() => {
       this.#emit({ type: "workload-started", name, host: placement.on, description });
@@ -445,7 +516,97 @@ class Run {
           pingPong: spec.pingPong,
         };
       }
+      case "tcpEcho":
+        return { kind: "tcpEcho", hostname, port: spec.port };
+      case "tcpProbe": {
+        const target = this.#resolveTarget(placement.on, spec.target);
+        if ("error" in target) return target;
+        return {
+          kind: "tcpProbe",
+          hostname,
+          targetAddress: target.address,
+          targetPort: target.port,
+          count: spec.count,
+          durationMs: spec.duration === null ? null : parseDuration(spec.duration),
+          rate: spec.rate,
+          size: spec.size,
+          connectTimeoutMs: parseDuration(spec.connectTimeout),
+          timeoutMs: parseDuration(spec.timeout),
+          connection: spec.connection,
+        };
+      }
+      case "reconnectStorm": {
+        const target = this.#resolveTarget(placement.on, spec.target);
+        if ("error" in target) return target;
+        const b = spec.backoff;
+        return {
+          kind: "reconnectStorm",
+          hostname,
+          targetAddress: target.address,
+          targetPort: target.port,
+          clients: spec.clients,
+          cycles: spec.cycles,
+          durationMs: spec.duration === null ? null : parseDuration(spec.duration),
+          concurrency: spec.concurrency,
+          backoff: {
+            type: b.type,
+            initialMs: parseDuration(b.initial),
+            maxMs: parseDuration(b.max),
+            factor: b.factor,
+            jitter: b.jitter,
+          },
+          protocol: spec.protocol,
+          connectTimeoutMs: parseDuration(spec.connectTimeout),
+          size: spec.size,
+        };
+      }
+      case "bindChurn":
+        return {
+          kind: "bindChurn",
+          hostname,
+          port: spec.port,
+          protocol: spec.protocol,
+          cycles: spec.cycles,
+          pendingReceive: spec.pendingReceive,
+          awaitPending: spec.awaitPending,
+          liveConnections: spec.liveConnections,
+          reuseAddress: spec.reuseAddress,
+          rebindTimeoutMs: parseDuration(spec.rebindTimeout),
+          maxDurationMs: parseDuration(spec.maxDuration),
+          ssPath: this.#allowRun.get(placement.on)?.has(this.#ssPath ?? "") ? this.#ssPath! : null,
+        };
+      case "exec": {
+        const program = findProgram(spec.command[0]!, spec.cwd);
+        if (typeof program !== "string") return program;
+        const namespaced = this.#plan.network === "namespaces";
+        if (!this.#setprivPath || !this.#ssPath || (namespaced && !this.#nsenterPath)) {
+          return {
+            error:
+              "programs under test need setpriv, nsenter and ss (apt-get install util-linux iproute2)",
+          };
+        }
+        return {
+          kind: "exec",
+          command: [program, ...spec.command.slice(1)],
+          ready: spec.ready,
+          readyTimeoutMs: parseDuration(spec.readyTimeout),
+          env: spec.env,
+          cwd: spec.cwd === null ? null : resolvePath(spec.cwd),
+          stopTimeoutMs: parseDuration(spec.stopTimeout),
+          setprivPath: this.#setprivPath,
+          ssPath: this.#ssPath,
+          namespace: namespaced
+            ? { nsenterPath: this.#nsenterPath!, pid: this.#agents.get(placement.on)!.pid }
+            : null,
+        };
+      }
     }
+  }
+
+  #resolveTarget(host: string, raw: string): { address: string; port: number } | { error: string } {
+    const target = parseTarget(raw);
+    if ("error" in target) return target;
+    return resolveTarget(this.#plan, host, target);
   }
 
   /**
@@ -502,6 +663,53 @@ class Run {
       shared: others.length > 0,
     });
     return finished;
+  }
+
+  /**
+   * Completes a storm's result: TIME_WAIT sockets it left in its namespace, and how
+   * long after the last fault on its host's links ended every client was served again.
+   */
+  async #finishStorm(
+    result: ReconnectStormResult,
+    name: string,
+    host: string,
+  ): Promise<ReconnectStormResult> {
+    let timeWait: number | null = null;
+    if (this.#plan.network === "namespaces" && this.#ssPath) {
+      const pid = this.#agents.get(host)!.pid;
+      const out = await runCommand("nsenter", [
+        "-t",
+        String(pid),
+        "-n",
+        this.#ssPath,
+        "-H",
+        "-t",
+        "-n",
+        "state",
+        "time-wait",
+        "dst",
+        result.address,
+      ]).catch(() => undefined);
+      if (out !== undefined) timeWait = out.split("\n").filter((l) => l.trim() !== "").length;
+    }
+    const endMs = result.startedAt + result.durationMs;
+    const links = new Set(
+      this.#plan.links.flatMap((l, i) =>
+        l.hosts.includes(host) ? [l.hosts.join("-"), String(i)] : []
+      ),
+    );
+    const removals = this.#faults.reports()
+      .filter((f) => f.removedAtMs !== null && links.has(f.link.join("-")))
+      .map((f) => this.#startEpochMs + f.removedAtMs!)
+      .filter((at) => at >= result.startedAt && at <= endMs);
+    // An attempt made just before the fault ended may fail up to a timeout later.
+    const spec = this.#workloads.get(name)?.report.spec;
+    const slackMs = spec?.kind === "reconnectStorm" ? parseDuration(spec.connectTimeout) : 0;
+    return {
+      ...result,
+      timeWait,
+      recoveryMs: recoveryAfter(result, Math.max(...removals), slackMs),
+    };
   }
 
   /** Where a probe's datagrams cross: undefined on loopback or off the links. */
@@ -594,7 +802,7 @@ class Run {
       },
       link: (a, b) => this.#link(a, b),
       start: <S extends WorkloadSpec>(name: string, placement: WorkloadPlacement<S>) =>
-        this.#start(name, placement) as Promise<WorkloadHandle<ResultOf<S>>>,
+        this.#start(name, placement) as Promise<HandleOf<S>>,
       workload: (name) => {
         const record = this.#workloads.get(name);
         if (!record) {
@@ -602,6 +810,19 @@ class Run {
           throw new RangeError(`Cannot find workload "${name}": workloads are ${names}`);
         }
         return record.handle;
+      },
+      program: (name) => {
+        const record = this.#workloads.get(name);
+        if (record?.report.spec.kind !== "exec") {
+          const programs = [...this.#workloads.values()]
+            .filter((w) => w.report.spec.kind === "exec").map((w) => w.report.name);
+          throw new RangeError(
+            `Cannot find program "${name}": programs under test are ${
+              programs.join(", ") || "none"
+            }`,
+          );
+        }
+        return record.handle as ProgramHandle;
       },
       sleep: (duration) =>
         abortableSleep(parseDuration(duration, "sleep duration"), this.#abort.signal),
@@ -663,6 +884,22 @@ class Run {
     };
   }
 
+  /**
+   * The workload a process belongs to, given its pid and its parents' pids: a program
+   * under test by the pid of one of its runs, or the agent's own bind churn by the
+   * agent's pid; null if neither.
+   */
+  #ownerOf(host: string, pids: number[]): string | null {
+    const here = [...this.#workloads.values()].filter((w) => w.report.host === host);
+    const program = here.find((w) =>
+      w.final?.kind === "exec" && w.final.runs.some((r) => pids.includes(r.pid))
+    );
+    if (program) return program.report.name;
+    if (this.#agents.get(host)?.pid !== pids[0]) return null;
+    const churns = here.filter((w) => w.report.spec.kind === "bindChurn");
+    return churns.length === 1 ? churns[0]!.report.name : null;
+  }
+
   // --- helpers ---
 
   #untilAborted<T>(promise: Promise<T>): Promise<T> {
@@ -703,6 +940,17 @@ class Run {
   }
 
   #report(startedAt: string): ScenarioReport {
+    // Programs under test get the failed binds the bind watch saw of their processes.
+    const watching = this.#bindWatch?.status().active ?? false;
+    const bindFailures = watching ? this.#bindWatch!.failures() : null;
+    for (const f of bindFailures ?? []) {
+      f.workload ??= this.#ownerOf(f.host, [f.pid, ...this.#bindWatch!.ancestorsOf(f)]);
+    }
+    for (const [name, w] of this.#workloads) {
+      if (w.final?.kind === "exec" && bindFailures) {
+        w.final.bindFailures = bindFailures.filter((f) => f.workload === name);
+      }
+    }
     const results = new Map<string, WorkloadResult>();
     for (const [name, w] of this.#workloads) if (w.final) results.set(name, w.final);
     const thresholds = this.#v.thresholds.map((t) => evaluateThreshold(t, results));
@@ -742,8 +990,53 @@ class Run {
       thresholds,
       errors: this.#errors,
       log: this.#log,
+      bindFailures,
+      bindWatch: this.#bindWatch?.status() ??
+        { active: false, reason: "no bind churn or program under test in namespaces", lost: 0 },
     };
   }
+}
+
+/** The absolute path of a program in PATH, or undefined. */
+function programPath(name: string): string | undefined {
+  const found = findProgram(name, null);
+  return typeof found === "string" ? found : undefined;
+}
+
+/** Why a program that was waited for failed: a non-zero exit or a signal; undefined if it did not. */
+function exitFailure(result: ExecResult): string | undefined {
+  const last = result.runs.at(-1);
+  if (!last || last.endedAt === null) return undefined;
+  if (last.signal !== null) {
+    return `Program "${result.command.join(" ")}" was ended by ${last.signal}`;
+  }
+  if (last.exitCode !== 0) {
+    const tail = last.stderrTail.slice(-5).map((l) => `\n  ${l}`).join("");
+    return `Program "${result.command.join(" ")}" exited with code ${last.exitCode}${
+      tail ? `; its stderr ended with:${tail}` : ""
+    }`;
+  }
+  return undefined;
+}
+
+/**
+ * How long after `at` (a fault's end, ms since the epoch) every client of a storm was
+ * served again: the end of the last unserved period that began before `at + slackMs`
+ * (attempts made before `at` may fail up to a timeout later) and ended after `at`; 0 if
+ * there is none; null if some client was never served again, or nothing ended.
+ */
+export function recoveryAfter(
+  result: ReconnectStormResult,
+  at: number,
+  slackMs: number,
+): number | null {
+  if (!Number.isFinite(at)) return null;
+  const periods = result.unservedPeriods.filter((p) =>
+    p.startMs <= at + slackMs && (p.endMs === null || p.endMs >= at)
+  );
+  if (periods.length === 0) return 0;
+  if (periods.some((p) => p.endMs === null)) return null;
+  return Math.max(...periods.map((p) => p.endMs!)) - at;
 }
 
 function difference(now: KernelDrops, before: KernelDrops): KernelDrops {

@@ -10,7 +10,16 @@
 import { type Duration, tryParseDuration } from "./duration.ts";
 import type { Problem } from "./errors.ts";
 import { METRICS } from "./metrics.ts";
-import type { UdpEchoResult, UdpProbeResult, WorkloadResult } from "./results.ts";
+import type {
+  BindChurnResult,
+  ExecResult,
+  ReconnectStormResult,
+  TcpEchoResult,
+  TcpProbeResult,
+  UdpEchoResult,
+  UdpProbeResult,
+  WorkloadResult,
+} from "./results.ts";
 import { parseThreshold, type Threshold } from "./threshold.ts";
 import {
   linkEnds,
@@ -24,9 +33,15 @@ import {
 } from "./topology.ts";
 import { type Fault, validateFault } from "./faults.ts";
 import {
+  type BindChurnSpec,
+  type ExecSpec,
   isIpv4,
   parseTarget,
+  type ReconnectStormSpec,
   runsUntilStopped,
+  targetOf,
+  type TcpEchoSpec,
+  type TcpProbeSpec,
   type UdpEchoSpec,
   type UdpProbeSpec,
   validateWorkload,
@@ -78,7 +93,16 @@ export interface ScenarioOptions {
 /** The result type of a workload spec. */
 export type ResultOf<S extends WorkloadSpec> = S extends UdpProbeSpec ? UdpProbeResult
   : S extends UdpEchoSpec ? UdpEchoResult
+  : S extends TcpProbeSpec ? TcpProbeResult
+  : S extends TcpEchoSpec ? TcpEchoResult
+  : S extends ReconnectStormSpec ? ReconnectStormResult
+  : S extends BindChurnSpec ? BindChurnResult
+  : S extends ExecSpec ? ExecResult
   : WorkloadResult;
+
+/** The handle type of a workload spec: programs under test can also be restarted and signalled. */
+export type HandleOf<S extends WorkloadSpec> = S extends ExecSpec ? ProgramHandle
+  : WorkloadHandle<ResultOf<S>>;
 
 /** A running (or finished) workload. */
 export interface WorkloadHandle<R extends WorkloadResult = WorkloadResult> {
@@ -92,6 +116,18 @@ export interface WorkloadHandle<R extends WorkloadResult = WorkloadResult> {
   stop(): Promise<R>;
   /** What it has measured so far, without stopping it. */
   snapshot(): Promise<R>;
+}
+
+/** A program under test, started by {@linkcode ScenarioContext.start} with `exec([...])`. */
+export interface ProgramHandle extends WorkloadHandle<ExecResult> {
+  /** Stops the program (SIGTERM, then SIGKILL) and starts it again; resolves once it is ready. */
+  restart(): Promise<void>;
+  /**
+   * Sends a signal to the program (SIGKILL to simulate a crash, SIGSTOP to freeze it);
+   * it can be started again with `restart()`.
+   * @default {"SIGKILL"}
+   */
+  kill(signal?: Deno.Signal): Promise<void>;
 }
 
 /** A fault applied to a link; dispose of it (or call `remove()`) to remove it. */
@@ -147,9 +183,18 @@ export interface ScenarioContext {
   start<S extends WorkloadSpec>(
     name: string,
     placement: WorkloadPlacement<S>,
-  ): Promise<WorkloadHandle<ResultOf<S>>>;
+  ): Promise<HandleOf<S>>;
   /** A workload started from options or by {@linkcode ScenarioContext.start}. */
   workload(name: string): WorkloadHandle;
+  /**
+   * A program under test (an `exec` workload), to restart or signal it.
+   *
+   * @example
+   * ```ts ignore
+   * await t.program("server").restart();
+   * ```
+   */
+  program(name: string): ProgramHandle;
   /** Waits for a duration; rejects when the run is interrupted. */
   sleep(duration: Duration): Promise<void>;
   /** Records a check; a failed check fails the scenario. Returns `ok`. */
@@ -273,10 +318,11 @@ export function validateScenario(
   for (const [name, placement] of Object.entries(o.workloads ?? {})) {
     const wat = `${at}.workloads.${name}`;
     problems.push(...validatePlacement(name, placement, wat, hosts));
-    if (
-      plan && placement?.on && hosts.includes(placement.on) && placement.run?.kind === "udpProbe"
-    ) {
-      const target = parseTarget(placement.run.target);
+    const targeted = placement?.run && typeof placement.run === "object"
+      ? targetOf(placement.run)
+      : undefined;
+    if (plan && placement?.on && hosts.includes(placement.on) && targeted !== undefined) {
+      const target = parseTarget(targeted);
       if (!("error" in target)) {
         const resolved = resolveTarget(plan, placement.on, target);
         if ("error" in resolved) {

@@ -9,7 +9,17 @@ import { styleText } from "node:util";
 import { formatDuration } from "./duration.ts";
 import type { RunEvent } from "./runner.ts";
 import type { RunReport, ScenarioReport, ScenarioStatus } from "./report.ts";
-import type { LedgerEntry, LossLedger, UdpEchoResult, UdpProbeResult } from "./results.ts";
+import type { LatencySummary } from "./histogram.ts";
+import type {
+  LedgerEntry,
+  LossLedger,
+  ObservedBindFailure,
+  PortHolder,
+  TcpProbeResult,
+  UdpEchoResult,
+  UdpProbeResult,
+  WorkloadResult,
+} from "./results.ts";
 
 /** How to render. */
 export interface TextOptions {
@@ -101,6 +111,18 @@ export function formatScenarioReport(report: ScenarioReport, options: TextOption
         ),
       );
     }
+  }
+  const tcpProbes = report.workloads.filter((w) => w.result?.kind === "tcpProbe");
+  if (tcpProbes.length > 0) {
+    const rows = tcpProbes.map((w) => tcpProbeRow(w.name, w.host, w.result as TcpProbeResult));
+    lines.push("", ...table(TCP_PROBE_COLUMNS, rows, options).map((l) => `  ${l}`));
+  }
+  const origin = Date.parse(report.startedAt);
+  for (const w of report.workloads) {
+    if (w.result) lines.push(...formatResult(w.name, w.host, w.result, origin, options));
+  }
+  if (report.bindFailures && report.bindFailures.length > 0) {
+    lines.push(...formatBindFailures(report.bindFailures, origin, options));
   }
   for (const w of report.workloads) {
     if (w.result?.kind === "udpEcho") {
@@ -263,6 +285,199 @@ function probeRow(name: string, host: string, r: UdpProbeResult): string[] {
     us(r.rttSummary.p999),
     us(r.rttSummary.max),
   ];
+}
+
+const TCP_PROBE_COLUMNS = [
+  "tcp flow",
+  "requests",
+  "answered",
+  "failed",
+  "connects",
+  "conn fail",
+  "connect p50",
+  "p99",
+  "rtt p50",
+  "p99",
+  "max",
+  "errors",
+];
+
+function tcpProbeRow(name: string, host: string, r: TcpProbeResult): string[] {
+  const at = (summary: LatencySummary, ns: number) =>
+    summary.count === 0 ? "-" : formatDuration(ns / 1e6);
+  return [
+    `${name} ${host}→${r.address}`,
+    String(r.requests),
+    String(r.responses),
+    String(r.failed),
+    String(r.connects),
+    String(r.connectFailures),
+    at(r.connectSummary, r.connectSummary.p50),
+    at(r.connectSummary, r.connectSummary.p99),
+    at(r.rttSummary, r.rttSummary.p50),
+    at(r.rttSummary, r.rttSummary.p99),
+    at(r.rttSummary, r.rttSummary.max),
+    errorList(r.errors) || "-",
+  ];
+}
+
+/** Non-zero counts as `name n, name n`. */
+function errorList(counts: Record<string, number>): string {
+  return Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ");
+}
+
+/** Time since the run started, `+1.2s`. */
+function since(atMs: number, origin: number): string {
+  return `+${formatDuration(Math.max(0, atMs - origin))}`;
+}
+
+function holderText(holders: PortHolder[] | null): string {
+  if (holders === null) return "holder not looked up";
+  if (holders.length === 0) return "no socket on the port any more when ss looked";
+  return "held by " +
+    holders.map((h) =>
+      `${h.program ?? "no process"}${h.pid !== null ? ` pid ${h.pid}` : ""} (${h.state} ${h.local}${
+        h.peer !== "*" && !h.peer.endsWith(":*") ? ` ↔ ${h.peer}` : ""
+      })`
+    ).join(", ");
+}
+
+/** Lines for the results of TCP servers, storms, churns and programs under test. */
+function formatResult(
+  name: string,
+  host: string,
+  r: WorkloadResult,
+  origin: number,
+  options: TextOptions,
+): string[] {
+  const dim = (text: string) => paint(options, "dim", text);
+  const ms = (ns: number) => formatDuration(ns / 1e6);
+  switch (r.kind) {
+    case "tcpEcho": {
+      const errors = errorList(r.errors);
+      return [
+        `  ${name} on ${host} (${r.address}): ${r.connections} connections (at most ${r.maxConcurrent} at once), ${r.bytes} bytes${
+          errors ? `, errors: ${errors}` : ""
+        }`,
+      ];
+    }
+    case "reconnectStorm": {
+      const errors = errorList(r.errors);
+      const c = r.connectSummary;
+      const lines = [
+        `  ${name} on ${host} → ${r.address}: ${r.clients} ${r.protocol} clients, ${r.attempts} attempts, ${r.successes} ok, ${r.failures} failed${
+          errors ? ` (${errors})` : ""
+        }; connect p50 ${c.count ? ms(c.p50) : "-"}, p99 ${
+          c.count ? ms(c.p99) : "-"
+        }; at most ${r.maxConcurrentAttempts} attempts at once`,
+      ];
+      for (const p of r.unservedPeriods.slice(0, 5)) {
+        lines.push(paint(
+          options,
+          "yellow",
+          `  ${name}: ${p.clients} client(s) unserved from ${since(p.startMs, origin)} ${
+            p.endMs === null ? "until the end" : `to ${since(p.endMs, origin)}`
+          }`,
+        ));
+      }
+      if (r.unservedPeriods.length > 5) {
+        lines.push(dim(`  ${name}: and ${r.unservedPeriods.length - 5} more unserved periods`));
+      }
+      const after = [
+        r.recoveryMs !== null
+          ? `every client served again ${formatDuration(r.recoveryMs)} after the last fault ended`
+          : "",
+        r.timeWait !== null ? `${r.timeWait} TIME_WAIT sockets left` : "",
+      ].filter((t) => t);
+      if (after.length > 0) lines.push(`  ${name}: ${after.join("; ")}`);
+      return lines;
+    }
+    case "bindChurn": {
+      const errors = errorList(r.errors);
+      const rb = r.rebindSummary;
+      const lines = [
+        `  ${name} on ${host} (${r.protocol} ${r.address}): ${r.cycles} cycles, ${r.attempts} binds, ${r.failures} failed${
+          errors ? ` (${errors})` : ""
+        }, ${Math.round(r.rate)} cycles/s${
+          rb.count > 0 ? `; rebind after a failure p50 ${ms(rb.p50)}, max ${ms(rb.max)}` : ""
+        }${r.stoppedEarly ? paint(options, "yellow", "; stopped early") : ""}`,
+      ];
+      for (const f of r.failureLog.slice(0, 3)) {
+        lines.push(dim(
+          `    ${f.error} at ${since(f.atMs, origin)}: ${holderText(f.holders)}${
+            f.rebindMs !== null ? `; bound again after ${formatDuration(f.rebindMs)}` : ""
+          }`,
+        ));
+      }
+      if (r.failures > 3) lines.push(dim(`    and ${r.failures - 3} more failures`));
+      return lines;
+    }
+    case "exec": {
+      const lines: string[] = [];
+      for (const [i, run] of r.runs.entries()) {
+        const ready = run.readyMs !== null ? `ready in ${formatDuration(run.readyMs)}` : "";
+        const end = run.endedAt === null
+          ? "running at the end"
+          : run.signal !== null
+          ? `ended by ${run.signal}${run.endedBySquall ? " (squall)" : ""}`
+          : `exited with code ${run.exitCode}${run.endedBySquall ? " (squall stopped it)" : ""}`;
+        lines.push(
+          `  ${name} on ${host} run ${i + 1}: pid ${run.pid}${ready ? `, ${ready}` : ""}, ${end}`,
+        );
+        const crashed = run.endedAt !== null && !run.endedBySquall &&
+          (run.exitCode !== 0 || run.signal !== null);
+        if (crashed) {
+          for (const line of run.stderrTail.slice(-5)) lines.push(dim(`    stderr: ${line}`));
+        }
+      }
+      if (r.bindFailures && r.bindFailures.length > 0) {
+        lines.push(paint(
+          options,
+          "yellow",
+          `  ${name}: ${r.bindFailures.length} failed bind(s), see bind failures below`,
+        ));
+      }
+      return lines;
+    }
+    default:
+      return [];
+  }
+}
+
+/** When `ss` looked; a warning when the port had been bound again by then. */
+function lookupNote(f: ObservedBindFailure): string {
+  if (f.holderLookupDelayMs === null) return "";
+  const late = f.rebindMs !== null && f.holderLookupDelayMs > f.rebindMs;
+  return ` (ss looked ${formatDuration(f.holderLookupDelayMs)} later${
+    late ? ", after the port was bound again: this may be the new socket" : ""
+  })`;
+}
+
+/** The bind failures the bind watch saw, with who held the port. */
+function formatBindFailures(
+  failures: ObservedBindFailure[],
+  origin: number,
+  options: TextOptions,
+): string[] {
+  const lines = ["", `  bind failures (bind watch): ${failures.length}`];
+  for (const f of failures.slice(0, 10)) {
+    lines.push(
+      `  ${since(f.atMs, origin)} ${f.host} ${f.program} pid ${f.pid}${
+        f.workload ? ` (${f.workload})` : ""
+      }: bind ${f.protocol ?? ""} ${f.address}:${f.port} ${paint(options, "red", f.error)}`,
+    );
+    lines.push(paint(
+      options,
+      "dim",
+      `    ${holderText(f.holders)}${lookupNote(f)}; ${
+        f.rebindMs !== null ? `bound again after ${formatDuration(f.rebindMs)}` : "not bound again"
+      }`,
+    ));
+  }
+  if (failures.length > 10) {
+    lines.push(paint(options, "dim", `  and ${failures.length - 10} more (see the JSON report)`));
+  }
+  return lines;
 }
 
 function table(header: string[], rows: string[][], options: TextOptions): string[] {

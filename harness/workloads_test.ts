@@ -54,9 +54,9 @@ Deno.test("validateWorkload() rejects a value that is not a workload", () => {
   }];
   assert.deepEqual(validateWorkload(undefined, "w"), expected);
   assert.deepEqual(validateWorkload({ port: 7000 }, "w"), expected);
-  assert.deepEqual(validateWorkload({ kind: "tcpEcho" }, "w"), [{
+  assert.deepEqual(validateWorkload({ kind: "sctpEcho" }, "w"), [{
     where: "w.kind",
-    message: 'unknown workload kind "tcpEcho"',
+    message: 'unknown workload kind "sctpEcho"',
   }]);
 });
 

@@ -455,3 +455,16 @@ Deno.test("main() exits 1 and says why when a threshold fails", async () => {
   assert.match(text, /FAILED impossible threshold/);
   assert.match(text, /scenarios: 0 passed, 1 failed/);
 });
+
+Deno.test("run rejects bad TCP workloads, storms, churns and programs, every one, creating nothing", async () => {
+  const file = bad("bad_tcp_workloads.ts");
+  const run = await squall(["run", file]);
+  assertBadInput(run, [
+    [`${file}: options.workloads.echo.run.port`, "got 0"],
+    [`${file}: options.workloads.probe.run.connectTimeout`, 'got "soon"'],
+    [`${file}: options.workloads.storm.run.clients`, "got 0"],
+    [`${file}: options.workloads.storm.run.cycles`, "got 0"],
+    [`${file}: options.workloads.churn.run.port`, "got 70000"],
+    [`${file}: options.workloads.missing.run.command`, 'program "./no-such-server" does not exist'],
+  ]);
+});

@@ -1,0 +1,187 @@
+// The runner's side of the bind watch: loads bpf/bind_watch.o for the run's namespaces,
+// reads its events while the run goes on, and looks up who held each port with `ss` in
+// that namespace as soon as a failure is seen.
+
+import type { AgentConnection } from "./agent_connection.ts";
+import { findLibrary, LIBBPF_CANDIDATES, LIBC_CANDIDATES } from "./_libbpf.ts";
+import { BIND_WATCH_OBJECT, type BindEvent, BindWatch, namespaceInode } from "./bind_watch.ts";
+import { lookupHolders } from "./holders.ts";
+import type { ObservedBindFailure, PortHolder } from "./results.ts";
+import type { ValidScenario } from "./scenario.ts";
+import type { Plan } from "./topology.ts";
+
+/** How often the event ring is read. */
+const POLL_MS = 50;
+/** Failures whose holders are looked up; later ones are counted, not looked up. */
+const MAX_LOOKUPS = 200;
+
+/**
+ * Whether a scenario needs the bind watch: it runs programs under test or bind churns in
+ * namespaces, or has a function that may start them.
+ */
+export function wantsBindWatch(v: ValidScenario): boolean {
+  return v.network === "namespaces" && (
+    v.scenario.fn !== undefined ||
+    v.workloads.some((w) => w.placement.run.kind === "exec" || w.placement.run.kind === "bindChurn")
+  );
+}
+
+/** The bind watch of one run. */
+export class BindWatchMonitor {
+  #watch: BindWatch | undefined;
+  #reason: string | null;
+  #hosts = new Map<number, { host: string; pid: number }>();
+  #ssPath: string | undefined;
+  #failures: ObservedBindFailure[] = [];
+  /** Parents of each failing process, read from /proc when the failure was seen. */
+  #ancestors = new Map<ObservedBindFailure, number[]>();
+  #lookups: Promise<void>[] = [];
+  #lost = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  private constructor(watch: BindWatch | undefined, reason: string | null, ssPath?: string) {
+    this.#watch = watch;
+    this.#reason = reason;
+    this.#ssPath = ssPath;
+  }
+
+  /**
+   * Starts watching the run's namespaces when the scenario needs it and this machine
+   * can; otherwise returns a monitor that says why not. Never throws: a run without
+   * the bind watch still runs (its workloads report their own failures).
+   */
+  static async start(
+    v: ValidScenario,
+    plan: Plan,
+    agents: ReadonlyMap<string, AgentConnection>,
+    ssPath: string | undefined,
+  ): Promise<BindWatchMonitor> {
+    if (!wantsBindWatch(v)) {
+      return new BindWatchMonitor(undefined, "no bind churn or program under test in namespaces");
+    }
+    const libbpfPath = findLibrary(LIBBPF_CANDIDATES);
+    const libcPath = findLibrary(LIBC_CANDIDATES);
+    const objectPath = findLibrary([BIND_WATCH_OBJECT]);
+    if (!libbpfPath || !libcPath || !objectPath) {
+      const missing = !libbpfPath ? "libbpf.so.1" : !libcPath ? "libc.so.6" : BIND_WATCH_OBJECT;
+      return new BindWatchMonitor(undefined, `cannot load the bind watch: no ${missing}`);
+    }
+    let watch: BindWatch;
+    try {
+      watch = await BindWatch.open({ libbpfPath, libcPath, objectPath });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return new BindWatchMonitor(undefined, `cannot load the bind watch: ${message}`);
+    }
+    const monitor = new BindWatchMonitor(watch, null, ssPath);
+    for (const host of plan.hosts) {
+      const pid = agents.get(host.name)!.pid;
+      const inode = namespaceInode(pid);
+      watch.watchNamespace(inode);
+      monitor.#hosts.set(inode, { host: host.name, pid });
+    }
+    monitor.#timer = setInterval(() => monitor.#poll(), POLL_MS);
+    return monitor;
+  }
+
+  /** Whether it runs, why not, and events the ring could not keep. */
+  status(): { active: boolean; reason: string | null; lost: number } {
+    return { active: this.#reason === null, reason: this.#reason, lost: this.#lost };
+  }
+
+  /** Failures seen so far, oldest first. */
+  failures(): ObservedBindFailure[] {
+    return this.#failures;
+  }
+
+  /**
+   * The parent, grandparent, ... of the process that failed, as far as /proc showed
+   * when the failure was seen (empty if it had exited): a program under test that runs
+   * its server in a child process still owns the child's failures.
+   */
+  ancestorsOf(failure: ObservedBindFailure): number[] {
+    return this.#ancestors.get(failure) ?? [];
+  }
+
+  /** Reads what is left, waits for holder lookups, and unloads the program. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#poll();
+    await Promise.allSettled(this.#lookups);
+    this.#watch?.[Symbol.dispose]();
+    this.#watch = undefined;
+  }
+
+  #poll(): void {
+    if (!this.#watch) return;
+    const { events, lost } = this.#watch.read();
+    this.#lost += lost;
+    for (const event of events) {
+      const where = this.#hosts.get(event.netns);
+      if (!where) continue;
+      if (event.kind === "success") this.#rebound(where.host, event);
+      else this.#failed(where, event);
+    }
+  }
+
+  #failed(where: { host: string; pid: number }, event: BindEvent): void {
+    const failure: ObservedBindFailure = {
+      atMs: event.atMs,
+      host: where.host,
+      workload: null,
+      pid: event.pid,
+      tid: event.tid,
+      program: event.comm,
+      address: event.address,
+      port: event.port,
+      protocol: event.socketType,
+      error: event.error,
+      errno: event.errno,
+      rebindMs: null,
+      holders: null,
+      holderLookupDelayMs: null,
+    };
+    this.#failures.push(failure);
+    this.#ancestors.set(failure, parentsOf(event.pid, where.pid));
+    if (!this.#ssPath || this.#failures.length > MAX_LOOKUPS) return;
+    const ssPath = this.#ssPath;
+    const protocols = event.socketType === "tcp" || event.socketType === "udp"
+      ? [event.socketType]
+      : ["tcp", "udp"] as const;
+    const prefix = ["nsenter", "-t", String(where.pid), "-n"];
+    failure.holderLookupDelayMs = Date.now() - event.atMs;
+    this.#lookups.push(
+      Promise.all(protocols.map((p) => lookupHolders(ssPath, p, event.port, prefix)))
+        .then((found: PortHolder[][]) => {
+          failure.holders = found.flat();
+        }, () => {}),
+    );
+  }
+
+  #rebound(host: string, event: BindEvent): void {
+    for (const f of this.#failures) {
+      if (f.host === host && f.port === event.port && f.rebindMs === null && f.atMs <= event.atMs) {
+        f.rebindMs = event.atMs - f.atMs;
+      }
+    }
+  }
+}
+
+/** The parents of `pid` up to (not including) `stopAt`, pid 1 or 16 levels; [] if it is gone. */
+function parentsOf(pid: number, stopAt: number): number[] {
+  const parents: number[] = [];
+  for (let current = pid; parents.length < 16;) {
+    let stat: string;
+    try {
+      stat = Deno.readTextFileSync(`/proc/${current}/stat`);
+    } catch {
+      break;
+    }
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (!(ppid > 1) || ppid === stopAt) break;
+    parents.push(ppid);
+    current = ppid;
+  }
+  return parents;
+}

@@ -1,0 +1,58 @@
+// Programs under test run by the runner itself (see exec.ts for why not by agents),
+// behind the same start/stop/snapshot/call surface as an agent connection.
+
+import type { AgentWorkload, ExecSettings, WorkloadControl } from "./_protocol.ts";
+import type { RunningWorkload } from "./_running.ts";
+import { startProgram } from "./exec.ts";
+import type { ExecResult, WorkloadResult } from "./results.ts";
+
+/** What the runner needs of whoever runs a workload: an agent, or the runner itself. */
+export interface WorkloadHost {
+  /** Starts a workload; `started` resolves with its address, `done` with its result. */
+  start(
+    id: number,
+    name: string,
+    workload: AgentWorkload,
+  ): { started: Promise<string>; done: Promise<WorkloadResult> };
+  /** Asks a workload to stop; its `done` resolves once it has. */
+  stop(id: number): void;
+  /** What a workload measured so far, or undefined when it has finished. */
+  snapshot(id: number): Promise<WorkloadResult> | undefined;
+  /** A method call; `"workload.control"` restarts or signals a program. */
+  call(method: string, params: unknown): Promise<unknown>;
+}
+
+/** The programs under test of one run. */
+export class LocalPrograms implements WorkloadHost {
+  #running = new Map<number, Promise<RunningWorkload<ExecResult>>>();
+  #finished = new Set<number>();
+
+  start(id: number, _name: string, workload: AgentWorkload) {
+    if (workload.kind !== "exec") {
+      throw new TypeError(`Only programs under test run in the runner, not "${workload.kind}"`);
+    }
+    const { kind: _, ...settings } = workload;
+    const starting = startProgram(settings as ExecSettings);
+    starting.catch(() => {});
+    this.#running.set(id, starting);
+    const done = starting.then((w) => w.done).finally(() => this.#finished.add(id));
+    return { started: starting.then((w) => w.address), done: done as Promise<WorkloadResult> };
+  }
+
+  stop(id: number): void {
+    this.#running.get(id)?.then((w) => w.stop()).catch(() => {});
+  }
+
+  snapshot(id: number): Promise<WorkloadResult> | undefined {
+    if (this.#finished.has(id)) return undefined;
+    return this.#running.get(id)?.then((w) => w.snapshot());
+  }
+
+  async call(method: string, params: unknown): Promise<unknown> {
+    const { id, control } = params as { id: number; control: WorkloadControl };
+    const workload = method === "workload.control" ? await this.#running.get(id) : undefined;
+    if (!workload?.control) throw new TypeError(`Cannot ${method} workload ${id}`);
+    await workload.control(control);
+    return null;
+  }
+}
