@@ -7,24 +7,12 @@ import { findLibrary, LIBBPF_CANDIDATES, LIBC_CANDIDATES } from "./_libbpf.ts";
 import { BIND_WATCH_OBJECT, type BindEvent, BindWatch, namespaceInode } from "./bind_watch.ts";
 import { lookupHolders } from "./holders.ts";
 import type { ObservedBindFailure, PortHolder } from "./results.ts";
-import type { ValidScenario } from "./scenario.ts";
 import type { Plan } from "./topology.ts";
 
 /** How often the event ring is read. */
 const POLL_MS = 50;
 /** Failures whose holders are looked up; later ones are counted, not looked up. */
 const MAX_LOOKUPS = 200;
-
-/**
- * Whether a scenario needs the bind watch: it runs programs under test or bind churns in
- * namespaces, or has a function that may start them.
- */
-export function wantsBindWatch(v: ValidScenario): boolean {
-  return v.network === "namespaces" && (
-    v.scenario.fn !== undefined ||
-    v.workloads.some((w) => w.placement.run.kind === "exec" || w.placement.run.kind === "bindChurn")
-  );
-}
 
 /** The bind watch of one run. */
 export class BindWatchMonitor {
@@ -46,18 +34,20 @@ export class BindWatchMonitor {
   }
 
   /**
-   * Starts watching the run's namespaces when the scenario needs it and this machine
-   * can; otherwise returns a monitor that says why not. Never throws: a run without
+   * Starts watching the run's namespaces when this machine can; otherwise returns a
+   * monitor that says why not. Never throws: a run without
    * the bind watch still runs (its workloads report their own failures).
    */
   static async start(
-    v: ValidScenario,
     plan: Plan,
     agents: ReadonlyMap<string, AgentConnection>,
     ssPath: string | undefined,
   ): Promise<BindWatchMonitor> {
-    if (!wantsBindWatch(v)) {
-      return new BindWatchMonitor(undefined, "no bind churn or program under test in namespaces");
+    if (plan.network !== "namespaces") {
+      return new BindWatchMonitor(
+        undefined,
+        "loopback runs share the host's namespace: not watched",
+      );
     }
     const libbpfPath = findLibrary(LIBBPF_CANDIDATES);
     const libcPath = findLibrary(LIBC_CANDIDATES);

@@ -238,18 +238,19 @@ class BindChurn {
           await immediate();
           nextYieldAt = performance.now() + YIELD_EVERY_MS;
         }
+        const socket = this.#socket!;
         if (this.#stopping) {
+          // Bound, and closed in #release(): a cycle like any other.
+          this.#cycles++;
           this.#stoppedEarly = true;
           break;
         }
-        const socket = this.#socket!;
         const pending = pendingReceive ? this.#pend(socket) : null;
         socket.close();
         this.#socket = null;
         now = performance.now();
         const closedAt = now;
         this.#cycles++;
-        this.#endedAt = now;
         if (awaitPending && pending !== null) await pending;
         if (this.#cycles >= total) break;
         if (now >= this.#deadline) {
@@ -271,6 +272,7 @@ class BindChurn {
         }
       }
     } finally {
+      this.#endedAt = performance.now();
       await this.#release();
     }
     return this.result();

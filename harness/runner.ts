@@ -71,6 +71,8 @@ import {
   type WorkloadSpec,
 } from "./workloads.ts";
 import { BindWatchMonitor } from "./_bind_monitor.ts";
+import { endStragglers, processesInNamespace } from "./_stragglers.ts";
+import { namespaceInode } from "./bind_watch.ts";
 import { LocalPrograms, type WorkloadHost } from "./_local_programs.ts";
 
 /** Something that happened during a run, for progress output. */
@@ -224,6 +226,7 @@ class Run {
   /** Programs each host's agent may run. */
   readonly #allowRun = new Map<string, Set<string>>();
   #bindWatch: BindWatchMonitor | undefined;
+  #bindWatchStarting: Promise<void> | undefined;
   readonly #programs = new LocalPrograms();
   /** `nsenter`, to start programs under test in a host's namespace. */
   readonly #nsenterPath: string | undefined;
@@ -323,9 +326,6 @@ class Run {
       const pids = new Map([...this.#agents].map(([host, agent]) => [host, agent.pid]));
       await this.#untilAborted(wireLinks(this.#plan, pids));
     }
-    this.#bindWatch = await this.#untilAborted(
-      BindWatchMonitor.start(this.#v, this.#plan, this.#agents, this.#ssPath),
-    );
     this.#setupMs = performance.now() - this.#startMs;
     this.#emit({
       type: "ready",
@@ -363,7 +363,9 @@ class Run {
     );
     await withTimeout(this.#faults.removeAll(), RESULT_GRACE_MS, "faults to be removed")
       .catch(() => {});
+    await this.#bindWatchStarting?.catch(() => {});
     await this.#bindWatch?.stop();
+    this.#endStragglers();
     await Promise.all([...this.#agents.values()].map((a) => a.close()));
   }
 
@@ -378,6 +380,44 @@ class Run {
     const allowed = new Set<string>();
     if (this.#ssPath && (churns || this.#v.scenario.fn)) allowed.add(this.#ssPath);
     return allowed;
+  }
+
+  /**
+   * Starts the bind watch, once, when the first program under test or bind churn starts
+   * (it costs about 40 ms to load and 150 ms to unload, so runs without them skip it).
+   */
+  #watchBinds(): Promise<void> {
+    this.#bindWatchStarting ??= BindWatchMonitor.start(
+      this.#plan,
+      this.#agents,
+      this.#ssPath,
+    ).then((monitor) => {
+      this.#bindWatch = monitor;
+    });
+    return this.#bindWatchStarting;
+  }
+
+  /**
+   * Ends processes still in a host's namespace once its workloads have stopped (children
+   * a program under test forked and left behind): they would keep the namespace alive.
+   */
+  #endStragglers(): void {
+    if (this.#plan.network !== "namespaces") return;
+    for (const [host, agent] of this.#agents) {
+      let inode: number;
+      try {
+        inode = namespaceInode(agent.pid);
+      } catch {
+        continue; // The agent is gone, and its namespace with it unless others hold it.
+      }
+      const ended = endStragglers(processesInNamespace(inode, new Set([agent.pid])));
+      if (ended.length === 0) continue;
+      const list = ended.map((p) => `pid ${p.pid} (${p.program})`).join(", ");
+      const message =
+        `Processes were left running in host "${host}" after its workloads stopped; squall ended them: ${list}`;
+      this.#log.push({ atMs: performance.now() - this.#startMs, message });
+      this.#emit({ type: "log", message });
+    }
   }
 
   // --- workloads ---
@@ -411,6 +451,9 @@ class Run {
     const agent: WorkloadHost = placement.run.kind === "exec"
       ? this.#programs
       : this.#agents.get(placement.on)!;
+    const watched = placement.run.kind === "exec" || placement.run.kind === "bindChurn"
+      ? this.#watchBinds()
+      : Promise.resolve();
     const id = this.#nextId++;
     const description = describeWorkload(placement.run);
     const report: WorkloadReport = {
@@ -423,7 +466,7 @@ class Run {
     };
     const path = this.#probePath(placement.on, agentWorkload);
     // A probe starts once the kernel counters it is measured against have been read.
-    const sent = (path ? path.before : Promise.resolve()).then(() => {
+    const sent = Promise.all([path?.before, watched]).then(() => {
       const handles = agent.start(id, name, agentWorkload);
       if (record.stopRequested) agent.stop(id);
       return handles;
@@ -992,7 +1035,7 @@ class Run {
       log: this.#log,
       bindFailures,
       bindWatch: this.#bindWatch?.status() ??
-        { active: false, reason: "no bind churn or program under test in namespaces", lost: 0 },
+        { active: false, reason: "no program under test or bind churn ran", lost: 0 },
     };
   }
 }

@@ -1,8 +1,8 @@
 /**
  * The TCP echo workload, as run inside an agent: writes back every byte it reads, on
  * every connection, each served by its own loop reading into one preallocated buffer.
- * It counts connections, the most open at once, bytes, and the errors that ended
- * connections (a reset is one; a clean end of stream is not).
+ * It counts connections, the most open at once, bytes, and errors by name: those that
+ * ended connections (a reset is one; a clean end of stream is not) and failed accepts.
  *
  * @module
  */

@@ -127,13 +127,15 @@ Deno.test("startTcpProbe() against startTcpEcho() on loopback", async (t) => {
     const resetAfterAnswer = await nodeServer((socket, data) => {
       socket.write(data, () => socket.resetAndDestroy());
     });
-    for (const server of [endAfterAnswer, resetAfterAnswer]) {
-      const r = await startTcpProbe(probeSettings(server.port, { count: 4, rate: 20 })).done;
+    for (const [name, server] of Object.entries({ endAfterAnswer, resetAfterAnswer })) {
+      // Slow enough that the close comes long before the next request, even on a busy
+      // machine (the server runs in this process).
+      const r = await startTcpProbe(probeSettings(server.port, { count: 3, rate: 5 })).done;
       await server.close();
       assertConsistent(r);
-      assert.equal(r.responses, 4);
+      assert.equal(r.responses, 3, `${name}: ${JSON.stringify(r.errors)}`);
       // Noticed while idle: closed at once, and the next request connects again.
-      assert.equal(r.connects, 4);
+      assert.equal(r.connects, 3, name);
     }
   });
 

@@ -331,15 +331,25 @@ function since(atMs: number, origin: number): string {
   return `+${formatDuration(Math.max(0, atMs - origin))}`;
 }
 
-function holderText(holders: PortHolder[] | null): string {
+/** Who held a port, grouped: `held by deno pid 42 (UNCONN 0.0.0.0:7300)`, `held by 47 TIME-WAIT sockets (no process), e.g. ...`. */
+export function holderText(holders: PortHolder[] | null): string {
   if (holders === null) return "holder not looked up";
   if (holders.length === 0) return "no socket on the port any more when ss looked";
-  return "held by " +
-    holders.map((h) =>
-      `${h.program ?? "no process"}${h.pid !== null ? ` pid ${h.pid}` : ""} (${h.state} ${h.local}${
-        h.peer !== "*" && !h.peer.endsWith(":*") ? ` ↔ ${h.peer}` : ""
-      })`
-    ).join(", ");
+  const groups = new Map<string, PortHolder[]>();
+  for (const h of holders) {
+    const key = `${h.program ?? ""}|${h.pid ?? ""}|${h.state}`;
+    groups.set(key, [...(groups.get(key) ?? []), h]);
+  }
+  const socket = (h: PortHolder) =>
+    `${h.local}${h.peer !== "*" && !h.peer.endsWith(":*") ? ` ↔ ${h.peer}` : ""}`;
+  const parts = [...groups.values()].map((group) => {
+    const h = group[0]!;
+    const owner = h.pid !== null ? `${h.program ?? "?"} pid ${h.pid}` : "no process";
+    return group.length === 1
+      ? `${owner} (${h.state} ${socket(h)})`
+      : `${group.length} ${h.state} sockets (${owner}), e.g. ${socket(h)}`;
+  });
+  return `held by ${parts.join("; ")}`;
 }
 
 /** Lines for the results of TCP servers, storms, churns and programs under test. */
@@ -453,6 +463,9 @@ function lookupNote(f: ObservedBindFailure): string {
   })`;
 }
 
+/** Bind failures shown in full; the JSON report has all of them. */
+const SHOWN_BIND_FAILURES = 5;
+
 /** The bind failures the bind watch saw, with who held the port. */
 function formatBindFailures(
   failures: ObservedBindFailure[],
@@ -460,7 +473,7 @@ function formatBindFailures(
   options: TextOptions,
 ): string[] {
   const lines = ["", `  bind failures (bind watch): ${failures.length}`];
-  for (const f of failures.slice(0, 10)) {
+  for (const f of failures.slice(0, SHOWN_BIND_FAILURES)) {
     lines.push(
       `  ${since(f.atMs, origin)} ${f.host} ${f.program} pid ${f.pid}${
         f.workload ? ` (${f.workload})` : ""
@@ -474,8 +487,12 @@ function formatBindFailures(
       }`,
     ));
   }
-  if (failures.length > 10) {
-    lines.push(paint(options, "dim", `  and ${failures.length - 10} more (see the JSON report)`));
+  if (failures.length > SHOWN_BIND_FAILURES) {
+    lines.push(paint(
+      options,
+      "dim",
+      `  and ${failures.length - SHOWN_BIND_FAILURES} more (see the JSON report)`,
+    ));
   }
   return lines;
 }

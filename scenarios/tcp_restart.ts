@@ -1,9 +1,10 @@
 /**
- * A Python TCP server restarted while clients are connected. The one without
- * SO_REUSEADDR cannot bind its port again: the connections its old process left behind
- * (TIME_WAIT, FIN_WAIT2) still hold it. It retries quietly and gives up after 3 s. The
- * bind watch reports each failed bind with who held the port; the server with
- * SO_REUSEADDR comes back at once and its clients are served again.
+ * A Python TCP server restarted while clients are connecting to it, 50 times a second.
+ * It answers one message per connection and closes it first, so its connections wait in
+ * TIME_WAIT on its port for 60 s. The one without SO_REUSEADDR cannot bind its port
+ * again after the restart: those connections still hold it. It retries quietly and gives
+ * up after 3 s. The bind watch reports each failed bind with who held the port; the
+ * server with SO_REUSEADDR comes back at once and its clients are served again.
  *
  * Run: `deno task squall run scenarios/tcp_restart.ts` (as root).
  */
@@ -22,11 +23,23 @@ export default scenario("restarting a TCP server with clients connected", {
     reusing: { on: "server", run: python(7401, "--reuse") },
     plainClients: {
       on: "client",
-      run: tcpProbe({ target: "server:7400", duration: "5s", rate: 50, timeout: "300ms" }),
+      run: tcpProbe({
+        target: "server:7400",
+        duration: "5s",
+        rate: 50,
+        timeout: "300ms",
+        connection: "per-request",
+      }),
     },
     reusingClients: {
       on: "client",
-      run: tcpProbe({ target: "server:7401", duration: "5s", rate: 50, timeout: "300ms" }),
+      run: tcpProbe({
+        target: "server:7401",
+        duration: "5s",
+        rate: 50,
+        timeout: "300ms",
+        connection: "per-request",
+      }),
     },
   },
   thresholds: {

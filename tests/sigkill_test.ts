@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { readLines } from "../harness/_protocol.ts";
+import { loadedPrograms, programsHeldBy } from "./_truth_bpf.ts";
 import {
   allNetns,
   eventually,
@@ -70,3 +71,59 @@ Deno.test("SIGKILL of the runner mid-scenario leaves no agent, namespace, link o
   );
   assert.deepEqual(filesNamed(runId, ["/tmp", "/run", "/dev/shm", "/sys/fs/bpf"]), []);
 });
+
+Deno.test("SIGKILL of the runner leaves no program under test and no bind watch program", async () => {
+  const runner = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--unstable-net",
+      "harness/cli.ts",
+      "run",
+      "tests/fixtures/long_program.ts",
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "null",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const lines = readLines(runner.stdout);
+  let agentPid = 0;
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    const agent = /agent pid (\d+)/.exec(next.value);
+    if (agent) agentPid = Number(agent[1]);
+    if (next.value.includes("start  server")) break;
+  }
+  assert.ok(agentPid > 0, "the run header names the agent");
+  const agentNs = netnsOf(agentPid)!;
+  // The program runs in the agent's namespace; the runner holds the bind watch.
+  const programs = [...allProcessesIn(agentNs)].filter((pid) => pid !== agentPid);
+  assert.equal(programs.length, 1, "one program in the host's namespace");
+  const watch = programsHeldBy(runner.pid);
+  const names = new Map(loadedPrograms().map((p) => [p.id, p.name]));
+  assert.deepEqual([...watch].map((id) => names.get(id)).sort(), ["bind_enter", "bind_exit"]);
+
+  runner.kill("SIGKILL");
+  await runner.status;
+  for await (const _ of lines) { /* drain */ }
+  assert.ok(await eventually(() => !isAlive(programs[0]!) && !isAlive(agentPid), 5000));
+  assert.ok(await eventually(() => !allNetns().has(agentNs), 5000), "the namespace is gone");
+  assert.ok(
+    await eventually(() => {
+      const loaded = new Set(loadedPrograms().map((p) => p.id));
+      return [...watch].every((id) => !loaded.has(id));
+    }, 5000),
+    "the bind watch programs were unloaded",
+  );
+});
+
+/** Pids of the processes in a network namespace. */
+function allProcessesIn(ns: string): Set<number> {
+  const pids = new Set<number>();
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (/^\d+$/.test(entry.name) && netnsOf(Number(entry.name)) === ns) {
+      pids.add(Number(entry.name));
+    }
+  }
+  return pids;
+}

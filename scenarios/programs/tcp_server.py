@@ -1,9 +1,11 @@
-"""A program under test for scenarios/tcp_restart.ts: a small threaded TCP echo server.
+"""A program under test for scenarios/tcp_restart.ts: a small threaded TCP echo server
+that answers one message per connection and then closes it, like an HTTP/1.0 server.
 
+Closing first leaves each of its connections in TIME_WAIT on the server's port for 60 s.
 Without --reuse it binds without SO_REUSEADDR, like many hand-written servers: after a
-restart, the connections the old process left behind (TIME_WAIT, FIN_WAIT2) keep the
-port, bind() fails with EADDRINUSE, and the server retries quietly for a few seconds
-before giving up. With --reuse it sets SO_REUSEADDR and binds at once.
+restart, those TIME_WAIT connections keep the port, bind() fails with EADDRINUSE, and
+the server retries quietly for a few seconds before giving up. With --reuse it sets
+SO_REUSEADDR and binds at once.
 
 Usage: python3 tcp_server.py <port> [--reuse] [--give-up-after SECONDS]
 """
@@ -37,11 +39,10 @@ print(f"listening on tcp {port}", flush=True)
 
 def echo(connection):
     with connection:
-        while True:
-            data = connection.recv(65536)
-            if not data:
-                return
+        data = connection.recv(65536)
+        if data:
             connection.sendall(data)
+    # Closed by the server first: this side of the connection enters TIME_WAIT.
 
 
 while True:

@@ -1,0 +1,47 @@
+// Processes left in a host's namespace after its workloads stopped: children a program
+// under test forked and did not take down with it. They would keep the namespace (and
+// its links) alive after the run, so the runner ends them, by pid, and says so.
+
+/** A process found in a namespace. */
+export interface Straggler {
+  /** Its pid. */
+  pid: number;
+  /** Its name (comm). */
+  program: string;
+}
+
+/**
+ * The processes whose network namespace is `inode`, except `keep` (the agent that holds
+ * it). Reads /proc: the runner may (it runs with -A).
+ */
+export function processesInNamespace(inode: number, keep: ReadonlySet<number>): Straggler[] {
+  const found: Straggler[] = [];
+  const target = `net:[${inode}]`;
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const pid = Number(entry.name);
+    if (keep.has(pid)) continue;
+    try {
+      if (Deno.readLinkSync(`/proc/${pid}/ns/net`) !== target) continue;
+      const program = Deno.readTextFileSync(`/proc/${pid}/comm`).trim();
+      found.push({ pid, program });
+    } catch {
+      // Gone meanwhile, or a kernel thread.
+    }
+  }
+  return found;
+}
+
+/** Ends stragglers with SIGKILL, by pid; returns those it signalled. */
+export function endStragglers(stragglers: readonly Straggler[]): Straggler[] {
+  const ended: Straggler[] = [];
+  for (const s of stragglers) {
+    try {
+      Deno.kill(s.pid, "SIGKILL");
+      ended.push(s);
+    } catch {
+      // Already gone.
+    }
+  }
+  return ended;
+}

@@ -1,0 +1,100 @@
+// Programs under test through the runner, on the real kernel: started inside a host's
+// namespace, restarted and killed from the scenario function, and never left behind:
+// not when they fail to get ready, and not their forked children.
+
+import assert from "node:assert/strict";
+import { exec, runScenario, scenario } from "../mod.ts";
+import type { ExecResult } from "../harness/results.ts";
+
+const PYTHON_SERVER = new URL("../scenarios/programs/tcp_server.py", import.meta.url).pathname;
+
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("a program runs in its host's namespace, restarts and is killed from the function", async () => {
+  const report = await runScenario(
+    scenario("restart and kill", {
+      hosts: ["client", "server"],
+      links: [["client", "server"]],
+      workloads: {
+        server: {
+          on: "server",
+          run: exec(["python3", PYTHON_SERVER, "7700", "--reuse"], { ready: { tcp: 7700 } }),
+        },
+      },
+    }, async (t) => {
+      await t.program("server").restart();
+      await t.program("server").kill("SIGKILL");
+      await t.program("server").restart();
+    }),
+  );
+  assert.deepEqual(report.errors, []);
+  const result = report.workloads[0]!.result as ExecResult;
+  assert.equal(result.runs.length, 3);
+  const [first, killed, last] = result.runs;
+  assert.equal(first!.signal, "SIGTERM");
+  assert.equal(killed!.signal, "SIGKILL");
+  assert.equal(killed!.endedBySquall, true);
+  assert.ok(last!.readyMs !== null);
+  assert.equal(new Set(result.runs.map((r) => r.pid)).size, 3);
+  for (const run of result.runs) assert.equal(alive(run.pid), false, `pid ${run.pid} is gone`);
+  // It ran in the server's namespace, not the runner's.
+  assert.ok(last!.stdoutTail.some((l) => l.includes("listening on tcp 7700")));
+});
+
+Deno.test("a program whose ready condition never comes fails the workload with its stderr, and is gone", async () => {
+  const report = await runScenario(
+    scenario("never ready", {
+      hosts: ["server"],
+      workloads: {
+        quiet: {
+          on: "server",
+          run: exec(["sh", "-c", 'echo "starting up, pid $$" >&2; exec sleep 30'], {
+            ready: { tcp: 7701 },
+            readyTimeout: "500ms",
+          }),
+        },
+      },
+    }),
+  );
+  assert.equal(report.status, "error");
+  const w = report.workloads[0]!;
+  assert.equal(w.status, "failed");
+  assert.match(w.error!, /was not ready after 500ms: tcp port 7701 never listened/);
+  assert.match(w.error!, /starting up/);
+  const pid = Number(/starting up, pid (\d+)/.exec(w.error!)?.[1]);
+  assert.ok(pid > 0, w.error);
+  assert.equal(alive(pid), false, `the program (pid ${pid}) was ended`);
+});
+
+Deno.test("children a program forked and left behind are ended with the run, and reported", async () => {
+  const report = await runScenario(
+    scenario("forking program", {
+      hosts: ["server"],
+      workloads: {
+        // The shell starts two sleeps in the background and is the only one squall signals.
+        forks: {
+          on: "server",
+          run: exec(["sh", "-c", "sleep 60 & sleep 60 & echo forked; wait"], {
+            ready: { stdout: /forked/ },
+          }),
+        },
+      },
+    }, async (t) => {
+      await t.sleep("200ms");
+    }),
+  );
+  assert.deepEqual(report.errors, []);
+  const note = report.log.find((l) => l.message.includes("were left running"));
+  assert.ok(note, JSON.stringify(report.log));
+  const pids = [...note.message.matchAll(/pid (\d+) \(sleep\)/g)].map((m) => Number(m[1]));
+  assert.equal(pids.length, 2, note.message);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  for (const pid of pids) assert.equal(alive(pid), false, `sleep ${pid} was ended`);
+});
