@@ -26,13 +26,19 @@ export interface WorkloadHost {
 export class LocalPrograms implements WorkloadHost {
   #running = new Map<number, Promise<RunningWorkload<ExecResult>>>();
   #finished = new Set<number>();
+  #onSpawn: (pid: number, name: string) => void;
 
-  start(id: number, _name: string, workload: AgentWorkload) {
+  /** `onSpawn` hears of every process started (restarts too), for the run ledger. */
+  constructor(onSpawn: (pid: number, name: string) => void = () => {}) {
+    this.#onSpawn = onSpawn;
+  }
+
+  start(id: number, name: string, workload: AgentWorkload) {
     if (workload.kind !== "exec") {
       throw new TypeError(`Only programs under test run in the runner, not "${workload.kind}"`);
     }
     const { kind: _, ...settings } = workload;
-    const starting = startProgram(settings as ExecSettings);
+    const starting = startProgram(settings as ExecSettings, (pid) => this.#onSpawn(pid, name));
     starting.catch(() => {});
     this.#running.set(id, starting);
     const done = starting.then((w) => w.done).finally(() => this.#finished.add(id));

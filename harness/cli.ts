@@ -1,6 +1,7 @@
 /**
- * The `squall` command line: `run`, `list`, `help`. {@linkcode main} returns the exit
- * code instead of exiting, so the CLI can run inside a test.
+ * The `squall` command line: `run`, `list`, `doctor`, `clean`, `help`.
+ * {@linkcode main} returns the exit code instead of exiting, so the CLI can run inside
+ * a test.
  *
  * @module
  */
@@ -18,6 +19,12 @@ import {
   SQUALL_VERSION,
 } from "./report.ts";
 import { runScenario } from "./runner.ts";
+import { cleanRuns, formatClean } from "./clean.ts";
+import { assess, doctorReport, formatDoctor, gatherFacts } from "./doctor.ts";
+import { renderHtml } from "./html_report.ts";
+import { toJUnit } from "./junit.ts";
+import { formatLiveProgress, LiveLine, type LiveTerminal } from "./_live_line.ts";
+import { runLedgerDirs } from "./run_ledger.ts";
 import { linkEnds } from "./topology.ts";
 import { isScenario, type Scenario, validateScenario, type ValidScenario } from "./scenario.ts";
 import {
@@ -37,14 +44,39 @@ export interface CliIo {
   color: boolean;
   /** Install SIGINT/SIGTERM handlers that interrupt the run (off inside tests). */
   handleSignals: boolean;
+  /**
+   * The terminal stdout is, when it is one: `run` then shows a live progress line,
+   * redrawn in place. Without it, progress comes as plain lines every few seconds.
+   */
+  terminal?: LiveTerminal;
+  /**
+   * How often `run` reports progress, in ms.
+   * @default {250 on a terminal, else 5000}
+   */
+  progressIntervalMs?: number;
 }
 
 const USAGE = `Usage:
-  squall run <file|dir>... [--json FILE] [--quiet] [--no-color]
+  squall run <file|dir>... [--json FILE] [--junit FILE] [--html FILE] [--quiet] [--no-color]
   squall list <file|dir>...
-  squall help`;
+  squall doctor [--json]
+  squall clean [--dry-run]
+  squall help [command]`;
 
-const OPTIONS = ["--json FILE", "--quiet", "--no-color", "--help", "--version"];
+/** The options of each command, as the usage error lists them. */
+const OPTIONS = {
+  run: [
+    "--json FILE",
+    "--junit FILE",
+    "--html FILE",
+    "--quiet",
+    "--no-color",
+    "--help",
+    "--version",
+  ],
+  doctor: ["--json", "--no-color", "--help"],
+  clean: ["--dry-run", "--help"],
+} as const;
 
 /** The help text. */
 export const HELP = `squall: a scriptable network test harness
@@ -52,14 +84,20 @@ export const HELP = `squall: a scriptable network test harness
 ${USAGE}
 
 Commands:
-  run    Run scenarios (a scenario module's default export) and report loss and latency.
-         Directories are searched for .ts files, except *_test.ts and _*.ts.
-  list   Validate scenarios and list them with their hosts and workloads; creates nothing.
-  help   Show this text.
+  run     Run scenarios (a scenario module's default export) and report loss and latency.
+          Directories are searched for .ts files, except *_test.ts and _*.ts.
+  list    Validate scenarios and list them with their hosts and workloads; creates nothing.
+  doctor  Check what this machine supports (privileges, namespaces, veth, XDP, libbpf,
+          tools), and for anything missing, what fails without it and how to fix it.
+  clean   End the processes that crashed runs left behind, as their run ledgers recorded
+          them (by pid and start time), and remove those ledgers.
+  help    Show this text, or a command's: squall help doctor.
 
 Options:
   --json FILE   Also write the report as JSON (schema version ${REPORT_SCHEMA_VERSION}).
-  --quiet       Print only the results, not the run header.
+  --junit FILE  Also write the report as JUnit XML, for CI (a testsuite per scenario).
+  --html FILE   Also write the report as one self-contained HTML page.
+  --quiet       Print only the results, not the run header nor progress.
   --no-color    Never colour the output (colour is used only on a terminal).
   -h, --help    Show this text.
   -V, --version Show the version.
@@ -68,16 +106,87 @@ Exit codes:
   0    every scenario passed
   1    a check or threshold failed, or a workload failed
   2    bad input: an invalid scenario or option; nothing was created
-  3    environment: not root, or a tool is missing (a one-line hint says what to do)
+  3    environment: not root, or a tool is missing (a one-line hint says what to do);
+       for doctor: a required item is missing
   130  interrupted (Ctrl-C); what was measured is still reported
 
 Examples:
   sudo deno task squall run scenarios/udp_echo.ts
   deno task squall run scenarios/loopback.ts --json out/report.json
-  deno task squall list scenarios/`;
+  deno task squall run scenarios/ --junit out/junit.xml --html out/report.html
+  deno task squall list scenarios/
+  sudo deno task squall doctor`;
 
-/** How often a long run prints a progress line per running probe. */
+/** The help of each command: `squall help <command>`, `squall <command> --help`. */
+export const COMMAND_HELP: Readonly<Record<Command, string>> = {
+  run:
+    `Usage: squall run <file|dir>... [--json FILE] [--junit FILE] [--html FILE] [--quiet] [--no-color]
+
+Runs scenarios, one after the other, and prints their results. Directories are searched
+for .ts files, except *_test.ts and _*.ts. Every scenario and option is checked before
+anything is created: bad input exits 2 and creates nothing.
+
+Options:
+  --json FILE   Also write the report as JSON (schema version ${REPORT_SCHEMA_VERSION}).
+  --junit FILE  Also write the report as JUnit XML: a <testsuite> per scenario, a
+                <testcase> for the scenario and one per check and threshold, with the
+                scenario's JSON report as its <system-out>.
+  --html FILE   Also write the report as one self-contained HTML page.
+  --quiet       Print only the results, not the run header nor progress.
+  --no-color    Never colour the output.
+
+On a terminal a live line shows each running scenario's probes (packets sent, loss and
+p99 so far), redrawn in place; otherwise a progress line is printed every 5 s.
+
+Exit codes: 0 passed, 1 a check, threshold or workload failed, 2 bad input,
+3 environment (or a report file could not be written), 130 interrupted.`,
+  list: `Usage: squall list <file|dir>...
+
+Validates scenarios and lists them with their hosts, links, workloads and thresholds.
+Creates nothing. Exit codes: 0, or 2 when a scenario is invalid.`,
+  doctor: `Usage: squall doctor [--json] [--no-color]
+
+Checks what this machine supports and prints one line per item, ✓ or ✗; for each
+missing piece, what fails without it and how to fix it. It tries things for real:
+namespaces, a veth pair and XDP (native and generic) inside throwaway network
+namespaces that vanish with their processes, the bind watch on the bind syscall
+tracepoints, libbpf's version through FFI, and the tools on PATH.
+
+Options:
+  --json        Print the report as JSON, for machines.
+  --no-color    Never colour the output.
+
+Exit codes: 0 when every required item is there (optional ones may be missing),
+3 when a required item is missing.`,
+  clean: `Usage: squall clean [--dry-run]
+
+Every run records the processes it starts (agents, programs under test) with their
+start times in a run ledger: a file in /run/squall, or in \${TMPDIR:-/tmp}/squall-runs
+when /run cannot be written (SQUALL_RUN_DIR overrides both), removed when the run
+ends. A ledger left behind means its runner crashed. For each such ledger whose runner
+is gone, clean sends SIGKILL to every recorded process that still runs with its
+recorded start time (by pid, never by name; a pid now used by another process is left
+alone), then removes the ledger. Ledgers of runs still going are listed, left alone.
+
+Options:
+  --dry-run     Only say what would be done.
+
+Exit code: 0.`,
+  help: `Usage: squall help [command]
+
+Shows the help, or a command's help: squall help run, squall help doctor.`,
+};
+
+type Command = "run" | "list" | "doctor" | "clean" | "help";
+const COMMANDS: readonly Command[] = ["run", "list", "doctor", "clean", "help"];
+
+/** Options that take a value in `run`, so that the command can be found before parsing. */
+const VALUE_OPTIONS = new Set(["--json", "--junit", "--html"]);
+
+/** How often a long run prints a progress line per running probe, off a terminal. */
 const PROGRESS_INTERVAL_MS = 5000;
+/** How often the live line is redrawn on a terminal. */
+const LIVE_PROGRESS_INTERVAL_MS = 250;
 
 interface Loaded {
   file: string;
@@ -85,8 +194,18 @@ interface Loaded {
   valid: ValidScenario;
 }
 
+/** What `run` writes besides the terminal report. */
+interface Outputs {
+  json?: string;
+  junit?: string;
+  html?: string;
+}
+
 /** Runs the CLI with `args`; resolves with the exit code. */
 export async function main(args: string[], io: CliIo = defaultIo()): Promise<number> {
+  const command = findCommand(args);
+  if (command === "doctor") return await doctor(args, io);
+  if (command === "clean") return await clean(args, io);
   let parsed;
   try {
     parsed = parseArgs({
@@ -94,6 +213,8 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
       allowPositionals: true,
       options: {
         json: { type: "string" },
+        junit: { type: "string" },
+        html: { type: "string" },
         quiet: { type: "boolean" },
         "no-color": { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -101,7 +222,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
       },
     });
   } catch (error) {
-    io.err(`squall: ${describeArgsError(error)}\nRun "squall help" for usage.`);
+    io.err(`squall: ${describeArgsError(error, OPTIONS.run)}\nRun "squall help" for usage.`);
     return ExitCode.BadInput;
   }
   const { values, positionals } = parsed;
@@ -110,9 +231,19 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     io.out(`squall ${SQUALL_VERSION} (deno ${Deno.version.deno})`);
     return ExitCode.Pass;
   }
-  const [command, ...paths] = positionals;
-  if (values.help || command === "help") {
-    io.out(HELP);
+  const [, ...paths] = positionals;
+  if (command === "help") {
+    const topic = paths[0];
+    if (topic === undefined) io.out(HELP);
+    else if (isCommand(topic)) io.out(COMMAND_HELP[topic]);
+    else {
+      io.err(`squall help: unknown command "${topic}" (commands: ${COMMANDS.join(", ")})`);
+      return ExitCode.BadInput;
+    }
+    return ExitCode.Pass;
+  }
+  if (values.help) {
+    io.out(command === "run" || command === "list" ? COMMAND_HELP[command] : HELP);
     return ExitCode.Pass;
   }
   if (command === undefined) {
@@ -131,9 +262,25 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
   }
 
   const problems: Problem[] = [];
-  if (command === "list" && values.json !== undefined) {
-    problems.push({ where: "--json", message: "list writes no report: --json goes with run" });
-  } else if (values.json !== undefined) problems.push(...checkOutputPath(values.json, "--json"));
+  const outputs: Outputs = {};
+  const seen = new Map<string, string>();
+  for (const kind of ["json", "junit", "html"] as const) {
+    const path = values[kind];
+    if (path === undefined) continue;
+    const option = `--${kind}`;
+    if (command === "list") {
+      problems.push({ where: option, message: `list writes no report: ${option} goes with run` });
+      continue;
+    }
+    const checked = checkOutputPath(path, option);
+    const same = seen.get(resolve(path));
+    if (same !== undefined) {
+      checked.push({ where: option, message: `"${path}" is also given to ${same}` });
+    }
+    seen.set(resolve(path), option);
+    problems.push(...checked);
+    outputs[kind] = path;
+  }
   const loaded = await loadScenarios(paths, problems);
   if (problems.length > 0) {
     io.err(formatProblems(problems).replace("Invalid scenario", "Invalid input"));
@@ -154,22 +301,127 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     }
     throw error;
   }
-  return await runAll(loaded, values.json, values.quiet ?? false, text, io);
+  return await runAll(loaded, outputs, values.quiet ?? false, text, io);
+}
+
+/**
+ * The command among `args`: the first argument that is not an option nor the value of
+ * one (`squall --json out.json run x.ts` is `run`).
+ */
+function findCommand(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") return args[i + 1];
+    if (!arg.startsWith("-") || arg === "-") return arg;
+    if (VALUE_OPTIONS.has(arg)) i++;
+  }
+  return undefined;
+}
+
+function isCommand(name: string): name is Command {
+  return (COMMANDS as readonly string[]).includes(name);
+}
+
+/** Parses the arguments of a command that takes options only, or prints why not. */
+function commandArgs<T>(
+  command: "doctor" | "clean",
+  parse: () => { values: T; positionals: string[] },
+  io: CliIo,
+): T | undefined {
+  let parsed;
+  try {
+    parsed = parse();
+  } catch (error) {
+    io.err(
+      `squall ${command}: ${
+        describeArgsError(error, OPTIONS[command])
+      }\nRun "squall help ${command}" for usage.`,
+    );
+    return undefined;
+  }
+  // The first positional is the command itself.
+  const extra = parsed.positionals.slice(1);
+  if (extra.length > 0) {
+    io.err(
+      `squall ${command}: takes no arguments, got ${
+        extra.map((e) => JSON.stringify(e)).join(" ")
+      }\nRun "squall help ${command}" for usage.`,
+    );
+    return undefined;
+  }
+  return parsed.values;
+}
+
+async function doctor(args: string[], io: CliIo): Promise<number> {
+  const values = commandArgs("doctor", () =>
+    parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        json: { type: "boolean" },
+        "no-color": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }), io);
+  if (values === undefined) return ExitCode.BadInput;
+  if (values.help) {
+    io.out(COMMAND_HELP.doctor);
+    return ExitCode.Pass;
+  }
+  const report = doctorReport(assess(await gatherFacts()));
+  if (values.json) io.out(JSON.stringify(report, null, 2));
+  else io.out(formatDoctor(report, { color: io.color && !values["no-color"] }));
+  return report.exitCode;
+}
+
+async function clean(args: string[], io: CliIo): Promise<number> {
+  const values = commandArgs("clean", () =>
+    parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        "dry-run": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }), io);
+  if (values === undefined) return ExitCode.BadInput;
+  if (values.help) {
+    io.out(COMMAND_HELP.clean);
+    return ExitCode.Pass;
+  }
+  const dryRun = values["dry-run"] ?? false;
+  const dirs = runLedgerDirs();
+  const results = await cleanRuns({ dirs, dryRun });
+  io.out(formatClean(results, { dryRun, dirs }));
+  return ExitCode.Pass;
 }
 
 async function runAll(
   loaded: Loaded[],
-  jsonPath: string | undefined,
+  outputs: Outputs,
   quiet: boolean,
   text: TextOptions,
   io: CliIo,
 ): Promise<number> {
+  // On a terminal, one live line is redrawn in place; every other line clears it first.
+  const live = io.terminal && !quiet ? new LiveLine(io.terminal, text.color) : undefined;
+  const out = (line: string) => {
+    live?.clear();
+    io.out(line);
+  };
+  const err = (line: string) => {
+    live?.clear();
+    io.err(line);
+  };
+  const progressIntervalMs = quiet
+    ? 0
+    : io.progressIntervalMs ?? (live ? LIVE_PROGRESS_INTERVAL_MS : PROGRESS_INTERVAL_MS);
   const controller = new AbortController();
   let signals = 0;
   const onSignal = () => {
     signals++;
     if (signals === 1) {
-      io.err("\nInterrupted: stopping workloads and tearing down (again to quit at once)");
+      err("\nInterrupted: stopping workloads and tearing down (again to quit at once)");
       controller.abort();
     } else Deno.exit(ExitCode.Interrupted);
   };
@@ -183,26 +435,37 @@ async function runAll(
   try {
     for (const l of loaded) {
       if (controller.signal.aborted) break;
+      // A progress event can still arrive while the runner returns: draw nothing then.
+      let running = true;
       const report = await runScenario(l.scenario, {
         file: l.file,
         signal: controller.signal,
-        progressIntervalMs: quiet ? 0 : PROGRESS_INTERVAL_MS,
+        progressIntervalMs,
         onEvent: (event) => {
           if (quiet) return;
+          if (live && event.type === "progress") {
+            if (running && event.flows.length > 0) {
+              live.show(formatLiveProgress(event.scenario, event.elapsedMs, event.flows));
+            }
+            return;
+          }
+          if (event.type === "teardown") live?.clear();
           const line = formatEvent(event, text);
-          if (line !== undefined) io.out(line);
+          if (line !== undefined) out(line);
         },
       });
+      running = false;
       reports.push(report);
-      io.out(formatScenarioReport(report, text));
+      out(formatScenarioReport(report, text));
     }
   } catch (error) {
     if (!(error instanceof SquallError)) throw error;
-    io.err(
+    err(
       `squall: ${error.message}${error instanceof EnvironmentError ? `\nhint: ${error.hint}` : ""}`,
     );
     return error.exitCode;
   } finally {
+    live?.clear();
     if (io.handleSignals) {
       Deno.removeSignalListener("SIGINT", onSignal);
       Deno.removeSignalListener("SIGTERM", onSignal);
@@ -210,11 +473,28 @@ async function runAll(
   }
   const run = runReport(reports, startedAt, performance.now() - start, controller.signal.aborted);
   io.out(formatSummary(run, text));
-  if (jsonPath !== undefined) {
-    await Deno.writeTextFile(jsonPath, JSON.stringify(run, null, 2) + "\n");
-    io.out(`JSON report written to ${jsonPath}`);
+  const writes: [path: string | undefined, what: string, render: (r: RunReport) => string][] = [
+    [outputs.json, "JSON report", (r) => JSON.stringify(r, null, 2) + "\n"],
+    [outputs.junit, "JUnit XML report", toJUnit],
+    [outputs.html, "HTML report", renderHtml],
+  ];
+  let written = true;
+  for (const [path, what, render] of writes) {
+    if (path === undefined) continue;
+    try {
+      await Deno.writeTextFile(path, render(run));
+      io.out(`${what} written to ${path}`);
+    } catch (error) {
+      // The others are still written; CI must not take a missing report for a pass.
+      written = false;
+      io.err(
+        `squall: cannot write the ${what} to "${path}": ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
   }
-  return run.exitCode;
+  return written || run.exitCode !== ExitCode.Pass ? run.exitCode : ExitCode.Environment;
 }
 
 /** Builds the report of a whole run from its scenario reports. */
@@ -336,12 +616,14 @@ function describeScenario(l: Loaded): string {
   return lines.join("\n");
 }
 
-function describeArgsError(error: unknown): string {
+function describeArgsError(error: unknown, options: readonly string[]): string {
   const message = error instanceof Error ? error.message : String(error);
   const unknown = /^Unknown option '([^']+)'/.exec(message);
-  if (unknown) return `unknown option "${unknown[1]}" (options: ${OPTIONS.join(", ")})`;
+  if (unknown) return `unknown option "${unknown[1]}" (options: ${options.join(", ")})`;
   const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(message);
   if (missing) return `option "${missing[1]}" needs a value`;
+  const value = /^Option '(?:-\w, )?(--[\w-]+)' does not take an argument/.exec(message);
+  if (value) return `option "${value[1]}" takes no value`;
   return message.split(". ")[0]!;
 }
 
@@ -361,11 +643,28 @@ function describeImportError(error: unknown, file: string): string {
 }
 
 function defaultIo(): CliIo {
+  const encoder = new TextEncoder();
+  const terminal: LiveTerminal | undefined = Deno.stdout.isTerminal()
+    ? {
+      write(text) {
+        const bytes = encoder.encode(text);
+        for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
+      },
+      columns() {
+        try {
+          return Deno.consoleSize().columns;
+        } catch {
+          return 80;
+        }
+      },
+    }
+    : undefined;
   return {
     out: (line) => console.log(line),
     err: (line) => console.error(line),
     color: Deno.stdout.isTerminal() && Deno.env.get("NO_COLOR") === undefined,
     handleSignals: true,
+    ...(terminal ? { terminal } : {}),
   };
 }
 

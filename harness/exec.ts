@@ -104,9 +104,12 @@ const STOPPING_SIGNALS = new Set<Deno.Signal>(["SIGSTOP", "SIGTSTP", "SIGTTIN", 
  * console.assert(result.runs[0]!.signal === "SIGTERM");
  * ```
  */
-export async function startProgram(settings: ExecSettings): Promise<RunningWorkload<ExecResult>> {
+export async function startProgram(
+  settings: ExecSettings,
+  onSpawn?: (pid: number) => void,
+): Promise<RunningWorkload<ExecResult>> {
   validate(settings);
-  const program = new Program(settings);
+  const program = new Program(settings, onSpawn);
   await program.start();
   return program.workload();
 }
@@ -161,7 +164,10 @@ class Program {
   #stopping: Promise<ExecResult> | undefined;
   readonly #abort = new AbortController();
 
-  constructor(settings: ExecSettings) {
+  readonly #onSpawn: ((pid: number) => void) | undefined;
+
+  constructor(settings: ExecSettings, onSpawn?: (pid: number) => void) {
+    this.#onSpawn = onSpawn;
     this.#settings = settings;
     this.#result = { kind: "exec", command: [...settings.command], runs: [] };
     this.#done.promise.catch(() => {});
@@ -258,6 +264,7 @@ class Program {
       throw new Error(`Program ${this.#name()} was stopped before it could start again`);
     }
     const run = Run.spawn(settings, this.#result.runs.length);
+    this.#onSpawn?.(run.record.pid);
     this.#current = run;
     this.#result.runs.push(run.record);
     // A run that was ready and exits by itself ends the workload. One that never got

@@ -8,7 +8,7 @@
 import { longestOutageMs } from "./outages.ts";
 import type { WorkloadKind } from "./workloads.ts";
 import { CONNECT_ERROR_KINDS } from "./_connect_errors.ts";
-import type { LatencySummary } from "./histogram.ts";
+import type { HistogramData, LatencySummary } from "./histogram.ts";
 import type {
   BindChurnResult,
   ErrorCounts,
@@ -32,6 +32,41 @@ export interface MetricDefinition<R extends WorkloadResult = WorkloadResult> {
   description: string;
   /** Reads it from a result; null when the run could not measure it. */
   read(result: R): number | null;
+  /**
+   * For a ratio that is a proportion (`lost / sent`): the counts behind it, for a
+   * Clopper-Pearson interval (`"< 2% @95"`); null when not measured. Absent: the
+   * metric is no proportion.
+   */
+  proportion?(result: R): Proportion | null;
+  /**
+   * For a percentile: the histogram it is read from and which quantile, for an
+   * order-statistic interval (`"< 5ms @95"`); null when not measured. Absent: the
+   * metric is no percentile.
+   */
+  quantile?(result: R): QuantileSample | null;
+  /**
+   * What the trials of `proportion` or the samples of `quantile` are, plural, for
+   * messages: `need at least 149 datagrams`.
+   *
+   * @default {"samples"}
+   */
+  sample?: string;
+}
+
+/** The counts behind a proportion: `successes / trials`, as in lost datagrams / sent. */
+export interface Proportion {
+  /** The events the ratio counts: lost datagrams, failed requests. */
+  successes: number;
+  /** The trials they are counted out of: datagrams sent, requests. */
+  trials: number;
+}
+
+/** A quantile of a latency histogram, as a percentile metric reads it. */
+export interface QuantileSample {
+  /** The histogram, in nanoseconds (the metric is in milliseconds). */
+  histogram: HistogramData;
+  /** The quantile, above 0 and below 1: 0.99 for p99. */
+  q: number;
 }
 
 const NS_PER_MS = 1e6;
@@ -44,7 +79,13 @@ const probe: Record<string, MetricDefinition<UdpProbeResult>> = {
     read: (r) => r.delivered,
   },
   lost: { unit: "count", description: "datagrams never answered", read: (r) => r.lost },
-  loss: { unit: "ratio", description: "lost / sent", read: (r) => r.loss },
+  loss: {
+    unit: "ratio",
+    description: "lost / sent",
+    read: (r) => r.loss,
+    proportion: (r) => ({ successes: r.lost, trials: r.sent }),
+    sample: "datagrams",
+  },
   "lost.outbound": {
     unit: "count",
     description: "lost on the way to the echo (needs a squall udpEcho)",
@@ -95,10 +136,10 @@ const probe: Record<string, MetricDefinition<UdpProbeResult>> = {
   reordered: { unit: "count", description: "replies out of order", read: (r) => r.reordered },
   "rtt.min": rtt("smallest round-trip time", (r) => r.rttSummary.min),
   "rtt.mean": rtt("mean round-trip time", (r) => r.rttSummary.mean),
-  "rtt.p50": rtt("median round-trip time", (r) => r.rttSummary.p50),
-  "rtt.p90": rtt("90th percentile round-trip time", (r) => r.rttSummary.p90),
-  "rtt.p99": rtt("99th percentile round-trip time", (r) => r.rttSummary.p99),
-  "rtt.p99.9": rtt("99.9th percentile round-trip time", (r) => r.rttSummary.p999),
+  "rtt.p50": rtt("median round-trip time", (r) => r.rttSummary.p50, 0.5),
+  "rtt.p90": rtt("90th percentile round-trip time", (r) => r.rttSummary.p90, 0.9),
+  "rtt.p99": rtt("99th percentile round-trip time", (r) => r.rttSummary.p99, 0.99),
+  "rtt.p99.9": rtt("99.9th percentile round-trip time", (r) => r.rttSummary.p999, 0.999),
   "rtt.max": rtt("largest round-trip time", (r) => r.rttSummary.max),
 };
 
@@ -125,7 +166,13 @@ const tcpProbe: Record<string, MetricDefinition<TcpProbeResult>> = {
     read: (r) => r.responses,
   },
   failed: { unit: "count", description: "requests not answered", read: (r) => r.failed },
-  "failure.rate": { unit: "ratio", description: "failed / requests", read: (r) => r.failureRate },
+  "failure.rate": {
+    unit: "ratio",
+    description: "failed / requests",
+    read: (r) => r.failureRate,
+    proportion: (r) => ({ successes: r.failed, trials: r.requests }),
+    sample: "requests",
+  },
   connects: { unit: "count", description: "connection attempts", read: (r) => r.connects },
   "connects.failed": {
     unit: "count",
@@ -133,8 +180,20 @@ const tcpProbe: Record<string, MetricDefinition<TcpProbeResult>> = {
     read: (r) => r.connectFailures,
   },
   ...errorMetrics<TcpProbeResult>(),
-  ...latencyMetrics<TcpProbeResult>("connect", "connect time", (r) => r.connectSummary),
-  ...latencyMetrics<TcpProbeResult>("rtt", "request-response time", (r) => r.rttSummary),
+  ...latencyMetrics<TcpProbeResult>(
+    "connect",
+    "connect time",
+    "connects",
+    (r) => r.connectSummary,
+    (r) => r.connectTime,
+  ),
+  ...latencyMetrics<TcpProbeResult>(
+    "rtt",
+    "request-response time",
+    "responses",
+    (r) => r.rttSummary,
+    (r) => r.rtt,
+  ),
 };
 
 const storm: Record<string, MetricDefinition<ReconnectStormResult>> = {
@@ -149,9 +208,17 @@ const storm: Record<string, MetricDefinition<ReconnectStormResult>> = {
     unit: "ratio",
     description: "failures / attempts",
     read: (r) => r.attempts === 0 ? 0 : r.failures / r.attempts,
+    proportion: (r) => ({ successes: r.failures, trials: r.attempts }),
+    sample: "attempts",
   },
   ...errorMetrics<ReconnectStormResult>(),
-  ...latencyMetrics<ReconnectStormResult>("connect", "connect time", (r) => r.connectSummary),
+  ...latencyMetrics<ReconnectStormResult>(
+    "connect",
+    "connect time",
+    "connects",
+    (r) => r.connectSummary,
+    (r) => r.connectTime,
+  ),
   "burst.max": {
     unit: "count",
     description: "most attempts in flight at the same moment",
@@ -195,7 +262,9 @@ const churn: Record<string, MetricDefinition<BindChurnResult>> = {
   ...latencyMetrics<BindChurnResult>(
     "rebind",
     "time from a close to a successful rebind, of cycles that needed a retry",
+    "rebinds",
     (r) => r.rebindSummary,
+    (r) => r.rebind,
   ),
 };
 
@@ -251,20 +320,34 @@ function errorMetrics<R extends WorkloadResult & { errors: ErrorCounts }>(): Rec
 function latencyMetrics<R extends WorkloadResult>(
   prefix: string,
   what: string,
+  samples: string,
   summary: (r: R) => LatencySummary,
+  histogram: (r: R) => HistogramData,
 ): Record<string, MetricDefinition<R>> {
-  const at = (description: string, readNs: (s: LatencySummary) => number) => ({
-    unit: "duration" as const,
-    description: `${description} ${what}`,
-    read: (r: R) => {
-      const s = summary(r);
-      return s.count === 0 ? null : readNs(s) / NS_PER_MS;
-    },
-  });
+  const at = (
+    description: string,
+    readNs: (s: LatencySummary) => number,
+    q?: number,
+  ): MetricDefinition<R> => {
+    const definition: MetricDefinition<R> = {
+      unit: "duration",
+      description: `${description} ${what}`,
+      read: (r) => {
+        const s = summary(r);
+        return s.count === 0 ? null : readNs(s) / NS_PER_MS;
+      },
+    };
+    if (q === undefined) return definition;
+    return {
+      ...definition,
+      quantile: (r) => summary(r).count === 0 ? null : { histogram: histogram(r), q },
+      sample: samples,
+    };
+  };
   return {
-    [`${prefix}.p50`]: at("median", (s) => s.p50),
-    [`${prefix}.p90`]: at("90th percentile", (s) => s.p90),
-    [`${prefix}.p99`]: at("99th percentile", (s) => s.p99),
+    [`${prefix}.p50`]: at("median", (s) => s.p50, 0.5),
+    [`${prefix}.p90`]: at("90th percentile", (s) => s.p90, 0.9),
+    [`${prefix}.p99`]: at("99th percentile", (s) => s.p99, 0.99),
     [`${prefix}.max`]: at("largest", (s) => s.max),
   };
 }
@@ -277,10 +360,17 @@ export const ALL_METRIC_NAMES: readonly string[] = [
 function rtt(
   description: string,
   readNs: (r: UdpProbeResult) => number,
+  q?: number,
 ): MetricDefinition<UdpProbeResult> {
-  return {
+  const definition: MetricDefinition<UdpProbeResult> = {
     unit: "duration",
     description,
     read: (r) => r.rttSummary.count === 0 ? null : readNs(r) / NS_PER_MS,
+  };
+  if (q === undefined) return definition;
+  return {
+    ...definition,
+    quantile: (r) => r.rttSummary.count === 0 ? null : { histogram: r.rtt, q },
+    sample: "replies",
   };
 }

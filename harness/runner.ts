@@ -71,6 +71,7 @@ import {
   type WorkloadSpec,
 } from "./workloads.ts";
 import { BindWatchMonitor } from "./_bind_monitor.ts";
+import { RunLedger } from "./run_ledger.ts";
 import { endStragglers, processesInNamespace } from "./_stragglers.ts";
 import { namespaceInode } from "./bind_watch.ts";
 import { LocalPrograms, type WorkloadHost } from "./_local_programs.ts";
@@ -227,7 +228,11 @@ class Run {
   readonly #allowRun = new Map<string, Set<string>>();
   #bindWatch: BindWatchMonitor | undefined;
   #bindWatchStarting: Promise<void> | undefined;
-  readonly #programs = new LocalPrograms();
+  readonly #programs = new LocalPrograms((pid, name) =>
+    this.#ledger?.recordProcess(pid, `program ${name}`)
+  );
+  /** What this run started, for `squall clean` after a crash; removed when it ends. */
+  #ledger: RunLedger | undefined;
   /** `nsenter`, to start programs under test in a host's namespace. */
   readonly #nsenterPath: string | undefined;
   #nextId = 1;
@@ -282,6 +287,7 @@ class Run {
     const progressMs = this.#options.progressIntervalMs ?? 0;
     const progress = progressMs > 0 ? setInterval(() => this.#progress(), progressMs) : undefined;
     try {
+      this.#ledger = openLedger(this.#plan.runId);
       await this.#setup();
       await this.#startDeclared();
       const fn = this.#v.scenario.fn;
@@ -295,6 +301,7 @@ class Run {
       this.#options.signal?.removeEventListener("abort", onUserAbort);
       this.#emit({ type: "teardown", scenario: name });
       await this.#teardown();
+      this.#ledger?.close();
     }
     return this.#report(startedAt);
   }
@@ -318,6 +325,7 @@ class Run {
     });
     for (const launch of launches) {
       const child = this.#backend.spawnAgent(launch);
+      this.#ledger?.recordProcess(child.pid, `agent ${launch.host.name}`);
       this.#agents.set(launch.host.name, new AgentConnection(launch.host.name, child));
     }
     const ready = Promise.all([...this.#agents.values()].map((a) => a.ready));
@@ -1037,6 +1045,19 @@ class Run {
       bindWatch: this.#bindWatch?.status() ??
         { active: false, reason: "no program under test or bind churn ran", lost: 0 },
     };
+  }
+}
+
+/** Opens the run's ledger; a machine where none can be written cannot run squall safely. */
+function openLedger(runId: string): RunLedger {
+  try {
+    return RunLedger.open(runId);
+  } catch (error) {
+    throw new EnvironmentError(
+      error instanceof Error ? error.message : String(error),
+      "squall records what each run starts in /run/squall (or $TMPDIR/squall-runs) for squall clean: make one of them writable",
+      { cause: error },
+    );
   }
 }
 

@@ -171,6 +171,7 @@ export function formatScenarioReport(report: ScenarioReport, options: TextOption
         t.ok ? "" : paint(options, "red", `  ${t.reason}`)
       }`,
     );
+    if (t.warning) lines.push(paint(options, "yellow", `    ${t.warning}`));
   }
   for (const c of report.checks) {
     const mark = c.ok ? paint(options, "green", "✓") : paint(options, "red", "✗");

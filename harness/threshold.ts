@@ -3,12 +3,28 @@
  * workload and one of its metrics; the value is a comparison with a limit in the
  * metric's unit. Parsed before anything runs; evaluated over the report.
  *
+ * A confidence level after `@` asks for a statistical verdict: `"probe.loss": "< 2% @95"`
+ * passes only when the one-sided 95% upper bound of the loss is under 2%, not merely
+ * the loss measured. `<` and `<=` compare the upper bound, `>` and `>=` the lower bound
+ * (the bound the true value is beyond with probability at most 5%); `==` and `!=`
+ * cannot take a level. Only proportions (`loss`, `failure.rate`: Clopper-Pearson) and
+ * percentiles (`rtt.p99`, `connect.p50`, ...: order statistics over the histogram) have
+ * an interval; see `confidence.ts`. A sample too small to decide fails the threshold,
+ * with a `warning` that says how large a sample would be needed.
+ *
  * @module
  */
 
+import {
+  minimumQuantileSample,
+  minimumTrials,
+  proportionBounds,
+  quantileBounds,
+  type Side,
+} from "./confidence.ts";
 import { formatDuration } from "./duration.ts";
 import type { Problem } from "./errors.ts";
-import { ALL_METRIC_NAMES, METRICS, type MetricUnit } from "./metrics.ts";
+import { ALL_METRIC_NAMES, type MetricDefinition, METRICS, type MetricUnit } from "./metrics.ts";
 import type { WorkloadResult } from "./results.ts";
 import type { WorkloadKind } from "./workloads.ts";
 
@@ -31,6 +47,11 @@ export interface Threshold {
   limit: number;
   /** The unit of the limit. */
   unit: MetricUnit;
+  /**
+   * The confidence level in percent, above 0 and below 100, when the expression asks
+   * for one (`"< 2% @95"`); absent for a plain comparison of the measured value.
+   */
+  confidence?: number;
 }
 
 /** The outcome of one threshold over a run. */
@@ -43,13 +64,35 @@ export interface ThresholdOutcome {
   ok: boolean;
   /** The measured value (counts, ratio 0-1, or ms), or null when not measured. */
   value: number | null;
-  /** The measured value for people: `0.42%`, `3.1ms`. */
+  /**
+   * The measured value for people: `0.42%`, `3.1ms`; with a confidence level, also the
+   * bound compared and the sample size: `1.20% (95% upper bound 1.40%, n=10000)`.
+   */
   measured: string;
   /** Why it failed, when it did. */
   reason?: string;
+  /** The confidence level in percent, for a threshold with `@`. */
+  confidence?: number;
+  /**
+   * The bound compared with the limit (upper for `<`, `<=`; lower for `>`, `>=`), in
+   * the metric's unit; null when the sample is too small for one to exist.
+   */
+  bound?: number | null;
+  /**
+   * The one-sided lower and upper bounds at the level (together a two-sided interval
+   * at `2 × level - 100` percent); null where the sample is too small for one.
+   */
+  interval?: [number | null, number | null];
+  /** The sample size behind the interval: datagrams sent, samples in the histogram. */
+  sampleSize?: number;
+  /** Set when the threshold could not be decided: how large a sample it needs. */
+  warning?: string;
 }
 
+const NS_PER_MS = 1e6;
 const EXPRESSION = /^\s*(<=|>=|==|!=|<|>)\s*(-?(?:\d+(?:\.\d+)?|\.\d+))\s*(%|us|ms|s|m)?\s*$/;
+/** A trailing confidence level: `@95`, `@ 99.9`, `@95%`. */
+const LEVEL = /^(.*?)\s*@\s*(-?(?:\d+(?:\.\d+)?|\.\d+))\s*%?\s*$/s;
 /** Unit to milliseconds, as a power of ten where it is one (exact decimal shifts). */
 const DURATION_EXPONENT: Record<string, number> = { us: -3, ms: 0, s: 3 };
 
@@ -91,7 +134,23 @@ export function parseThreshold(
     });
     return problems;
   }
-  const match = EXPRESSION.exec(expression);
+  let comparison = expression;
+  let level: string | undefined;
+  if (expression.includes("@")) {
+    const withLevel = LEVEL.exec(expression);
+    if (!withLevel) {
+      problems.push({
+        where: at,
+        message: `expected a confidence level after "@" as in "< 2% @95", got ${
+          JSON.stringify(expression)
+        }`,
+      });
+      return problems;
+    }
+    comparison = withLevel[1]!;
+    level = withLevel[2]!;
+  }
+  const match = EXPRESSION.exec(comparison);
   if (!match) {
     problems.push({
       where: at,
@@ -138,7 +197,49 @@ export function parseThreshold(
     });
   }
   if (problems.length > 0) return problems;
-  return { key, workload, metric, expression, operator, limit, unit };
+  const threshold: Threshold = { key, workload, metric, expression, operator, limit, unit };
+  if (level === undefined) return threshold;
+  const wrong = levelProblems(threshold, comparison.trim(), level, kind);
+  if (wrong.length > 0) return wrong.map((message) => ({ where: at, message }));
+  return { ...threshold, confidence: Number(level) };
+}
+
+/** What is wrong with a confidence level on a threshold otherwise valid. */
+function levelProblems(
+  threshold: Threshold,
+  comparison: string,
+  level: string,
+  kind: WorkloadKind | undefined,
+): string[] {
+  const { metric, operator, limit } = threshold;
+  const problems: string[] = [];
+  const percent = Number(level);
+  if (!(percent > 0 && percent < 100)) {
+    problems.push(`confidence level must be above 0 and below 100, got ${level}`);
+  }
+  if (operator === "==" || operator === "!=") {
+    problems.push(
+      `"${operator}" cannot be decided at a confidence level: use <, <=, > or >=, or remove @${level}`,
+    );
+  }
+  // With the kind unknown (a workload the scenario's function starts), the metric may
+  // belong to several kinds: only when none has an interval is it an error already.
+  const definitions = kind
+    ? [METRICS[kind][metric]!]
+    : Object.values(METRICS).flatMap((m) => m[metric] ? [m[metric]] : []);
+  if (!definitions.some((d) => d.proportion || d.quantile)) {
+    problems.push(`${metric} has no confidence interval: remove @${level}`);
+  }
+  if (problems.length > 0) return problems;
+  if (definitions.some((d) => d.proportion)) {
+    const side = sideOf(operator);
+    if (minimumTrials((bound) => compare(bound, operator, limit), percent / 100, side) === null) {
+      problems.push(
+        `${metric} ${comparison} cannot be shown at ${percent}% confidence by any sample size: change the limit or remove @${level}`,
+      );
+    }
+  }
+  return problems;
 }
 
 /**
@@ -173,6 +274,9 @@ export function evaluateThreshold(
         `"${threshold.workload}" is a ${result.kind}, which has no metric "${threshold.metric}" (it has: ${known})`,
     };
   }
+  if (threshold.confidence !== undefined) {
+    return evaluateWithConfidence(threshold, threshold.confidence, definition, result);
+  }
   const value = definition.read(result);
   if (value === null) {
     return {
@@ -191,6 +295,111 @@ export function evaluateThreshold(
     value,
     measured,
     reason: `${threshold.key} is ${measured}, expected ${threshold.expression.trim()}`,
+  };
+}
+
+/**
+ * Evaluates a threshold with a confidence level: compares the one-sided bound on the
+ * operator's side (upper for `<`, `<=`; lower for `>`, `>=`) with the limit. A sample
+ * too small for even a perfect result to pass fails, with a warning.
+ */
+function evaluateWithConfidence(
+  threshold: Threshold,
+  level: number,
+  definition: MetricDefinition,
+  result: WorkloadResult,
+): ThresholdOutcome {
+  const { key, expression, metric, operator, limit, unit } = threshold;
+  const notMeasured = {
+    key,
+    expression,
+    ok: false,
+    value: null,
+    measured: "-",
+    reason: `${metric} was not measured in this run`,
+    confidence: level,
+  };
+  const value = definition.read(result);
+  if (value === null) return notMeasured;
+  const measuredValue = formatMetric(value, unit);
+  if (!definition.proportion && !definition.quantile) {
+    return {
+      key,
+      expression,
+      ok: false,
+      value,
+      measured: measuredValue,
+      reason: `${metric} has no confidence interval: remove @${level}`,
+      confidence: level,
+    };
+  }
+  const confidence = level / 100;
+  const side = sideOf(operator);
+  const accepts = (bound: number) => compare(bound, operator, limit);
+  let interval: [number | null, number | null];
+  let n: number;
+  let minimum: number | null;
+  if (definition.proportion) {
+    const counts = definition.proportion(result);
+    if (!counts) return notMeasured;
+    const { successes, trials } = counts;
+    if (
+      !(Number.isSafeInteger(trials) && Number.isSafeInteger(successes)) || successes < 0 ||
+      successes > trials
+    ) {
+      return {
+        ...notMeasured,
+        value,
+        measured: measuredValue,
+        reason: `${metric} cannot be bounded: the run counted ${successes} of ${trials}`,
+      };
+    }
+    const bounds = proportionBounds(successes, trials, confidence);
+    interval = [bounds.lower, bounds.upper];
+    n = trials;
+    minimum = minimumTrials(accepts, confidence, side);
+  } else {
+    const sample = definition.quantile!(result);
+    if (!sample) return notMeasured;
+    const bounds = quantileBounds(sample.histogram, sample.q, confidence);
+    // Histograms hold nanoseconds; duration metrics are milliseconds.
+    const toMs = (ns: number | null) => ns === null ? null : ns / NS_PER_MS;
+    interval = [toMs(bounds.lower), toMs(bounds.upper)];
+    n = bounds.n;
+    minimum = minimumQuantileSample(sample.q, confidence, side);
+  }
+  const bound = side === "upper" ? interval[1] : interval[0];
+  const comparison = expression.slice(0, expression.indexOf("@")).trim();
+  const stated = bound === null
+    ? `n=${n}, too few for a ${level}% ${side} bound`
+    : `${level}% ${side} bound ${formatMetric(bound, unit)}, n=${n}`;
+  const measured = `${measuredValue} (${stated})`;
+  const samples = definition.sample ?? "samples";
+  const statistics = { confidence: level, bound, interval, sampleSize: n };
+  let reason: string | undefined;
+  let warning: string | undefined;
+  if (minimum === null) {
+    reason = `${metric} ${comparison} cannot be shown at ${level}% confidence by any sample size`;
+  } else if (n < minimum || bound === null) {
+    reason =
+      `sample too small to decide at ${level}%: need at least ${minimum} ${samples}, got ${n}`;
+    warning =
+      `${key} ${expression.trim()} was not decided: ${n} ${samples} cannot show it at ${level}% confidence whatever they measure; it needs at least ${minimum}`;
+  } else if (!accepts(bound)) {
+    reason = `${level}% ${side} bound ${
+      formatMetric(bound, unit)
+    } is not ${comparison} (measured ${measuredValue}, n=${n})`;
+  }
+  if (reason === undefined) return { key, expression, ok: true, value, measured, ...statistics };
+  return {
+    key,
+    expression,
+    ok: false,
+    value,
+    measured,
+    reason,
+    ...statistics,
+    ...(warning === undefined ? {} : { warning }),
   };
 }
 
@@ -226,6 +435,10 @@ function compare(value: number, operator: Operator, limit: number): boolean {
     case "!=":
       return value !== limit;
   }
+}
+
+function sideOf(operator: Operator): Side {
+  return operator === "<" || operator === "<=" ? "upper" : "lower";
 }
 
 function unitOf(metric: string): MetricUnit {

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import type { Problem } from "./errors.ts";
+import { Histogram } from "./histogram.ts";
+import { METRICS } from "./metrics.ts";
 import type { UdpEchoResult, UdpProbeResult, WorkloadResult } from "./results.ts";
 import { evaluateThreshold, formatMetric, parseThreshold, type Threshold } from "./threshold.ts";
 
@@ -138,7 +140,7 @@ Deno.test("parseThreshold() rejects an unknown metric and suggests a close one",
   assert.deepEqual(rest, []);
   assert.equal(problem?.where, 'thresholds["probe.los"]');
   assert.match(problem!.message, /^unknown metric "los"; did you mean "lost" or "loss"\?/);
-  assert.match(problem!.message, /\(metrics: sent, delivered, lost, loss, .*, replied\)$/);
+  assert.match(problem!.message, /\(metrics: sent, delivered, lost, loss, .*, replied, .*\)$/);
 });
 
 Deno.test("parseThreshold() lists the metrics without a suggestion when none is close", () => {
@@ -322,4 +324,305 @@ Deno.test("formatMetric() prints durations and counts", () => {
   assert.equal(formatMetric(3.1, "duration"), "3.1ms");
   assert.equal(formatMetric(0.85, "duration"), "850us");
   assert.equal(formatMetric(12, "count"), "12");
+});
+
+// ---- confidence levels: "< 2% @95" ----
+
+/** A probe result whose round-trip times are these nanosecond values. */
+function probeWithRtts(values: number[]): UdpProbeResult {
+  const h = new Histogram();
+  for (const v of values) h.record(v);
+  return probeResult({ rtt: h.toJSON(), rttSummary: h.summary() });
+}
+
+/** 1000 round-trip times: 10us, 20us, ... 10ms. Ranks 985 and 996 bound its p99. */
+const TEN_MS_RAMP = Array.from({ length: 1000 }, (_, i) => (i + 1) * 10_000);
+
+function lossOf(sent: number, lost: number): UdpProbeResult {
+  return probeResult({ sent, lost, delivered: sent - lost, loss: sent === 0 ? 0 : lost / sent });
+}
+
+function closeTo(actual: number | null | undefined, expected: number, relative = 1e-9): void {
+  assert.ok(
+    typeof actual === "number" && Math.abs(actual - expected) <= relative * expected,
+    `got ${actual}, expected ${expected}`,
+  );
+}
+
+Deno.test("parseThreshold() reads a confidence level after @", () => {
+  assert.deepEqual(parsed("probe.loss", "< 2% @95"), {
+    key: "probe.loss",
+    workload: "probe",
+    metric: "loss",
+    expression: "< 2% @95",
+    operator: "<",
+    limit: 0.02,
+    unit: "ratio",
+    confidence: 95,
+  });
+  assert.equal(parsed("probe.loss", "< 2% @99.9").confidence, 99.9);
+  assert.equal(parsed("probe.loss", "<=2%@ 97.5%").confidence, 97.5);
+  assert.equal(parsed("probe.rtt.p99", "< 5ms @99").limit, 5);
+  assert.equal(parsed("probe.rtt.p50", "> 100us @90").operator, ">");
+  assert.equal(parsed("probe.loss", "< 2%").confidence, undefined);
+});
+
+Deno.test("parseThreshold() rejects a confidence level of 0, 100 or beyond", () => {
+  assert.deepEqual(problems("probe.loss", "< 2% @100"), [{
+    where: 'thresholds["probe.loss"]',
+    message: "confidence level must be above 0 and below 100, got 100",
+  }]);
+  for (const level of ["0", "100.0", "150", "-5", "0.0"]) {
+    const [problem, ...rest] = problems("probe.loss", `< 2% @${level}`);
+    assert.deepEqual(rest, []);
+    assert.equal(
+      problem?.message,
+      `confidence level must be above 0 and below 100, got ${level}`,
+    );
+  }
+  assert.equal(parsed("probe.loss", "< 2% @0.5").confidence, 0.5);
+  assert.equal(parsed("probe.loss", "< 2% @99.99").confidence, 99.99);
+});
+
+Deno.test("parseThreshold() rejects an @ without a level", () => {
+  for (const expression of ["< 2% @", "< 2% @high", "< 2% @95 @99", "@95"]) {
+    assert.equal(problems("probe.loss", expression).length, 1, expression);
+  }
+  assert.deepEqual(problems("probe.loss", "< 2% @high"), [{
+    where: 'thresholds["probe.loss"]',
+    message: 'expected a confidence level after "@" as in "< 2% @95", got "< 2% @high"',
+  }]);
+});
+
+Deno.test("parseThreshold() rejects a confidence level on == and !=", () => {
+  for (const operator of ["==", "!="]) {
+    assert.deepEqual(problems("probe.loss", `${operator} 0 @95`), [{
+      where: 'thresholds["probe.loss"]',
+      message:
+        `"${operator}" cannot be decided at a confidence level: use <, <=, > or >=, or remove @95`,
+    }]);
+  }
+  // With a level out of range too: both problems at once.
+  assert.equal(problems("probe.loss", "== 0 @100").length, 2);
+});
+
+Deno.test("parseThreshold() rejects a confidence level on a metric with no interval", () => {
+  const known = parseThreshold("probe.sent", "> 5 @95", "options.thresholds", "udpProbe");
+  assert.deepEqual(known, [{
+    where: 'options.thresholds["probe.sent"]',
+    message: "sent has no confidence interval: remove @95",
+  }]);
+  // Without the kind, no kind that has the metric gives it an interval.
+  assert.deepEqual(problems("probe.rtt.max", "< 5ms @99"), [{
+    where: 'thresholds["probe.rtt.max"]',
+    message: "rtt.max has no confidence interval: remove @99",
+  }]);
+  assert.equal(problems("probe.rtt.mean", "< 5ms @95").length, 1);
+  assert.equal(problems("probe.outage.longest", "< 1s @95").length, 1);
+  assert.equal(parsed("storm.failure.rate", "< 1% @95").confidence, 95);
+  assert.equal(parsed("churn.rebind.p99", "< 10ms @95").confidence, 95);
+});
+
+Deno.test("parseThreshold() rejects a proportion limit that no sample can show", () => {
+  assert.deepEqual(problems("probe.loss", "<= 0% @95"), [{
+    where: 'thresholds["probe.loss"]',
+    message:
+      "loss <= 0% cannot be shown at 95% confidence by any sample size: change the limit or remove @95",
+  }]);
+  assert.equal(problems("probe.loss", ">= 100% @95").length, 1);
+  assert.equal(problems("probe.loss", "< 0 @95").length, 1);
+  // Without a level these may be meant as they read: loss of exactly none.
+  assert.equal(parsed("probe.loss", "<= 0%").limit, 0);
+  assert.equal(parsed("probe.loss", "> 0% @95").confidence, 95);
+});
+
+Deno.test("parseThreshold() reports the problems of the comparison before those of the level", () => {
+  assert.deepEqual(problems("probe.rtt.p99", "< 5 @95"), [{
+    where: 'thresholds["probe.rtt.p99"]',
+    message: 'rtt.p99 is a duration: give a unit, as in "< 5ms" (got "< 5 @95")',
+  }]);
+  assert.equal(problems("probe.loss", "less than 2% @95").length, 1);
+});
+
+Deno.test("evaluateThreshold() passes a loss whose 95% upper bound is under the limit", () => {
+  const outcome = evaluateThreshold(
+    parsed("probe.loss", "< 2% @95"),
+    results({ probe: lossOf(10_000, 120) }),
+  );
+  // Clopper-Pearson for 120 of 10,000 (scipy.stats.beta.ppf): 1.0265% to 1.3951%.
+  closeTo(outcome.bound, 0.013950635558311471);
+  closeTo(outcome.interval?.[0], 0.010265227024565882);
+  closeTo(outcome.interval?.[1], 0.013950635558311471);
+  assert.deepEqual({ ...outcome, bound: 0, interval: [] }, {
+    key: "probe.loss",
+    expression: "< 2% @95",
+    ok: true,
+    value: 0.012,
+    measured: "1.20% (95% upper bound 1.40%, n=10000)",
+    confidence: 95,
+    bound: 0,
+    interval: [],
+    sampleSize: 10_000,
+  });
+});
+
+Deno.test("evaluateThreshold() fails a loss under the limit whose upper bound is not", () => {
+  const outcome = evaluateThreshold(
+    parsed("probe.loss", "< 2% @95"),
+    results({ probe: lossOf(1000, 14) }),
+  );
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.value, 0.014);
+  closeTo(outcome.bound, 0.02180013152550217);
+  assert.equal(outcome.measured, "1.40% (95% upper bound 2.18%, n=1000)");
+  assert.equal(outcome.reason, "95% upper bound 2.18% is not < 2% (measured 1.40%, n=1000)");
+  assert.equal(outcome.warning, undefined);
+  // The same loss without a level passes: 1.4% < 2%.
+  assert.equal(
+    evaluateThreshold(parsed("probe.loss", "< 2%"), results({ probe: lossOf(1000, 14) })).ok,
+    true,
+  );
+});
+
+Deno.test("evaluateThreshold() fails a sample too small to decide, and says how many it needs", () => {
+  // With 50 datagrams, even none lost bounds the loss at 1 - 0.05^(1/50) = 5.82%.
+  const outcome = evaluateThreshold(
+    parsed("probe.loss", "< 2% @95"),
+    results({ probe: lossOf(50, 0) }),
+  );
+  closeTo(outcome.bound, 1 - 0.05 ** (1 / 50));
+  assert.deepEqual({ ...outcome, bound: 0, interval: [0, 0] }, {
+    key: "probe.loss",
+    expression: "< 2% @95",
+    ok: false,
+    value: 0,
+    measured: "0.00% (95% upper bound 5.82%, n=50)",
+    reason: "sample too small to decide at 95%: need at least 149 datagrams, got 50",
+    confidence: 95,
+    bound: 0,
+    interval: [0, 0],
+    sampleSize: 50,
+    warning:
+      "probe.loss < 2% @95 was not decided: 50 datagrams cannot show it at 95% confidence whatever they measure; it needs at least 149",
+  });
+});
+
+Deno.test("evaluateThreshold() decides from the smallest sufficient sample: 149 datagrams for < 2% @95", () => {
+  const at = (sent: number) =>
+    evaluateThreshold(parsed("probe.loss", "< 2% @95"), results({ probe: lossOf(sent, 0) }));
+  // 1 - 0.05^(1/148) = 2.004%; 1 - 0.05^(1/149) = 1.990%.
+  assert.equal(at(148).ok, false);
+  assert.match(at(148).reason!, /need at least 149 datagrams, got 148/);
+  assert.equal(at(149).ok, true, at(149).reason);
+  assert.equal(at(149).measured, "0.00% (95% upper bound 1.99%, n=149)");
+  // One loss in 149 is a sample large enough that fails on its bound, with no warning.
+  const one = evaluateThreshold(
+    parsed("probe.loss", "< 2% @95"),
+    results({ probe: lossOf(149, 1) }),
+  );
+  assert.equal(one.ok, false);
+  assert.equal(one.warning, undefined);
+  // scipy.stats.beta.ppf(0.95, 2, 148) = 3.144%.
+  assert.equal(one.reason, "95% upper bound 3.14% is not < 2% (measured 0.67%, n=149)");
+});
+
+Deno.test("evaluateThreshold() compares the lower bound for > and >=", () => {
+  const probe = lossOf(1000, 14);
+  const above = evaluateThreshold(parsed("probe.loss", "> 0.5% @95"), results({ probe }));
+  assert.equal(above.ok, true, above.reason);
+  closeTo(above.bound, 0.008483235314784687);
+  assert.equal(above.measured, "1.40% (95% lower bound 0.85%, n=1000)");
+  const not = evaluateThreshold(parsed("probe.loss", ">= 1% @95"), results({ probe }));
+  assert.equal(not.ok, false);
+  assert.equal(not.reason, "95% lower bound 0.85% is not >= 1% (measured 1.40%, n=1000)");
+});
+
+Deno.test("evaluateThreshold() bounds a p99 through the histogram's buckets", () => {
+  const probe = probeWithRtts(TEN_MS_RAMP);
+  const pass = evaluateThreshold(parsed("probe.rtt.p99", "< 10ms @95"), results({ probe }));
+  assert.equal(pass.ok, true, pass.reason);
+  // Upper: rank 996 (9.96ms), to its bucket's upper edge; lower: rank 985, lower edge.
+  assert.equal(pass.bound, 9.961472);
+  assert.deepEqual(pass.interval, [9.8304, 9.961472]);
+  assert.equal(pass.sampleSize, 1000);
+  assert.equal(pass.measured, "9.93ms (95% upper bound 9.96ms, n=1000)");
+  const fail = evaluateThreshold(parsed("probe.rtt.p99", "< 9.95ms @95"), results({ probe }));
+  assert.equal(fail.ok, false);
+  assert.equal(fail.reason, "95% upper bound 9.96ms is not < 9.95ms (measured 9.93ms, n=1000)");
+  // Without a level, 9.93ms < 9.95ms passes.
+  assert.equal(evaluateThreshold(parsed("probe.rtt.p99", "< 9.95ms"), results({ probe })).ok, true);
+  const lower = evaluateThreshold(parsed("probe.rtt.p99", "> 9.8ms @95"), results({ probe }));
+  assert.equal(lower.ok, true, lower.reason);
+  assert.equal(lower.bound, 9.8304);
+});
+
+Deno.test("evaluateThreshold() fails a p99 from fewer than 299 samples as too small", () => {
+  const probe = probeWithRtts(TEN_MS_RAMP.slice(0, 200));
+  const outcome = evaluateThreshold(parsed("probe.rtt.p99", "< 10ms @95"), results({ probe }));
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.bound, null);
+  assert.equal(outcome.interval?.[1], null);
+  assert.equal(outcome.measured, "1.98ms (n=200, too few for a 95% upper bound)");
+  assert.equal(
+    outcome.reason,
+    "sample too small to decide at 95%: need at least 299 replies, got 200",
+  );
+  assert.equal(
+    outcome.warning,
+    "probe.rtt.p99 < 10ms @95 was not decided: 200 replies cannot show it at 95% confidence whatever they measure; it needs at least 299",
+  );
+  // 299 samples are enough for the largest one to bound the p99.
+  const enough = probeWithRtts(TEN_MS_RAMP.slice(0, 299));
+  const decided = evaluateThreshold(
+    parsed("probe.rtt.p99", "< 10ms @95"),
+    results({ probe: enough }),
+  );
+  assert.equal(decided.ok, true, decided.reason);
+  assert.equal(decided.bound, 2.99);
+});
+
+Deno.test("evaluateThreshold() fails a confidence threshold on a metric not measured", () => {
+  const probe = probeResult({
+    delivered: 0,
+    lost: 1000,
+    loss: 1,
+    rttSummary: { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 },
+  });
+  const outcome = evaluateThreshold(parsed("probe.rtt.p50", "< 5ms @95"), results({ probe }));
+  assert.deepEqual(outcome, {
+    key: "probe.rtt.p50",
+    expression: "< 5ms @95",
+    ok: false,
+    value: null,
+    measured: "-",
+    reason: "rtt.p50 was not measured in this run",
+    confidence: 95,
+  });
+});
+
+Deno.test("evaluateThreshold() fails a confidence level on a metric its kind cannot bound", () => {
+  // Parsing rejects this; a threshold built by hand reaches the evaluation.
+  const threshold: Threshold = { ...parsed("probe.sent", "> 5"), confidence: 95 };
+  const outcome = evaluateThreshold(threshold, results({ probe: probeResult() }));
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.value, 1000);
+  assert.equal(outcome.reason, "sent has no confidence interval: remove @95");
+});
+
+Deno.test("every proportion has a ratio unit and every percentile metric a quantile", () => {
+  const percentile = /\.p(50|90|99|99\.9)$/;
+  for (const [kind, metrics] of Object.entries(METRICS)) {
+    for (const [name, definition] of Object.entries(metrics)) {
+      const what = `${kind} ${name}`;
+      assert.equal(definition.unit === "ratio", definition.proportion !== undefined, what);
+      assert.equal(percentile.test(name), definition.quantile !== undefined, what);
+      if (definition.proportion || definition.quantile) assert.ok(definition.sample, what);
+    }
+  }
+  const q = METRICS.udpProbe["rtt.p99.9"]!.quantile!(probeWithRtts(TEN_MS_RAMP));
+  assert.equal(q?.q, 0.999);
+  assert.deepEqual(METRICS.udpProbe.loss!.proportion!(lossOf(1000, 14)), {
+    successes: 14,
+    trials: 1000,
+  });
 });

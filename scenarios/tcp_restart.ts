@@ -11,7 +11,7 @@
 
 import { exec, scenario, tcpProbe } from "../mod.ts";
 
-const server = new URL("./programs/tcp_server.py", import.meta.url).pathname;
+const server = new URL("./_programs/tcp_server.py", import.meta.url).pathname;
 const python = (port: number, ...flags: string[]) =>
   exec(["python3", "-u", server, String(port), ...flags], { ready: { tcp: port } });
 

@@ -1,6 +1,6 @@
 /**
  * A Deno UDP server that rebinds its port while a receive() is pending, and the fixed
- * version that awaits the pending receive first (see scenarios/programs/). The buggy one
+ * version that awaits the pending receive first (see scenarios/_programs/). The buggy one
  * swallows its "address already in use" errors and retries, so its own output shows
  * nothing wrong; squall's bind watch (bpf/bind_watch.c) sees every failed bind, and
  * `ss` shows who held the port: the server itself, through the socket it had just
@@ -11,7 +11,7 @@
 
 import { exec, scenario } from "../mod.ts";
 
-const server = new URL("./programs/udp_rebind_server.ts", import.meta.url).pathname;
+const server = new URL("./_programs/udp_rebind_server.ts", import.meta.url).pathname;
 const deno = (port: number, ...flags: string[]) =>
   exec(
     [

@@ -81,3 +81,21 @@ export function filesNamed(text: string, dirs: string[]): string[] {
   for (const dir of dirs) walk(dir, 1);
   return found;
 }
+
+/**
+ * Runs `squall clean`, as a user would after a crash: it removes the ledgers of runs
+ * whose runner is gone. Returns what it printed; throws if it did not exit 0.
+ */
+export async function squallClean(): Promise<string> {
+  const root = new URL("..", import.meta.url).pathname;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-net", "harness/cli.ts", "clean"],
+    cwd: root,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const said = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+  if (output.code !== 0) throw new Error(`squall clean exited with ${output.code}:\n${said}`);
+  return said;
+}

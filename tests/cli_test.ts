@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type CliIo, HELP, main } from "../harness/cli.ts";
+import { type CliIo, COMMAND_HELP, HELP, main } from "../harness/cli.ts";
+import { CLEAR_LINE } from "../harness/_live_line.ts";
 import { SQUALL_VERSION } from "../harness/report.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -467,4 +468,273 @@ Deno.test("run rejects bad TCP workloads, storms, churns and programs, every one
     [`${file}: options.workloads.churn.run.port`, "got 70000"],
     [`${file}: options.workloads.missing.run.command`, 'program "./no-such-server" does not exist'],
   ]);
+});
+
+// Reports for people and for CI: --junit, --html, progress, and the new commands' usage.
+
+Deno.test("main() writes a JUnit XML and an HTML report next to the JSON one", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    const paths = {
+      json: join(dir, "report.json"),
+      junit: join(dir, "junit.xml"),
+      html: join(dir, "report.html"),
+    };
+    const io = capture();
+    const scenarioPath = relative(Deno.cwd(), join(ROOT, "scenarios/loopback.ts"));
+    const code = await main([
+      "run",
+      scenarioPath,
+      "--quiet",
+      "--json",
+      paths.json,
+      "--junit",
+      paths.junit,
+      "--html",
+      paths.html,
+    ], io);
+    const text = io.text();
+    assert.equal(code, 0, text);
+    assert.match(text, new RegExp(`^JUnit XML report written to ${paths.junit}$`, "m"));
+    assert.match(text, new RegExp(`^HTML report written to ${paths.html}$`, "m"));
+    const report = JSON.parse(await Deno.readTextFile(paths.json));
+    const xml = await Deno.readTextFile(paths.junit);
+    assert.match(xml, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="squall" /);
+    assert.match(
+      xml,
+      /<testsuite name="udp echo on loopback" tests="4" failures="0" errors="0" /,
+      "the scenario, its check and its two thresholds",
+    );
+    assert.match(
+      xml,
+      /<testcase classname="scenarios\/loopback\.ts" name="threshold probe\.loss &lt; 1%"/,
+    );
+    const embedded = /<system-out><!\[CDATA\[([\s\S]*?)\]\]><\/system-out>/.exec(xml)?.[1];
+    assert.deepEqual(JSON.parse(embedded ?? "null"), report.scenarios[0]);
+    const html = await Deno.readTextFile(paths.html);
+    assert.match(html, /^<!doctype html>/i);
+    assert.match(html, /udp echo on loopback/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("run rejects --junit and --html into a missing directory, and two outputs in one file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    const missing = join(dir, "missing");
+    const run = await squall([
+      "run",
+      "scenarios/loopback.ts",
+      "--junit",
+      join(missing, "junit.xml"),
+      "--html",
+      join(missing, "report.html"),
+    ]);
+    assertBadInput(run, [
+      ["--junit", `directory "${missing}" does not exist`],
+      ["--html", `directory "${missing}" does not exist`],
+    ]);
+    const same = join(dir, "out");
+    const twice = await squall(["run", "scenarios/loopback.ts", "--json", same, "--junit", same]);
+    assertBadInput(twice, [["--junit", `"${same}" is also given to --json`]]);
+    const asDir = await squall(["run", "scenarios/loopback.ts", "--html", dir]);
+    assertBadInput(asDir, [["--html", `"${dir}" is a directory`]]);
+    await assert.rejects(Deno.stat(same), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("list rejects --junit and --html, which it cannot honour", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    const run = await squall([
+      "list",
+      "scenarios/loopback.ts",
+      "--junit",
+      join(dir, "j.xml"),
+      "--html",
+      join(dir, "r.html"),
+    ]);
+    assertBadInput(run, [["--junit", "list"], ["--html", "list"]]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--junit and --html without a value exit 2 and say which option", async () => {
+  for (const option of ["--junit", "--html"]) {
+    const run = await squall(["run", "scenarios/loopback.ts", option]);
+    assert.equal(run.code, 2, option);
+    assert.match(run.stderr, new RegExp(`option "${option}" needs a value`));
+    assert.deepEqual(run.calls, []);
+  }
+});
+
+Deno.test("every command has a help: squall help <command> and squall <command> --help", async () => {
+  for (const command of ["run", "list", "doctor", "clean", "help"] as const) {
+    const io = capture();
+    assert.equal(await main(["help", command], io), 0);
+    assert.equal(io.text(), COMMAND_HELP[command]);
+    assert.match(io.text(), new RegExp(`^Usage: squall ${command}`));
+    if (command === "help") continue;
+    const flag = capture();
+    assert.equal(await main([command, "--help"], flag), 0, command);
+    assert.equal(flag.text(), COMMAND_HELP[command], `squall ${command} --help`);
+  }
+  for (const text of [HELP, COMMAND_HELP.run]) {
+    assert.match(text, /--junit FILE/);
+    assert.match(text, /--html FILE/);
+  }
+  assert.match(HELP, /^ {2}squall doctor \[--json\]$/m);
+  assert.match(HELP, /^ {2}squall clean \[--dry-run\]$/m);
+  assert.match(COMMAND_HELP.clean, /SQUALL_RUN_DIR/);
+  const unknown = capture();
+  assert.equal(await main(["help", "frobnicate"], unknown), 2);
+  assert.match(
+    unknown.text(),
+    /unknown command "frobnicate" \(commands: run, list, doctor, clean, help\)/,
+  );
+});
+
+Deno.test("doctor and clean reject arguments and options that are not theirs with exit 2", async () => {
+  const cases: [string[], RegExp][] = [
+    [["doctor", "scenarios/"], /squall doctor: takes no arguments, got "scenarios\/"/],
+    [
+      ["doctor", "--junit", "x.xml"],
+      /unknown option "--junit" \(options: --json, --no-color, --help\)/,
+    ],
+    [["doctor", "--json=out.json"], /option "--json" takes no value/],
+    [["clean", "--json"], /unknown option "--json" \(options: --dry-run, --help\)/],
+  ];
+  for (const [args, message] of cases) {
+    const io = capture();
+    assert.equal(await main(args, io), 2, args.join(" "));
+    assert.match(io.text(), message, args.join(" "));
+    assert.match(io.text(), new RegExp(`Run "squall help ${args[0]}" for usage\\.`));
+  }
+});
+
+/**
+ * A fake terminal: what the CLI writes (lines through out/err, raw text through the
+ * terminal) goes through a tiny emulator of `\r`, `\x1b[K` and `\n`, so the test sees
+ * the screen a person would see.
+ */
+function fakeTerminal(columns: number) {
+  const screen: string[] = [];
+  let line = "";
+  let col = 0;
+  const raw: string[] = [];
+  const outLines: string[] = [];
+  /** Lines printed while part of a live line was still on the screen. */
+  const garbled: string[] = [];
+  const feed = (text: string) => {
+    for (let i = 0; i < text.length; i++) {
+      if (text.startsWith("\x1b[K", i)) {
+        line = line.slice(0, col);
+        i += 2;
+      } else if (text[i] === "\r") col = 0;
+      else if (text[i] === "\n") {
+        screen.push(line);
+        line = "";
+        col = 0;
+      } else {
+        line = line.slice(0, col) + text[i] + line.slice(col + 1);
+        col++;
+      }
+    }
+  };
+  const print = (text: string) => {
+    if (line !== "" || col !== 0) garbled.push(`${JSON.stringify(line)} then ${text}`);
+    outLines.push(text);
+    feed(text + "\n");
+  };
+  const io: CliIo = {
+    out: print,
+    err: print,
+    color: false,
+    handleSignals: false,
+    terminal: {
+      write(text) {
+        raw.push(text);
+        feed(text);
+      },
+      columns: () => columns,
+    },
+  };
+  return { io, screen, raw, outLines, garbled, current: () => line };
+}
+
+Deno.test("on a terminal, run redraws one live progress line in place and never mixes it with other lines", async () => {
+  const term = fakeTerminal(100);
+  const scenarioPath = relative(Deno.cwd(), join(ROOT, "scenarios/loopback.ts"));
+  const code = await main(["run", scenarioPath], term.io);
+  assert.equal(code, 0, term.outLines.join("\n"));
+  const draws = term.raw.filter((t) => t.length > CLEAR_LINE.length);
+  assert.ok(draws.length >= 2, `the live line was drawn and redrawn: ${JSON.stringify(term.raw)}`);
+  for (const draw of draws) {
+    assert.ok(draw.startsWith(CLEAR_LINE), "each draw starts by going back and erasing the line");
+    assert.match(
+      draw.slice(CLEAR_LINE.length),
+      /^ {2}⋯ +\d+\.\ds udp echo on loopback {2}probe: sent \d+, loss \d+\.\d\d%, p99 (\S+)/,
+    );
+    assert.ok(!draw.includes("\n"), "a live line is one line");
+    assert.ok([...draw.slice(CLEAR_LINE.length)].length < 100, "cut to the terminal's width");
+  }
+  assert.deepEqual(term.garbled, [], "every line was printed on a cleared line");
+  assert.equal(term.current(), "", "the live line is gone at the end");
+  assert.ok(!term.screen.some((l) => l.includes("⋯")), "no live line is left on the screen");
+  assert.ok(
+    !term.outLines.some((l) => l.includes("  …")),
+    "no plain progress lines on a terminal",
+  );
+  for (const line of term.outLines.flatMap((l) => l.split("\n"))) {
+    assert.ok(term.screen.includes(line), `printed line intact on the screen: ${line}`);
+  }
+  assert.ok(term.screen.some((l) => /PASSED udp echo on loopback/.test(l)));
+});
+
+Deno.test("off a terminal, run prints plain progress lines and no control characters", async () => {
+  const io = { ...capture(), progressIntervalMs: 200 };
+  const scenarioPath = relative(Deno.cwd(), join(ROOT, "scenarios/loopback.ts"));
+  const code = await main(["run", scenarioPath], io);
+  const text = io.text();
+  assert.equal(code, 0, text);
+  const progress = text.split("\n").filter((l) => l.startsWith("  …"));
+  assert.ok(progress.length >= 2, `plain progress lines:\n${text}`);
+  for (const line of progress) {
+    assert.match(
+      line,
+      /^ {2}… *\S+ {2}(probe|big) on local: sent \d+, delivered \d+, loss \d+\.\d\d%, p99 \S+$/,
+    );
+  }
+  assert.ok(!text.includes("\r") && !text.includes("\x1b"), "no \\r nor escape sequence");
+});
+
+Deno.test("--quiet on a terminal draws no live line", async () => {
+  const term = fakeTerminal(80);
+  const scenarioPath = relative(Deno.cwd(), join(ROOT, "scenarios/loopback.ts"));
+  assert.equal(await main(["run", scenarioPath, "--quiet"], term.io), 0);
+  assert.deepEqual(term.raw, []);
+});
+
+Deno.test("a report that cannot be written is said on stderr, the others are still written, and the exit code is not 0", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    const jsonPath = join(dir, "report.json");
+    const io = capture();
+    const scenarioPath = relative(Deno.cwd(), join(ROOT, "scenarios/loopback.ts"));
+    // /proc/version exists in a directory that exists, and no one may write it, not even root.
+    const code = await main(
+      ["run", scenarioPath, "--quiet", "--junit", "/proc/version", "--json", jsonPath],
+      io,
+    );
+    const text = io.text();
+    assert.equal(code, 3, text);
+    assert.match(text, /^squall: cannot write the JUnit XML report to "\/proc\/version": /m);
+    assert.equal(JSON.parse(await Deno.readTextFile(jsonPath)).exitCode, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { exec, runScenario, scenario } from "../mod.ts";
 import type { ExecResult } from "../harness/results.ts";
 
-const PYTHON_SERVER = new URL("../scenarios/programs/tcp_server.py", import.meta.url).pathname;
+const PYTHON_SERVER = new URL("../scenarios/_programs/tcp_server.py", import.meta.url).pathname;
 
 function alive(pid: number): boolean {
   try {

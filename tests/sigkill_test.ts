@@ -12,6 +12,7 @@ import {
   isAlive,
   namedNetns,
   netnsOf,
+  squallClean,
 } from "./_processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -69,6 +70,12 @@ Deno.test("SIGKILL of the runner mid-scenario leaves no agent, namespace, link o
     (await namedNetns()).filter((n) => n.includes(runId) || n.startsWith("sq-")),
     [],
   );
+  // The one thing left is the run's ledger, which says what the run started; squall
+  // clean finds every recorded process already gone and removes it.
+  const ledgers = filesNamed(runId, ["/tmp", "/run", "/dev/shm", "/sys/fs/bpf"]);
+  assert.equal(ledgers.length, 1, `the run's ledger is left: ${ledgers}`);
+  assert.match(ledgers[0]!, new RegExp(`/squall(-runs)?/${runId}-\\d+\\.jsonl$`));
+  assert.match(await squallClean(), new RegExp(`removed run ${runId}: 0 processes still running`));
   assert.deepEqual(filesNamed(runId, ["/tmp", "/run", "/dev/shm", "/sys/fs/bpf"]), []);
 });
 
@@ -115,6 +122,7 @@ Deno.test("SIGKILL of the runner leaves no program under test and no bind watch 
     }, 5000),
     "the bind watch programs were unloaded",
   );
+  assert.match(await squallClean(), /removed run [0-9a-f]{6}: 0 processes still running/);
 });
 
 /** Pids of the processes in a network namespace. */

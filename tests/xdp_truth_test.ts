@@ -32,7 +32,7 @@ import {
 } from "../mod.ts";
 import type { LedgerEntry } from "../harness/results.ts";
 import { readLines } from "../harness/_protocol.ts";
-import { eventually, isAlive } from "./_processes.ts";
+import { eventually, isAlive, squallClean } from "./_processes.ts";
 import {
   BPF_PROG_TYPE_XDP,
   bpffsEntries,
@@ -251,6 +251,8 @@ Deno.test("SIGKILL of the runner while droppers are attached leaves no XDP progr
     }, 5000);
     assert.ok(settled, `xdp_drop programs loaded with no process holding them: ${orphans}`);
     assert.deepEqual([...difference(bpffsEntries(), bpffsBefore)], [], "nothing new in bpffs");
+    // The run's ledger is all that is left; squall clean removes it.
+    assert.match(await squallClean(), /removed run [0-9a-f]{6}: 0 processes still running/);
   } finally {
     if (!killed) {
       try {

@@ -1,0 +1,237 @@
+// `squall clean` ends exactly the processes crashed runs recorded, and nothing else:
+// a recorded process still running with its recorded start time is killed; a recorded
+// pid whose start time differs (the pid was reused) is not; the ledger of a run whose
+// runner still runs is left alone. Ledgers live in a temporary directory given by
+// SQUALL_RUN_DIR, so real ledgers are never touched.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { bootId, processInfo, RUN_LEDGER_VERSION } from "../harness/run_ledger.ts";
+import { isAlive } from "./_processes.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** A `sleep 60` of ours, killed and reaped when disposed. */
+interface Sleeper extends AsyncDisposable {
+  pid: number;
+  startTime: number;
+  child: Deno.ChildProcess;
+}
+
+function sleeper(): Sleeper {
+  const child = new Deno.Command("sleep", { args: ["60"], stdin: "null", stdout: "null" })
+    .spawn();
+  const info = processInfo(child.pid);
+  assert.ok(info, "sleep started");
+  return {
+    pid: child.pid,
+    startTime: info.startTime,
+    child,
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already ended.
+      }
+      await child.status;
+    },
+  };
+}
+
+/** A pid that no process has now: one of ours that has ended and been reaped. */
+async function deadPid(): Promise<number> {
+  const child = new Deno.Command("true", { stdin: "null", stdout: "null" }).spawn();
+  await child.status;
+  assert.equal(isAlive(child.pid), false);
+  return child.pid;
+}
+
+/** Writes a ledger file as RunLedger does: a header line, then one line per process. */
+async function writeLedger(
+  dir: string,
+  runId: string,
+  runner: { pid: number; startTime: number },
+  processes: { pid: number; startTime: number; role: string }[],
+  boot: string | null = bootId(),
+): Promise<string> {
+  const path = join(dir, `${runId}-${runner.pid}.jsonl`);
+  const header = {
+    squallRunLedger: RUN_LEDGER_VERSION,
+    runId,
+    bootId: boot,
+    runner,
+    startedAt: new Date().toISOString(),
+  };
+  const lines = [header, ...processes].map((l) => JSON.stringify(l) + "\n").join("");
+  await Deno.writeTextFile(path, lines);
+  return path;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function squallClean(dir: string, ...args: string[]): Promise<{ code: number; out: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "harness/cli.ts", "clean", ...args],
+    cwd: ROOT,
+    env: { SQUALL_RUN_DIR: dir, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    out: decoder.decode(output.stdout) + decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("clean kills exactly the recorded process of a dead runner, not a reused pid, and removes the ledger", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_clean_test_" });
+  try {
+    await using recorded = sleeper();
+    await using reused = sleeper();
+    await using liveRunnersChild = sleeper();
+    const self = processInfo(Deno.pid)!;
+    // Run 1a2b3c: its runner is gone; it recorded a sleep (to be killed) and a pid that
+    // belongs now to another process (its start time differs: to be left alone).
+    const crashed = await writeLedger(dir, "1a2b3c", { pid: await deadPid(), startTime: 42 }, [
+      { pid: recorded.pid, startTime: recorded.startTime, role: "agent server" },
+      { pid: reused.pid, startTime: reused.startTime + 1, role: "agent client" },
+    ]);
+    // Run 4d5e6f: its runner is this test process, still running: left alone.
+    const live = await writeLedger(dir, "4d5e6f", { pid: Deno.pid, startTime: self.startTime }, [
+      { pid: liveRunnersChild.pid, startTime: liveRunnersChild.startTime, role: "agent server" },
+    ]);
+
+    const run = await squallClean(dir);
+    assert.equal(run.code, 0, run.out);
+    assert.match(
+      run.out,
+      new RegExp(
+        `^removed run 1a2b3c: 1 process still running \\(killed pid ${recorded.pid} agent server\\), ledger file$`,
+        "m",
+      ),
+    );
+    assert.match(
+      run.out,
+      new RegExp(`^  pid ${reused.pid} agent client: that pid is now another process`, "m"),
+    );
+    assert.match(
+      run.out,
+      new RegExp(`^left run 4d5e6f alone: its runner \\(pid ${Deno.pid}\\) is still running`, "m"),
+    );
+
+    const status = await recorded.child.status;
+    assert.equal(status.signal, "SIGKILL", "the recorded process was killed");
+    assert.ok(isAlive(reused.pid), "the reused pid was not touched");
+    assert.ok(isAlive(liveRunnersChild.pid), "the live run's process was not touched");
+    assert.equal(await exists(crashed), false, "the crashed run's ledger was removed");
+    assert.equal(await exists(live), true, "the live run's ledger is still there");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("clean treats a runner pid now used by another process as a dead runner", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_clean_test_" });
+  try {
+    await using recorded = sleeper();
+    const self = processInfo(Deno.pid)!;
+    const path = await writeLedger(dir, "abcdef", {
+      pid: Deno.pid,
+      startTime: self.startTime - 1,
+    }, [{ pid: recorded.pid, startTime: recorded.startTime, role: "program server/web" }]);
+    const run = await squallClean(dir);
+    assert.equal(run.code, 0, run.out);
+    assert.match(run.out, /^removed run abcdef: 1 process still running/m);
+    assert.equal((await recorded.child.status).signal, "SIGKILL");
+    assert.equal(await exists(path), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("clean --dry-run says what it would do and does nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_clean_test_" });
+  try {
+    await using recorded = sleeper();
+    const path = await writeLedger(dir, "0f0f0f", { pid: await deadPid(), startTime: 7 }, [
+      { pid: recorded.pid, startTime: recorded.startTime, role: "agent server" },
+      { pid: await deadPid(), startTime: 9, role: "agent client" },
+    ]);
+    const run = await squallClean(dir, "--dry-run");
+    assert.equal(run.code, 0, run.out);
+    assert.equal(
+      run.out.trim(),
+      `would remove run 0f0f0f: 1 process still running (would kill pid ${recorded.pid} agent server), ledger file`,
+    );
+    assert.ok(isAlive(recorded.pid), "nothing was killed");
+    assert.equal(await exists(path), true, "nothing was removed");
+
+    const again = await squallClean(dir);
+    assert.match(again.out, /^removed run 0f0f0f: 1 process still running/m);
+    assert.equal((await recorded.child.status).signal, "SIGKILL");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("clean kills nothing of a ledger written before a reboot (another boot id)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_clean_test_" });
+  try {
+    await using recorded = sleeper();
+    const path = await writeLedger(
+      dir,
+      "b007ed",
+      { pid: await deadPid(), startTime: 7 },
+      [{ pid: recorded.pid, startTime: recorded.startTime, role: "agent server" }],
+      "00000000-0000-0000-0000-000000000000",
+    );
+    const run = await squallClean(dir);
+    assert.match(run.out, /^removed run b007ed: 0 processes still running, ledger file$/m);
+    assert.ok(isAlive(recorded.pid), "a process of another boot is not ours to kill");
+    assert.equal(await exists(path), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("clean with no ledgers says so, and leaves an unreadable ledger alone", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_clean_test_" });
+  try {
+    const empty = await squallClean(dir);
+    assert.equal(empty.code, 0);
+    assert.equal(empty.out.trim(), `No run ledgers in ${dir}: nothing to clean.`);
+
+    const junk = join(dir, "junk-1.jsonl");
+    await Deno.writeTextFile(junk, "not a ledger\n");
+    const run = await squallClean(dir);
+    assert.equal(run.code, 0);
+    assert.match(run.out, /^left .*junk-1\.jsonl alone: Cannot read run ledger/m);
+    assert.equal(await exists(junk), true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("clean rejects arguments and unknown options with exit 2", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_clean_test_" });
+  try {
+    const extra = await squallClean(dir, "everything");
+    assert.equal(extra.code, 2);
+    assert.match(extra.out, /squall clean: takes no arguments, got "everything"/);
+    const option = await squallClean(dir, "--force");
+    assert.equal(option.code, 2);
+    assert.match(option.out, /unknown option "--force" \(options: --dry-run, --help\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
