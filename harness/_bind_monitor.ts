@@ -25,6 +25,7 @@ export class BindWatchMonitor {
   #ancestors = new Map<ObservedBindFailure, number[]>();
   #lookups: Promise<void>[] = [];
   #lost = 0;
+  #lookedUp = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   private constructor(watch: BindWatch | undefined, reason: string | null, ssPath?: string) {
@@ -133,7 +134,9 @@ export class BindWatchMonitor {
     };
     this.#failures.push(failure);
     this.#ancestors.set(failure, parentsOf(event.pid, where.pid));
-    if (!this.#ssPath || this.#failures.length > MAX_LOOKUPS) return;
+    // An agent's own failures are its bind churn's, which asked ss itself, at once.
+    if (event.pid === where.pid) return;
+    if (!this.#ssPath || ++this.#lookedUp > MAX_LOOKUPS) return;
     const ssPath = this.#ssPath;
     const protocols = event.socketType === "tcp" || event.socketType === "udp"
       ? [event.socketType]

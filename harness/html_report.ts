@@ -358,13 +358,14 @@ function logTicks(min: number, max: number, format: (v: number) => string): Tick
   return ticks;
 }
 
-/** The largest 1-2-5 number at or below `v`, and the smallest at or above. */
+/** The largest 1-2-5 number at or below `v`. */
 function roundDown125(v: number): number {
   const power = 10 ** Math.floor(Math.log10(v));
   const f = v / power;
   return (f >= 5 ? 5 : f >= 2 ? 2 : 1) * power;
 }
 
+/** The smallest 1-2-5 number at or above `v`. */
 function roundUp125(v: number): number {
   const power = 10 ** Math.floor(Math.log10(v));
   const f = v / power;
@@ -536,15 +537,7 @@ function histogramPlot(
 function timeAxis(fromMs: number, toMs: number): AxisSpec {
   const from = fromMs / 1000;
   const to = Math.max(toMs / 1000, from + 0.001);
-  const axis = linearAxis(
-    from,
-    to,
-    "time since scenario start (s)",
-    (v, d) => v.toFixed(d),
-    8,
-    false,
-  );
-  return axis;
+  return linearAxis(from, to, "time since scenario start (s)", (v, d) => v.toFixed(d), 8, false);
 }
 
 /** Shaded bands for faults, labelled with their description, over a time plot. */

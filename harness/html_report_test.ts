@@ -274,7 +274,7 @@ Deno.test("renderHtml() lists failed thresholds and checks with value, limit and
   ));
   assert.match(
     html,
-    /<code>probe\.rtt\.p99<\/code><\/td><td class="num">[\d.]+ms<\/td><td><code>&lt; 25ms<\/code><\/td><td><\/td>/,
+    /<code>probe\.rtt\.p99<\/code><\/td><td class="num">[\d.]+(?:us|ms)<\/td><td><code>&lt; 25ms<\/code><\/td><td><\/td>/,
   );
   assert.match(html, /<span class="badge failed">FAILED<\/span> &lt;script&gt;/);
   assert.match(html, /<div class="errors" role="alert">/);

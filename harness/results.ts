@@ -305,9 +305,16 @@ export interface BindFailure {
   atMs: number;
   /** The error: `EADDRINUSE`, `EACCES`, ... */
   error: string;
-  /** Time from this failure until a bind of the port succeeded, ms; null if none did. */
+  /**
+   * Time from this failure until a bind of the port succeeded, ms, not counting the
+   * time spent asking `ss` who held it (the loop waits for `ss`; if another process let
+   * go of the port meanwhile, this understates the wait); null if no bind succeeded.
+   */
   rebindMs: number | null;
-  /** What held the port when it failed, from `ss` in that namespace; null if not looked up. */
+  /**
+   * What held the port when it failed, from `ss` in that namespace, asked at once; null
+   * if not looked up (after the first 100 failures, or when `ss` could not run).
+   */
   holders: PortHolder[] | null;
 }
 
@@ -321,7 +328,7 @@ export interface BindChurnResult {
   protocol: "udp" | "tcp";
   /** Cycles completed (bound, and closed). */
   cycles: number;
-  /** bind() calls made (cycles plus retries). */
+  /** bind() calls made: `cycles + failures`. */
   attempts: number;
   /** bind() calls that failed. */
   failures: number;
@@ -331,7 +338,10 @@ export interface BindChurnResult {
   rate: number;
   /** How long it ran, ms. */
   durationMs: number;
-  /** Time from a close to the next successful bind, for cycles that needed a retry. */
+  /**
+   * Time from a close to the next successful bind, for cycles that needed a retry (not
+   * counting time spent asking `ss` who held the port).
+   */
   rebind: HistogramData;
   /** Percentiles of `rebind`, in nanoseconds. */
   rebindSummary: LatencySummary;

@@ -937,17 +937,19 @@ class Run {
 
   /**
    * The workload a process belongs to, given its pid and its parents' pids: a program
-   * under test by the pid of one of its runs, or the agent's own bind churn by the
-   * agent's pid; null if neither.
+   * under test by the pid of one of its runs, or the agent's own bind churn on that port
+   * by the agent's pid; null if neither.
    */
-  #ownerOf(host: string, pids: number[]): string | null {
+  #ownerOf(host: string, port: number, pids: number[]): string | null {
     const here = [...this.#workloads.values()].filter((w) => w.report.host === host);
     const program = here.find((w) =>
       w.final?.kind === "exec" && w.final.runs.some((r) => pids.includes(r.pid))
     );
     if (program) return program.report.name;
     if (this.#agents.get(host)?.pid !== pids[0]) return null;
-    const churns = here.filter((w) => w.report.spec.kind === "bindChurn");
+    const churns = here.filter((w) =>
+      w.report.spec.kind === "bindChurn" && w.report.spec.port === port
+    );
     return churns.length === 1 ? churns[0]!.report.name : null;
   }
 
@@ -995,7 +997,7 @@ class Run {
     const watching = this.#bindWatch?.status().active ?? false;
     const bindFailures = watching ? this.#bindWatch!.failures() : null;
     for (const f of bindFailures ?? []) {
-      f.workload ??= this.#ownerOf(f.host, [f.pid, ...this.#bindWatch!.ancestorsOf(f)]);
+      f.workload ??= this.#ownerOf(f.host, f.port, [f.pid, ...this.#bindWatch!.ancestorsOf(f)]);
     }
     for (const [name, w] of this.#workloads) {
       if (w.final?.kind === "exec" && bindFailures) {

@@ -121,9 +121,12 @@ export function formatScenarioReport(report: ScenarioReport, options: TextOption
   for (const w of report.workloads) {
     if (w.result) lines.push(...formatResult(w.name, w.host, w.result, origin, options));
   }
-  if (report.bindFailures && report.bindFailures.length > 0) {
-    lines.push(...formatBindFailures(report.bindFailures, origin, options));
-  }
+  // A bind churn's failures are shown with the churn, with the holders it saw at once.
+  const churns = new Set(
+    report.workloads.filter((w) => w.spec.kind === "bindChurn").map((w) => w.name),
+  );
+  const others = (report.bindFailures ?? []).filter((f) => !f.workload || !churns.has(f.workload));
+  if (others.length > 0) lines.push(...formatBindFailures(others, origin, options));
   for (const w of report.workloads) {
     if (w.result?.kind === "udpEcho") {
       const r = w.result as UdpEchoResult;

@@ -13,14 +13,14 @@ import { bindChurn, scenario } from "../mod.ts";
 export default scenario("UDP bind churn with a receive pending", {
   hosts: ["server"],
   workloads: {
-    pending: { on: "server", run: bindChurn({ port: 7600, cycles: 200, pendingReceive: true }) },
+    pending: { on: "server", run: bindChurn({ port: 7600, cycles: 50, pendingReceive: true }) },
     awaited: {
       on: "server",
-      run: bindChurn({ port: 7601, cycles: 200, pendingReceive: true, awaitPending: true }),
+      run: bindChurn({ port: 7601, cycles: 50, pendingReceive: true, awaitPending: true }),
     },
   },
   thresholds: {
-    "pending.failures.addressInUse": ">= 200",
+    "pending.failures.addressInUse": "== 50",
     "awaited.failures": "== 0",
   },
 });

@@ -2,7 +2,8 @@
 // renders the fixture report, and the tests check the DOM it built, that it loaded
 // nothing but the page itself (through the DevTools protocol), and that its screenshot
 // shows the plots. Each Chromium gets its own profile and HOME in a temporary
-// directory, removed afterwards; no process of it may outlive its test.
+// directory, removed afterwards; no process of it (found by a mark in its environment)
+// may outlive its test.
 
 import assert from "node:assert/strict";
 import { renderHtml } from "../harness/html_report.ts";
@@ -66,24 +67,36 @@ async function withPage(
   }
 }
 
-/** Process ids whose command line mentions `text` (this run's own profile directory). */
-function processesMentioning(text: string): number[] {
+/** The environment variable that marks every process of one Chromium run, children too. */
+const MARK = "SQUALL_HTML_BROWSER_TEST";
+
+/** Process ids whose environment carries `MARK=mark`. */
+function markedProcesses(mark: string): number[] {
+  const needle = `\0${MARK}=${mark}\0`;
   const found: number[] = [];
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
     try {
-      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
-      if (cmdline.includes(text)) found.push(Number(entry.name));
+      const environ = `\0${Deno.readTextFileSync(`/proc/${entry.name}/environ`)}`;
+      if (environ.includes(needle)) found.push(Number(entry.name));
     } catch {
-      // Gone meanwhile.
+      // Gone meanwhile, or a kernel thread.
     }
   }
   return found;
 }
 
-/** Fails, after killing them, if processes of the Chromium that used `profile` are left. */
-function assertNoneLeft(profile: string): void {
-  const left = processesMentioning(profile);
+/**
+ * Waits up to 5 s for every process of a Chromium run (its crash handlers exit a moment
+ * after it) to end; kills the ones left, by pid, and fails.
+ */
+async function assertNoneLeft(mark: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  let left = markedProcesses(mark);
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    left = markedProcesses(mark);
+  }
   for (const pid of left) {
     try {
       Deno.kill(pid, "SIGKILL");
@@ -96,8 +109,9 @@ function assertNoneLeft(profile: string): void {
 
 /** The Chromium command for one run, its profile and HOME in `dir`. */
 function chromium(dir: string, name: string, args: string[], cdp = false) {
-  const profile = `${dir}/profile-${name}`;
-  const all = [...FLAGS, `--user-data-dir=${profile}`, ...args];
+  const mark = crypto.randomUUID();
+  const env = { HOME: dir, XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir, [MARK]: mark };
+  const all = [...FLAGS, `--user-data-dir=${dir}/profile-${name}`, ...args];
   // The DevTools pipe is fds 3 (in) and 4 (out): our stdin and stdout, through bash.
   const command = cdp
     ? new Deno.Command("bash", {
@@ -105,16 +119,16 @@ function chromium(dir: string, name: string, args: string[], cdp = false) {
       stdin: "piped",
       stdout: "piped",
       stderr: "null",
-      env: { HOME: dir, XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir },
+      env,
     })
     : new Deno.Command(CHROMIUM, {
       args: all,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: { HOME: dir, XDG_CONFIG_HOME: dir, XDG_CACHE_HOME: dir },
+      env,
     });
-  return { command, profile };
+  return { command, mark };
 }
 
 /** Runs Chromium to completion; returns its stdout and stderr. */
@@ -123,7 +137,7 @@ async function runChromium(
   name: string,
   args: string[],
 ): Promise<{ stdout: string; stderr: string }> {
-  const { command, profile } = chromium(dir, name, args);
+  const { command, mark } = chromium(dir, name, args);
   const child = command.spawn();
   const timer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
   try {
@@ -133,7 +147,7 @@ async function runChromium(
     return { stdout: decode(out.stdout), stderr: decode(out.stderr) };
   } finally {
     clearTimeout(timer);
-    assertNoneLeft(profile);
+    await assertNoneLeft(mark);
   }
 }
 
@@ -154,7 +168,7 @@ interface LoadRecord {
 
 /** Loads `url` in Chromium driven over `--remote-debugging-pipe`, recording what it fetched. */
 async function loadWithDevTools(dir: string, name: string, url: string): Promise<LoadRecord> {
-  const { command, profile } = chromium(
+  const { command, mark } = chromium(
     dir,
     name,
     ["--window-size=1280,2000", "about:blank"],
@@ -244,7 +258,7 @@ async function loadWithDevTools(dir: string, name: string, url: string): Promise
     await writer.close().catch(() => {});
     await reading.catch(() => {});
     await child.status;
-    assertNoneLeft(profile);
+    await assertNoneLeft(mark);
   }
 }
 
