@@ -78,6 +78,7 @@ export {
   type BurstLossOptions,
   type Direction,
   type Fault,
+  type FaultBase,
   type FaultMatch,
   type FaultOptions,
   loss,
@@ -91,15 +92,18 @@ export {
   runScenario,
   type RunScenarioOptions,
 } from "./harness/runner.ts";
-export type {
-  CheckOutcome,
-  FaultReport,
-  HostReport,
-  RunReport,
-  ScenarioReport,
-  ScenarioStatus,
-  WorkloadReport,
+export {
+  type CheckOutcome,
+  type FaultReport,
+  type HostReport,
+  REPORT_SCHEMA_VERSION,
+  type RunReport,
+  type ScenarioReport,
+  type ScenarioStatus,
+  type WorkloadReport,
 } from "./harness/report.ts";
+export { toJUnit } from "./harness/junit.ts";
+export { renderHtml } from "./harness/html_report.ts";
 export type {
   BindChurnResult,
   BindFailure,
@@ -124,10 +128,13 @@ export type {
 } from "./harness/results.ts";
 export type { HistogramData, LatencySummary } from "./harness/histogram.ts";
 export type { ThresholdOutcome } from "./harness/threshold.ts";
-export type { Duration } from "./harness/duration.ts";
+export type { Outage } from "./harness/outages.ts";
+export { type Duration, formatDuration, parseDuration } from "./harness/duration.ts";
 export type {
   LinkOptions,
   NetworkKind,
+  Plan,
+  PlannedHost,
   PlannedInterface,
   PlannedLink,
 } from "./harness/topology.ts";

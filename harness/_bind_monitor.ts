@@ -23,6 +23,7 @@ export class BindWatchMonitor {
   #failures: ObservedBindFailure[] = [];
   /** Parents of each failing process, read from /proc when the failure was seen. */
   #ancestors = new Map<ObservedBindFailure, number[]>();
+  #parentsByPid = new Map<number, number[]>();
   #lookups: Promise<void>[] = [];
   #lost = 0;
   #lookedUp = 0;
@@ -133,7 +134,10 @@ export class BindWatchMonitor {
       holderLookupDelayMs: null,
     };
     this.#failures.push(failure);
-    this.#ancestors.set(failure, parentsOf(event.pid, where.pid));
+    // A process that has exited by now has the parents it had at its last failure.
+    const parents = parentsOf(event.pid, where.pid);
+    if (parents.length > 0) this.#parentsByPid.set(event.pid, parents);
+    this.#ancestors.set(failure, this.#parentsByPid.get(event.pid) ?? parents);
     // An agent's own failures are its bind churn's, which asked ss itself, at once.
     if (event.pid === where.pid) return;
     if (!this.#ssPath || ++this.#lookedUp > MAX_LOOKUPS) return;

@@ -6,7 +6,16 @@
  * @module
  */
 
-/** A duration: milliseconds as a number, or a string with a unit (us, ms, s, m, h). */
+/**
+ * A duration: milliseconds as a number, or a string with a unit (us, ms, s, m, h).
+ *
+ * @example
+ * ```ts
+ * import { type Duration, parseDuration } from "./duration.ts";
+ * const durations: Duration[] = ["500us", "250ms", "2s", "1.5m", 100];
+ * console.assert(durations.map((d) => parseDuration(d)).join() === "0.5,250,2000,90000,100");
+ * ```
+ */
 export type Duration = number | `${number}${"us" | "ms" | "s" | "m" | "h"}`;
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

@@ -8,7 +8,31 @@
 
 import { ExitCode } from "./exit_codes.ts";
 
-/** The base class of squall's own errors: it carries the CLI exit code. */
+/**
+ * The base class of squall's own errors: it carries the CLI exit code.
+ *
+ * @example
+ * ```ts
+ * import { SquallError } from "./errors.ts";
+ * import { runScenario } from "./runner.ts";
+ * import { scenario } from "./scenario.ts";
+ *
+ * // A threshold on a workload that does not exist: rejected before anything is created.
+ * const typo = scenario("typo", {
+ *   network: "loopback",
+ *   hosts: ["local"],
+ *   thresholds: { "probe.loss": "< 1%" },
+ * });
+ * let exitCode = 0;
+ * try {
+ *   await runScenario(typo);
+ * } catch (error) {
+ *   if (!(error instanceof SquallError)) throw error;
+ *   exitCode = error.exitCode;
+ * }
+ * console.assert(exitCode === 2);
+ * ```
+ */
 export class SquallError extends Error {
   /** The exit code the CLI uses when this error ends a run. */
   readonly exitCode: ExitCode;
@@ -21,7 +45,19 @@ export class SquallError extends Error {
   }
 }
 
-/** One problem found while validating a scenario: where it is and what is wrong. */
+/**
+ * One problem found while validating a scenario: where it is and what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { type Problem, ScenarioError } from "./errors.ts";
+ * const problem: Problem = {
+ *   where: "scenarios/x.ts: options.workloads.probe.on",
+ *   message: 'unknown host "sever" (hosts: client, server)',
+ * };
+ * console.assert(new ScenarioError([problem]).message.includes(problem.message));
+ * ```
+ */
 export interface Problem {
   /** Where the problem is, e.g. `scenarios/x.ts: links[0]`. */
   where: string;
@@ -52,7 +88,21 @@ export class ScenarioError extends SquallError {
   }
 }
 
-/** The machine cannot run the scenario: not root, no namespaces, a missing tool. */
+/**
+ * The machine cannot run the scenario: not root, no namespaces, a missing tool.
+ *
+ * @example
+ * ```ts
+ * import { EnvironmentError } from "./errors.ts";
+ * function explain(error: unknown): string {
+ *   if (error instanceof EnvironmentError) return `${error.message}\nhint: ${error.hint}`;
+ *   return String(error);
+ * }
+ * const error = new EnvironmentError("Cannot load libbpf.so.1", "apt-get install libbpf1");
+ * console.assert(explain(error).endsWith("hint: apt-get install libbpf1"));
+ * console.assert(error.exitCode === 3);
+ * ```
+ */
 export class EnvironmentError extends SquallError {
   /** One line that says how to fix it. */
   readonly hint: string;
@@ -65,7 +115,16 @@ export class EnvironmentError extends SquallError {
   }
 }
 
-/** squall lacks the privileges it needs (root or CAP_NET_ADMIN + CAP_SYS_ADMIN). */
+/**
+ * squall lacks the privileges it needs (root or CAP_NET_ADMIN + CAP_SYS_ADMIN).
+ *
+ * @example
+ * ```ts
+ * import { EnvironmentError, PrivilegeError } from "./errors.ts";
+ * const error = new PrivilegeError("Cannot create network namespaces: not root", "run as root");
+ * console.assert(error instanceof EnvironmentError && error.exitCode === 3);
+ * ```
+ */
 export class PrivilegeError extends EnvironmentError {
   /** Creates the error with a one-line hint on how to fix it. */
   constructor(message: string, hint: string, options?: ErrorOptions) {
@@ -74,7 +133,22 @@ export class PrivilegeError extends EnvironmentError {
   }
 }
 
-/** A command squall ran exited with an error; carries the tail of its stderr. */
+/**
+ * A command squall ran exited with an error; carries the tail of its stderr.
+ *
+ * @example
+ * ```ts
+ * import { CommandError } from "./errors.ts";
+ * const error = new CommandError(
+ *   "Cannot add veth pair",
+ *   ["ip", "link", "add", "sq-585e7a-0a", "type", "veth"],
+ *   2,
+ *   "RTNETLINK answers: File exists",
+ * );
+ * console.assert(error.message === "Cannot add veth pair\n  | RTNETLINK answers: File exists");
+ * console.assert(error.code === 2 && error.exitCode === 3);
+ * ```
+ */
 export class CommandError extends SquallError {
   /** The command line, as an array. */
   readonly command: readonly string[];
@@ -103,7 +177,16 @@ export class CommandError extends SquallError {
   }
 }
 
-/** An agent could not be started, or died, or broke the protocol. */
+/**
+ * An agent could not be started, or died, or broke the protocol.
+ *
+ * @example
+ * ```ts
+ * import { AgentError } from "./errors.ts";
+ * const error = new AgentError("Agent of host \"server\" exited with signal SIGKILL", "server");
+ * console.assert(error.host === "server" && error.exitCode === 1);
+ * ```
+ */
 export class AgentError extends SquallError {
   /** The host the agent serves. */
   readonly host: string;
@@ -116,7 +199,16 @@ export class AgentError extends SquallError {
   }
 }
 
-/** A workload failed inside its agent (bind failed, target unreachable, ...). */
+/**
+ * A workload failed inside its agent (bind failed, target unreachable, ...).
+ *
+ * @example
+ * ```ts
+ * import { WorkloadError } from "./errors.ts";
+ * const error = new WorkloadError('Cannot bind UDP socket to "0.0.0.0:7000"', "echo");
+ * console.assert(error.workload === "echo" && error.exitCode === 1);
+ * ```
+ */
 export class WorkloadError extends SquallError {
   /** The name of the workload. */
   readonly workload: string;

@@ -4,7 +4,15 @@
  * @module
  */
 
-/** Exit codes of `squall`, by name. */
+/**
+ * Exit codes of `squall`, by name.
+ *
+ * @example
+ * ```ts
+ * import { ExitCode } from "./exit_codes.ts";
+ * console.assert(ExitCode.BadInput === 2 && ExitCode.Interrupted === 130);
+ * ```
+ */
 export const ExitCode = {
   /** Every scenario ran and every check and threshold held. */
   Pass: 0,
@@ -18,5 +26,27 @@ export const ExitCode = {
   Interrupted: 130,
 } as const;
 
-/** One of the values of {@linkcode ExitCode}. */
+/**
+ * One of the values of {@linkcode ExitCode}.
+ *
+ * @example
+ * ```ts
+ * import { ExitCode } from "./exit_codes.ts";
+ * function meaning(code: ExitCode): string {
+ *   switch (code) {
+ *     case ExitCode.Pass:
+ *       return "passed";
+ *     case ExitCode.Failed:
+ *       return "a check, threshold or workload failed";
+ *     case ExitCode.BadInput:
+ *       return "bad input";
+ *     case ExitCode.Environment:
+ *       return "this machine cannot run it";
+ *     case ExitCode.Interrupted:
+ *       return "interrupted";
+ *   }
+ * }
+ * console.assert(meaning(3) === "this machine cannot run it");
+ * ```
+ */
 export type ExitCode = typeof ExitCode[keyof typeof ExitCode];

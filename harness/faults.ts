@@ -16,10 +16,28 @@ import { isPort } from "./workloads.ts";
 /**
  * Which way a fault acts on a link between `a` and `b` (as the link names them):
  * `"forward"` is a → b, `"reverse"` is b → a, `"both"` is both ways.
+ *
+ * @example
+ * ```ts
+ * import { type Direction, loss } from "./faults.ts";
+ * // On a link ["client", "server"], "forward" is client → server: requests only.
+ * const direction: Direction = "forward";
+ * console.assert(loss(0.1, { direction }).direction === "forward");
+ * ```
  */
 export type Direction = "both" | "forward" | "reverse";
 
-/** What a fault matches on. Everything matches by default. */
+/**
+ * What a fault matches on. Everything matches by default.
+ *
+ * @example
+ * ```ts
+ * import { type FaultMatch, loss } from "./faults.ts";
+ * // UDP to ports 7000-7099, sent by the client.
+ * const match: FaultMatch = { protocol: "udp", ports: [7000, 7099], from: "client" };
+ * console.assert(loss(0.5, match).match.from === "client");
+ * ```
+ */
 export interface FaultMatch {
   /**
    * Protocol.
@@ -32,7 +50,17 @@ export interface FaultMatch {
   from?: string;
 }
 
-/** Options every fault takes. */
+/**
+ * Options every fault takes: a direction and a match.
+ *
+ * @example
+ * ```ts
+ * import { blackhole, type FaultOptions } from "./faults.ts";
+ * const options: FaultOptions = { direction: "reverse", protocol: "tcp", ports: 7500 };
+ * const fault = blackhole(options);
+ * console.assert(fault.direction === "reverse" && fault.match.ports === 7500);
+ * ```
+ */
 export interface FaultOptions extends FaultMatch {
   /**
    * Which way the fault acts.
@@ -41,15 +69,34 @@ export interface FaultOptions extends FaultMatch {
   direction?: Direction;
 }
 
-/** Fields every fault has. */
-interface FaultBase {
+/**
+ * Fields every fault has.
+ *
+ * @example
+ * ```ts
+ * import { type FaultBase, loss } from "./faults.ts";
+ * // Both ways and every packet unless told otherwise.
+ * const base: FaultBase = loss(0.1);
+ * console.assert(base.direction === "both" && Object.keys(base.match).length === 0);
+ * ```
+ */
+export interface FaultBase {
   /** Which way it acts. */
   direction: Direction;
   /** What it matches. */
   match: FaultMatch;
 }
 
-/** Random loss: each matching packet is dropped with probability `rate`. */
+/**
+ * Random loss: each matching packet is dropped with probability `rate`.
+ *
+ * @example
+ * ```ts
+ * import { loss, type LossFault } from "./faults.ts";
+ * const fault: LossFault = loss(0.02);
+ * console.assert(fault.kind === "loss" && fault.rate === 0.02);
+ * ```
+ */
 export interface LossFault extends FaultBase {
   /** Always `"loss"`. */
   kind: "loss";
@@ -61,6 +108,13 @@ export interface LossFault extends FaultBase {
  * Bursty loss, Gilbert-Elliott: a good and a bad state; each packet first moves the
  * chain (good → bad with `p`, bad → good with `r`), then is dropped with the new
  * state's loss probability.
+ *
+ * @example
+ * ```ts
+ * import { burstLoss, type BurstLossFault } from "./faults.ts";
+ * const fault: BurstLossFault = burstLoss({ p: 0.01, r: 0.25 });
+ * console.assert(fault.lossGood === 0 && fault.lossBad === 1);
+ * ```
  */
 export interface BurstLossFault extends FaultBase {
   /** Always `"burstLoss"`. */
@@ -75,7 +129,16 @@ export interface BurstLossFault extends FaultBase {
   lossBad: number;
 }
 
-/** Drops every matching packet, for a while or until removed. */
+/**
+ * Drops every matching packet, for a while or until removed.
+ *
+ * @example
+ * ```ts
+ * import { blackhole, type BlackholeFault } from "./faults.ts";
+ * const fault: BlackholeFault = blackhole();
+ * console.assert(fault.for === null); // on until removed
+ * ```
+ */
 export interface BlackholeFault extends FaultBase {
   /** Always `"blackhole"`. */
   kind: "blackhole";
@@ -83,10 +146,31 @@ export interface BlackholeFault extends FaultBase {
   for: Duration | null;
 }
 
-/** Any fault. */
+/**
+ * Any fault.
+ *
+ * @example
+ * ```ts
+ * import { blackhole, burstLoss, type Fault, loss } from "./faults.ts";
+ * const faults: Fault[] = [loss(0.1), burstLoss({ loss: 0.05, burst: 4 }), blackhole()];
+ * console.assert(faults.map((f) => f.kind).join() === "loss,burstLoss,blackhole");
+ * ```
+ */
 export type Fault = LossFault | BurstLossFault | BlackholeFault;
 
-/** Options of {@linkcode burstLoss}: the chain's parameters, or the loss and burst length. */
+/**
+ * Options of {@linkcode burstLoss}: the chain's parameters, or the loss and burst length.
+ *
+ * @example
+ * ```ts
+ * import { burstLoss, type BurstLossOptions } from "./faults.ts";
+ * // The chain's parameters...
+ * const chain: BurstLossOptions = { p: 0.0132, r: 0.25, direction: "forward" };
+ * // ...or the long-run loss and the mean burst length.
+ * const target: BurstLossOptions = { loss: 0.05, burst: 4 };
+ * console.assert(burstLoss(chain).r === burstLoss(target).r);
+ * ```
+ */
 export type BurstLossOptions =
   & FaultOptions
   & (
@@ -114,7 +198,16 @@ export type BurstLossOptions =
     }
   );
 
-/** Options of {@linkcode blackhole}. */
+/**
+ * Options of {@linkcode blackhole}.
+ *
+ * @example
+ * ```ts
+ * import { blackhole, type BlackholeOptions } from "./faults.ts";
+ * const options: BlackholeOptions = { for: "2s", protocol: "udp" };
+ * console.assert(blackhole(options).for === "2s");
+ * ```
+ */
 export interface BlackholeOptions extends FaultOptions {
   /** Remove it by itself after this long. */
   for?: Duration;
@@ -175,13 +268,31 @@ export function blackhole(options: BlackholeOptions = {}): BlackholeFault {
   return { kind: "blackhole", for: options.for ?? null, ...base(options) };
 }
 
-/** Long-run share of packets a burst-loss fault drops. */
+/**
+ * Long-run share of packets a burst-loss fault drops.
+ *
+ * @example
+ * ```ts
+ * import { burstLoss, stationaryLoss } from "./faults.ts";
+ * // In the bad state p / (p + r) of the time, and it drops everything there.
+ * const fault = burstLoss({ p: 0.01, r: 0.09 });
+ * console.assert(Math.abs(stationaryLoss(fault) - 0.1) < 1e-12);
+ * ```
+ */
 export function stationaryLoss(f: BurstLossFault): number {
   const bad = f.p / (f.p + f.r);
   return (1 - bad) * f.lossGood + bad * f.lossBad;
 }
 
-/** Mean length of a run of losses in the bad state (exact when lossBad is 1 and lossGood 0). */
+/**
+ * Mean length of a run of losses in the bad state (exact when lossBad is 1 and lossGood 0).
+ *
+ * @example
+ * ```ts
+ * import { burstLoss, meanBurstLength } from "./faults.ts";
+ * console.assert(meanBurstLength(burstLoss({ loss: 0.05, burst: 4 })) === 4);
+ * ```
+ */
 export function meanBurstLength(f: BurstLossFault): number {
   return 1 / f.r;
 }

@@ -11,7 +11,25 @@ const SUB_COUNT = 1 << SUB_BITS;
 const MAX_EXPONENT = 41;
 const BUCKETS = SUB_COUNT + (MAX_EXPONENT - SUB_BITS + 1) * SUB_COUNT;
 
-/** The plain-data form of a {@linkcode Histogram}, as it appears in reports. */
+/**
+ * The plain-data form of a {@linkcode Histogram}, as it appears in reports.
+ *
+ * @example
+ * ```ts
+ * import type { HistogramData } from "./histogram.ts";
+ * // Two samples, 1 us and 3 us.
+ * const rtt: HistogramData = {
+ *   unit: "ns",
+ *   subBucketBits: 7,
+ *   count: 2,
+ *   min: 1000,
+ *   max: 3000,
+ *   sum: 4000,
+ *   buckets: [[506, 1], [699, 1]],
+ * };
+ * console.assert(rtt.sum / rtt.count === 2000); // the mean, in nanoseconds
+ * ```
+ */
 export interface HistogramData {
   /** Unit of every value: always nanoseconds. */
   unit: "ns";
@@ -29,7 +47,25 @@ export interface HistogramData {
   buckets: [number, number][];
 }
 
-/** Percentiles and extremes of a histogram, in nanoseconds. */
+/**
+ * Percentiles and extremes of a histogram, in nanoseconds.
+ *
+ * @example
+ * ```ts
+ * import type { LatencySummary } from "./histogram.ts";
+ * const rtt: LatencySummary = {
+ *   count: 2000,
+ *   min: 120_000,
+ *   mean: 310_000,
+ *   p50: 263_000,
+ *   p90: 670_000,
+ *   p99: 3_790_000,
+ *   p999: 11_700_000,
+ *   max: 11_700_000,
+ * };
+ * console.assert(rtt.p99 / 1e6 === 3.79); // milliseconds
+ * ```
+ */
 export interface LatencySummary {
   /** Number of samples. */
   count: number;

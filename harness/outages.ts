@@ -8,7 +8,16 @@
 
 import type { Timeline } from "./results.ts";
 
-/** A run of intervals with nothing answered. */
+/**
+ * A run of intervals with nothing answered: an outage, as a probe saw it.
+ *
+ * @example
+ * ```ts
+ * import type { Outage } from "./outages.ts";
+ * const outage: Outage = { fromMs: 4100, toMs: 6000, sent: 1902 };
+ * console.assert(outage.toMs - outage.fromMs === 1900);
+ * ```
+ */
 export interface Outage {
   /** Start of the first silent interval, in ms since the probe started. */
   fromMs: number;

@@ -11,16 +11,61 @@ import type { ThresholdOutcome } from "./threshold.ts";
 import type { NetworkKind, PlannedInterface, PlannedLink } from "./topology.ts";
 import type { WorkloadSpec } from "./workloads.ts";
 
-/** Version of the report format; bumped on any incompatible change. */
+/**
+ * Version of the report format; bumped on any incompatible change.
+ *
+ * @example
+ * ```ts
+ * import { REPORT_SCHEMA_VERSION } from "./report.ts";
+ * // Refuse a JSON report written in another format.
+ * const report = JSON.parse('{ "schemaVersion": 1, "scenarios": [] }');
+ * if (report.schemaVersion !== REPORT_SCHEMA_VERSION) {
+ *   throw new Error(`Cannot read report: schema version ${report.schemaVersion}`);
+ * }
+ * ```
+ */
 export const REPORT_SCHEMA_VERSION = 1;
 
 /** squall's version, as written into reports. */
 export const SQUALL_VERSION = "0.1.0";
 
-/** How a scenario ended. */
+/**
+ * How a scenario ended: `"failed"` when a check, a threshold or a workload failed;
+ * `"error"` when something else went wrong (the report's `errors` say what, e.g. a
+ * timeout); `"interrupted"` when the run's signal was aborted (Ctrl-C in the CLI).
+ *
+ * @example
+ * ```ts
+ * import type { ScenarioStatus } from "./report.ts";
+ * const statuses: ScenarioStatus[] = ["passed", "failed", "passed"];
+ * const summary: Record<ScenarioStatus, number> = {
+ *   passed: 0,
+ *   failed: 0,
+ *   error: 0,
+ *   interrupted: 0,
+ * };
+ * for (const s of statuses) summary[s]++;
+ * console.assert(summary.passed === 2 && summary.failed === 1);
+ * ```
+ */
 export type ScenarioStatus = "passed" | "failed" | "error" | "interrupted";
 
-/** A host as it ran. */
+/**
+ * A host as it ran.
+ *
+ * @example
+ * ```ts
+ * import type { HostReport } from "./report.ts";
+ * const host: HostReport = {
+ *   name: "server",
+ *   address: "198.18.0.2",
+ *   agentPid: 8173,
+ *   interfaces: [],
+ * };
+ * // To look inside it while it runs: nsenter -t 8173 -n ip addr
+ * console.assert(host.agentPid === 8173);
+ * ```
+ */
 export interface HostReport {
   /** Role name. */
   name: string;
@@ -32,7 +77,17 @@ export interface HostReport {
   interfaces: PlannedInterface[];
 }
 
-/** A workload as it ran. */
+/**
+ * A workload as it ran.
+ *
+ * @example
+ * ```ts
+ * import type { WorkloadReport } from "./report.ts";
+ * function lossOf(w: WorkloadReport): number | undefined {
+ *   return w.result?.kind === "udpProbe" ? w.result.loss : undefined;
+ * }
+ * ```
+ */
 export interface WorkloadReport {
   /** Its name. */
   name: string;
@@ -52,7 +107,29 @@ export interface WorkloadReport {
   result?: WorkloadResult;
 }
 
-/** A fault as it was applied: when, where, and what it did. */
+/**
+ * A fault as it was applied: when, where, and what it did.
+ *
+ * @example
+ * ```ts
+ * import type { FaultReport } from "./report.ts";
+ * import { loss } from "./faults.ts";
+ * const fault = loss(0.1);
+ * const applied: FaultReport = {
+ *   id: 1,
+ *   description: "loss 10% on client ↔ server",
+ *   link: ["client", "server"],
+ *   kind: fault.kind,
+ *   direction: fault.direction,
+ *   fault,
+ *   appliedAtMs: 0,
+ *   removedAtMs: 2000,
+ *   passed: 1800,
+ *   dropped: 200,
+ * };
+ * console.assert(applied.dropped / (applied.passed + applied.dropped) === 0.1);
+ * ```
+ */
 export interface FaultReport {
   /** Its id in this run, 1, 2, ... (ledgers name faults by id). */
   id: number;
@@ -76,7 +153,16 @@ export interface FaultReport {
   dropped: number;
 }
 
-/** A check made by the scenario function. */
+/**
+ * A check made by the scenario function.
+ *
+ * @example
+ * ```ts
+ * import type { CheckOutcome } from "./report.ts";
+ * const check: CheckOutcome = { name: "both flows were answered", ok: false, detail: "0/200" };
+ * console.assert(!check.ok);
+ * ```
+ */
 export interface CheckOutcome {
   /** Its name. */
   name: string;
@@ -86,7 +172,22 @@ export interface CheckOutcome {
   detail?: string;
 }
 
-/** The report of one scenario. */
+/**
+ * The report of one scenario.
+ *
+ * @example
+ * ```ts
+ * import type { ScenarioReport } from "./report.ts";
+ * // Why a scenario did not pass, one line each.
+ * function failures(report: ScenarioReport): string[] {
+ *   return [
+ *     ...report.errors,
+ *     ...report.thresholds.filter((t) => !t.ok).map((t) => `${t.key}: ${t.reason}`),
+ *     ...report.checks.filter((c) => !c.ok).map((c) => `check failed: ${c.name}`),
+ *   ];
+ * }
+ * ```
+ */
 export interface ScenarioReport {
   /** Version of the report format. */
   schemaVersion: typeof REPORT_SCHEMA_VERSION;
@@ -133,7 +234,24 @@ export interface ScenarioReport {
   bindWatch: { active: boolean; reason: string | null; lost: number };
 }
 
-/** The report of one `squall run`: every scenario, and a summary. */
+/**
+ * The report of one `squall run`: every scenario, and a summary. `--json` writes it.
+ *
+ * @example
+ * ```ts
+ * import type { RunReport } from "./report.ts";
+ * const report: RunReport = {
+ *   schemaVersion: 1,
+ *   tool: { name: "squall", version: "0.1.0", deno: "2.9.6" },
+ *   startedAt: "2025-01-01T00:00:00.000Z",
+ *   durationMs: 0,
+ *   exitCode: 0,
+ *   summary: { total: 0, passed: 0, failed: 0, error: 0, interrupted: 0 },
+ *   scenarios: [],
+ * };
+ * console.assert(report.summary.total === report.scenarios.length);
+ * ```
+ */
 export interface RunReport {
   /** Version of the report format. */
   schemaVersion: typeof REPORT_SCHEMA_VERSION;

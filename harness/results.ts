@@ -8,7 +8,22 @@
 import type { HistogramData, LatencySummary } from "./histogram.ts";
 import type { Outage } from "./outages.ts";
 
-/** Loss over time: counts per interval, by the time a datagram was sent. */
+/**
+ * Loss over time: counts per interval, by the time a datagram was sent.
+ *
+ * @example
+ * ```ts
+ * import type { Timeline } from "./results.ts";
+ * const timeline: Timeline = {
+ *   intervalMs: 100,
+ *   sent: [50, 50, 50],
+ *   delivered: [50, 0, 49],
+ *   late: [0, 0, 1],
+ * };
+ * const lost = timeline.sent.map((s, i) => s - timeline.delivered[i]! - timeline.late[i]!);
+ * console.assert(lost.join() === "0,50,0");
+ * ```
+ */
 export interface Timeline {
   /** Length of one interval in milliseconds. */
   intervalMs: number;
@@ -20,7 +35,18 @@ export interface Timeline {
   late: number[];
 }
 
-/** The result of a UDP probe flow. */
+/**
+ * The result of a UDP probe flow.
+ *
+ * @example
+ * ```ts
+ * import type { UdpProbeResult } from "./results.ts";
+ * function describe(r: UdpProbeResult): string {
+ *   const split = r.lostOutbound === null ? "" : ` (${r.lostOutbound} out, ${r.lostReturn} back)`;
+ *   return `${r.lost} of ${r.sent} lost${split}, p99 ${r.rttSummary.p99 / 1e6}ms`;
+ * }
+ * ```
+ */
 export interface UdpProbeResult {
   /** Always `"udpProbe"`. */
   kind: "udpProbe";
@@ -77,7 +103,26 @@ export interface UdpProbeResult {
   outboundLossRuns: { runs: number; packets: number } | null;
 }
 
-/** Lost datagrams of one direction (or of both), by cause. */
+/**
+ * Lost datagrams of one direction (or of both), by cause.
+ *
+ * @example
+ * ```ts
+ * import type { LedgerEntry } from "./results.ts";
+ * const outbound: LedgerEntry = {
+ *   lost: 1000,
+ *   droppedByFault: [{ fault: 1, description: "loss 10% on client → server", packets: 990 }],
+ *   receiveBufferOverflow: 10,
+ *   noSocket: 0,
+ *   unexplained: 0,
+ * };
+ * const dropped = outbound.droppedByFault.reduce((n, f) => n + f.packets, 0);
+ * console.assert(
+ *   dropped + outbound.receiveBufferOverflow + outbound.noSocket + outbound.unexplained ===
+ *     outbound.lost,
+ * );
+ * ```
+ */
 export interface LedgerEntry {
   /** Datagrams lost. */
   lost: number;
@@ -94,6 +139,17 @@ export interface LedgerEntry {
 /**
  * The loss ledger of a probe flow: `sent = delivered + late + lost`, and per direction
  * `lost = dropped by faults + receive buffer overflow + no socket + unexplained`.
+ *
+ * @example
+ * ```ts
+ * import type { LossLedger } from "./results.ts";
+ * function where(ledger: LossLedger): string {
+ *   if (ledger.outbound === null || ledger.return === null) {
+ *     return `${ledger.total.lost} lost, direction unknown`;
+ *   }
+ *   return `${ledger.outbound.lost} lost on the way out, ${ledger.return.lost} on the way back`;
+ * }
+ * ```
  */
 export interface LossLedger {
   /** Client to echo; null when the echo is not squall's (no split by direction). */
@@ -111,7 +167,24 @@ export interface LossLedger {
   kernelCountersShared: boolean;
 }
 
-/** What a UDP echo saw of one probe flow. */
+/**
+ * What a UDP echo saw of one probe flow.
+ *
+ * @example
+ * ```ts
+ * import type { EchoFlow } from "./results.ts";
+ * const flow: EchoFlow = {
+ *   flowId: 7,
+ *   from: "198.18.0.1:40112",
+ *   received: 1980,
+ *   duplicated: 0,
+ *   lossRuns: 5,
+ *   lossRunPackets: 20,
+ *   highestSeq: 1999,
+ * };
+ * console.assert(flow.lossRunPackets / flow.lossRuns === 4); // mean burst on the way out
+ * ```
+ */
 export interface EchoFlow {
   /** The probe's flow id. */
   flowId: number;
@@ -129,7 +202,23 @@ export interface EchoFlow {
   highestSeq: number;
 }
 
-/** The result of a UDP echo server. */
+/**
+ * The result of a UDP echo server.
+ *
+ * @example
+ * ```ts
+ * import type { UdpEchoResult } from "./results.ts";
+ * const echo: UdpEchoResult = {
+ *   kind: "udpEcho",
+ *   address: "0.0.0.0:7000",
+ *   received: 2000,
+ *   replied: 2000,
+ *   sendErrors: {},
+ *   flows: [],
+ * };
+ * console.assert(echo.received === echo.replied);
+ * ```
+ */
 export interface UdpEchoResult {
   /** Always `"udpEcho"`. */
   kind: "udpEcho";
@@ -149,6 +238,13 @@ export interface UdpEchoResult {
  * Why a connection attempt or an exchange failed: refused (RST to a SYN), timedOut,
  * reset, addressInUse (EADDRINUSE), addressNotAvailable (EADDRNOTAVAIL: out of
  * ephemeral ports), brokenPipe, unreachable, or other.
+ *
+ * @example
+ * ```ts
+ * import type { ConnectErrorKind } from "./results.ts";
+ * const serverSide: ConnectErrorKind[] = ["refused", "reset"];
+ * console.assert(serverSide.includes("refused"));
+ * ```
  */
 export type ConnectErrorKind =
   | "refused"
@@ -160,10 +256,44 @@ export type ConnectErrorKind =
   | "unreachable"
   | "other";
 
-/** Failures counted by kind; every kind is present, most are 0. */
+/**
+ * Failures counted by kind; every kind is present, most are 0.
+ *
+ * @example
+ * ```ts
+ * import type { ErrorCounts } from "./results.ts";
+ * const errors: ErrorCounts = {
+ *   refused: 3,
+ *   timedOut: 12,
+ *   reset: 0,
+ *   addressInUse: 0,
+ *   addressNotAvailable: 0,
+ *   brokenPipe: 0,
+ *   unreachable: 0,
+ *   other: 0,
+ * };
+ * console.assert(Object.values(errors).reduce((a, b) => a + b, 0) === 15);
+ * ```
+ */
 export type ErrorCounts = Record<ConnectErrorKind, number>;
 
-/** The result of a TCP echo server. */
+/**
+ * The result of a TCP echo server.
+ *
+ * @example
+ * ```ts
+ * import type { TcpEchoResult } from "./results.ts";
+ * const echo: TcpEchoResult = {
+ *   kind: "tcpEcho",
+ *   address: "0.0.0.0:7100",
+ *   connections: 200,
+ *   maxConcurrent: 40,
+ *   bytes: 12_800,
+ *   errors: {},
+ * };
+ * console.assert(echo.bytes / echo.connections === 64);
+ * ```
+ */
 export interface TcpEchoResult {
   /** Always `"tcpEcho"`. */
   kind: "tcpEcho";
@@ -179,7 +309,18 @@ export interface TcpEchoResult {
   errors: Record<string, number>;
 }
 
-/** The result of a TCP probe. */
+/**
+ * The result of a TCP probe.
+ *
+ * @example
+ * ```ts
+ * import type { TcpProbeResult } from "./results.ts";
+ * function describe(r: TcpProbeResult): string {
+ *   return `${r.failed} of ${r.requests} failed (${r.errors.refused} refused), ` +
+ *     `connect p99 ${r.connectSummary.p99 / 1e6}ms`;
+ * }
+ * ```
+ */
 export interface TcpProbeResult {
   /** Always `"tcpProbe"`. */
   kind: "tcpProbe";
@@ -215,7 +356,19 @@ export interface TcpProbeResult {
   stoppedEarly: boolean;
 }
 
-/** One connection attempt of a reconnect storm. */
+/**
+ * One connection attempt of a reconnect storm.
+ *
+ * @example
+ * ```ts
+ * import type { StormAttempt } from "./results.ts";
+ * const attempts: StormAttempt[] = [
+ *   { client: 0, atMs: 1_700_000_000_000, connectMs: 0.21, outcome: "ok" },
+ *   { client: 1, atMs: 1_700_000_000_000.5, connectMs: null, outcome: "timedOut" },
+ * ];
+ * console.assert(attempts.filter((a) => a.outcome !== "ok").length === 1);
+ * ```
+ */
 export interface StormAttempt {
   /** Which client, 0-based. */
   client: number;
@@ -227,7 +380,20 @@ export interface StormAttempt {
   outcome: "ok" | ConnectErrorKind;
 }
 
-/** A time when at least one client of a storm could not get served. */
+/**
+ * A time when at least one client of a storm could not get served.
+ *
+ * @example
+ * ```ts
+ * import type { UnservedPeriod } from "./results.ts";
+ * const period: UnservedPeriod = {
+ *   startMs: 1_700_000_001_000,
+ *   endMs: 1_700_000_003_400,
+ *   clients: 200,
+ * };
+ * console.assert(period.endMs !== null && period.endMs - period.startMs === 2400);
+ * ```
+ */
 export interface UnservedPeriod {
   /** When the first client's attempt failed, ms since the epoch. */
   startMs: number;
@@ -237,7 +403,18 @@ export interface UnservedPeriod {
   clients: number;
 }
 
-/** The result of a reconnect storm. */
+/**
+ * The result of a reconnect storm.
+ *
+ * @example
+ * ```ts
+ * import type { ReconnectStormResult } from "./results.ts";
+ * function describe(r: ReconnectStormResult): string {
+ *   const recovery = r.recoveryMs === null ? "no fault removed" : `recovered in ${r.recoveryMs}ms`;
+ *   return `${r.clients} clients, ${r.failures}/${r.attempts} attempts failed, ${recovery}`;
+ * }
+ * ```
+ */
 export interface ReconnectStormResult {
   /** Always `"reconnectStorm"`. */
   kind: "reconnectStorm";
@@ -285,7 +462,23 @@ export interface ReconnectStormResult {
   stoppedEarly: boolean;
 }
 
-/** A socket that held a port, as `ss` showed it. */
+/**
+ * A socket that held a port, as `ss` showed it.
+ *
+ * @example
+ * ```ts
+ * import type { PortHolder } from "./results.ts";
+ * // A connection the server closed first, waiting in TIME_WAIT: no process owns it.
+ * const holder: PortHolder = {
+ *   pid: null,
+ *   program: null,
+ *   state: "TIME-WAIT",
+ *   local: "198.18.0.2:7400",
+ *   peer: "198.18.0.1:40112",
+ * };
+ * console.assert(holder.pid === null);
+ * ```
+ */
 export interface PortHolder {
   /** Process id, or null when no process owns the socket (TIME_WAIT, or already closed). */
   pid: number | null;
@@ -299,7 +492,21 @@ export interface PortHolder {
   peer: string;
 }
 
-/** A bind() that failed. */
+/**
+ * A bind() that failed.
+ *
+ * @example
+ * ```ts
+ * import type { BindFailure } from "./results.ts";
+ * const failure: BindFailure = {
+ *   atMs: 1_700_000_000_000,
+ *   error: "EADDRINUSE",
+ *   rebindMs: 3.54,
+ *   holders: [{ pid: 4356, program: "deno", state: "UNCONN", local: "0.0.0.0:7300", peer: "*" }],
+ * };
+ * console.assert(failure.holders?.[0]?.pid === 4356);
+ * ```
+ */
 export interface BindFailure {
   /** When, ms since the epoch. */
   atMs: number;
@@ -318,7 +525,18 @@ export interface BindFailure {
   holders: PortHolder[] | null;
 }
 
-/** The result of a bind churn. */
+/**
+ * The result of a bind churn.
+ *
+ * @example
+ * ```ts
+ * import type { BindChurnResult } from "./results.ts";
+ * function describe(r: BindChurnResult): string {
+ *   const inUse = r.errors["EADDRINUSE"] ?? 0;
+ *   return `${r.cycles} cycles, ${r.failures} failed binds (${inUse} EADDRINUSE)`;
+ * }
+ * ```
+ */
 export interface BindChurnResult {
   /** Always `"bindChurn"`. */
   kind: "bindChurn";
@@ -353,7 +571,26 @@ export interface BindChurnResult {
   stoppedEarly: boolean;
 }
 
-/** One run of a program under test, from start to exit. */
+/**
+ * One run of a program under test, from start to exit.
+ *
+ * @example
+ * ```ts
+ * import type { ProgramRun } from "./results.ts";
+ * const run: ProgramRun = {
+ *   pid: 4242,
+ *   startedAt: 1_700_000_000_000,
+ *   readyMs: 85,
+ *   endedAt: 1_700_000_005_000,
+ *   exitCode: null,
+ *   signal: "SIGTERM",
+ *   endedBySquall: true,
+ *   stdoutTail: ["listening on 7400"],
+ *   stderrTail: [],
+ * };
+ * console.assert(run.endedBySquall && run.exitCode === null);
+ * ```
+ */
 export interface ProgramRun {
   /** Its process id. */
   pid: number;
@@ -375,7 +612,18 @@ export interface ProgramRun {
   stderrTail: string[];
 }
 
-/** The result of a program under test. */
+/**
+ * The result of a program under test.
+ *
+ * @example
+ * ```ts
+ * import type { ExecResult } from "./results.ts";
+ * // Runs that ended by themselves, with an error.
+ * function crashes(r: ExecResult): number {
+ *   return r.runs.filter((run) => !run.endedBySquall && run.exitCode !== 0).length;
+ * }
+ * ```
+ */
 export interface ExecResult {
   /** Always `"exec"`. */
   kind: "exec";
@@ -390,7 +638,18 @@ export interface ExecResult {
   bindFailures?: ObservedBindFailure[];
 }
 
-/** A failed bind() of any process in the run's namespaces, seen by the bind watch. */
+/**
+ * A failed bind() of any process in the run's namespaces, seen by the bind watch.
+ *
+ * @example
+ * ```ts
+ * import type { ObservedBindFailure } from "./results.ts";
+ * function describe(f: ObservedBindFailure): string {
+ *   return `${f.host} ${f.program} pid ${f.pid}: bind ${f.protocol ?? "?"} ` +
+ *     `${f.address}:${f.port} ${f.error}`;
+ * }
+ * ```
+ */
 export interface ObservedBindFailure {
   /** When, ms since the epoch. */
   atMs: number;
@@ -422,7 +681,25 @@ export interface ObservedBindFailure {
   holderLookupDelayMs: number | null;
 }
 
-/** Any workload result. */
+/**
+ * Any workload result.
+ *
+ * @example
+ * ```ts
+ * import type { WorkloadResult } from "./results.ts";
+ * function headline(r: WorkloadResult): string {
+ *   switch (r.kind) {
+ *     case "udpProbe":
+ *       return `loss ${(r.loss * 100).toFixed(2)}%`;
+ *     case "tcpProbe":
+ *     case "reconnectStorm":
+ *       return `${r.errors.timedOut} timed out`;
+ *     default:
+ *       return r.kind;
+ *   }
+ * }
+ * ```
+ */
 export type WorkloadResult =
   | UdpProbeResult
   | UdpEchoResult

@@ -76,7 +76,27 @@ import { endStragglers, processesInNamespace } from "./_stragglers.ts";
 import { namespaceInode } from "./bind_watch.ts";
 import { LocalPrograms, type WorkloadHost } from "./_local_programs.ts";
 
-/** Something that happened during a run, for progress output. */
+/**
+ * Something that happened during a run, for progress output.
+ *
+ * @example
+ * ```ts
+ * import type { RunEvent } from "./runner.ts";
+ * function describe(event: RunEvent): string | undefined {
+ *   switch (event.type) {
+ *     case "setup":
+ *       return `${event.scenario}: run ${event.runId}, ${event.plan.hosts.length} hosts`;
+ *     case "fault-applied":
+ *       return `fault #${event.id} ${event.description}`;
+ *     case "log":
+ *       return event.message;
+ *     default:
+ *       return undefined;
+ *   }
+ * }
+ * console.assert(describe({ type: "log", message: "hello" }) === "hello");
+ * ```
+ */
 export type RunEvent =
   | { type: "setup"; scenario: string; runId: string; plan: Plan; backend: string }
   | { type: "ready"; scenario: string; hosts: HostReport[]; setupMs: number }
@@ -88,7 +108,23 @@ export type RunEvent =
   | { type: "progress"; scenario: string; elapsedMs: number; flows: FlowProgress[] }
   | { type: "teardown"; scenario: string };
 
-/** How a running probe is doing, for progress output. */
+/**
+ * How a running probe is doing, for progress output.
+ *
+ * @example
+ * ```ts
+ * import type { FlowProgress } from "./runner.ts";
+ * const flow: FlowProgress = {
+ *   name: "probe",
+ *   host: "client",
+ *   sent: 1000,
+ *   delivered: 990,
+ *   loss: 0.01,
+ *   p99Ns: 2_500_000,
+ * };
+ * console.assert(`${flow.name}: p99 ${flow.p99Ns / 1e6}ms` === "probe: p99 2.5ms");
+ * ```
+ */
 export interface FlowProgress {
   /** Workload name. */
   name: string;
@@ -104,7 +140,25 @@ export interface FlowProgress {
   p99Ns: number;
 }
 
-/** Options of {@linkcode runScenario}. */
+/**
+ * Options of {@linkcode runScenario}.
+ *
+ * @example
+ * ```ts
+ * import type { RunScenarioOptions } from "./runner.ts";
+ * const controller = new AbortController(); // abort() stops the run; the report is kept
+ * const options: RunScenarioOptions = {
+ *   signal: controller.signal,
+ *   file: "scenarios/udp_echo.ts",
+ *   progressIntervalMs: 1000,
+ *   onEvent: (event) => {
+ *     if (event.type === "progress") {
+ *       for (const f of event.flows) console.log(`${f.name}: ${f.sent} sent`);
+ *     }
+ *   },
+ * };
+ * ```
+ */
 export interface RunScenarioOptions {
   /** Aborting it interrupts the run: workloads are stopped and what was measured is reported. */
   signal?: AbortSignal;

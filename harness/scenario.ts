@@ -48,7 +48,17 @@ import {
   type WorkloadSpec,
 } from "./workloads.ts";
 
-/** Where a workload runs and what it runs: `{ on: "server", run: udpEcho({ port: 7000 }) }`. */
+/**
+ * Where a workload runs and what it runs: `{ on: "server", run: udpEcho({ port: 7000 }) }`.
+ *
+ * @example
+ * ```ts
+ * import type { WorkloadPlacement } from "./scenario.ts";
+ * import { udpEcho } from "./workloads.ts";
+ * const echo: WorkloadPlacement = { on: "server", run: udpEcho({ port: 7000 }) };
+ * console.assert(echo.run.kind === "udpEcho");
+ * ```
+ */
 export interface WorkloadPlacement<S extends WorkloadSpec = WorkloadSpec> {
   /** The host to run it on. */
   on: string;
@@ -56,7 +66,26 @@ export interface WorkloadPlacement<S extends WorkloadSpec = WorkloadSpec> {
   run: S;
 }
 
-/** Options of {@linkcode scenario}. */
+/**
+ * Options of {@linkcode scenario}.
+ *
+ * @example
+ * ```ts
+ * import { scenario, type ScenarioOptions } from "./scenario.ts";
+ * import { tcpEcho, tcpProbe } from "./workloads.ts";
+ * const options: ScenarioOptions = {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: {
+ *     echo: { on: "server", run: tcpEcho({ port: 7100 }) },
+ *     probe: { on: "client", run: tcpProbe({ target: "server:7100", count: 100 }) },
+ *   },
+ *   timeout: "30s",
+ *   thresholds: { "probe.failed": "== 0", "probe.rtt.p99": "< 10ms" },
+ * };
+ * export default scenario("tcp echo", options);
+ * ```
+ */
 export interface ScenarioOptions {
   /**
    * How hosts are made: `"namespaces"` (one network namespace per host, needs root)
@@ -90,7 +119,18 @@ export interface ScenarioOptions {
   thresholds?: Record<string, string>;
 }
 
-/** The result type of a workload spec. */
+/**
+ * The result type of a workload spec.
+ *
+ * @example
+ * ```ts
+ * import type { ResultOf } from "./scenario.ts";
+ * import type { UdpProbeSpec } from "./workloads.ts";
+ * function lossOf(result: ResultOf<UdpProbeSpec>): number {
+ *   return result.loss; // a UdpProbeResult
+ * }
+ * ```
+ */
 export type ResultOf<S extends WorkloadSpec> = S extends UdpProbeSpec ? UdpProbeResult
   : S extends UdpEchoSpec ? UdpEchoResult
   : S extends TcpProbeSpec ? TcpProbeResult
@@ -100,11 +140,48 @@ export type ResultOf<S extends WorkloadSpec> = S extends UdpProbeSpec ? UdpProbe
   : S extends ExecSpec ? ExecResult
   : WorkloadResult;
 
-/** The handle type of a workload spec: programs under test can also be restarted and signalled. */
+/**
+ * The handle type of a workload spec: programs under test can also be restarted and signalled.
+ *
+ * @example
+ * ```ts
+ * import type { HandleOf } from "./scenario.ts";
+ * import type { ExecSpec, UdpProbeSpec } from "./workloads.ts";
+ * async function sentSoFar(probe: HandleOf<UdpProbeSpec>): Promise<number> {
+ *   return (await probe.snapshot()).sent; // a WorkloadHandle<UdpProbeResult>
+ * }
+ * async function crash(server: HandleOf<ExecSpec>): Promise<void> {
+ *   await server.kill("SIGKILL"); // a ProgramHandle
+ * }
+ * ```
+ */
 export type HandleOf<S extends WorkloadSpec> = S extends ExecSpec ? ProgramHandle
   : WorkloadHandle<ResultOf<S>>;
 
-/** A running (or finished) workload. */
+/**
+ * A running (or finished) workload.
+ *
+ * @example
+ * ```ts
+ * import { scenario } from "./scenario.ts";
+ * import { udpEcho, udpProbe } from "./workloads.ts";
+ *
+ * export default scenario("a probe started later", {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: { echo: { on: "server", run: udpEcho({ port: 7000 }) } },
+ * }, async (t) => {
+ *   const probe = await t.start("probe", {
+ *     on: "client",
+ *     run: udpProbe({ target: "server:7000", duration: "5s" }),
+ *   });
+ *   await t.sleep("1s");
+ *   t.log(`sent ${(await probe.snapshot()).sent} in the first second`);
+ *   const result = await probe.result();
+ *   t.check("every datagram answered", result.lost === 0, `${result.lost} lost`);
+ * });
+ * ```
+ */
 export interface WorkloadHandle<R extends WorkloadResult = WorkloadResult> {
   /** Its name. */
   readonly name: string;
@@ -118,7 +195,31 @@ export interface WorkloadHandle<R extends WorkloadResult = WorkloadResult> {
   snapshot(): Promise<R>;
 }
 
-/** A program under test, started by {@linkcode ScenarioContext.start} with `exec([...])`. */
+/**
+ * A program under test, started by {@linkcode ScenarioContext.start} with `exec([...])`.
+ *
+ * @example
+ * ```ts
+ * import { scenario } from "./scenario.ts";
+ * import { exec } from "./workloads.ts";
+ *
+ * export default scenario("a server that crashes", {
+ *   hosts: ["server"],
+ *   workloads: {
+ *     web: {
+ *       on: "server",
+ *       run: exec(["python3", "-m", "http.server", "8000"], { ready: { tcp: 8000 } }),
+ *     },
+ *   },
+ * }, async (t) => {
+ *   const web = t.program("web");
+ *   await t.sleep("1s");
+ *   await web.kill(); // SIGKILL: a crash
+ *   await web.restart(); // resolves once it listens again
+ *   t.log(`runs: ${(await web.snapshot()).runs.length}`);
+ * });
+ * ```
+ */
 export interface ProgramHandle extends WorkloadHandle<ExecResult> {
   /** Stops the program (SIGTERM, then SIGKILL) and starts it again; resolves once it is ready. */
   restart(): Promise<void>;
@@ -130,7 +231,35 @@ export interface ProgramHandle extends WorkloadHandle<ExecResult> {
   kill(signal?: Deno.Signal): Promise<void>;
 }
 
-/** A fault applied to a link; dispose of it (or call `remove()`) to remove it. */
+/**
+ * A fault applied to a link; dispose of it (or call `remove()`) to remove it.
+ *
+ * @example
+ * ```ts
+ * import { type AppliedFault, scenario } from "./scenario.ts";
+ * import { blackhole, loss } from "./faults.ts";
+ * import { udpEcho, udpProbe } from "./workloads.ts";
+ *
+ * export default scenario("faults while traffic flows", {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: {
+ *     echo: { on: "server", run: udpEcho({ port: 7000 }) },
+ *     probe: { on: "client", run: udpProbe({ target: "server:7000", duration: "5s" }) },
+ *   },
+ * }, async (t) => {
+ *   const link = t.link("client", "server");
+ *   {
+ *     await using _lossy = await link.apply(loss(0.2));
+ *     await t.sleep("1s");
+ *   } // removed here
+ *   const outage: AppliedFault = await link.apply(blackhole({ direction: "reverse" }));
+ *   await t.sleep("1s");
+ *   await outage.remove();
+ *   t.log(`fault #${outage.id} removed`);
+ * });
+ * ```
+ */
 export interface AppliedFault extends AsyncDisposable {
   /** Its id in this run (the report's fault timeline and ledgers use it). */
   readonly id: number;
@@ -138,7 +267,29 @@ export interface AppliedFault extends AsyncDisposable {
   remove(): Promise<void>;
 }
 
-/** A link as the scenario function sees it: faults can be put on it while traffic flows. */
+/**
+ * A link as the scenario function sees it: faults can be put on it while traffic flows.
+ *
+ * @example
+ * ```ts
+ * import { type LinkHandle, scenario } from "./scenario.ts";
+ * import { blackhole } from "./faults.ts";
+ * import { tcpEcho, tcpProbe } from "./workloads.ts";
+ *
+ * export default scenario("a 2-second outage", {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: {
+ *     echo: { on: "server", run: tcpEcho({ port: 7100 }) },
+ *     probe: { on: "client", run: tcpProbe({ target: "server:7100", duration: "5s" }) },
+ *   },
+ * }, async (t) => {
+ *   const link: LinkHandle = t.link("client", "server");
+ *   await t.sleep("1s");
+ *   await link.during(blackhole(), "2s"); // both ways, then removed
+ * });
+ * ```
+ */
 export interface LinkHandle {
   /** The two hosts, in the order given: a fault's `"forward"` is from the first to the second. */
   readonly hosts: readonly [string, string];
@@ -157,7 +308,20 @@ export interface LinkHandle {
   during(fault: Fault, duration: Duration): Promise<void>;
 }
 
-/** A host as the scenario function sees it. */
+/**
+ * A host as the scenario function sees it.
+ *
+ * @example
+ * ```ts
+ * import type { HostInfo } from "./scenario.ts";
+ * function describe(host: HostInfo): string {
+ *   const ends = host.interfaces.map((i) => `${i.name} ${i.address} → ${i.peerHost}`);
+ *   return `${host.name} ${host.address}: ${ends.join(", ")}`;
+ * }
+ * console.assert(describe({ name: "local", address: "127.0.0.1", interfaces: [] }) ===
+ *   "local 127.0.0.1: ");
+ * ```
+ */
 export interface HostInfo {
   /** Role name. */
   name: string;
@@ -167,7 +331,31 @@ export interface HostInfo {
   interfaces: readonly PlannedInterface[];
 }
 
-/** What a scenario function gets: the running network and its workloads. */
+/**
+ * What a scenario function gets: the running network and its workloads.
+ *
+ * @example
+ * ```ts
+ * import { scenario, type ScenarioContext } from "./scenario.ts";
+ * import { udpEcho, udpProbe } from "./workloads.ts";
+ *
+ * async function drive(t: ScenarioContext): Promise<void> {
+ *   t.log(`server address: ${t.address("server")}`);
+ *   const probe = await t.start("probe", {
+ *     on: "client",
+ *     run: udpProbe({ target: "server:7000", count: 200 }),
+ *   });
+ *   const result = await probe.result();
+ *   t.check("answered", result.delivered > 0, `${result.delivered}/${result.sent}`);
+ * }
+ *
+ * export default scenario("a driven run", {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: { echo: { on: "server", run: udpEcho({ port: 7000 }) } },
+ * }, drive);
+ * ```
+ */
 export interface ScenarioContext {
   /** The scenario's name. */
   readonly name: string;
@@ -203,10 +391,32 @@ export interface ScenarioContext {
   log(message: string): void;
 }
 
-/** The function that drives a scenario. */
+/**
+ * The function that drives a scenario.
+ *
+ * @example
+ * ```ts
+ * import { scenario, type ScenarioFunction } from "./scenario.ts";
+ *
+ * const drive: ScenarioFunction = async (t) => {
+ *   await t.sleep("500ms");
+ *   t.check("still running", !t.signal.aborted);
+ * };
+ * export default scenario("just waits", { network: "loopback", hosts: ["local"] }, drive);
+ * ```
+ */
 export type ScenarioFunction = (t: ScenarioContext) => Promise<void> | void;
 
-/** A scenario, as returned by {@linkcode scenario}. Plain data plus a function. */
+/**
+ * A scenario, as returned by {@linkcode scenario}. Plain data plus a function.
+ *
+ * @example
+ * ```ts
+ * import { type Scenario, scenario } from "./scenario.ts";
+ * const s: Scenario = scenario("empty", { network: "loopback", hosts: ["local"] });
+ * console.assert(s.kind === "squall.scenario" && s.fn === undefined && Object.isFrozen(s));
+ * ```
+ */
 export interface Scenario {
   /** Marks the object as a scenario. */
   readonly kind: "squall.scenario";

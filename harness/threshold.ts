@@ -54,7 +54,23 @@ export interface Threshold {
   confidence?: number;
 }
 
-/** The outcome of one threshold over a run. */
+/**
+ * The outcome of one threshold over a run.
+ *
+ * @example
+ * ```ts
+ * import type { ThresholdOutcome } from "./threshold.ts";
+ * const outcome: ThresholdOutcome = {
+ *   key: "probe.rtt.p99",
+ *   expression: "< 25ms",
+ *   ok: true,
+ *   value: 3.79, // milliseconds
+ *   measured: "3.79ms",
+ * };
+ * console.assert(`${outcome.ok ? "✓" : "✗"} ${outcome.key} ${outcome.expression}` ===
+ *   "✓ probe.rtt.p99 < 25ms");
+ * ```
+ */
 export interface ThresholdOutcome {
   /** The key as written. */
   key: string;

@@ -10,12 +10,33 @@ import type { Problem } from "./errors.ts";
 import type { Fault } from "./faults.ts";
 import { isIpv4, isLoopbackIpv4, type Target } from "./workloads.ts";
 
-/** How hosts are made: network namespaces (needs root), or one host on loopback. */
+/**
+ * How hosts are made: network namespaces (needs root), or one host on loopback.
+ *
+ * @example
+ * ```ts
+ * import type { NetworkKind } from "./topology.ts";
+ * import { scenario } from "./scenario.ts";
+ * const network: NetworkKind = "loopback"; // no root needed: one host on 127.0.0.1
+ * const s = scenario("anywhere", { network, hosts: ["local"] });
+ * console.assert(s.options.network === network);
+ * ```
+ */
 export type NetworkKind = "namespaces" | "loopback";
 
 /**
  * A link between two hosts, by name: `["client", "server"]`, or with faults on it:
  * `{ between: ["client", "server"], faults: [loss(0.1)] }`.
+ *
+ * @example
+ * ```ts
+ * import type { LinkOptions } from "./topology.ts";
+ * import { loss } from "./faults.ts";
+ * const links: LinkOptions[] = [
+ *   ["client", "router"],
+ *   { between: ["router", "server"], faults: [loss(0.05, { direction: "forward" })] },
+ * ];
+ * ```
  */
 export type LinkOptions = readonly [string, string] | {
   /** The two hosts; a fault's `"forward"` direction is from the first to the second. */
@@ -39,7 +60,26 @@ export function linkFaults(link: LinkOptions): readonly Fault[] {
   return Array.isArray(link) ? [] : (link as { faults?: readonly Fault[] }).faults ?? [];
 }
 
-/** One end of a planned link, as seen from its host. */
+/**
+ * One end of a planned link, as seen from its host.
+ *
+ * @example
+ * ```ts
+ * import type { PlannedInterface } from "./topology.ts";
+ * // The client's end of the first link of run 585e7a.
+ * const end: PlannedInterface = {
+ *   name: "sq-585e7a-0a",
+ *   address: "198.18.0.1",
+ *   prefixLength: 30,
+ *   mac: "02:73:71:00:00:0a",
+ *   link: 0,
+ *   peerHost: "server",
+ *   peerAddress: "198.18.0.2",
+ *   peerMac: "02:73:71:00:00:0b",
+ * };
+ * console.assert(`${end.address}/${end.prefixLength}` === "198.18.0.1/30");
+ * ```
+ */
 export interface PlannedInterface {
   /** Interface name inside the host's namespace, e.g. `sq-3fa9c1-0a`. */
   name: string;
@@ -59,7 +99,16 @@ export interface PlannedInterface {
   peerMac: string;
 }
 
-/** A host of the plan. */
+/**
+ * A host of the plan.
+ *
+ * @example
+ * ```ts
+ * import type { PlannedHost } from "./topology.ts";
+ * const host: PlannedHost = { name: "local", address: "127.0.0.1", interfaces: [] };
+ * console.assert(host.interfaces.length === 0); // loopback: no links
+ * ```
+ */
 export interface PlannedHost {
   /** Role name, e.g. `client`. */
   name: string;
@@ -69,7 +118,21 @@ export interface PlannedHost {
   interfaces: PlannedInterface[];
 }
 
-/** A link of the plan. */
+/**
+ * A link of the plan.
+ *
+ * @example
+ * ```ts
+ * import type { PlannedLink } from "./topology.ts";
+ * const link: PlannedLink = {
+ *   index: 0,
+ *   subnet: "198.18.0.0/30",
+ *   hosts: ["client", "server"],
+ *   interfaces: ["sq-585e7a-0a", "sq-585e7a-0b"],
+ * };
+ * console.assert(link.hosts.join(" ↔ ") === "client ↔ server");
+ * ```
+ */
 export interface PlannedLink {
   /** Index in the scenario's `links`. */
   index: number;
@@ -81,7 +144,19 @@ export interface PlannedLink {
   interfaces: [string, string];
 }
 
-/** Everything needed to build a topology. */
+/**
+ * Everything needed to build a topology: names and addresses of every host and link.
+ *
+ * @example
+ * ```ts
+ * import type { Plan } from "./topology.ts";
+ * function describe(plan: Plan): string[] {
+ *   return plan.links.map((l) => `${l.hosts[0]} ↔ ${l.hosts[1]}  ${l.subnet}`);
+ * }
+ * const plan: Plan = { runId: "585e7a", network: "loopback", hosts: [], links: [] };
+ * console.assert(describe(plan).length === 0);
+ * ```
+ */
 export interface Plan {
   /** The per-run id carried by every name, 6 hex digits. */
   runId: string;

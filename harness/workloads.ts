@@ -11,13 +11,31 @@ import type { Problem } from "./errors.ts";
 import { resolve } from "node:path";
 import { HEADER_BYTES } from "./_probe_packet.ts";
 
-/** Options of {@linkcode udpEcho}. */
+/**
+ * Options of {@linkcode udpEcho}.
+ *
+ * @example
+ * ```ts
+ * import { udpEcho, type UdpEchoOptions } from "./workloads.ts";
+ * const options: UdpEchoOptions = { port: 7000 };
+ * console.assert(udpEcho(options).port === 7000);
+ * ```
+ */
 export interface UdpEchoOptions {
   /** UDP port to listen on, 1-65535. */
   port: number;
 }
 
-/** A UDP echo server: sends every datagram back to where it came from. */
+/**
+ * A UDP echo server: sends every datagram back to where it came from.
+ *
+ * @example
+ * ```ts
+ * import { udpEcho, type UdpEchoSpec } from "./workloads.ts";
+ * const spec: UdpEchoSpec = udpEcho({ port: 7000 });
+ * console.assert(JSON.stringify(spec) === '{"kind":"udpEcho","port":7000}');
+ * ```
+ */
 export interface UdpEchoSpec {
   /** Always `"udpEcho"`. */
   kind: "udpEcho";
@@ -25,7 +43,22 @@ export interface UdpEchoSpec {
   port: number;
 }
 
-/** Options of {@linkcode udpProbe}. */
+/**
+ * Options of {@linkcode udpProbe}.
+ *
+ * @example
+ * ```ts
+ * import { udpProbe, type UdpProbeOptions } from "./workloads.ts";
+ * // Lowest latency: one datagram in flight, at most 10000/s, for 5 seconds.
+ * const options: UdpProbeOptions = {
+ *   target: "server:7000",
+ *   duration: "5s",
+ *   rate: 10_000,
+ *   pingPong: true,
+ * };
+ * console.assert(udpProbe(options).count === null);
+ * ```
+ */
 export interface UdpProbeOptions {
   /** Where to send: `"host:port"` with a host name of the scenario, or `"ip:port"`. */
   target: string;
@@ -57,7 +90,16 @@ export interface UdpProbeOptions {
   pingPong?: boolean;
 }
 
-/** A UDP probe: sequence-numbered, timestamped datagrams sent at a fixed rate. */
+/**
+ * A UDP probe: sequence-numbered, timestamped datagrams sent at a fixed rate.
+ *
+ * @example
+ * ```ts
+ * import { udpProbe, type UdpProbeSpec } from "./workloads.ts";
+ * const spec: UdpProbeSpec = udpProbe({ target: "server:7000", count: 100 });
+ * console.assert(spec.rate === 100 && spec.size === 64 && spec.timeout === "1s");
+ * ```
+ */
 export interface UdpProbeSpec {
   /** Always `"udpProbe"`. */
   kind: "udpProbe";
@@ -77,13 +119,31 @@ export interface UdpProbeSpec {
   pingPong: boolean;
 }
 
-/** Options of {@linkcode tcpEcho}. */
+/**
+ * Options of {@linkcode tcpEcho}.
+ *
+ * @example
+ * ```ts
+ * import { tcpEcho, type TcpEchoOptions } from "./workloads.ts";
+ * const options: TcpEchoOptions = { port: 7100 };
+ * console.assert(tcpEcho(options).port === 7100);
+ * ```
+ */
 export interface TcpEchoOptions {
   /** TCP port to listen on, 1-65535. */
   port: number;
 }
 
-/** A TCP echo server: writes back every byte it reads, on every connection. */
+/**
+ * A TCP echo server: writes back every byte it reads, on every connection.
+ *
+ * @example
+ * ```ts
+ * import { tcpEcho, type TcpEchoSpec } from "./workloads.ts";
+ * const spec: TcpEchoSpec = tcpEcho({ port: 7100 });
+ * console.assert(JSON.stringify(spec) === '{"kind":"tcpEcho","port":7100}');
+ * ```
+ */
 export interface TcpEchoSpec {
   /** Always `"tcpEcho"`. */
   kind: "tcpEcho";
@@ -91,7 +151,22 @@ export interface TcpEchoSpec {
   port: number;
 }
 
-/** Options of {@linkcode tcpProbe}. */
+/**
+ * Options of {@linkcode tcpProbe}.
+ *
+ * @example
+ * ```ts
+ * import { tcpProbe, type TcpProbeOptions } from "./workloads.ts";
+ * // A new connection for every request, so every request measures a connect.
+ * const options: TcpProbeOptions = {
+ *   target: "server:7100",
+ *   duration: "10s",
+ *   connection: "per-request",
+ *   connectTimeout: "250ms",
+ * };
+ * console.assert(tcpProbe(options).connection === "per-request");
+ * ```
+ */
 export interface TcpProbeOptions {
   /** Where to connect: `"host:port"` with a host name of the scenario, or `"ip:port"`. */
   target: string;
@@ -128,7 +203,16 @@ export interface TcpProbeOptions {
   connection?: "keep" | "per-request";
 }
 
-/** A TCP probe: requests echoed back, with connect time and round-trip time measured. */
+/**
+ * A TCP probe: requests echoed back, with connect time and round-trip time measured.
+ *
+ * @example
+ * ```ts
+ * import { tcpProbe, type TcpProbeSpec } from "./workloads.ts";
+ * const spec: TcpProbeSpec = tcpProbe({ target: "server:7100", count: 100 });
+ * console.assert(spec.rate === 100 && spec.connectTimeout === "1s" && spec.timeout === "1s");
+ * ```
+ */
 export interface TcpProbeSpec {
   /** Always `"tcpProbe"`. */
   kind: "tcpProbe";
@@ -150,7 +234,17 @@ export interface TcpProbeSpec {
   connection: "keep" | "per-request";
 }
 
-/** How a client waits before connecting again. */
+/**
+ * How a client waits before connecting again.
+ *
+ * @example
+ * ```ts
+ * import { type BackoffOptions, reconnectStorm } from "./workloads.ts";
+ * const backoff: BackoffOptions = { type: "fixed", initial: "100ms" };
+ * const storm = reconnectStorm({ target: "server:7500", clients: 50, cycles: 10, backoff });
+ * console.assert(storm.backoff.initial === "100ms" && storm.backoff.jitter === 0.1);
+ * ```
+ */
 export interface BackoffOptions {
   /**
    * `"fixed"`: always `initial`. `"exponential"`: `initial`, then times `factor` after
@@ -180,7 +274,20 @@ export interface BackoffOptions {
   jitter?: number;
 }
 
-/** A backoff with every default filled in. */
+/**
+ * A backoff with every default filled in.
+ *
+ * @example
+ * ```ts
+ * import { type Backoff, reconnectStorm } from "./workloads.ts";
+ * const backoff: Backoff =
+ *   reconnectStorm({ target: "server:7500", clients: 10, cycles: 5 }).backoff;
+ * console.assert(
+ *   JSON.stringify(backoff) ===
+ *     '{"type":"exponential","initial":"10ms","max":"1s","factor":2,"jitter":0.1}',
+ * );
+ * ```
+ */
 export interface Backoff {
   /** Fixed or exponential. */
   type: "fixed" | "exponential";
@@ -194,7 +301,23 @@ export interface Backoff {
   jitter: number;
 }
 
-/** Options of {@linkcode reconnectStorm}. */
+/**
+ * Options of {@linkcode reconnectStorm}.
+ *
+ * @example
+ * ```ts
+ * import { reconnectStorm, type ReconnectStormOptions } from "./workloads.ts";
+ * // UDP: a "connection" is one datagram and its echo; at most 20 attempts at once.
+ * const options: ReconnectStormOptions = {
+ *   target: "server:7000",
+ *   clients: 100,
+ *   duration: "5s",
+ *   concurrency: 20,
+ *   protocol: "udp",
+ * };
+ * console.assert(reconnectStorm(options).concurrency === 20);
+ * ```
+ */
 export interface ReconnectStormOptions {
   /** Where the clients connect: `"host:port"` or `"ip:port"`. */
   target: string;
@@ -229,7 +352,20 @@ export interface ReconnectStormOptions {
   size?: number;
 }
 
-/** A reconnect storm: many clients connecting, exchanging, closing and reconnecting. */
+/**
+ * A reconnect storm: many clients connecting, exchanging, closing and reconnecting.
+ *
+ * @example
+ * ```ts
+ * import { reconnectStorm, type ReconnectStormSpec } from "./workloads.ts";
+ * const spec: ReconnectStormSpec = reconnectStorm({
+ *   target: "server:7500",
+ *   clients: 200,
+ *   cycles: 3,
+ * });
+ * console.assert(spec.concurrency === 200 && spec.protocol === "tcp" && spec.size === 64);
+ * ```
+ */
 export interface ReconnectStormSpec {
   /** Always `"reconnectStorm"`. */
   kind: "reconnectStorm";
@@ -253,11 +389,27 @@ export interface ReconnectStormSpec {
   size: number;
 }
 
-/** Options of {@linkcode bindChurn}. */
+/**
+ * Options of {@linkcode bindChurn}.
+ *
+ * @example
+ * ```ts
+ * import { bindChurn, type BindChurnOptions } from "./workloads.ts";
+ * // The fix for Deno 2.9: await the pending receive before binding again.
+ * const options: BindChurnOptions = {
+ *   port: 7300,
+ *   cycles: 1000,
+ *   pendingReceive: true,
+ *   awaitPending: true,
+ * };
+ * console.assert(bindChurn(options).awaitPending);
+ * ```
+ */
 export interface BindChurnOptions {
   /** The port to bind, close and bind again, 1-65535. */
   port: number;
   /**
+   * The socket to bind: a UDP socket or a TCP listener.
    * @default {"udp"}
    */
   protocol?: "udp" | "tcp";
@@ -296,7 +448,18 @@ export interface BindChurnOptions {
   maxDuration?: Duration;
 }
 
-/** Bind churn: bind, close and bind the same port again, over and over. */
+/**
+ * Bind churn: bind, close and bind the same port again, over and over.
+ *
+ * @example
+ * ```ts
+ * import { bindChurn, type BindChurnSpec } from "./workloads.ts";
+ * const udp: BindChurnSpec = bindChurn({ port: 7300, cycles: 10 });
+ * const tcp: BindChurnSpec = bindChurn({ port: 7301, cycles: 10, protocol: "tcp" });
+ * // SO_REUSEADDR is off for UDP by default; Deno's TCP listeners always set it.
+ * console.assert(!udp.reuseAddress && tcp.reuseAddress);
+ * ```
+ */
 export interface BindChurnSpec {
   /** Always `"bindChurn"`. */
   kind: "bindChurn";
@@ -320,15 +483,47 @@ export interface BindChurnSpec {
   maxDuration: Duration;
 }
 
-/** When a program under test is ready: listening on a port, or a line on its stdout. */
+/**
+ * When a program under test is ready: listening on a port, or a line on its stdout.
+ *
+ * @example
+ * ```ts
+ * import { exec, type ReadyCondition } from "./workloads.ts";
+ * const conditions: ReadyCondition[] = [{ tcp: 8000 }, { udp: 5353 }, { stdout: /listening/ }];
+ * const servers = conditions.map((ready) => exec(["./server"], { ready }));
+ * console.assert(servers.every((s) => s.ready !== null));
+ * ```
+ */
 export type ReadyCondition = { tcp: number } | { udp: number } | { stdout: RegExp };
 
-/** A ready condition as data: a pattern is kept as its source and flags. */
+/**
+ * A ready condition as data: a pattern is kept as its source and flags.
+ *
+ * @example
+ * ```ts
+ * import { exec, type ReadySpec } from "./workloads.ts";
+ * const ready: ReadySpec | null = exec(["./server"], { ready: { stdout: /ready/i } }).ready;
+ * console.assert(JSON.stringify(ready) === '{"stdout":{"source":"ready","flags":"i"}}');
+ * ```
+ */
 export type ReadySpec = { tcp: number } | { udp: number } | {
   stdout: { source: string; flags: string };
 };
 
-/** Options of {@linkcode exec}. */
+/**
+ * Options of {@linkcode exec}.
+ *
+ * @example
+ * ```ts
+ * import { exec, type ExecOptions } from "./workloads.ts";
+ * const options: ExecOptions = {
+ *   ready: { stdout: /listening on/ },
+ *   readyTimeout: "5s",
+ *   env: { LOG_LEVEL: "debug" },
+ * };
+ * console.assert(exec(["./server", "--port", "9000"], options).readyTimeout === "5s");
+ * ```
+ */
 export interface ExecOptions {
   /** When it is ready; without one, it is ready once started. */
   ready?: ReadyCondition;
@@ -354,7 +549,19 @@ export interface ExecOptions {
   stopTimeout?: Duration;
 }
 
-/** A program under test, started with Deno.Command inside a host's namespace. */
+/**
+ * A program under test, started with Deno.Command inside a host's namespace.
+ *
+ * @example
+ * ```ts
+ * import { exec, type ExecSpec } from "./workloads.ts";
+ * // A client that ends by itself: a non-zero exit fails the workload.
+ * const client: ExecSpec = exec(["curl", "-sf", "http://198.18.0.2:8000/"], {
+ *   waitForExit: true,
+ * });
+ * console.assert(client.waitForExit && client.stopTimeout === "2s" && client.cwd === null);
+ * ```
+ */
 export interface ExecSpec {
   /** Always `"exec"`. */
   kind: "exec";
@@ -374,7 +581,19 @@ export interface ExecSpec {
   stopTimeout: Duration;
 }
 
-/** Any workload spec. */
+/**
+ * Any workload spec.
+ *
+ * @example
+ * ```ts
+ * import { tcpEcho, udpEcho, type WorkloadSpec } from "./workloads.ts";
+ * function portOf(spec: WorkloadSpec): number | undefined {
+ *   return spec.kind === "udpEcho" || spec.kind === "tcpEcho" ? spec.port : undefined;
+ * }
+ * console.assert(portOf(tcpEcho({ port: 7100 })) === 7100);
+ * console.assert(portOf(udpEcho({ port: 7000 })) === 7000);
+ * ```
+ */
 export type WorkloadSpec =
   | UdpEchoSpec
   | UdpProbeSpec
@@ -384,7 +603,16 @@ export type WorkloadSpec =
   | BindChurnSpec
   | ExecSpec;
 
-/** The kinds of workload squall knows. */
+/**
+ * The kinds of workload squall knows.
+ *
+ * @example
+ * ```ts
+ * import { udpProbe, type WorkloadKind } from "./workloads.ts";
+ * const kind: WorkloadKind = udpProbe({ target: "server:7000", count: 10 }).kind;
+ * console.assert(kind === "udpProbe");
+ * ```
+ */
 export type WorkloadKind = WorkloadSpec["kind"];
 
 /** Size of the probe header: magic, flow id, sequence number, send time. */
@@ -563,7 +791,16 @@ export function exec(command: string[], options: ExecOptions = {}): ExecSpec {
   };
 }
 
-/** A target split into host (a name or an IP literal) and port. */
+/**
+ * A target split into host (a name or an IP literal) and port.
+ *
+ * @example
+ * ```ts
+ * import type { Target } from "./workloads.ts";
+ * const target: Target = { host: "server", port: 7000 };
+ * console.assert(`${target.host}:${target.port}` === "server:7000");
+ * ```
+ */
 export interface Target {
   /** A host name of the scenario, or an IPv4 literal. */
   host: string;

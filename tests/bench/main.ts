@@ -1,5 +1,5 @@
 // squall's benchmark: measures squall against references taken in the same run and
-// checks six targets.
+// checks eight targets.
 //
 //   1. probe RTT p50 <= 2.5x sockperf UDP ping-pong p50 on the same path (veth
 //      between two namespaces);
@@ -9,11 +9,16 @@
 //   4. runner peak RSS at 1M probe datagrams within 20 MB of that at 10k;
 //   5. the XDP dropper's cost per packet: < 150 ns and <= 1.3x a count-only XDP program;
 //   6. a loss rate change takes effect within 1 ms of the call returning (5 and 6 are
-//      tests/bench/xdp.ts, which also runs on its own).
+//      tests/bench/xdp.ts, which also runs on its own);
+//   7. bind/close churn on one UDP port: squall's loop >= 0.8x a plain Deno loop (TCP
+//      listen/close is reported too, for information);
+//   8. reconnect storm (connect, 64 B each way, close) across a veth: squall's overhead
+//      against plain Deno clients < 25% (7 and 8 are tests/bench/sockets.ts, which also
+//      runs on its own; each side runs in a fresh child process, alternating, medians).
 //
 // Run as root: deno task bench (= deno run -A --unstable-net tests/bench/main.ts).
 // Prints a table, then one line `BENCH_JSON {...}`. Exits 0 when every target passes,
-// 1 when any is missed (or could not be measured). `--only rtt,loss,setup2,setup20,memory,xdp-cost,xdp-switch`
+// 1 when any is missed (or could not be measured). `--only rtt,loss,setup2,setup20,memory,xdp-cost,xdp-switch,churn,churn-tcp,storm`
 // runs a subset (the others are reported as skipped and do not count).
 
 import { parseArgs } from "node:util";
@@ -45,6 +50,7 @@ import {
   us,
 } from "./_util.ts";
 import { benchXdp, type XdpBenchResult } from "./xdp.ts";
+import { benchChurn, benchStorm, SOCKETS_CONFIG } from "./sockets.ts";
 
 /** Everything the benchmark does, in one place. */
 const CONFIG = {
@@ -66,6 +72,8 @@ const CONFIG = {
   loss: { rate: 20_000, durationS: 10 },
   setup: { runs: 5, small: 2, large: 20, smallLimitMs: 500, largeLimitMs: 5_000 },
   memory: { small: 10_000, large: 1_000_000, rate: 45_000, limitBytes: 20e6 },
+  /** Targets 7 and 8 (tests/bench/sockets.ts). */
+  sockets: SOCKETS_CONFIG,
 } as const;
 
 const SOCKPERF_PORT = 11_111;
@@ -644,6 +652,118 @@ async function targetMemory(): Promise<Outcome> {
   };
 }
 
+// --- 7 and 8. socket loops against plain Deno loops (tests/bench/sockets.ts) ---
+
+function kRate(rate: number | null): string {
+  return rate === null ? "n/a" : `${(rate / 1000).toFixed(1)}k cycles/s`;
+}
+
+function perRun(runs: readonly { side: string; rate: number }[], side: string): string {
+  return runs.filter((r) => r.side === side).map((r) => (r.rate / 1000).toFixed(1)).join(", ");
+}
+
+function errorsOf(runs: readonly { errors: Record<string, number> }[]): Record<string, number> {
+  const all: Record<string, number> = {};
+  for (const run of runs) {
+    for (const [name, n] of Object.entries(run.errors)) all[name] = (all[name] ?? 0) + n;
+  }
+  return all;
+}
+
+async function targetChurn(protocol: "udp" | "tcp"): Promise<Outcome> {
+  const r = await benchChurn(protocol, { activeSets, onProgress: log });
+  const c = CONFIG.sockets.churn;
+  // Only UDP is a target; TCP listen/close is reported for information and never missed.
+  const informational = protocol === "tcp";
+  const pass = informational ? true : r.pass;
+  const failures = r.runs.reduce((sum, run) => sum + run.failures, 0);
+  const ratioText = r.ratio === null ? "n/a" : `${r.ratio.toFixed(2)}x`;
+  return {
+    id: informational ? "churn-tcp" : "churn",
+    row: {
+      target: `7. bind/close churn, ${protocol.toUpperCase()}${informational ? " (info)" : ""}`,
+      measured: kRate(r.squallRate),
+      reference: `${kRate(r.plainRate)} plain loop`,
+      ratio: ratioText,
+      limit: informational ? `(>= ${c.minRatio}x)` : `>= ${c.minRatio}x`,
+      result: informational ? `INFO (${r.pass ? "would pass" : "would miss"})` : verdict(pass),
+    },
+    pass,
+    ...(pass ? {} : {
+      why: `squall's churn ${kRate(r.squallRate)} is ${ratioText} a plain loop's ${
+        kRate(r.plainRate)
+      } (limit ${c.minRatio}x)`,
+    }),
+    notes: [
+      `churn ${protocol.toUpperCase()} on ${c.hostname}:${c.port} (a namespace of its own), ` +
+      `${c.cycles} timed cycles after ${c.warmupCycles} untimed, each run a fresh child, ` +
+      `alternating, medians of ${r.runs.length / 2}: squall (bindChurn, no pending ` +
+      `${protocol === "udp" ? "receive" : "accept"}) per run ${
+        perRun(r.runs, "squall")
+      }k/s; plain \`${
+        protocol === "udp" ? "Deno.listenDatagram" : "Deno.listen"
+      }({...}).close()\` loop per run ${perRun(r.runs, "plain")}k/s; ` +
+      `failed binds ${failures}${failures > 0 ? ` ${JSON.stringify(errorsOf(r.runs))}` : ""}; ` +
+      `per CPU-second (user + system of the child, less moved by other load): squall ${
+        kRate(r.squallCpuRate)
+      }, plain ${kRate(r.plainCpuRate)}, ratio ${
+        r.cpuRatio === null ? "n/a" : `${r.cpuRatio.toFixed(2)}x`
+      }; namespace: ${cleanupText(r.cleanup)}`,
+    ],
+    data: { ...r, informational },
+  };
+}
+
+async function targetStorm(): Promise<Outcome> {
+  const r = await benchStorm({ activeSets, onProgress: log });
+  const c = CONFIG.sockets.storm;
+  const failed = r.runs.filter((run) => run.failures > 0);
+  const pct = (v: number | null) => v === null ? "n/a" : `${(v * 100).toFixed(1)}%`;
+  const whyParts: string[] = [];
+  if (r.overhead === null) whyParts.push("no rate measured");
+  else if (r.overhead >= c.maxOverhead) {
+    whyParts.push(
+      `squall's storm ${kRate(r.squallRate)} vs plain clients ${kRate(r.plainRate)}: ` +
+        `overhead ${pct(r.overhead)} (limit ${pct(c.maxOverhead)})`,
+    );
+  }
+  if (failed.length > 0) {
+    whyParts.push(
+      `failed cycles in ${failed.length} runs: ${
+        failed.map((run) => `${run.side} ${JSON.stringify(run.errors)}`).join("; ")
+      }`,
+    );
+  }
+  const us1 = (v: number | null) => v === null ? "n/a" : `${v.toFixed(1)} us`;
+  return {
+    id: "storm",
+    row: {
+      target: "8. reconnect storm overhead",
+      measured: kRate(r.squallRate),
+      reference: `${kRate(r.plainRate)} plain clients`,
+      ratio: `overhead ${pct(r.overhead)}`,
+      limit: `overhead < ${pct(c.maxOverhead)}`,
+      result: verdict(r.pass),
+    },
+    pass: r.pass,
+    ...(r.pass ? {} : { why: whyParts.join("; ") }),
+    notes: [
+      `reconnect storm: ${c.clients} clients x ${c.cyclesPerClient} cycles (connect, write ` +
+      `${c.size} B, read ${c.size} B, close), all in flight at once, across a veth to one ` +
+      `squall tcpEcho serving both sides; each run a fresh child in a fresh client namespace ` +
+      `(no TIME_WAIT from earlier runs), alternating, medians of ${r.runs.length / 2}: ` +
+      `squall (reconnectStorm, backoff fixed 0 ms, jitter 0) per run ${
+        perRun(r.runs, "squall")
+      }k/s; plain async clients per run ${perRun(r.runs, "plain")}k/s; client CPU per cycle ` +
+      `(less moved by other load) squall ${us1(r.squallCpuPerCycleUs)}, plain ${
+        us1(r.plainCpuPerCycleUs)
+      }: overhead ${pct(r.cpuOverhead)} if the clients were CPU-bound; ` +
+      `namespaces: ${cleanupText(r.cleanup)}`,
+    ],
+    data: { ...r },
+  };
+}
+
 // --- main ---
 
 /** Share of the machine other processes may use before a target's figures are flagged. */
@@ -715,7 +835,11 @@ async function targetXdpCost(): Promise<Outcome> {
     }),
     notes: [
       `dropper vs count-only XDP program, run_time_ns / run_cnt with kernel.bpf_stats_enabled=1, ` +
-      `medians of ${c.rounds.length / 2} alternating rounds on one veth under the same UDP flood`,
+      `on one veth under one paced sender (libc sendto, ${c.rate} probe datagrams/s, ` +
+      `the dropper with one Bernoulli rule at ${c.lossRate * 100}% matching them); ` +
+      `${c.pairRatios.length} pairs of ${c.windowMs} ms rounds, A/B then B/A; ratio = median ` +
+      `of the per-pair ratios (${c.pairRatios.map((v) => v.toFixed(2)).join(", ")}; ratio of ` +
+      `the medians ${c.ratioOfMedians?.toFixed(2)})`,
     ],
     data: { cost: c },
   };
@@ -776,6 +900,9 @@ async function main(args: string[]): Promise<number> {
     ["memory", "4. runner memory 10k vs 1M", targetMemory],
     ["xdp-cost", "5. XDP dropper cost", targetXdpCost],
     ["xdp-switch", "6. XDP loss rate change", targetXdpSwitch],
+    ["churn", "7. bind/close churn, UDP", () => targetChurn("udp")],
+    ["churn-tcp", "7. bind/close churn, TCP (info)", () => targetChurn("tcp")],
+    ["storm", "8. reconnect storm overhead", targetStorm],
   ];
   const { values } = parseArgs({ args, options: { only: { type: "string" } } });
   const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean);
