@@ -24,7 +24,7 @@ interface Step {
   with: YamlMapping;
 }
 
-/** Every `npx ... task squall <command> ...` line of a step, split into words. */
+/** One `... task squall <command> ...` line of a step, split into words. */
 interface SquallCall {
   step: string;
   words: string[];
@@ -247,7 +247,8 @@ Deno.test("the example workflow installs every package squall needs at run time"
   const required = items.filter((i) => i.required)
     .map((i) => /^apt-get install (\S+)/.exec(i.fix ?? "")?.[1])
     .filter((p) => p !== undefined);
-  assert.deepEqual([...new Set(required)].sort(), ["iproute2", "libbpf1", "util-linux"]);
+  // The README's "iproute2, util-linux" for ip, nsenter, unshare and setpriv, and more.
+  assert.ok(required.includes("iproute2") && required.includes("util-linux"), `${required}`);
   for (const p of required) assert.ok(packages.has(p!), `installs ${p} (squall doctor's fix)`);
   // Programs under test of the example scenarios must be there too.
   for (const entry of Deno.readDirSync(new URL("scenarios/", root))) {

@@ -1,5 +1,5 @@
 // squall's benchmark: measures squall against references taken in the same run and
-// checks eight targets.
+// checks nine targets.
 //
 //   1. probe RTT p50 <= 2.5x sockperf UDP ping-pong p50 on the same path (veth
 //      between two namespaces);
@@ -14,13 +14,16 @@
 //      listen/close is reported too, for information);
 //   8. reconnect storm (connect, 64 B each way, close) across a veth: squall's overhead
 //      against plain Deno clients < 25% (7 and 8 are tests/bench/sockets.ts, which also
-//      runs on its own; each side runs in a fresh child process, alternating, medians).
+//      runs on its own; each side runs in a fresh child process, alternating, medians);
+//   9. writing the JSON, JUnit and HTML reports of a 1M-packet run takes < 1 s, and the
+//      HTML stays < 2 MB (tests/bench/reports.ts; reference: JSON alone, same run).
 //
 // Run as root: deno task bench (= deno run -A --unstable-net tests/bench/main.ts).
 // Prints a table, then one line `BENCH_JSON {...}`. Exits 0 when every target passes,
-// 1 when any is missed (or could not be measured). `--only rtt,loss,setup2,setup20,memory,xdp-cost,xdp-switch,churn,churn-tcp,storm`
+// 1 when any is missed (or could not be measured). `--only rtt,loss,setup2,setup20,memory,xdp-cost,xdp-switch,churn,churn-tcp,storm,reports`
 // runs a subset (the others are reported as skipped and do not count).
 
+import { benchReports } from "./reports.ts";
 import { parseArgs } from "node:util";
 import {
   type RunEvent,
@@ -812,6 +815,39 @@ async function measure(id: string, label: string, fn: () => Promise<Outcome>): P
 /** The XDP dropper's targets (issue 3), from tests/bench/xdp.ts, run once for both rows. */
 let xdpRun: Promise<XdpBenchResult> | undefined;
 
+// --- 9. writing every report of a 1M-packet run (tests/bench/reports.ts) ---
+
+async function targetReports(): Promise<Outcome> {
+  const r = await benchReports();
+  const limitMs = 1000;
+  const limitBytes = 2_000_000;
+  const pass = r.allMs < limitMs && r.sizes.html < limitBytes;
+  const kb = (n: number) => `${(n / 1000).toFixed(0)} kB`;
+  return {
+    id: "reports",
+    row: {
+      target: "9. JSON + JUnit + HTML of 1M packets",
+      measured: `${r.allMs.toFixed(0)} ms, HTML ${kb(r.sizes.html)}`,
+      reference: `${r.jsonOnlyMs.toFixed(0)} ms JSON alone`,
+      ratio: `${(r.allMs / r.jsonOnlyMs).toFixed(2)}x`,
+      limit: "< 1 s, HTML < 2 MB",
+      result: verdict(pass),
+    },
+    pass,
+    ...(pass ? {} : {
+      why: `writing the reports took ${r.allMs.toFixed(0)} ms, HTML ${kb(r.sizes.html)}`,
+    }),
+    notes: [
+      `reports of the 1M-packet fixture (tests/fixtures/reports/sample_report.ts), median of ${r.reps} after a warm-up: ` +
+      `all three ${r.runsMs.map((ms) => ms.toFixed(0)).join(", ")} ms; sizes JSON ${
+        kb(r.sizes.json)
+      }, ` +
+      `JUnit ${kb(r.sizes.junit)}, HTML ${kb(r.sizes.html)}`,
+    ],
+    data: { ...r, limitMs, limitBytes },
+  };
+}
+
 async function targetXdpCost(): Promise<Outcome> {
   const r = await (xdpRun ??= benchXdp());
   const c = r.cost;
@@ -903,6 +939,7 @@ async function main(args: string[]): Promise<number> {
     ["churn", "7. bind/close churn, UDP", () => targetChurn("udp")],
     ["churn-tcp", "7. bind/close churn, TCP (info)", () => targetChurn("tcp")],
     ["storm", "8. reconnect storm overhead", targetStorm],
+    ["reports", "9. writing reports of 1M packets", targetReports],
   ];
   const { values } = parseArgs({ args, options: { only: { type: "string" } } });
   const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean);
