@@ -98,6 +98,7 @@ export {
   type HostReport,
   REPORT_SCHEMA_VERSION,
   type RunReport,
+  runReport,
   type ScenarioReport,
   type ScenarioStatus,
   type WorkloadReport,

@@ -9,12 +9,14 @@
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { describeWorkload } from "./workloads.ts";
 import { checkEnvironment } from "./environment.ts";
 import { EnvironmentError, formatProblems, type Problem, SquallError } from "./errors.ts";
 import { ExitCode } from "./exit_codes.ts";
 import {
   REPORT_SCHEMA_VERSION,
   type RunReport,
+  runReport,
   type ScenarioReport,
   SQUALL_VERSION,
 } from "./report.ts";
@@ -497,32 +499,6 @@ async function runAll(
   return written || run.exitCode !== ExitCode.Pass ? run.exitCode : ExitCode.Environment;
 }
 
-/** Builds the report of a whole run from its scenario reports. */
-export function runReport(
-  scenarios: ScenarioReport[],
-  startedAt: string,
-  durationMs: number,
-  interrupted: boolean,
-): RunReport {
-  const summary = { total: scenarios.length, passed: 0, failed: 0, error: 0, interrupted: 0 };
-  for (const s of scenarios) summary[s.status]++;
-  const codes = scenarios.map((s) => s.exitCode);
-  let exitCode: RunReport["exitCode"] = ExitCode.Pass;
-  if (codes.includes(ExitCode.Failed)) exitCode = ExitCode.Failed;
-  if (codes.includes(ExitCode.BadInput)) exitCode = ExitCode.BadInput;
-  if (codes.includes(ExitCode.Environment)) exitCode = ExitCode.Environment;
-  if (interrupted || codes.includes(ExitCode.Interrupted)) exitCode = ExitCode.Interrupted;
-  return {
-    schemaVersion: REPORT_SCHEMA_VERSION,
-    tool: { name: "squall", version: SQUALL_VERSION, deno: Deno.version.deno },
-    startedAt,
-    durationMs,
-    exitCode,
-    summary,
-    scenarios,
-  };
-}
-
 /** Finds, imports and validates every scenario under `paths`; adds problems as found. */
 export async function loadScenarios(paths: string[], problems: Problem[]): Promise<Loaded[]> {
   const files: string[] = [];
@@ -609,7 +585,7 @@ function describeScenario(l: Loaded): string {
     lines.push(`  links: ${v.links.map((l) => linkEnds(l).join(" ↔ ")).join(", ")}`);
   }
   for (const w of v.workloads) {
-    lines.push(`  workload ${w.name} on ${w.placement.on}: ${w.placement.run.kind}`);
+    lines.push(`  workload ${w.name} on ${w.placement.on}: ${describeWorkload(w.placement.run)}`);
   }
   for (const t of v.thresholds) lines.push(`  threshold ${t.key} ${t.expression}`);
   if (v.scenario.fn) lines.push("  + a scenario function");

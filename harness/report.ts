@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { ExitCode } from "./exit_codes.ts";
+import { ExitCode } from "./exit_codes.ts";
 import type { Fault } from "./faults.ts";
 import type { ObservedBindFailure, WorkloadResult } from "./results.ts";
 import type { ThresholdOutcome } from "./threshold.ts";
@@ -267,4 +267,40 @@ export interface RunReport {
   summary: { total: number } & Record<ScenarioStatus, number>;
   /** Each scenario. */
   scenarios: ScenarioReport[];
+}
+
+/**
+ * Builds the report of a whole run from its scenario reports: the summary, and the exit
+ * code the CLI would give (the worst of theirs).
+ *
+ * @example
+ * ```ts
+ * import { runReport } from "./report.ts";
+ * const report = runReport([], new Date().toISOString(), 0, false);
+ * console.assert(report.summary.total === 0 && report.exitCode === 0);
+ * ```
+ */
+export function runReport(
+  scenarios: ScenarioReport[],
+  startedAt: string,
+  durationMs: number,
+  interrupted: boolean,
+): RunReport {
+  const summary = { total: scenarios.length, passed: 0, failed: 0, error: 0, interrupted: 0 };
+  for (const s of scenarios) summary[s.status]++;
+  const codes = scenarios.map((s) => s.exitCode);
+  let exitCode: RunReport["exitCode"] = ExitCode.Pass;
+  if (codes.includes(ExitCode.Failed)) exitCode = ExitCode.Failed;
+  if (codes.includes(ExitCode.BadInput)) exitCode = ExitCode.BadInput;
+  if (codes.includes(ExitCode.Environment)) exitCode = ExitCode.Environment;
+  if (interrupted || codes.includes(ExitCode.Interrupted)) exitCode = ExitCode.Interrupted;
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    tool: { name: "squall", version: SQUALL_VERSION, deno: Deno.version.deno },
+    startedAt,
+    durationMs,
+    exitCode,
+    summary,
+    scenarios,
+  };
 }
