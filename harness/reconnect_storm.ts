@@ -89,8 +89,13 @@ export function startReconnectStorm(
   const errors = emptyErrorCounts();
   const attemptLog: StormAttempt[] = [];
   const unserved = new UnservedTracker(clients);
-  /** Attempts in flight: aborting one closes its socket. */
-  const inFlight = new Set<AbortController>();
+  /**
+   * Attempts in flight, oldest first (a Set keeps insertion order). Every attempt has
+   * the same timeout, so this is also the order of their deadlines.
+   */
+  const inFlight = new Set<InFlightAttempt>();
+  /** The one timer that times out attempts, armed for the oldest deadline in flight. */
+  let timeoutTimer: ReturnType<typeof setTimeout> | undefined;
   /** Clients waiting out a backoff: calling one wakes it. */
   const sleepers = new Set<() => void>();
   // Written from one shared buffer, read into another: only the byte count matters,
@@ -144,7 +149,41 @@ export function startReconnectStorm(
     stopping = true;
     slots.close();
     for (const wake of [...sleepers]) wake();
-    for (const attempt of [...inFlight]) attempt.abort(STOPPED);
+    for (const attempt of inFlight) abort(attempt, STOPPED);
+  }
+
+  /** Cuts an attempt short: closes its socket, or aborts its connect. */
+  function abort(attempt: InFlightAttempt, why: AbortReason): void {
+    if (attempt.abortedBy !== undefined) return;
+    attempt.abortedBy = why;
+    if (attempt.socket !== undefined) closeSocket(attempt);
+    else attempt.connectAbort?.abort(why);
+  }
+
+  function closeSocket(attempt: InFlightAttempt): void {
+    const socket = attempt.socket;
+    attempt.socket = undefined;
+    socket?.close();
+  }
+
+  /** Arms the timeout timer for `deadline`, unless it is already armed. */
+  function armTimeout(deadline: number): void {
+    if (timeoutTimer !== undefined) return;
+    // Rounded up: a timer that fired before the deadline would time out nothing.
+    timeoutTimer = setTimeout(timeOut, Math.max(0, Math.ceil(deadline - performance.now())));
+  }
+
+  /** Times out every attempt past its deadline, then waits for the next oldest. */
+  function timeOut(): void {
+    timeoutTimer = undefined;
+    const now = performance.now();
+    for (const attempt of inFlight) {
+      if (attempt.deadline > now) {
+        armTimeout(attempt.deadline);
+        return;
+      }
+      abort(attempt, TIMED_OUT);
+    }
   }
 
   function sleep(ms: number): Promise<void> {
@@ -180,59 +219,62 @@ export function startReconnectStorm(
 
   /** One attempt: returns how it went, or STOPPED if `stop()` cut it short. */
   async function attempt(client: number): Promise<Outcome | typeof STOPPED> {
-    const controller = new AbortController();
-    let socket: Deno.Conn | Deno.DatagramConn | undefined;
-    let closed = false;
-    const closeSocket = () => {
-      if (socket === undefined || closed) return;
-      closed = true;
-      socket.close();
+    const current: InFlightAttempt = {
+      deadline: performance.now() + timeoutMs,
+      socket: undefined,
+      connectAbort: undefined,
+      abortedBy: undefined,
     };
-    controller.signal.addEventListener("abort", closeSocket);
-    inFlight.add(controller);
-    const timer = setTimeout(() => controller.abort(TIMED_OUT), timeoutMs);
+    inFlight.add(current);
+    armTimeout(current.deadline);
     active++;
     if (active > maxConcurrentAttempts) maxConcurrentAttempts = active;
     let connectMs: number | null = null;
     let atMs = 0;
     try {
       if (protocol === "tcp") {
+        // Only for the connect: once there is a socket, closing it ends the attempt.
+        const connectAbort = new AbortController();
+        current.connectAbort = connectAbort;
         const t0 = performance.now();
         atMs = performance.timeOrigin + t0;
-        socket = await Deno.connect({
+        const conn = await Deno.connect({
           hostname: settings.targetAddress,
           port: settings.targetPort,
-          signal: controller.signal,
+          signal: connectAbort.signal,
         });
+        current.socket = conn;
         connectMs = performance.now() - t0;
         connectTime.record(connectMs * 1e6);
-        if (controller.signal.aborted) throw controller.signal.reason;
-        await exchangeTcp(socket);
+        if (current.abortedBy !== undefined) throw new Error(current.abortedBy);
+        await exchangeTcp(conn);
       } else {
         // No connect in UDP: the attempt's time is the whole exchange.
         const t0 = performance.now();
         atMs = performance.timeOrigin + t0;
-        socket = Deno.listenDatagram({ transport: "udp", hostname: settings.hostname, port: 0 });
-        await exchangeUdp(socket);
+        const conn = Deno.listenDatagram({
+          transport: "udp",
+          hostname: settings.hostname,
+          port: 0,
+        });
+        current.socket = conn;
+        await exchangeUdp(conn);
         connectMs = performance.now() - t0;
         connectTime.record(connectMs * 1e6);
       }
-      closeSocket();
+      closeSocket(current);
       record(client, atMs, connectMs, "ok");
       return "ok";
     } catch (error) {
       // Closing a socket rejects its pending read or receive (and so frees its port,
       // see PLATFORM.md): it has been awaited by the time we get here.
-      closeSocket();
-      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
-      if (reason === STOPPED) return STOPPED;
-      const kind = reason === TIMED_OUT ? "timedOut" : classifyError(error);
+      closeSocket(current);
+      if (current.abortedBy === STOPPED) return STOPPED;
+      const kind = current.abortedBy === TIMED_OUT ? "timedOut" : classifyError(error);
       record(client, atMs, connectMs, kind);
       return kind;
     } finally {
-      clearTimeout(timer);
-      controller.signal.removeEventListener("abort", closeSocket);
-      inFlight.delete(controller);
+      inFlight.delete(current);
       active--;
     }
   }
@@ -259,7 +301,7 @@ export function startReconnectStorm(
       port: settings.targetPort,
     };
     await conn.send(payload, target);
-    // Bounded by the attempt's timer, which closes the socket.
+    // Bounded by the attempt's timeout: timing out closes the socket.
     for (;;) {
       const [data, from] = await conn.receive(scratch);
       const addr = from as Deno.NetAddr;
@@ -321,6 +363,7 @@ export function startReconnectStorm(
       if (failed) throw failed.reason;
     } finally {
       clearTimeout(hardBound);
+      clearTimeout(timeoutTimer);
       halt();
       endPerf = performance.now();
     }
@@ -339,6 +382,19 @@ export function startReconnectStorm(
 }
 
 type Outcome = "ok" | ConnectErrorKind;
+type AbortReason = typeof TIMED_OUT | typeof STOPPED;
+
+/** An attempt in flight, as the timeout timer and `stop()` see it. */
+interface InFlightAttempt {
+  /** When it times out, on the `performance.now()` clock. */
+  deadline: number;
+  /** Its socket once it has one: closing it ends the attempt. */
+  socket: Deno.Conn | Deno.DatagramConn | undefined;
+  /** Aborts its `Deno.connect` (TCP), for when it has no socket yet. */
+  connectAbort: AbortController | undefined;
+  /** Why it was cut short, if it was. */
+  abortedBy: AbortReason | undefined;
+}
 
 /**
  * The wait before the next attempt: `initialMs` after a success; after `failuresInRow`
