@@ -27,18 +27,27 @@ export class LocalPrograms implements WorkloadHost {
   #running = new Map<number, Promise<RunningWorkload<ExecResult>>>();
   #finished = new Set<number>();
   #onSpawn: (pid: number, name: string) => void;
+  #cgroup: () => string | null;
 
-  /** `onSpawn` hears of every process started (restarts too), for the run ledger. */
-  constructor(onSpawn: (pid: number, name: string) => void = () => {}) {
+  /**
+   * `onSpawn` hears of every process started (restarts too), for the run ledger;
+   * `cgroup` gives the cgroup programs join (see _program_cgroup.ts), or null for none.
+   */
+  constructor(
+    onSpawn: (pid: number, name: string) => void = () => {},
+    cgroup: () => string | null = () => null,
+  ) {
     this.#onSpawn = onSpawn;
+    this.#cgroup = cgroup;
   }
 
   start(id: number, name: string, workload: AgentWorkload) {
     if (workload.kind !== "exec") {
       throw new TypeError(`Only programs under test run in the runner, not "${workload.kind}"`);
     }
-    const { kind: _, ...settings } = workload;
-    const starting = startProgram(settings as ExecSettings, (pid) => this.#onSpawn(pid, name));
+    const { kind: _, ...rest } = workload;
+    const settings: ExecSettings = { ...rest, cgroup: this.#cgroup() };
+    const starting = startProgram(settings, (pid) => this.#onSpawn(pid, name));
     starting.catch(() => {});
     this.#running.set(id, starting);
     const done = starting.then((w) => w.done).finally(() => this.#finished.add(id));

@@ -109,6 +109,11 @@ export interface ExecSettings {
    * `nsenter -t <pid> -n`; null for the current one.
    */
   namespace: { nsenterPath: string; pid: number } | null;
+  /**
+   * The run's cgroup (its directory) for the program to join before it runs, so that
+   * everything it starts ends with the run; null: none (no writable cgroup2 mount).
+   */
+  cgroup: string | null;
 }
 
 /** A workload as an agent receives it: every name resolved, every duration in ms. */

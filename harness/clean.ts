@@ -2,13 +2,22 @@
  * `squall clean`: removes exactly what crashed runs recorded in their run ledgers (see
  * run_ledger.ts), and nothing else. For each ledger whose runner is gone (no such
  * pid, or the pid now belongs to a process with another start time), every recorded
- * process still running with its recorded start time is sent SIGKILL, by pid; then the
+ * process still running with its recorded start time is sent SIGKILL, by pid; a
+ * recorded cgroup that still exists (and is named as squall names the run's cgroups,
+ * right under a cgroup2 mount) has everything in it killed and is removed; then the
  * ledger file is removed. Ledgers of runs still going are left alone. Nothing is ever
  * looked up or ended by name.
  *
  * @module
  */
 
+import {
+  type CgroupProcess,
+  cgroupProcesses,
+  isRunCgroupPath,
+  killAndRemoveCgroup,
+  systemCgroup2Mounts,
+} from "./_program_cgroup.ts";
 import {
   bootId,
   isSameProcess,
@@ -59,6 +68,13 @@ export interface CleanedRun {
   reused: LedgerProcess[];
   /** Recorded processes already gone. */
   gone: LedgerProcess[];
+  /**
+   * Recorded cgroups that were still there, removed (or to be removed), with the
+   * processes that were in them and were (or would be) killed.
+   */
+  cgroups: { path: string; processes: CgroupProcess[] }[];
+  /** Recorded cgroup paths that squall would not have made: not touched. */
+  foreignCgroups: string[];
   /** Why it could not be read or removed. */
   error: string | null;
 }
@@ -87,6 +103,8 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
       survived: [],
       reused: [],
       gone: [],
+      cgroups: [],
+      foreignCgroups: [],
       error: null,
     };
     results.push(result);
@@ -113,7 +131,14 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
       else if (info.startTime !== p.startTime || p.pid === Deno.pid) result.reused.push(p);
       else result.killed.push(p);
     }
+    const mounts = systemCgroup2Mounts();
+    const cgroups: string[] = [];
+    for (const cgroup of ledger.cgroups) {
+      if (!isRunCgroupPath(cgroup, ledger.runId, mounts)) result.foreignCgroups.push(cgroup);
+      else if (sameBoot && exists(cgroup)) cgroups.push(cgroup);
+    }
     if (dryRun) {
+      result.cgroups = cgroups.map((path) => ({ path, processes: cgroupProcesses(path) }));
       result.outcome = "would-remove";
       continue;
     }
@@ -127,6 +152,20 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
       }
     }
     result.survived = await waitGone(result.killed, options.waitMs ?? 2000);
+    const errors: string[] = [];
+    for (const path of cgroups) {
+      try {
+        result.cgroups.push({ path, processes: await killAndRemoveCgroup(path, options.waitMs) });
+      } catch (error) {
+        errors.push(error instanceof Error ? error.message : String(error));
+      }
+    }
+    if (errors.length > 0) {
+      // The ledger stays: it is what a later clean needs to try again.
+      result.error = `${errors.join("; ")}; ledger file kept, to try again`;
+      result.outcome = "removed";
+      continue;
+    }
     try {
       Deno.removeSync(path);
       result.outcome = "removed";
@@ -137,6 +176,15 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
     }
   }
   return results;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function waitGone(processes: LedgerProcess[], ms: number): Promise<LedgerProcess[]> {
@@ -198,12 +246,24 @@ export function formatClean(results: CleanedRun[], options: FormatCleanOptions =
         const killed = n > 0
           ? ` (${dry ? "would kill" : "killed"} ${r.killed.map(describe).join(", ")})`
           : "";
+        const cgroups = r.cgroups.map(({ path, processes }) =>
+          `, cgroup ${path}${
+            processes.length > 0
+              ? ` (${dry ? "would kill" : "killed"} ${
+                processes.map((p) => `pid ${p.pid} ${p.program}`).join(", ")
+              })`
+              : ""
+          }`
+        ).join("");
         const file = r.error === null ? ", ledger file" : `; ${r.error}`;
         lines.push(
           `${dry ? "would remove" : "removed"} ${run}: ${n} process${
             n === 1 ? "" : "es"
-          } still running${killed}${file}`,
+          } still running${killed}${cgroups}${file}`,
         );
+        for (const path of r.foreignCgroups) {
+          lines.push(`  cgroup ${path}: not one squall makes for this run, left alone`);
+        }
         for (const p of r.reused) {
           lines.push(
             `  ${describe(p)}: that pid is now another process (other start time), left alone`,

@@ -15,6 +15,7 @@ import { findOnPath } from "./environment.ts";
 import { ExitCode } from "./exit_codes.ts";
 import { findLibrary, LIBBPF_CANDIDATES, LIBC_CANDIDATES } from "./_libbpf.ts";
 import type { NamespaceProbes, ProbeOutcome } from "./_doctor_probe.ts";
+import { systemCgroup2Mounts } from "./_program_cgroup.ts";
 
 export type { ProbeOutcome } from "./_doctor_probe.ts";
 
@@ -36,6 +37,8 @@ export interface DoctorFacts {
   tracepoints: ProbeOutcome;
   /** Whether the kernel has the netem qdisc. */
   netem: ProbeOutcome;
+  /** A cgroup (v2) made and removed, as a run does for its programs under test. */
+  cgroup: ProbeOutcome;
   /** libbpf.so.1: its path and version (`1.1`), or why not. */
   libbpf: { path: string | null; version: string | null; error: string | null };
   /** The version of Deno running squall. */
@@ -292,6 +295,17 @@ export function assess(facts: DoctorFacts): DoctorItem[] {
     ),
   });
 
+  add({
+    id: "cgroup",
+    name: "cgroup v2 with cgroup.kill",
+    required: false,
+    ...probe(
+      facts.cgroup,
+      "programs under test: what they fork or daemonize is still ended when a run ends, but outlives a SIGKILL of squall",
+      "a writable cgroup2 mount (mount -t cgroup2 none /sys/fs/cgroup) on Linux 5.14 or later; in a container, a private cgroup namespace with /sys/fs/cgroup writable",
+    ),
+  });
+
   const denoVersion = facts.deno.split(".").map(Number);
   const denoOk = atLeast([denoVersion[0] ?? 0, denoVersion[1] ?? 0], MIN_DENO);
   add({
@@ -463,10 +477,39 @@ export async function gatherFacts(options: GatherOptions = {}): Promise<DoctorFa
     veth: veth.ok ? { ok: true, detail: "made a veth pair in a throwaway namespace" } : veth,
     ...inNamespace,
     netem,
+    cgroup: cgroupSupport(),
     libbpf: libbpfVersion(),
     deno: Deno.version.deno,
     tools,
   };
+}
+
+/** Makes and removes a cgroup where a run would make its own. */
+function cgroupSupport(): ProbeOutcome {
+  const mounts = systemCgroup2Mounts();
+  if (mounts.length === 0) return { ok: false, detail: "no cgroup2 mount in /proc/self/mountinfo" };
+  const failures: string[] = [];
+  for (const mount of mounts) {
+    const path = `${mount}/squall-doctor-${Deno.pid}`;
+    try {
+      Deno.mkdirSync(path);
+    } catch (error) {
+      failures.push(`cannot make a cgroup in ${mount}: ${(error as Error).message}`);
+      continue;
+    }
+    let kill = false;
+    try {
+      kill = Deno.statSync(`${path}/cgroup.kill`).isFile;
+    } catch {
+      // Before Linux 5.14.
+    } finally {
+      Deno.removeSync(path);
+    }
+    return kill
+      ? { ok: true, detail: `made and removed a cgroup in ${mount}` }
+      : { ok: false, detail: `${mount}: no cgroup.kill (Linux 5.14 or later)` };
+  }
+  return { ok: false, detail: failures.join("; ") };
 }
 
 function effectiveCapabilities(): bigint | null {

@@ -20,6 +20,7 @@ function facts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
     xdpGeneric: ok("generic"),
     tracepoints: ok("attached"),
     netem: broken("not in this kernel (CONFIG_NET_SCH_NETEM is not set)"),
+    cgroup: ok("made and removed a cgroup in /sys/fs/cgroup"),
     libbpf: { path: "/usr/lib/x86_64-linux-gnu/libbpf.so.1", version: "1.1", error: null },
     deno: "2.9.6",
     tools: {
@@ -69,6 +70,7 @@ Deno.test("assess() passes a machine that lacks only optional items, and says so
       "xdp-generic",
       "tracepoints",
       "netem",
+      "cgroup",
       "tool:ss",
       "tool:strace",
       "tool:sockperf",

@@ -9,12 +9,13 @@
  * `--allow-run` for programs under test at all.
  *
  * How a program is started:
- * - as `setpriv --pdeathsig KILL -- nsenter -t <agent pid> -n -- <program> <args>`:
- *   setpriv sets the parent-death signal, nsenter enters the host's network namespace,
- *   and each execs the next in place (same pid), so the program gets SIGKILL when the
- *   runner dies, even when the runner is SIGKILLed. Its own children do not inherit
- *   that: a program that forks must take its children down itself (a shell script
- *   should `exec` its last command, or trap TERM and kill its jobs).
+ * - as `setpriv --pdeathsig KILL -- /bin/sh -c '<join the cgroup>' -- nsenter -t <agent
+ *   pid> -n -- <program> <args>`: setpriv sets the parent-death signal, the shell
+ *   writes its pid into the run's cgroup (settings.cgroup, see _program_cgroup.ts),
+ *   nsenter enters the host's network namespace, and each execs the next in place (same
+ *   pid), so the program gets SIGKILL when the runner dies, even when the runner is
+ *   SIGKILLed. Its own children do not inherit the parent-death signal, but they are in
+ *   the cgroup, whose watchdog ends them all when the runner dies.
  * - in a session and process group of its own (`detached`), so only squall's signals
  *   reach it: not the Ctrl-C of a terminal, which would end it outside of squall's
  *   record.
@@ -33,6 +34,7 @@
 import type { ExecSettings, WorkloadControl } from "./_protocol.ts";
 import type { RunningWorkload } from "./_running.ts";
 import { formatDuration } from "./duration.ts";
+import { joinCgroupPrefix } from "./_program_cgroup.ts";
 import { CommandError } from "./errors.ts";
 import type { ExecResult, ProgramRun } from "./results.ts";
 
@@ -99,6 +101,7 @@ const STOPPING_SIGNALS = new Set<Deno.Signal>(["SIGSTOP", "SIGTSTP", "SIGTTIN", 
  *   setprivPath: "/usr/bin/setpriv",
  *   ssPath: "/usr/bin/ss",
  *   namespace: null,
+ *   cgroup: null,
  * });
  * const result = await program.stop();
  * console.assert(result.runs[0]!.signal === "SIGTERM");
@@ -364,7 +367,14 @@ class Run {
       ...settings.env,
     };
     const options: Deno.CommandOptions = {
-      args: ["--pdeathsig", "KILL", "--", ...enterNamespace(settings), ...settings.command],
+      args: [
+        "--pdeathsig",
+        "KILL",
+        "--",
+        ...(settings.cgroup === null ? [] : joinCgroupPrefix(settings.cgroup)),
+        ...enterNamespace(settings),
+        ...settings.command,
+      ],
       env,
       clearEnv: true,
       stdin: "null",

@@ -2,18 +2,22 @@
  * The run ledger: a file per run that names every process the run started, so that
  * `squall clean` can end exactly those, and nothing else, after a runner crashed.
  *
- * squall's runs create nothing named (namespaces are anonymous and held by their
+ * squall's runs create almost nothing named (namespaces are anonymous and held by their
  * agents, links live inside them, bpf_links die with their process), so a process is
- * the only thing that can outlive a crashed runner. A process is recorded by pid and
+ * what can outlive a crashed runner. A process is recorded by pid and
  * start time (field 22 of /proc/<pid>/stat, clock ticks since boot): a pid alone could
  * have been reused by an unrelated process since.
  *
+ * The other thing is the run's cgroup for programs under test (see _program_cgroup.ts),
+ * recorded by path before it is made.
+ *
  * The file is NDJSON, appended to as the run goes (a crash mid-write loses at most the
- * last line): a header, then one line per process.
+ * last line): a header, then one line per process or cgroup.
  *
  * ```
  * {"squallRunLedger":1,"runId":"1a2b3c","bootId":"…","runner":{"pid":4242,"startTime":123456},"startedAt":"2025-…"}
  * {"pid":4250,"startTime":123470,"role":"agent server"}
+ * {"cgroup":"/sys/fs/cgroup/squall-1a2b3c-4242"}
  * ```
  *
  * It lives in `/run/squall/` (a tmpfs: gone after a reboot, like the processes), or in
@@ -55,6 +59,8 @@ export interface RunLedgerContents {
   startedAt: string;
   /** The processes it started, in the order they were recorded. */
   processes: LedgerProcess[];
+  /** The cgroups it made (or was about to make), by path. */
+  cgroups: string[];
 }
 
 /** Options of {@linkcode RunLedger.open}. */
@@ -169,6 +175,18 @@ export class RunLedger implements Disposable {
     return true;
   }
 
+  /**
+   * Records a cgroup the run is about to make, by path: before it is made, so that a
+   * crash right after leaves it recorded. Returns false when the ledger is closed.
+   */
+  recordCgroup(path: string): boolean {
+    if (this.#closed) return false;
+    Deno.writeTextFileSync(this.path, JSON.stringify({ cgroup: String(path) }) + "\n", {
+      append: true,
+    });
+    return true;
+  }
+
   /** Removes the file: the run ended and everything it started is gone. Safe to call twice. */
   close(): void {
     if (this.#closed) return;
@@ -213,10 +231,13 @@ export function readRunLedger(path: string): RunLedgerContents {
     throw new SyntaxError(`Cannot read run ledger "${path}": no valid header line`);
   }
   const processes: LedgerProcess[] = [];
+  const cgroups: string[] = [];
   for (const line of lines.slice(1)) {
     const p = parse(line);
     if (p && isPid(p.pid) && typeof p.startTime === "number" && typeof p.role === "string") {
       processes.push({ pid: p.pid, startTime: p.startTime, role: p.role });
+    } else if (p && typeof p.cgroup === "string" && p.cgroup.startsWith("/")) {
+      cgroups.push(p.cgroup);
     }
   }
   return {
@@ -226,6 +247,7 @@ export function readRunLedger(path: string): RunLedgerContents {
     runner: { pid: runner.pid, startTime: runner.startTime },
     startedAt: typeof header.startedAt === "string" ? header.startedAt : "",
     processes,
+    cgroups,
   };
 }
 

@@ -18,7 +18,9 @@ Deno.test("RunLedger records the runner and each process with start times, and c
     assert.equal(ledger.path, join(dir, `1a2b3c-${Deno.pid}.jsonl`));
     assert.deepEqual(listRunLedgers(dir), [ledger.path]);
     assert.equal(ledger.recordProcess(child.pid, "agent server"), true);
+    assert.equal(ledger.recordCgroup("/sys/fs/cgroup/squall-1a2b3c-42"), true);
     const contents = readRunLedger(ledger.path);
+    assert.deepEqual(contents.cgroups, ["/sys/fs/cgroup/squall-1a2b3c-42"]);
     assert.equal(contents.runId, "1a2b3c");
     assert.deepEqual(contents.runner, {
       pid: Deno.pid,
@@ -33,6 +35,7 @@ Deno.test("RunLedger records the runner and each process with start times, and c
     assert.deepEqual(listRunLedgers(dir), [], "closing removed the file");
     ledger.close();
     assert.equal(ledger.recordProcess(child.pid, "late"), false, "closed: nothing recorded");
+    assert.equal(ledger.recordCgroup("/sys/fs/cgroup/late"), false);
   } finally {
     child.kill("SIGKILL");
     await child.status;

@@ -75,6 +75,7 @@ import { RunLedger } from "./run_ledger.ts";
 import { endStragglers, processesInNamespace } from "./_stragglers.ts";
 import { namespaceInode } from "./bind_watch.ts";
 import { LocalPrograms, type WorkloadHost } from "./_local_programs.ts";
+import { ProgramCgroup } from "./_program_cgroup.ts";
 
 /**
  * Something that happened during a run, for progress output.
@@ -282,9 +283,12 @@ class Run {
   readonly #allowRun = new Map<string, Set<string>>();
   #bindWatch: BindWatchMonitor | undefined;
   #bindWatchStarting: Promise<void> | undefined;
-  readonly #programs = new LocalPrograms((pid, name) =>
-    this.#ledger?.recordProcess(pid, `program ${name}`)
+  readonly #programs = new LocalPrograms(
+    (pid, name) => this.#ledger?.recordProcess(pid, `program ${name}`),
+    () => this.#programCgroup(),
   );
+  /** The cgroup programs under test join; null: none could be made; undefined: not yet. */
+  #cgroup: ProgramCgroup | null | undefined;
   /** What this run started, for `squall clean` after a crash; removed when it ends. */
   #ledger: RunLedger | undefined;
   /** `nsenter`, to start programs under test in a host's namespace. */
@@ -427,6 +431,7 @@ class Run {
       .catch(() => {});
     await this.#bindWatchStarting?.catch(() => {});
     await this.#bindWatch?.stop();
+    await this.#closeCgroup();
     this.#endStragglers();
     await Promise.all([...this.#agents.values()].map((a) => a.close()));
   }
@@ -460,6 +465,43 @@ class Run {
   }
 
   /**
+   * The run's cgroup for programs under test (see _program_cgroup.ts), made when the
+   * first program starts; null when this machine has no writable cgroup2 mount.
+   */
+  #programCgroup(): string | null {
+    if (this.#cgroup === undefined) {
+      this.#cgroup = ProgramCgroup.create(
+        this.#plan.runId,
+        (path) => this.#ledger?.recordCgroup(path),
+      );
+      if (this.#cgroup) {
+        this.#ledger?.recordProcess(this.#cgroup.watchdogPid, "cgroup watchdog");
+      } else {
+        this.#note(
+          "No writable cgroup v2 mount: what programs under test start is ended by pid " +
+            "when the run ends, but would outlive a SIGKILL of squall (see squall doctor)",
+        );
+      }
+    }
+    return this.#cgroup?.path ?? null;
+  }
+
+  /** Ends what programs under test left running, and removes the run's cgroup. */
+  async #closeCgroup(): Promise<void> {
+    if (!this.#cgroup) return;
+    try {
+      const left = await this.#cgroup.close();
+      if (left.length === 0) return;
+      const list = left.map((p) => `pid ${p.pid} (${p.program})`).join(", ");
+      this.#note(
+        `Processes that programs under test started were still running after they stopped; squall ended them: ${list}`,
+      );
+    } catch (error) {
+      this.#recordError(error);
+    }
+  }
+
+  /**
    * Ends processes still in a host's namespace once its workloads have stopped (children
    * a program under test forked and left behind): they would keep the namespace alive.
    */
@@ -475,11 +517,16 @@ class Run {
       const ended = endStragglers(processesInNamespace(inode, new Set([agent.pid])));
       if (ended.length === 0) continue;
       const list = ended.map((p) => `pid ${p.pid} (${p.program})`).join(", ");
-      const message =
-        `Processes were left running in host "${host}" after its workloads stopped; squall ended them: ${list}`;
-      this.#log.push({ atMs: performance.now() - this.#startMs, message });
-      this.#emit({ type: "log", message });
+      this.#note(
+        `Processes were left running in host "${host}" after its workloads stopped; squall ended them: ${list}`,
+      );
     }
+  }
+
+  /** A line in the report's log, shown as the run goes. */
+  #note(message: string): void {
+    this.#log.push({ atMs: performance.now() - this.#startMs, message });
+    this.#emit({ type: "log", message });
   }
 
   // --- workloads ---
@@ -703,6 +750,7 @@ class Run {
           namespace: namespaced
             ? { nsenterPath: this.#nsenterPath!, pid: this.#agents.get(placement.on)!.pid }
             : null,
+          cgroup: null, // LocalPrograms puts it in the run's cgroup
         };
       }
     }
@@ -935,10 +983,7 @@ class Run {
         this.#checks.push(detail === undefined ? { name, ok } : { name, ok, detail });
         return ok;
       },
-      log: (message) => {
-        this.#log.push({ atMs: performance.now() - this.#startMs, message });
-        this.#emit({ type: "log", message });
-      },
+      log: (message) => this.#note(message),
     };
   }
 

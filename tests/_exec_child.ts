@@ -23,6 +23,7 @@ function settings(command: string[], ready: ExecSettings["ready"]): ExecSettings
     setprivPath: setprivPath!,
     ssPath: ssPath!,
     namespace: null,
+    cgroup: null,
   };
 }
 

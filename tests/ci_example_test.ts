@@ -238,6 +238,7 @@ Deno.test("the example workflow installs every package squall needs at run time"
     veth: nothing,
     xdpNative: nothing,
     xdpGeneric: nothing,
+    cgroup: nothing,
     tracepoints: nothing,
     netem: nothing,
     libbpf: { path: null, version: null, error: "missing" },

@@ -8,6 +8,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bootId, processInfo, RUN_LEDGER_VERSION } from "../harness/run_ledger.ts";
+import {
+  cgroupName,
+  cgroupProcesses,
+  joinCgroupPrefix,
+  systemCgroup2Mounts,
+} from "../harness/_program_cgroup.ts";
 import { isAlive } from "./_processes.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -52,7 +58,7 @@ async function writeLedger(
   dir: string,
   runId: string,
   runner: { pid: number; startTime: number },
-  processes: { pid: number; startTime: number; role: string }[],
+  processes: ({ pid: number; startTime: number; role: string } | { cgroup: string })[],
   boot: string | null = bootId(),
 ): Promise<string> {
   const path = join(dir, `${runId}-${runner.pid}.jsonl`);
@@ -232,6 +238,64 @@ Deno.test("clean rejects arguments and unknown options with exit 2", async () =>
     assert.equal(option.code, 2);
     assert.match(option.out, /unknown option "--force" \(options: --dry-run, --help\)/);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("clean empties and removes a crashed run's recorded cgroup, and no other", async () => {
+  const mount = systemCgroup2Mounts()[0];
+  assert.ok(mount, "this machine has a cgroup2 mount (squall doctor)");
+  const dir = await Deno.makeTempDir({ prefix: "squall_clean_test_" });
+  const runner = { pid: await deadPid(), startTime: 7 };
+  const ours = `${mount}/${cgroupName("c9c9c9", runner.pid)}`;
+  const foreign = `${mount}/squall_clean_test_${Deno.pid}`;
+  await Deno.mkdir(ours);
+  await Deno.mkdir(foreign);
+  // In each: a shell that joins the cgroup, as a program under test does, and forks a
+  // child into a session of its own before it sleeps.
+  const start = (cgroup: string) =>
+    new Deno.Command(joinCgroupPrefix(cgroup)[0]!, {
+      args: [...joinCgroupPrefix(cgroup).slice(1), "sh", "-c", "setsid sleep 60 & exec sleep 60"],
+      stdin: "null",
+      stdout: "null",
+    }).spawn();
+  const inOurs = start(ours);
+  const inForeign = start(foreign);
+  try {
+    const joined = () =>
+      cgroupProcesses(ours).length === 2 && cgroupProcesses(foreign).length === 2;
+    for (let i = 0; i < 100 && !joined(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(joined(), "both shells and their children are in their cgroups");
+    const pids = cgroupProcesses(ours).map((p) => p.pid);
+    await writeLedger(dir, "c9c9c9", runner, [{ cgroup: ours }, { cgroup: foreign }]);
+
+    const run = await squallClean(dir);
+    assert.equal(run.code, 0, run.out);
+    assert.match(
+      run.out,
+      new RegExp(
+        `^removed run c9c9c9: 0 processes still running, cgroup ${ours} \\(killed pid \\d+ sleep, pid \\d+ sleep\\), ledger file$`,
+        "m",
+      ),
+    );
+    assert.match(run.out, new RegExp(`^  cgroup ${foreign}: not one squall makes`, "m"));
+    assert.equal(await exists(ours), false, "the run's cgroup was removed");
+    assert.ok(pids.every((pid) => !isAlive(pid)), "everything in it was killed");
+    assert.equal((await inOurs.status).signal, "SIGKILL");
+    assert.equal(cgroupProcesses(foreign).length, 2, "the other cgroup was not touched");
+  } finally {
+    for (const pid of cgroupProcesses(foreign).map((p) => p.pid)) Deno.kill(pid, "SIGKILL");
+    await inForeign.status;
+    await inOurs.status;
+    for (let i = 0; i < 100; i++) {
+      try {
+        await Deno.remove(foreign);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    await Deno.remove(ours).catch(() => {});
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -39,6 +39,7 @@ function settings(
     setprivPath: SETPRIV,
     ssPath: SS,
     namespace: null,
+    cgroup: null,
     ...options,
   };
 }

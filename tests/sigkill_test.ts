@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { readLines } from "../harness/_protocol.ts";
+import { systemCgroup2Mounts } from "../harness/_program_cgroup.ts";
 import { loadedPrograms, programsHeldBy } from "./_truth_bpf.ts";
 import {
   allNetns,
@@ -18,27 +19,8 @@ import {
 const ROOT = new URL("..", import.meta.url).pathname;
 
 Deno.test("SIGKILL of the runner mid-scenario leaves no agent, namespace, link or file", async () => {
-  const runner = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", "harness/cli.ts", "run", "tests/fixtures/long_probe.ts"],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-
-  const agentPids: number[] = [];
-  let runId = "";
-  const lines = readLines(runner.stdout);
-  // Not for-await with break: that would close the generator before the drain below.
-  for (let next = await lines.next(); !next.done; next = await lines.next()) {
-    const line = next.value;
-    const run = /\(run ([0-9a-f]{6}),/.exec(line);
-    if (run) runId = run[1]!;
-    const agent = /agent pid (\d+)/.exec(line);
-    if (agent) agentPids.push(Number(agent[1]));
-    if (line.includes("start  probe")) break;
-  }
-  assert.match(runId, /^[0-9a-f]{6}$/, "the run header names the run id");
+  const run = await startRun("tests/fixtures/long_probe.ts", "start  probe");
+  const { runId, agentPids } = run;
   assert.equal(agentPids.length, 2, "the run header names both agents");
 
   // While the scenario runs: each agent is in a namespace of its own, not the host's.
@@ -51,11 +33,7 @@ Deno.test("SIGKILL of the runner mid-scenario leaves no agent, namespace, link o
   assert.equal((await hostInterfaces()).filter((n) => n.includes(runId)).length, 0);
   await new Promise((r) => setTimeout(r, 500));
 
-  runner.kill("SIGKILL");
-  const status = await runner.status;
-  assert.equal(status.signal, "SIGKILL");
-  // Drain what the runner wrote before it died, so no resource is left open.
-  for await (const _ of lines) { /* drain */ }
+  assert.equal((await killRunner(run)).signal, "SIGKILL");
 
   assert.ok(await eventually(() => agentPids.every((pid) => !isAlive(pid)), 5000), "agents exited");
   assert.ok(
@@ -80,39 +58,18 @@ Deno.test("SIGKILL of the runner mid-scenario leaves no agent, namespace, link o
 });
 
 Deno.test("SIGKILL of the runner leaves no program under test and no bind watch program", async () => {
-  const runner = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-net",
-      "harness/cli.ts",
-      "run",
-      "tests/fixtures/long_program.ts",
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const lines = readLines(runner.stdout);
-  let agentPid = 0;
-  for (let next = await lines.next(); !next.done; next = await lines.next()) {
-    const agent = /agent pid (\d+)/.exec(next.value);
-    if (agent) agentPid = Number(agent[1]);
-    if (next.value.includes("start  server")) break;
-  }
+  const run = await startRun("tests/fixtures/long_program.ts", "start  server");
+  const agentPid = run.agentPids[0] ?? 0;
   assert.ok(agentPid > 0, "the run header names the agent");
   const agentNs = netnsOf(agentPid)!;
   // The program runs in the agent's namespace; the runner holds the bind watch.
   const programs = [...allProcessesIn(agentNs)].filter((pid) => pid !== agentPid);
   assert.equal(programs.length, 1, "one program in the host's namespace");
-  const watch = programsHeldBy(runner.pid);
+  const watch = programsHeldBy(run.runner.pid);
   const names = new Map(loadedPrograms().map((p) => [p.id, p.name]));
   assert.deepEqual([...watch].map((id) => names.get(id)).sort(), ["bind_enter", "bind_exit"]);
 
-  runner.kill("SIGKILL");
-  await runner.status;
-  for await (const _ of lines) { /* drain */ }
+  await killRunner(run);
   assert.ok(await eventually(() => !isAlive(programs[0]!) && !isAlive(agentPid), 5000));
   assert.ok(await eventually(() => !allNetns().has(agentNs), 5000), "the namespace is gone");
   assert.ok(
@@ -122,8 +79,90 @@ Deno.test("SIGKILL of the runner leaves no program under test and no bind watch 
     }, 5000),
     "the bind watch programs were unloaded",
   );
-  assert.match(await squallClean(), /removed run [0-9a-f]{6}: 0 processes still running/);
+  assert.match(
+    await squallClean(),
+    new RegExp(`removed run ${run.runId}: 0 processes still running`),
+  );
 });
+
+Deno.test("SIGKILL of the runner leaves nothing a program under test forked, even in a session of its own", async () => {
+  const run = await startRun("tests/fixtures/forking_program.ts", "start  server");
+  const { runId } = run;
+  const agentPid = run.agentPids[0] ?? 0;
+  assert.ok(agentPid > 0, "the run header names the agent");
+  const agentNs = netnsOf(agentPid)!;
+  // The program (sleep) and the two children its shell forked, one of them in a session
+  // of its own: a parent-death signal reaches none of the children.
+  const forked = [...allProcessesIn(agentNs)].filter((pid) => pid !== agentPid);
+  assert.equal(forked.length, 3, "the program and its two children run in the namespace");
+  const sessions = new Set(forked.map(sessionOf));
+  assert.equal(sessions.size, 2, "one child is in a session of its own");
+  const cgroups = filesNamed(`squall-${runId}-`, systemCgroup2Mounts());
+  assert.equal(cgroups.length, 1, "the run made one cgroup for its programs");
+
+  await killRunner(run);
+  assert.ok(
+    await eventually(() => forked.every((pid) => !isAlive(pid)), 5000),
+    "the program and everything it forked are gone",
+  );
+  assert.ok(await eventually(() => !allNetns().has(agentNs), 5000), "the namespace is gone");
+  assert.ok(
+    await eventually(
+      () => filesNamed(`squall-${runId}-`, systemCgroup2Mounts()).length === 0,
+      5000,
+    ),
+    "the cgroup was removed",
+  );
+  assert.match(await squallClean(), new RegExp(`removed run ${runId}: 0 processes still running`));
+});
+
+/** A `squall run` of a fixture, read up to the line that says `marker`. */
+interface StartedRun {
+  runner: Deno.ChildProcess;
+  /** The rest of its output, to drain after it is killed. */
+  lines: AsyncGenerator<string>;
+  /** The run id from its header. */
+  runId: string;
+  /** The agent pids from its header, in order. */
+  agentPids: number[];
+}
+
+async function startRun(fixture: string, marker: string): Promise<StartedRun> {
+  const runner = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-net", "harness/cli.ts", "run", fixture],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "null",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const agentPids: number[] = [];
+  let runId = "";
+  const lines = readLines(runner.stdout);
+  // Not for-await with break: that would close the generator before the drain.
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    const run = /\(run ([0-9a-f]{6}),/.exec(next.value);
+    if (run) runId = run[1]!;
+    const agent = /agent pid (\d+)/.exec(next.value);
+    if (agent) agentPids.push(Number(agent[1]));
+    if (next.value.includes(marker)) break;
+  }
+  assert.match(runId, /^[0-9a-f]{6}$/, "the run header names the run id");
+  return { runner, lines, runId, agentPids };
+}
+
+/** SIGKILLs the runner and drains what it wrote before it died. */
+async function killRunner({ runner, lines }: StartedRun): Promise<Deno.CommandStatus> {
+  runner.kill("SIGKILL");
+  const status = await runner.status;
+  for await (const _ of lines) { /* drain */ }
+  return status;
+}
+
+/** The session id of a process (field 6 of /proc/<pid>/stat). */
+function sessionOf(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
+}
 
 /** Pids of the processes in a network namespace. */
 function allProcessesIn(ns: string): Set<number> {
