@@ -4,7 +4,7 @@
 
 import { styleText } from "node:util";
 import type { FlowProgress } from "./runner.ts";
-import { formatDuration } from "./duration.ts";
+import { formatProgressFigures } from "./text_report.ts";
 
 /** A terminal the live line can be drawn on. */
 export interface LiveTerminal {
@@ -47,19 +47,16 @@ export class LiveLine {
 }
 
 /**
- * The text of the live line: elapsed time, and per running probe packets sent, loss so
- * far and p99 so far. `⋯ 12.3s udp echo  probe: sent 6150, loss 0.02%, p99 85us`.
+ * The text of the live line: elapsed time, and per running probe, storm or churn what it
+ * sent, its loss (or failed fraction) and p99 so far.
+ * `⋯ 12.3s udp echo  probe: sent 6150, loss 0.02%, p99 85us`.
  */
 export function formatLiveProgress(
   scenario: string,
   elapsedMs: number,
   flows: FlowProgress[],
 ): string {
-  const parts = flows.map((f) =>
-    `${f.name}: sent ${f.sent}, loss ${(f.loss * 100).toFixed(2)}%, p99 ${
-      f.sent > 0 && f.delivered > 0 ? formatDuration(f.p99Ns / 1e6) : "-"
-    }`
-  );
+  const parts = flows.map((f) => `${f.name}: ${formatProgressFigures(f, false)}`);
   const elapsed = `${(elapsedMs / 1000).toFixed(1)}s`;
   return `  ⋯ ${elapsed.padStart(6)} ${scenario}${parts.length > 0 ? "  " : ""}${
     parts.join(" │ ")

@@ -33,8 +33,16 @@ Deno.test("LiveLine dims the line only with colour, after cutting it", () => {
 Deno.test("formatLiveProgress() gives elapsed time, then sent, loss and p99 of each running probe", () => {
   assert.equal(
     formatLiveProgress("udp echo", 12_345, [
-      { name: "probe", host: "client", sent: 6150, delivered: 6149, loss: 0.000163, p99Ns: 85_000 },
-      { name: "big", host: "client", sent: 0, delivered: 0, loss: 0, p99Ns: 0 },
+      {
+        name: "probe",
+        host: "client",
+        kind: "udpProbe",
+        sent: 6150,
+        delivered: 6149,
+        loss: 0.000163,
+        p99Ns: 85_000,
+      },
+      { name: "big", host: "client", kind: "udpProbe", sent: 0, delivered: 0, loss: 0, p99Ns: 0 },
     ]),
     "  ⋯  12.3s udp echo  probe: sent 6150, loss 0.02%, p99 85us │ big: sent 0, loss 0.00%, p99 -",
   );

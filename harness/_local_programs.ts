@@ -16,8 +16,11 @@ export interface WorkloadHost {
   ): { started: Promise<string>; done: Promise<WorkloadResult> };
   /** Asks a workload to stop; its `done` resolves once it has. */
   stop(id: number): void;
-  /** What a workload measured so far, or undefined when it has finished. */
-  snapshot(id: number): Promise<WorkloadResult> | undefined;
+  /**
+   * What a workload measured so far, or undefined when it has finished; `light` may
+   * leave out long logs (for progress output).
+   */
+  snapshot(id: number, light?: boolean): Promise<WorkloadResult> | undefined;
   /** A method call; `"workload.control"` restarts or signals a program. */
   call(method: string, params: unknown): Promise<unknown>;
 }

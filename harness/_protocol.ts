@@ -139,7 +139,7 @@ export type RunnerMessage =
   | { op: "call"; id: number; method: string; params: unknown }
   | { op: "start"; id: number; workload: AgentWorkload }
   | { op: "stop"; id: number }
-  | { op: "snapshot"; id: number };
+  | { op: "snapshot"; id: number; light?: boolean };
 
 /** An error as it crosses the wire. */
 export interface WireError {

@@ -22,6 +22,7 @@ import {
 } from "./_protocol.ts";
 import type { RunningWorkload } from "./_running.ts";
 import type { Rule } from "./_xdp_layout.ts";
+import type { WorkloadResult } from "./results.ts";
 import { startBindChurn } from "./bind_churn.ts";
 import { startReconnectStorm } from "./reconnect_storm.ts";
 import { startTcpEcho } from "./tcp_echo.ts";
@@ -222,9 +223,11 @@ async function main(args: string[]): Promise<void> {
         running.get(message.id)?.then((w) => w?.stop()).catch(() => {});
         break;
       case "snapshot": {
-        const id = message.id;
+        const { id, light } = message;
         running.get(id)?.then(async (w) => {
-          if (w) send({ type: "snapshot", id, result: await w.snapshot() });
+          if (!w) return;
+          const result = await w.snapshot();
+          send({ type: "snapshot", id, result: light ? withoutLogs(result) : result });
         }).catch(() => {});
         break;
       }
@@ -237,3 +240,15 @@ async function main(args: string[]): Promise<void> {
 }
 
 if (import.meta.main) await main(Deno.args);
+
+/** A result without its logs of storm attempts and churn failures (up to 20k entries). */
+function withoutLogs(result: WorkloadResult): WorkloadResult {
+  switch (result.kind) {
+    case "reconnectStorm":
+      return { ...result, attemptLog: [] };
+    case "bindChurn":
+      return { ...result, failureLog: [] };
+    default:
+      return result;
+  }
+}

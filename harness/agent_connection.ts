@@ -116,13 +116,16 @@ export class AgentConnection {
     if (this.#waiting.has(id)) this.#send({ op: "stop", id });
   }
 
-  /** What a workload measured so far, or undefined when it has finished. */
-  snapshot(id: number): Promise<WorkloadResult> | undefined {
+  /**
+   * What a workload measured so far, or undefined when it has finished. `light`: without
+   * the logs of storm attempts and churn failures (for progress output).
+   */
+  snapshot(id: number, light = false): Promise<WorkloadResult> | undefined {
     const waiting = this.#waiting.get(id);
     if (!waiting) return undefined;
     const request = Promise.withResolvers<WorkloadResult>();
     waiting.snapshots.push(request);
-    this.#send({ op: "snapshot", id });
+    this.#send(light ? { op: "snapshot", id, light } : { op: "snapshot", id });
     return request.promise;
   }
 

@@ -110,7 +110,11 @@ export type RunEvent =
   | { type: "teardown"; scenario: string };
 
 /**
- * How a running probe is doing, for progress output.
+ * How a running probe, storm or churn is doing, for progress output. The figures mean,
+ * by kind: UDP probe, datagrams sent / answered in time / loss / round-trip p99; TCP
+ * probe, requests / responses / failed fraction / request-response p99; reconnect
+ * storm, connect attempts / successes / failed fraction / connect time p99; bind churn,
+ * bind attempts / successes / failed fraction / time-to-rebind p99.
  *
  * @example
  * ```ts
@@ -118,6 +122,7 @@ export type RunEvent =
  * const flow: FlowProgress = {
  *   name: "probe",
  *   host: "client",
+ *   kind: "udpProbe",
  *   sent: 1000,
  *   delivered: 990,
  *   loss: 0.01,
@@ -131,14 +136,60 @@ export interface FlowProgress {
   name: string;
   /** Host it runs on. */
   host: string;
-  /** Datagrams sent so far. */
+  /** The kind of workload. */
+  kind: "udpProbe" | "tcpProbe" | "reconnectStorm" | "bindChurn";
+  /** Datagrams sent, requests, connect attempts or bind attempts so far. */
   sent: number;
-  /** Datagrams answered in time so far. */
+  /** Of those, the ones that succeeded (a datagram answered in time, a response...). */
   delivered: number;
-  /** Loss so far, 0-1 (datagrams still in flight count as lost until they return). */
+  /**
+   * Loss (UDP: datagrams still in flight count as lost until they return) or the failed
+   * fraction so far, 0-1.
+   */
   loss: number;
-  /** 99th percentile round-trip time so far, in nanoseconds. */
+  /** 99th percentile so far, in nanoseconds (round trip, connect time or time to rebind). */
   p99Ns: number;
+}
+
+/** The kinds of workload progress reports on, and the figures it takes from each. */
+function progressOf(r: WorkloadResult): Omit<FlowProgress, "name" | "host"> | undefined {
+  const failed = (failures: number, of: number) => of > 0 ? failures / of : 0;
+  switch (r.kind) {
+    case "udpProbe":
+      return {
+        kind: r.kind,
+        sent: r.sent,
+        delivered: r.delivered,
+        loss: r.loss,
+        p99Ns: r.rttSummary.p99,
+      };
+    case "tcpProbe":
+      return {
+        kind: r.kind,
+        sent: r.requests,
+        delivered: r.responses,
+        loss: failed(r.failed, r.requests),
+        p99Ns: r.rttSummary.p99,
+      };
+    case "reconnectStorm":
+      return {
+        kind: r.kind,
+        sent: r.attempts,
+        delivered: r.successes,
+        loss: failed(r.failures, r.attempts),
+        p99Ns: r.connectSummary.p99,
+      };
+    case "bindChurn":
+      return {
+        kind: r.kind,
+        sent: r.attempts,
+        delivered: r.attempts - r.failures,
+        loss: failed(r.failures, r.attempts),
+        p99Ns: r.rebindSummary.p99,
+      };
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -178,6 +229,8 @@ export interface RunScenarioOptions {
 }
 
 const AGENT_READY_TIMEOUT_MS = 30_000;
+/** The workloads progress output reports on. */
+const PROGRESS_KINDS = new Set<string>(["udpProbe", "tcpProbe", "reconnectStorm", "bindChurn"]);
 const RESULT_GRACE_MS = 5_000;
 
 /**
@@ -909,22 +962,16 @@ class Run {
   }
 
   async #progress(): Promise<void> {
-    const probes = [...this.#workloads.values()].filter((w) =>
-      w.report.status === "running" && w.report.spec.kind === "udpProbe"
+    const running = [...this.#workloads.values()].filter((w) =>
+      w.report.status === "running" && PROGRESS_KINDS.has(w.report.spec.kind)
     );
-    if (probes.length === 0) return;
+    if (running.length === 0) return;
     const flows: FlowProgress[] = [];
-    for (const w of probes) {
-      const r = await w.handle.snapshot().catch(() => undefined);
-      if (r?.kind !== "udpProbe") continue;
-      flows.push({
-        name: w.report.name,
-        host: w.report.host,
-        sent: r.sent,
-        delivered: r.delivered,
-        loss: r.loss,
-        p99Ns: r.rttSummary.p99,
-      });
+    for (const w of running) {
+      // Without the logs of attempts and failures: they can be long, and are not shown.
+      const r = await w.agent.snapshot(w.id, true)?.catch(() => undefined);
+      const figures = r && progressOf(r);
+      if (figures) flows.push({ name: w.report.name, host: w.report.host, ...figures });
     }
     this.#emit({
       type: "progress",

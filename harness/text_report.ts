@@ -7,7 +7,7 @@
 
 import { styleText } from "node:util";
 import { formatDuration } from "./duration.ts";
-import type { RunEvent } from "./runner.ts";
+import type { FlowProgress, RunEvent } from "./runner.ts";
 import type { RunReport, ScenarioReport, ScenarioStatus } from "./report.ts";
 import type { LatencySummary } from "./histogram.ts";
 import type {
@@ -76,16 +76,61 @@ export function formatEvent(event: RunEvent, options: TextOptions): string | und
     case "progress":
       return event.flows.map((f) =>
         dim(
-          `  …${
-            formatDuration(event.elapsedMs).padStart(6)
-          }  ${f.name} on ${f.host}: sent ${f.sent}, delivered ${f.delivered}, loss ${
-            (f.loss * 100).toFixed(2)
-          }%, p99 ${formatDuration(f.p99Ns / 1e6)}`,
+          `  …${formatDuration(event.elapsedMs).padStart(6)}  ${f.name} on ${f.host}: ${
+            formatProgressFigures(f, true)
+          }`,
         )
       ).join("\n") || undefined;
     case "teardown":
       return undefined;
   }
+}
+
+/** How each kind of workload names its figures in progress output. */
+const PROGRESS_WORDS: Record<
+  FlowProgress["kind"],
+  { sent: string; delivered: string; loss: string; p99: string }
+> = {
+  udpProbe: { sent: "sent", delivered: "delivered", loss: "loss", p99: "p99" },
+  tcpProbe: { sent: "requests", delivered: "answered", loss: "failed", p99: "p99" },
+  reconnectStorm: {
+    sent: "attempts",
+    delivered: "connected",
+    loss: "failed",
+    p99: "connect p99",
+  },
+  bindChurn: { sent: "binds", delivered: "bound", loss: "failed", p99: "rebind p99" },
+};
+
+/**
+ * The figures of one running workload in progress output: `sent 6150, loss 0.02%, p99
+ * 85us` (with `full`, also how many succeeded: `delivered 6149`). The p99 is `-` until
+ * something succeeded.
+ *
+ * @example
+ * ```ts
+ * import { formatProgressFigures } from "./text_report.ts";
+ * const storm = {
+ *   name: "storm",
+ *   host: "clients",
+ *   kind: "reconnectStorm" as const,
+ *   sent: 1200,
+ *   delivered: 1163,
+ *   loss: 0.0308,
+ *   p99Ns: 2_000_000,
+ * };
+ * console.assert(
+ *   formatProgressFigures(storm, false) === "attempts 1200, failed 3.08%, connect p99 2ms",
+ * );
+ * ```
+ */
+export function formatProgressFigures(f: FlowProgress, full: boolean): string {
+  const words = PROGRESS_WORDS[f.kind];
+  const delivered = full ? `, ${words.delivered} ${f.delivered}` : "";
+  const p99 = f.sent > 0 && f.delivered > 0 ? formatDuration(f.p99Ns / 1e6) : "-";
+  return `${words.sent} ${f.sent}${delivered}, ${words.loss} ${
+    (f.loss * 100).toFixed(2)
+  }%, ${words.p99} ${p99}`;
 }
 
 /** Renders the results of one scenario: flows, servers, thresholds, checks, errors. */

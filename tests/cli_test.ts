@@ -712,6 +712,29 @@ Deno.test("off a terminal, run prints plain progress lines and no control charac
   assert.ok(!text.includes("\r") && !text.includes("\x1b"), "no \\r nor escape sequence");
 });
 
+Deno.test("progress covers TCP probes, reconnect storms and bind churns too", async () => {
+  const io = { ...capture(), progressIntervalMs: 300 };
+  const code = await main(["run", "tests/fixtures/cli/progress_kinds.ts"], io);
+  const text = io.text();
+  assert.equal(code, 0, text);
+  const lines = text.split("\n").filter((l) => l.startsWith("  …"));
+  const figures = {
+    requests:
+      /^ {2}… *\S+ {2}requests on client: requests (\d+), answered (\d+), failed (\d+\.\d\d)%, p99 \S+$/,
+    storm:
+      /^ {2}… *\S+ {2}storm on client: attempts (\d+), connected (\d+), failed (\d+\.\d\d)%, connect p99 \S+$/,
+    churn:
+      /^ {2}… *\S+ {2}churn on churner: binds (\d+), bound (\d+), failed (\d+\.\d\d)%, rebind p99 \S+$/,
+  };
+  for (const [name, pattern] of Object.entries(figures)) {
+    const seen = lines.map((l) => pattern.exec(l)).filter((m) => m !== null);
+    assert.ok(seen.length >= 2, `at least two progress lines of ${name}:\n${text}`);
+    const sent = seen.map((m) => Number(m[1]));
+    assert.ok(sent.at(-1)! > sent[0]!, `${name}'s count grows: ${sent}`);
+    assert.ok(seen.every((m) => Number(m[2]) <= Number(m[1])), `${name}: ok <= attempts`);
+  }
+});
+
 Deno.test("--quiet on a terminal draws no live line", async () => {
   const term = fakeTerminal(80);
   const scenarioPath = relative(Deno.cwd(), join(ROOT, "scenarios/loopback.ts"));
