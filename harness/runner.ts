@@ -616,6 +616,7 @@ class Run {
     const watched = placement.run.kind === "exec" || placement.run.kind === "bindChurn"
       ? this.#watchBinds()
       : Promise.resolve();
+    this.#warnOfSharedChurn(name, placement);
     const id = this.#nextId++;
     const description = describeWorkload(placement.run);
     const report: WorkloadReport = {
@@ -695,6 +696,28 @@ class Run {
       this.#emit({ type: "workload-started", name, host: placement.on, description });
       return record.handle;
     });
+  }
+
+  /**
+   * A bind churn keeps its agent's event loop busy (it yields every few ms): whatever
+   * else runs in that agent is measured slow. Says so when the two meet on a host.
+   */
+  #warnOfSharedChurn(name: string, placement: WorkloadPlacement): void {
+    const kind = placement.run.kind;
+    if (kind === "exec") return; // Programs run outside the agent.
+    const others = [...this.#workloads.values()].filter((w) =>
+      w.report.host === placement.on && w.report.status === "running" &&
+      w.report.spec.kind !== "exec" &&
+      (kind === "bindChurn") !== (w.report.spec.kind === "bindChurn")
+    ).map((w) => w.report.name);
+    if (others.length === 0) return;
+    const [churn, rest] = kind === "bindChurn" ? [[name], others] : [others, [name]];
+    this.#note(
+      `Bind churn ${churn.join(", ")} shares host "${placement.on}" with ${
+        rest.join(", ")
+      }: a churn keeps its host's agent busy, so their timings come out slow; ` +
+        "give the churn a host of its own",
+    );
   }
 
   #resolve(placement: WorkloadPlacement): AgentWorkload | { error: string } {

@@ -2,7 +2,15 @@
 // a throwing function, a bad workload started at run time, a failed check, a timeout.
 
 import assert from "node:assert/strict";
-import { ExitCode, runScenario, scenario, ScenarioError, udpEcho, udpProbe } from "../mod.ts";
+import {
+  bindChurn,
+  ExitCode,
+  runScenario,
+  scenario,
+  ScenarioError,
+  udpEcho,
+  udpProbe,
+} from "../mod.ts";
 import { isAlive } from "./_processes.ts";
 import type { UdpProbeResult } from "../harness/results.ts";
 
@@ -138,4 +146,28 @@ Deno.test("a probe given a duration sends exactly rate x duration datagrams", as
   const r = report.workloads.find((w) => w.name === "timed")!.result as UdpProbeResult;
   assert.equal(r.sent, 2000);
   assert.ok(r.achievedRate > 1800 && r.achievedRate < 2200, `achieved ${r.achievedRate}/s`);
+});
+
+Deno.test("a bind churn that shares a host with other workloads is named in the log, and one alone is not", async () => {
+  const run = (shared: boolean) =>
+    runScenario(scenario(shared ? "churn beside an echo" : "churn alone", {
+      network: "loopback",
+      hosts: ["local"],
+      workloads: {
+        ...(shared ? { echo: { on: "local", run: udpEcho({ port: 17311 }) } } : {}),
+        churn: { on: "local", run: bindChurn({ port: 17312, cycles: 2000 }) },
+      },
+    }));
+  const shared = await run(true);
+  assert.equal(shared.status, "passed", JSON.stringify(shared.errors));
+  assert.ok(
+    shared.log.some((l) =>
+      /^Bind churn churn shares host "local" with echo: .* give the churn a host of its own$/
+        .test(l.message)
+    ),
+    JSON.stringify(shared.log),
+  );
+  const alone = await run(false);
+  assert.equal(alone.status, "passed", JSON.stringify(alone.errors));
+  assert.deepEqual(alone.log.filter((l) => l.message.includes("shares host")), []);
 });
