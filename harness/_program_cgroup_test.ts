@@ -55,9 +55,12 @@ Deno.test("a process that joins the run's cgroup keeps its pid, and close() ends
     stdout: "null",
   }).spawn();
   try {
-    for (let i = 0; i < 100 && cgroupProcesses(cgroup.path).length < 3; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // Until each has exec'd, a process shows as sh or setsid.
+    const settled = () => {
+      const inside = cgroupProcesses(cgroup.path);
+      return inside.length === 3 && inside.every((p) => p.program === "sleep");
+    };
+    for (let i = 0; i < 100 && !settled(); i++) await new Promise((r) => setTimeout(r, 20));
     const inside = cgroupProcesses(cgroup.path);
     assert.equal(inside.length, 3, JSON.stringify(inside));
     assert.ok(inside.some((p) => p.pid === child.pid), "the joined process kept its pid");

@@ -262,8 +262,12 @@ Deno.test("clean empties and removes a crashed run's recorded cgroup, and no oth
   const inOurs = start(ours);
   const inForeign = start(foreign);
   try {
-    const joined = () =>
-      cgroupProcesses(ours).length === 2 && cgroupProcesses(foreign).length === 2;
+    // Until each has exec'd, a process shows as sh or setsid.
+    const settled = (cgroup: string) => {
+      const inside = cgroupProcesses(cgroup);
+      return inside.length === 2 && inside.every((p) => p.program === "sleep");
+    };
+    const joined = () => settled(ours) && settled(foreign);
     for (let i = 0; i < 100 && !joined(); i++) await new Promise((r) => setTimeout(r, 20));
     assert.ok(joined(), "both shells and their children are in their cgroups");
     const pids = cgroupProcesses(ours).map((p) => p.pid);

@@ -93,10 +93,17 @@ Deno.test("SIGKILL of the runner leaves nothing a program under test forked, eve
   const agentNs = netnsOf(agentPid)!;
   // The program (sleep) and the two children its shell forked, one of them in a session
   // of its own: a parent-death signal reaches none of the children.
-  const forked = [...allProcessesIn(agentNs)].filter((pid) => pid !== agentPid);
-  assert.equal(forked.length, 3, "the program and its two children run in the namespace");
-  const sessions = new Set(forked.map(sessionOf));
-  assert.equal(sessions.size, 2, "one child is in a session of its own");
+  // (The child calls setsid() on its own time: it may not have yet when "ready" comes.)
+  let forked: number[] = [];
+  assert.ok(
+    await eventually(() => {
+      forked = [...allProcessesIn(agentNs)].filter((pid) => pid !== agentPid);
+      return forked.length === 3 && new Set(forked.map(sessionOf)).size === 2;
+    }, 5000),
+    `the program and its two children run in the namespace, one child in a session of its own: ${
+      forked.map((pid) => `${pid} (session ${sessionOf(pid)})`)
+    }`,
+  );
   const cgroups = filesNamed(`squall-${runId}-`, systemCgroup2Mounts());
   assert.equal(cgroups.length, 1, "the run made one cgroup for its programs");
 
@@ -158,10 +165,14 @@ async function killRunner({ runner, lines }: StartedRun): Promise<Deno.CommandSt
   return status;
 }
 
-/** The session id of a process (field 6 of /proc/<pid>/stat). */
+/** The session id of a process (field 6 of /proc/<pid>/stat), or -1 when it is gone. */
 function sessionOf(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
+  } catch {
+    return -1;
+  }
 }
 
 /** Pids of the processes in a network namespace. */
