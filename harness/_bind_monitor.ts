@@ -9,8 +9,12 @@ import { lookupHolders } from "./holders.ts";
 import type { ObservedBindFailure, PortHolder } from "./results.ts";
 import type { Plan } from "./topology.ts";
 
-/** How often the event ring is read. */
-const POLL_MS = 50;
+/**
+ * How often the event ring is read: a read is one bpf() call when nothing happened, and
+ * the sooner a failure is read, the likelier `ss` still finds the process that held the
+ * port.
+ */
+const POLL_MS = 10;
 /** Failures whose holders are looked up; later ones are counted, not looked up. */
 const MAX_LOOKUPS = 200;
 
@@ -146,7 +150,8 @@ export class BindWatchMonitor {
       ? [event.socketType]
       : ["tcp", "udp"] as const;
     const prefix = ["nsenter", "-t", String(where.pid), "-n"];
-    failure.holderLookupDelayMs = Date.now() - event.atMs;
+    // Not Date.now(): its whole milliseconds would put a lookup up to 1 ms before the failure.
+    failure.holderLookupDelayMs = performance.timeOrigin + performance.now() - event.atMs;
     this.#lookups.push(
       Promise.all(protocols.map((p) => lookupHolders(ssPath, p, event.port, prefix)))
         .then((found: PortHolder[][]) => {
