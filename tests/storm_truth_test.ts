@@ -25,6 +25,7 @@
 import assert from "node:assert/strict";
 import type { StormSettings } from "../harness/_protocol.ts";
 import type { ReconnectStormResult } from "../harness/results.ts";
+import { closedPort, tcpEcho } from "./_loopback_servers.ts";
 
 const LOOPBACK = "127.0.0.1";
 const CHILD = new URL("./_storm_child.ts", import.meta.url).pathname;
@@ -208,59 +209,4 @@ function distribution(values: number[]) {
       ms(stats.p99)
     }, max ${ms(stats.max)}, ${over} of ${sorted.length} at 1 ms or more`,
   };
-}
-
-/** A TCP echo on loopback. */
-function tcpEcho(): { port: number; close(): Promise<void> } {
-  const listener = Deno.listen({ hostname: LOOPBACK, port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const handlers = new Set<Promise<void>>();
-  async function serve(conn: Deno.Conn): Promise<void> {
-    const buf = new Uint8Array(65_536);
-    try {
-      for (;;) {
-        const n = await conn.read(buf);
-        if (n === null) break;
-        for (let w = 0; w < n;) w += await conn.write(buf.subarray(w, n));
-      }
-    } catch {
-      // Reset by the client, or closed by close().
-    } finally {
-      conns.delete(conn);
-      try {
-        conn.close();
-      } catch {
-        // Already closed by close().
-      }
-    }
-  }
-  const accepting = (async () => {
-    try {
-      for await (const conn of listener) {
-        conns.add(conn);
-        const handler = serve(conn).finally(() => handlers.delete(handler));
-        handlers.add(handler);
-      }
-    } catch {
-      // Closed with an accept pending.
-    }
-  })();
-  return {
-    port: listener.addr.port,
-    async close() {
-      listener.close();
-      await accepting;
-      for (const conn of conns) conn.close();
-      conns.clear();
-      await Promise.all(handlers);
-    },
-  };
-}
-
-/** A loopback port nothing listens on. */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: LOOPBACK, port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
 }
