@@ -4,6 +4,7 @@
 import type { AgentWorkload, ExecSettings, WorkloadControl } from "./_protocol.ts";
 import type { RunningWorkload } from "./_running.ts";
 import { startProgram } from "./exec.ts";
+import type { CgroupProcess } from "./_program_cgroup.ts";
 import type { ExecResult, WorkloadResult } from "./results.ts";
 
 /** What the runner needs of whoever runs a workload: an agent, or the runner itself. */
@@ -30,18 +31,23 @@ export class LocalPrograms implements WorkloadHost {
   #running = new Map<number, Promise<RunningWorkload<ExecResult>>>();
   #finished = new Set<number>();
   #onSpawn: (pid: number, name: string) => void;
-  #cgroup: () => string | null;
+  #cgroup: (id: number) => string | null;
+  #onLeftovers: (name: string, ended: CgroupProcess[]) => void;
+  #stops = new Map<number, AbortController>();
 
   /**
    * `onSpawn` hears of every process started (restarts too), for the run ledger;
-   * `cgroup` gives the cgroup programs join (see _program_cgroup.ts), or null for none.
+   * `cgroup` gives the cgroup a program joins (see _program_cgroup.ts), or null for none;
+   * `onLeftovers` hears of what a program left in it when squall ended it (and ended).
    */
   constructor(
     onSpawn: (pid: number, name: string) => void = () => {},
-    cgroup: () => string | null = () => null,
+    cgroup: (id: number) => string | null = () => null,
+    onLeftovers: (name: string, ended: CgroupProcess[]) => void = () => {},
   ) {
     this.#onSpawn = onSpawn;
     this.#cgroup = cgroup;
+    this.#onLeftovers = onLeftovers;
   }
 
   start(id: number, name: string, workload: AgentWorkload) {
@@ -49,8 +55,13 @@ export class LocalPrograms implements WorkloadHost {
       throw new TypeError(`Only programs under test run in the runner, not "${workload.kind}"`);
     }
     const { kind: _, ...rest } = workload;
-    const settings: ExecSettings = { ...rest, cgroup: this.#cgroup() };
-    const starting = startProgram(settings, (pid) => this.#onSpawn(pid, name));
+    const settings: ExecSettings = { ...rest, cgroup: this.#cgroup(id) };
+    const stop = new AbortController();
+    this.#stops.set(id, stop);
+    const starting = startProgram(settings, (pid) => this.#onSpawn(pid, name), {
+      signal: stop.signal,
+      onLeftovers: (ended) => this.#onLeftovers(name, ended),
+    });
     starting.catch(() => {});
     this.#running.set(id, starting);
     const done = starting.then((w) => w.done).finally(() => this.#finished.add(id));
@@ -58,6 +69,8 @@ export class LocalPrograms implements WorkloadHost {
   }
 
   stop(id: number): void {
+    // Reaches a program still starting too: its start then fails, as stopped.
+    this.#stops.get(id)?.abort();
     this.#running.get(id)?.then((w) => w.stop()).catch(() => {});
   }
 

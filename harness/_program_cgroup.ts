@@ -9,7 +9,7 @@
 //
 // - The cgroup is `<cgroup2 mount>/squall-<run id>-<runner pid>`, made on the first
 //   program start and recorded in the run ledger before it exists.
-// - Each program joins it before it runs: `/bin/sh -c 'echo $$ > cgroup.procs && exec
+// - Each program joins a cgroup of its own under it before it runs: `/bin/sh -c 'echo $$ > cgroup.procs && exec
 //   "$@"'` sits between setpriv and nsenter, and every step execs the next in place,
 //   so the program keeps the pid squall spawned (its signals, exit code and the
 //   ledger's record are those of the program). Until it has joined, the parent-death
@@ -29,7 +29,8 @@ const SH = "/bin/sh";
 const JOIN_SCRIPT = 'echo $$ > "$0" && exec "$@"';
 
 /**
- * Waits for its stdin to close, then kills everything in the cgroup $1 and removes it.
+ * Waits for its stdin to close, then kills everything in the cgroup $1 and removes it
+ * (and any cgroup a program made under it, deepest first).
  * Without cgroup.kill (before Linux 5.14) it kills what cgroup.procs lists, by pid, until
  * the cgroup is empty. Gives up after about 10 s (a process in uninterruptible sleep).
  */
@@ -43,7 +44,8 @@ while [ -d "$cg" ]; do
   else
     for pid in $(cat "$cg/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
   fi
-  rmdir "$cg" 2>/dev/null && exit 0
+  find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+  [ -d "$cg" ] || exit 0
   i=$((i + 1))
   [ "$i" -ge 200 ] && exit 1
   sleep 0.05
@@ -158,37 +160,33 @@ export function cgroupProcesses(path: string): CgroupProcess[] {
 }
 
 /**
- * Kills every process in a cgroup (cgroup.kill, or SIGKILL by pid from cgroup.procs
- * where there is no cgroup.kill), waits until it is empty and removes it. Returns the
- * processes that were in it; throws when it cannot be emptied or removed in `waitMs`.
+ * Kills every process in a cgroup and in the cgroups under it (cgroup.kill, or SIGKILL
+ * by pid from cgroup.procs where there is no cgroup.kill) and waits until they are gone.
+ * Returns the processes that were in it; throws when they are not gone in `waitMs`.
  */
-export async function killAndRemoveCgroup(
+export async function emptyCgroup(
   path: string,
   waitMs = EMPTY_WAIT_MS,
 ): Promise<CgroupProcess[]> {
-  const found = cgroupProcesses(path);
+  const found = cgroupTree(path).flatMap(cgroupProcesses);
+  if (found.length === 0) return found;
   const deadline = performance.now() + waitMs;
   for (;;) {
-    try {
-      Deno.removeSync(path);
-      return found;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return found;
-      if (performance.now() > deadline) {
-        const left = cgroupProcesses(path).map((p) => `pid ${p.pid} (${p.program})`);
-        throw new Error(
-          `Cannot remove cgroup "${path}": ${
-            left.length > 0 ? `still holds ${left.join(", ")}` : (error as Error).message
-          }`,
-        );
-      }
+    const left = cgroupTree(path).flatMap(cgroupProcesses);
+    if (left.length === 0) return found;
+    if (performance.now() > deadline) {
+      throw new Error(
+        `Cannot empty cgroup "${path}": still holds ${
+          left.map((p) => `pid ${p.pid} (${p.program})`).join(", ")
+        }`,
+      );
     }
     try {
       Deno.writeTextFileSync(`${path}/cgroup.kill`, "1");
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       // No cgroup.kill (Linux < 5.14), or the cgroup went meanwhile: by pid, if it is there.
-      for (const p of cgroupProcesses(path)) {
+      for (const p of left) {
         try {
           Deno.kill(p.pid, "SIGKILL");
         } catch {
@@ -198,6 +196,46 @@ export async function killAndRemoveCgroup(
     }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/**
+ * Empties a cgroup as {@linkcode emptyCgroup} does, then removes it and every cgroup
+ * under it (a program may make its own), deepest first. Returns the processes that were
+ * in them; throws when they cannot be emptied or removed in `waitMs`.
+ */
+export async function killAndRemoveCgroup(
+  path: string,
+  waitMs = EMPTY_WAIT_MS,
+): Promise<CgroupProcess[]> {
+  const deadline = performance.now() + waitMs;
+  const found = await emptyCgroup(path, waitMs);
+  for (;;) {
+    try {
+      for (const dir of cgroupTree(path).reverse()) Deno.removeSync(dir);
+      return found;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound && cgroupTree(path).length === 0) return found;
+      // A process exits from its cgroup a moment after it is gone from cgroup.procs.
+      if (performance.now() > deadline) {
+        throw new Error(`Cannot remove cgroup "${path}": ${(error as Error).message}`);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A cgroup and every cgroup under it, parents first; none when it does not exist. */
+export function cgroupTree(path: string): string[] {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(path)];
+  } catch {
+    return [];
+  }
+  return [
+    path,
+    ...entries.filter((e) => e.isDirectory).flatMap((e) => cgroupTree(`${path}/${e.name}`)),
+  ];
 }
 
 /** The run's cgroup for programs under test, with its watchdog. */
@@ -250,6 +288,19 @@ export class ProgramCgroup {
       return new ProgramCgroup(path, watchdog);
     }
     return null;
+  }
+
+  /**
+   * The cgroup of one program under test (the run's workload `id`), under the run's: made
+   * on first use. Ending a program then ends what it started, and nothing of the others.
+   */
+  programCgroup(id: number): string {
+    if (!Number.isInteger(id) || id < 0) {
+      throw new RangeError(`Cannot make a program cgroup: id must be an integer >= 0, got ${id}`);
+    }
+    const path = `${this.path}/program-${id}`;
+    Deno.mkdirSync(path, { recursive: true });
+    return path;
   }
 
   /**

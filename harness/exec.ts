@@ -25,8 +25,10 @@
  *   pick up a user's shims.
  * - with stdin from /dev/null; the last lines of its stdout and stderr are kept.
  *
- * Only the process squall started is ever signalled, through its child handle (never by
- * a pid that could have been reused, never by name).
+ * Only what squall started is ever signalled: the program's process group, until squall
+ * has seen the program exit (its group id is its pid, which the kernel does not give to
+ * another process while the group has a member), and what is in its cgroup. Never by
+ * name.
  *
  * @module
  */
@@ -34,7 +36,7 @@
 import type { ExecSettings, WorkloadControl } from "./_protocol.ts";
 import type { RunningWorkload } from "./_running.ts";
 import { formatDuration } from "./duration.ts";
-import { joinCgroupPrefix } from "./_program_cgroup.ts";
+import { type CgroupProcess, emptyCgroup, joinCgroupPrefix } from "./_program_cgroup.ts";
 import { CommandError } from "./errors.ts";
 import type { ExecResult, ProgramRun } from "./results.ts";
 
@@ -82,6 +84,12 @@ const STOPPING_SIGNALS = new Set<Deno.Signal>(["SIGSTOP", "SIGTSTP", "SIGTTIN", 
  * program exits before it is ready, or is not ready within `readyTimeoutMs` (it is then
  * ended as by `stop()` first).
  *
+ * Signals go to the program's process group (it leads one of its own), as a terminal's
+ * Ctrl-C does: a server behind a wrapper script gets them too. When squall ends a run
+ * (restart, stop, a start that failed) and the program has a cgroup of its own
+ * (`settings.cgroup`), whatever is left in it is then killed, so a restarted server
+ * never finds its port held by a child of the last run.
+ *
  * The workload's `done` resolves with the result when the program exits by itself,
  * whatever its exit code or signal (the runner decides what a failure is), or when
  * `stop()` has ended it. `control()` restarts it (a new run, ready again before the
@@ -110,11 +118,31 @@ const STOPPING_SIGNALS = new Set<Deno.Signal>(["SIGSTOP", "SIGTSTP", "SIGTTIN", 
 export async function startProgram(
   settings: ExecSettings,
   onSpawn?: (pid: number) => void,
+  options: StartProgramOptions = {},
 ): Promise<RunningWorkload<ExecResult>> {
   validate(settings);
-  const program = new Program(settings, onSpawn);
-  await program.start();
+  const program = new Program(settings, onSpawn, options.onLeftovers);
+  // A stop before it is ready: the start then rejects ("was stopped before it was ready").
+  const onAbort = () => void program.workload().stop();
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    await program.start();
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+  }
   return program.workload();
+}
+
+/** Options of {@linkcode startProgram}. */
+export interface StartProgramOptions {
+  /** Ends the program (as `stop()` does) even before it is ready. */
+  signal?: AbortSignal;
+  /**
+   * Hears of the processes a run of the program left in its cgroup (`settings.cgroup`)
+   * once squall had ended it (a restart, a stop, a start that failed): squall ends them.
+   */
+  onLeftovers?: (ended: CgroupProcess[]) => void;
 }
 
 /** `nsenter -t <pid> -n --` when the program runs in another process's network namespace. */
@@ -168,9 +196,15 @@ class Program {
   readonly #abort = new AbortController();
 
   readonly #onSpawn: ((pid: number) => void) | undefined;
+  readonly #onLeftovers: ((ended: CgroupProcess[]) => void) | undefined;
 
-  constructor(settings: ExecSettings, onSpawn?: (pid: number) => void) {
+  constructor(
+    settings: ExecSettings,
+    onSpawn?: (pid: number) => void,
+    onLeftovers?: (ended: CgroupProcess[]) => void,
+  ) {
     this.#onSpawn = onSpawn;
+    this.#onLeftovers = onLeftovers;
     this.#settings = settings;
     this.#result = { kind: "exec", command: [...settings.command], runs: [] };
     this.#done.promise.catch(() => {});
@@ -208,7 +242,7 @@ class Program {
     this.#stopping ??= (async () => {
       this.#abort.abort();
       await this.#queue.catch(() => {});
-      if (this.#current) await this.#current.end(this.#settings.stopTimeoutMs);
+      if (this.#current) await this.#endRun(this.#current);
       this.#settle();
       return await this.#done.promise;
     })();
@@ -240,8 +274,17 @@ class Program {
   }
 
   async #restart(): Promise<void> {
-    if (this.#current) await this.#current.end(this.#settings.stopTimeoutMs);
+    if (this.#current) await this.#endRun(this.#current);
     await this.#startRun();
+  }
+
+  /** Ends a run as squall does, then what it left in the program's cgroup. */
+  async #endRun(run: Run): Promise<void> {
+    await run.end(this.#settings.stopTimeoutMs);
+    const cgroup = this.#settings.cgroup;
+    if (cgroup === null) return;
+    const ended = await emptyCgroup(cgroup);
+    if (ended.length > 0) this.#onLeftovers?.(ended);
   }
 
   async #kill(signal: Deno.Signal): Promise<void> {
@@ -281,14 +324,14 @@ class Program {
     try {
       outcome = await run.waitReady(heldBefore, this.#abort.signal);
     } catch (error) {
-      await run.end(settings.stopTimeoutMs);
+      await this.#endRun(run);
       throw error;
     }
     if (outcome.ready) {
       if (outcome.address !== undefined && this.#address === "") this.#address = outcome.address;
       return;
     }
-    await run.end(settings.stopTimeoutMs);
+    await this.#endRun(run);
     throw run.failure(outcome.why);
   }
 
@@ -461,10 +504,11 @@ class Run {
           : holders.find((h) => h.pids.includes(this.record.pid));
         if (own) return this.#ready(own.local);
       }
+      // Stopped first: the stop's own SIGTERM may have ended it by now.
+      if (abort.aborted) return { ready: false, why: "was stopped before it was ready" };
       if (this.#ended) {
         return { ready: false, why: `${describeExit(this.record)} before it was ready` };
       }
-      if (abort.aborted) return { ready: false, why: "was stopped before it was ready" };
       const left = deadline - performance.now();
       if (left <= 0) {
         return {
@@ -499,11 +543,22 @@ class Run {
   #send(signal: Deno.Signal): void {
     if (this.#exitSeen) return;
     try {
-      this.#child.kill(signal);
+      // To its process group (detached: it leads its own, pgid = its pid, which stays
+      // taken while the group has a member): a wrapper script's children get it too.
+      Deno.kill(-this.record.pid, signal);
     } catch (error) {
-      // Exited (and reaped) since: the exit watcher records it.
-      if (!(error instanceof TypeError && /already terminated/.test(error.message))) throw error;
-      return;
+      // The whole group is gone: the exit watcher records the exit.
+      if (error instanceof Deno.errors.NotFound) return;
+      // Deno.kill() needs --allow-run for everything; with a scoped --allow-run, only
+      // the program itself can be signalled, through its handle.
+      if (!(error instanceof Deno.errors.NotCapable)) throw error;
+      try {
+        this.#child.kill(signal);
+      } catch (error) {
+        // Exited (and reaped) since: the exit watcher records it.
+        if (!(error instanceof TypeError && /already terminated/.test(error.message))) throw error;
+        return;
+      }
     }
     this.#signalled.add(signal);
     if (!NON_ENDING_SIGNALS.has(signal)) this.#lastEndingSignalMs = performance.now();

@@ -338,7 +338,13 @@ class Run {
   #bindWatchStarting: Promise<void> | undefined;
   readonly #programs = new LocalPrograms(
     (pid, name) => this.#ledger?.recordProcess(pid, `program ${name}`),
-    () => this.#programCgroup(),
+    (id) => this.#programCgroup(id),
+    (name, ended) =>
+      this.#note(
+        `Program ${name} left processes running when squall ended it; squall ended them: ${
+          describeProcesses(ended)
+        }`,
+      ),
   );
   /** The cgroup programs under test join; null: none could be made; undefined: not yet. */
   #cgroup: ProgramCgroup | null | undefined;
@@ -518,10 +524,11 @@ class Run {
   }
 
   /**
-   * The run's cgroup for programs under test (see _program_cgroup.ts), made when the
-   * first program starts; null when this machine has no writable cgroup2 mount.
+   * The cgroup of program `id`, under the run's cgroup for programs under test (see
+   * _program_cgroup.ts), made when the first program starts; null when this machine has
+   * no writable cgroup2 mount.
    */
-  #programCgroup(): string | null {
+  #programCgroup(id: number): string | null {
     if (this.#cgroup === undefined) {
       this.#cgroup = ProgramCgroup.create(
         this.#plan.runId,
@@ -531,12 +538,14 @@ class Run {
         this.#ledger?.recordProcess(this.#cgroup.watchdogPid, "cgroup watchdog");
       } else {
         this.#note(
-          "No writable cgroup v2 mount: what programs under test start is ended by pid " +
-            "when the run ends, but would outlive a SIGKILL of squall (see squall doctor)",
+          "No writable cgroup v2 mount (see squall doctor): what programs under test start " +
+            "is ended with their process group (and by pid in a host's namespace), but a " +
+            "process in a session of its own on loopback, or anything after a SIGKILL of " +
+            "squall, can outlive the run",
         );
       }
     }
-    return this.#cgroup?.path ?? null;
+    return this.#cgroup?.programCgroup(id) ?? null;
   }
 
   /** Ends what programs under test left running, and removes the run's cgroup. */
@@ -545,9 +554,10 @@ class Run {
     try {
       const left = await this.#cgroup.close();
       if (left.length === 0) return;
-      const list = left.map((p) => `pid ${p.pid} (${p.program})`).join(", ");
       this.#note(
-        `Processes that programs under test started were still running after they stopped; squall ended them: ${list}`,
+        `Processes that programs under test started were still running after they stopped; squall ended them: ${
+          describeProcesses(left)
+        }`,
       );
     } catch (error) {
       this.#recordError(error);
@@ -569,9 +579,10 @@ class Run {
       }
       const ended = endStragglers(processesInNamespace(inode, new Set([agent.pid])));
       if (ended.length === 0) continue;
-      const list = ended.map((p) => `pid ${p.pid} (${p.program})`).join(", ");
       this.#note(
-        `Processes were left running in host "${host}" after its workloads stopped; squall ended them: ${list}`,
+        `Processes were left running in host "${host}" after its workloads stopped; squall ended them: ${
+          describeProcesses(ended)
+        }`,
       );
     }
   }
@@ -1217,6 +1228,11 @@ class Run {
         { active: false, reason: "no program under test or bind churn ran", lost: 0 },
     };
   }
+}
+
+/** `pid 123 (sleep), pid 124 (python3)`. */
+function describeProcesses(processes: readonly { pid: number; program: string }[]): string {
+  return processes.map((p) => `pid ${p.pid} (${p.program})`).join(", ");
 }
 
 /** Opens the run's ledger; a machine where none can be written cannot run squall safely. */

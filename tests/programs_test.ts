@@ -78,10 +78,11 @@ Deno.test("children a program forked and left behind are ended with the run, and
     scenario("forking program", {
       hosts: ["server"],
       workloads: {
-        // The shell starts two sleeps in the background and is the only one squall signals.
+        // The shell starts two sleeps in sessions of their own: the stop's SIGTERM to the
+        // shell's process group does not reach them.
         forks: {
           on: "server",
-          run: exec(["sh", "-c", "sleep 60 & sleep 60 & echo forked; wait"], {
+          run: exec(["sh", "-c", "setsid sleep 60 & setsid sleep 60 & echo forked; wait"], {
             ready: { stdout: /forked/ },
           }),
         },
@@ -98,4 +99,70 @@ Deno.test("children a program forked and left behind are ended with the run, and
   assert.equal(pids.length, 2, note.message);
   await new Promise((resolve) => setTimeout(resolve, 100));
   for (const pid of pids) assert.equal(alive(pid), false, `sleep ${pid} was ended`);
+});
+
+Deno.test("a restart ends what the program started too: a server behind a wrapper script, and one in a session of its own", async () => {
+  // Neither shell execs its server: without process-group signals the first server
+  // would keep the port, and without the program's cgroup the setsid one would.
+  const wrapped = (port: number, setsid: boolean) =>
+    exec(
+      ["sh", "-c", `${setsid ? "setsid " : ""}python3 ${PYTHON_SERVER} ${port} --reuse & wait`],
+      {
+        ready: { tcp: port },
+        readyTimeout: "5s",
+      },
+    );
+  const report = await runScenario(
+    scenario("wrapped servers restart", {
+      hosts: ["server"],
+      workloads: {
+        grouped: { on: "server", run: wrapped(7702, false) },
+        escaped: { on: "server", run: wrapped(7703, true) },
+      },
+    }, async (t) => {
+      await t.program("grouped").restart();
+      await t.program("escaped").restart();
+    }),
+  );
+  assert.deepEqual(report.errors, []);
+  for (const w of report.workloads) {
+    assert.equal(w.status, "stopped", `${w.name}: ${w.error}`);
+    const runs = (w.result as ExecResult).runs;
+    assert.equal(runs.length, 2, `${w.name} ran twice`);
+    assert.ok(runs[1]!.readyMs !== null, `${w.name} was ready again after its restart`);
+  }
+  // The server in a session of its own got no SIGTERM: the cgroup ended it, and said so.
+  assert.ok(
+    report.log.some((l) =>
+      /^Program escaped left processes running when squall ended it; squall ended them: pid \d+ \(python3\)$/
+        .test(l.message)
+    ),
+    JSON.stringify(report.log),
+  );
+});
+
+Deno.test("a stop reaches a program that is not ready yet", async () => {
+  const started = performance.now();
+  const report = await runScenario(
+    scenario("stopped while starting", {
+      hosts: ["server"],
+      workloads: {
+        slow: {
+          on: "server",
+          run: exec(["sh", "-c", "sleep 30 & exec sleep 30"], {
+            ready: { tcp: 7704 },
+            readyTimeout: "30s",
+          }),
+        },
+      },
+    }),
+    { signal: AbortSignal.timeout(1000) },
+  );
+  const tookMs = performance.now() - started;
+  assert.equal(report.status, "interrupted");
+  const run = (report.workloads[0]!.result as ExecResult | undefined)?.runs[0];
+  assert.match(report.workloads[0]!.error ?? "", /was stopped before it was ready/);
+  // SIGTERM ended it at once: no wait for the stop timeout, nor for the ready timeout.
+  assert.ok(tookMs < 4000, `the run ended ${Math.round(tookMs)} ms after it started`);
+  if (run) assert.equal(alive(run.pid), false);
 });
