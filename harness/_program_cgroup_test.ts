@@ -76,3 +76,28 @@ Deno.test("a process that joins the run's cgroup keeps its pid, and close() ends
     await child.status;
   }
 });
+
+Deno.test("close() removes cgroups a program made under its own, deepest first", async () => {
+  const cgroup = ProgramCgroup.create("deadbe", () => {});
+  assert.ok(cgroup, "a writable cgroup2 mount");
+  try {
+    const own = cgroup.programCgroup(3);
+    assert.equal(own, `${cgroup.path}/program-3`);
+    Deno.mkdirSync(`${own}/made/by/it`, { recursive: true });
+    const [sh, ...args] = joinCgroupPrefix(`${own}/made/by/it`);
+    const child = new Deno.Command(sh!, {
+      args: [...args, "/bin/sleep", "60"],
+      stdin: "null",
+      stdout: "null",
+    }).spawn();
+    for (let i = 0; i < 100 && cgroupProcesses(`${own}/made/by/it`).length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const ended = await cgroup.close();
+    assert.deepEqual(ended.map((p) => p.pid), [child.pid]);
+    assert.equal((await child.status).signal, "SIGKILL");
+    assert.throws(() => Deno.statSync(cgroup.path), Deno.errors.NotFound);
+  } finally {
+    await cgroup.close().catch(() => {});
+  }
+});

@@ -55,9 +55,10 @@ export interface CleanedRun {
   runId: string | null;
   /**
    * `live`: its runner is still running, left alone. `removed`: cleaned, file removed.
-   * `would-remove`: what a dry run found to clean. `unreadable`: left alone.
+   * `would-remove`: what a dry run found to clean. `unreadable`: left alone. `failed`:
+   * something recorded could not be removed (`error` says what); the file is kept.
    */
-  outcome: "live" | "removed" | "would-remove" | "unreadable";
+  outcome: "live" | "removed" | "would-remove" | "unreadable" | "failed";
   /** The runner's pid, when known. */
   runnerPid: number | null;
   /** Recorded processes that were still running and were (or would be) killed. */
@@ -163,7 +164,7 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
     if (errors.length > 0) {
       // The ledger stays: it is what a later clean needs to try again.
       result.error = `${errors.join("; ")}; ledger file kept, to try again`;
-      result.outcome = "removed";
+      result.outcome = "failed";
       continue;
     }
     try {
@@ -240,7 +241,8 @@ export function formatClean(results: CleanedRun[], options: FormatCleanOptions =
         lines.push(`left ${r.path} alone: ${r.error}`);
         break;
       case "removed":
-      case "would-remove": {
+      case "would-remove":
+      case "failed": {
         const dry = r.outcome === "would-remove";
         const n = r.killed.length;
         const killed = n > 0
@@ -256,8 +258,9 @@ export function formatClean(results: CleanedRun[], options: FormatCleanOptions =
           }`
         ).join("");
         const file = r.error === null ? ", ledger file" : `; ${r.error}`;
+        const verb = dry ? "would remove" : r.outcome === "failed" ? "could not clean" : "removed";
         lines.push(
-          `${dry ? "would remove" : "removed"} ${run}: ${n} process${
+          `${verb} ${run}: ${n} process${
             n === 1 ? "" : "es"
           } still running${killed}${cgroups}${file}`,
         );

@@ -348,6 +348,8 @@ class Run {
   );
   /** The cgroup programs under test join; null: none could be made; undefined: not yet. */
   #cgroup: ProgramCgroup | null | undefined;
+  /** Whether the run's cgroup could not be removed at the end. */
+  #cgroupLeft = false;
   /** What this run started, for `squall clean` after a crash; removed when it ends. */
   #ledger: RunLedger | undefined;
   /** `nsenter`, to start programs under test in a host's namespace. */
@@ -418,7 +420,10 @@ class Run {
       this.#options.signal?.removeEventListener("abort", onUserAbort);
       this.#emit({ type: "teardown", scenario: name });
       await this.#teardown();
-      this.#ledger?.close();
+      // A ledger whose cgroup is still there stays, for squall clean to try again.
+      if (this.#cgroupLeft) {
+        this.#note(`The run's ledger is kept for squall clean: ${this.#ledger?.path}`);
+      } else this.#ledger?.close();
     }
     return this.#report(startedAt);
   }
@@ -552,7 +557,9 @@ class Run {
   async #closeCgroup(): Promise<void> {
     if (!this.#cgroup) return;
     try {
+      this.#cgroupLeft = true;
       const left = await this.#cgroup.close();
+      this.#cgroupLeft = false;
       if (left.length === 0) return;
       this.#note(
         `Processes that programs under test started were still running after they stopped; squall ended them: ${
