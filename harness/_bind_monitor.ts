@@ -150,19 +150,24 @@ export class BindWatchMonitor {
       ? [event.socketType]
       : ["tcp", "udp"] as const;
     const prefix = ["nsenter", "-t", String(where.pid), "-n"];
-    // Not Date.now(): its whole milliseconds would put a lookup up to 1 ms before the failure.
-    failure.holderLookupDelayMs = performance.timeOrigin + performance.now() - event.atMs;
     this.#lookups.push(
       Promise.all(protocols.map((p) => lookupHolders(ssPath, p, event.port, prefix)))
         .then((found: PortHolder[][]) => {
           failure.holders = found.flat();
+          // When ss had looked by: once it has returned (it reads the sockets somewhere
+          // between its start and its exit). Not Date.now(): whole milliseconds.
+          failure.holderLookupDelayMs = performance.timeOrigin + performance.now() - event.atMs;
         }, () => {}),
     );
   }
 
   #rebound(host: string, event: BindEvent): void {
     for (const f of this.#failures) {
-      if (f.host === host && f.port === event.port && f.rebindMs === null && f.atMs <= event.atMs) {
+      // The same port of the same protocol: a UDP bind does not end a TCP failure.
+      if (
+        f.host === host && f.port === event.port && f.protocol === event.socketType &&
+        f.rebindMs === null && f.atMs <= event.atMs
+      ) {
         f.rebindMs = event.atMs - f.atMs;
       }
     }

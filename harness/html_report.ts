@@ -1519,7 +1519,7 @@ const BIND_COLUMNS = [
   "error",
   "holders (pid, program, state, local ↔ peer)",
   "bound again after",
-  "ss looked after",
+  "ss looked within",
 ];
 
 function churnSection(ctx: Context, w: WorkloadReport, r: BindChurnResult): Markup {

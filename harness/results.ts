@@ -673,11 +673,17 @@ export interface ObservedBindFailure {
   error: string;
   /** Its number. */
   errno: number;
-  /** Time until a bind of that port in that namespace succeeded, ms; null if none did. */
+  /**
+   * Time until a bind of that port and protocol in that namespace succeeded, ms; null if
+   * none did.
+   */
   rebindMs: number | null;
   /** What held the port, from `ss` in that namespace soon after; null if not looked up. */
   holders: PortHolder[] | null;
-  /** How long after the failure `ss` looked, ms (holders that left sooner are not seen). */
+  /**
+   * By how long after the failure `ss` had looked, ms: when it returned (it read the
+   * sockets before that). Holders that left sooner are not seen. null: not looked up.
+   */
   holderLookupDelayMs: number | null;
 }
 

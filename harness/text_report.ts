@@ -507,7 +507,7 @@ function formatResult(
 function lookupNote(f: ObservedBindFailure): string {
   if (f.holderLookupDelayMs === null) return "";
   const late = f.rebindMs !== null && f.holderLookupDelayMs > f.rebindMs;
-  return ` (ss looked ${formatDuration(f.holderLookupDelayMs)} later${
+  return ` (ss looked within ${formatDuration(f.holderLookupDelayMs)}${
     late ? ", after the port was bound again: this may be the new socket" : ""
   })`;
 }
