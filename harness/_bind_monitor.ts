@@ -30,6 +30,7 @@ export class BindWatchMonitor {
   #parentsByPid = new Map<number, number[]>();
   #lookups: Promise<void>[] = [];
   #lost = 0;
+  #untracked = 0;
   #lookedUp = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -80,9 +81,17 @@ export class BindWatchMonitor {
     return monitor;
   }
 
-  /** Whether it runs, why not, and events the ring could not keep. */
-  status(): { active: boolean; reason: string | null; lost: number } {
-    return { active: this.#reason === null, reason: this.#reason, lost: this.#lost };
+  /**
+   * Whether it runs, why not, events the ring could not keep and bind() calls it could
+   * not follow (with either above 0, its counts of failures may be short).
+   */
+  status(): { active: boolean; reason: string | null; lost: number; untracked: number } {
+    return {
+      active: this.#reason === null,
+      reason: this.#reason,
+      lost: this.#lost,
+      untracked: this.#untracked,
+    };
   }
 
   /** Failures seen so far, oldest first. */
@@ -110,8 +119,9 @@ export class BindWatchMonitor {
 
   #poll(): void {
     if (!this.#watch) return;
-    const { events, lost } = this.#watch.read();
+    const { events, lost, untracked } = this.#watch.read();
     this.#lost += lost;
+    this.#untracked += untracked;
     for (const event of events) {
       const where = this.#hosts.get(event.netns);
       if (!where) continue;

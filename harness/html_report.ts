@@ -1601,8 +1601,12 @@ function bindFailuresSection(ctx: Context, s: ScenarioReport): Markup {
   return h`<section class="workload bind-failures-section">
 <h3>Bind failures seen by the bind watch: ${int(failures.length)}</h3>
 ${
-    s.bindWatch.lost > 0
-      ? h`<p class="warn">The bind watch lost ${int(s.bindWatch.lost)} event(s).</p>`
+    s.bindWatch.lost + s.bindWatch.untracked > 0
+      ? h`<p class="warn">The bind watch lost ${
+        int(s.bindWatch.lost)
+      } event(s) and could not follow ${
+        int(s.bindWatch.untracked)
+      } bind() call(s): failures may be missing.</p>`
       : ""
   }
 ${

@@ -186,7 +186,7 @@ function scenarioReport(overrides: Partial<ScenarioReport>): ScenarioReport {
     errors: [],
     log: [],
     bindFailures: null,
-    bindWatch: { active: false, reason: "loopback", lost: 0 },
+    bindWatch: { active: false, reason: "loopback", lost: 0, untracked: 0 },
     ...overrides,
   };
 }

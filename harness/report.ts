@@ -230,8 +230,12 @@ export interface ScenarioReport {
    * (bpf/bind_watch.c), oldest first; null when it did not run.
    */
   bindFailures: ObservedBindFailure[] | null;
-  /** The bind watch: whether it ran, why not, and events it could not keep. */
-  bindWatch: { active: boolean; reason: string | null; lost: number };
+  /**
+   * The bind watch: whether it ran, why not, events it could not keep (`lost`) and bind()
+   * calls it could not follow (`untracked`). With either above 0, `bindFailures` may be
+   * short, and thresholds on programs' bind failures count as not measured.
+   */
+  bindWatch: { active: boolean; reason: string | null; lost: number; untracked: number };
 }
 
 /**

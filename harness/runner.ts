@@ -1181,13 +1181,16 @@ class Run {
 
   #report(startedAt: string): ScenarioReport {
     // Programs under test get the failed binds the bind watch saw of their processes.
-    const watching = this.#bindWatch?.status().active ?? false;
+    const watch = this.#bindWatch?.status();
+    const watching = watch?.active ?? false;
     const bindFailures = watching ? this.#bindWatch!.failures() : null;
+    // Counts the watch may have missed some of decide no threshold: not measured.
+    const complete = watch !== undefined && watch.lost + watch.untracked === 0;
     for (const f of bindFailures ?? []) {
       f.workload ??= this.#ownerOf(f.host, f.port, [f.pid, ...this.#bindWatch!.ancestorsOf(f)]);
     }
     for (const [name, w] of this.#workloads) {
-      if (w.final?.kind === "exec" && bindFailures) {
+      if (w.final?.kind === "exec" && bindFailures && complete) {
         w.final.bindFailures = bindFailures.filter((f) => f.workload === name);
       }
     }
@@ -1232,7 +1235,12 @@ class Run {
       log: this.#log,
       bindFailures,
       bindWatch: this.#bindWatch?.status() ??
-        { active: false, reason: "no program under test or bind churn ran", lost: 0 },
+        {
+          active: false,
+          reason: "no program under test or bind churn ran",
+          lost: 0,
+          untracked: 0,
+        },
     };
   }
 }

@@ -560,6 +560,13 @@ export function validateScenario(
     }
     thresholds.push(parsed);
     const twat = `${at}.thresholds[${JSON.stringify(key)}]`;
+    if (network === "loopback" && /^bindFailures(\.|$)/.test(parsed.metric)) {
+      problems.push({
+        where: twat,
+        message:
+          `${parsed.metric} needs the bind watch, which watches squall's namespaces: a loopback scenario has none (use hosts in namespaces)`,
+      });
+    }
     if (!declared && s.fn === undefined) {
       problems.push({
         where: twat,

@@ -10,7 +10,7 @@ import {
   validateScenario,
   type ValidScenario,
 } from "./scenario.ts";
-import { udpEcho, udpProbe } from "./workloads.ts";
+import { exec, udpEcho, udpProbe } from "./workloads.ts";
 
 const WHERE = "scenarios/x.ts";
 
@@ -212,4 +212,25 @@ Deno.test("validateScenario() rejects a badly named workload", () => {
   assert.equal(found.length, 1);
   assert.equal(found[0]?.where, "scenarios/x.ts: options.workloads.1st echo");
   assert.match(found[0]!.message, /^workload name must be letters, digits/);
+});
+
+Deno.test("validateScenario() rejects thresholds on bind failures in a loopback scenario, where nothing watches binds", () => {
+  const server = { on: "local", run: exec(["/bin/true"], {}) };
+  const found = problems(scenario("loopback program", {
+    network: "loopback",
+    hosts: ["local"],
+    workloads: { server },
+    thresholds: { "server.bindFailures": "== 0", "server.bindFailures.addressInUse": "== 0" },
+  }));
+  assert.deepEqual(found.map((p) => p.where), [
+    `${WHERE}: options.thresholds["server.bindFailures"]`,
+    `${WHERE}: options.thresholds["server.bindFailures.addressInUse"]`,
+  ]);
+  assert.match(found[0]!.message, /needs the bind watch, .* a loopback scenario has none/);
+  // In namespaces, the same thresholds are fine.
+  valid(scenario("namespaced program", {
+    hosts: ["server"],
+    workloads: { server: { ...server, on: "server" } },
+    thresholds: { "server.bindFailures": "== 0" },
+  }));
 });

@@ -172,6 +172,21 @@ export function formatScenarioReport(report: ScenarioReport, options: TextOption
   );
   const others = (report.bindFailures ?? []).filter((f) => !f.workload || !churns.has(f.workload));
   if (others.length > 0) lines.push(...formatBindFailures(others, origin, options));
+  const watch = report.bindWatch;
+  const programs = report.workloads.some((w) => w.spec.kind === "exec");
+  if (watch.lost + watch.untracked > 0) {
+    lines.push(paint(
+      options,
+      "yellow",
+      `  bind watch: lost ${watch.lost} event(s) and could not follow ${watch.untracked} bind() call(s): bind failures may be missing, and thresholds on programs' bindFailures are not decided`,
+    ));
+  } else if (programs && !watch.active) {
+    lines.push(paint(
+      options,
+      "yellow",
+      `  bind watch: not running (${watch.reason}): programs' failed binds are not reported`,
+    ));
+  }
   for (const w of report.workloads) {
     if (w.result?.kind === "udpEcho") {
       const r = w.result as UdpEchoResult;
