@@ -37,6 +37,7 @@ import {
 import type {
   ExecResult,
   ReconnectStormResult,
+  Timeline,
   UdpEchoResult,
   UdpProbeResult,
   WorkloadResult,
@@ -151,8 +152,14 @@ export interface FlowProgress {
   p99Ns: number;
 }
 
-/** The kinds of workload progress reports on, and the figures it takes from each. */
-function progressOf(r: WorkloadResult): Omit<FlowProgress, "name" | "host"> | undefined {
+/**
+ * The kinds of workload progress reports on, and the figures it takes from each.
+ * `timeoutMs` is a UDP probe's reply timeout.
+ */
+function progressOf(
+  r: WorkloadResult,
+  timeoutMs: number,
+): Omit<FlowProgress, "name" | "host"> | undefined {
   const failed = (failures: number, of: number) => of > 0 ? failures / of : 0;
   switch (r.kind) {
     case "udpProbe":
@@ -160,7 +167,7 @@ function progressOf(r: WorkloadResult): Omit<FlowProgress, "name" | "host"> | un
         kind: r.kind,
         sent: r.sent,
         delivered: r.delivered,
-        loss: r.loss,
+        loss: settledLoss(r.timeline, r.durationMs - timeoutMs),
         p99Ns: r.rttSummary.p99,
       };
     case "tcpProbe":
@@ -229,6 +236,31 @@ export interface RunScenarioOptions {
 }
 
 const AGENT_READY_TIMEOUT_MS = 30_000;
+/**
+ * Loss among the datagrams sent before `beforeMs` (since the probe started), whose
+ * replies are due: the timeline counts each reply in the interval its datagram was sent
+ * in, so datagrams still in flight do not count as lost. 0 before any is due.
+ *
+ * @example
+ * ```ts
+ * import { settledLoss } from "./runner.ts";
+ * const timeline = { intervalMs: 100, sent: [50, 50, 50], delivered: [50, 45, 0], late: [0, 0, 0] };
+ * // 250 ms in, with a 1 s timeout nothing is due yet; 1.2 s in, the first two intervals are.
+ * console.assert(settledLoss(timeline, 250 - 1000) === 0);
+ * console.assert(settledLoss(timeline, 1200 - 1000) === 0.05);
+ * ```
+ */
+export function settledLoss(timeline: Timeline, beforeMs: number): number {
+  let sent = 0;
+  let lost = 0;
+  for (let i = 0; (i + 1) * timeline.intervalMs <= beforeMs && i < timeline.sent.length; i++) {
+    const s = timeline.sent[i]!;
+    sent += s;
+    lost += s - (timeline.delivered[i] ?? 0) - (timeline.late[i] ?? 0);
+  }
+  return sent > 0 ? lost / sent : 0;
+}
+
 /** The workloads progress output reports on. */
 const PROGRESS_KINDS = new Set<string>(["udpProbe", "tcpProbe", "reconnectStorm", "bindChurn"]);
 const RESULT_GRACE_MS = 5_000;
@@ -1011,7 +1043,9 @@ class Run {
     for (const w of running) {
       // Without the logs of attempts and failures: they can be long, and are not shown.
       const r = await w.agent.snapshot(w.id, true)?.catch(() => undefined);
-      const figures = r && progressOf(r);
+      const spec = w.report.spec;
+      const figures = r &&
+        progressOf(r, spec.kind === "udpProbe" ? parseDuration(spec.timeout) : 0);
       if (figures) flows.push({ name: w.report.name, host: w.report.host, ...figures });
     }
     this.#emit({

@@ -11,6 +11,7 @@ import {
   udpEcho,
   udpProbe,
 } from "../mod.ts";
+import { settledLoss } from "../harness/runner.ts";
 import { isAlive } from "./_processes.ts";
 import type { UdpProbeResult } from "../harness/results.ts";
 
@@ -170,4 +171,13 @@ Deno.test("a bind churn that shares a host with other workloads is named in the 
   const alone = await run(false);
   assert.equal(alone.status, "passed", JSON.stringify(alone.errors));
   assert.deepEqual(alone.log.filter((l) => l.message.includes("shares host")), []);
+});
+
+Deno.test("settledLoss() counts only datagrams whose replies are due: in-flight ones are not lost", () => {
+  const timeline = { intervalMs: 100, sent: [50, 50, 50], delivered: [50, 45, 0], late: [0, 1, 0] };
+  assert.equal(settledLoss(timeline, -750), 0, "nothing due yet");
+  assert.equal(settledLoss(timeline, 150), 0, "only the first interval is due");
+  assert.equal(settledLoss(timeline, 200), 4 / 100);
+  assert.equal(settledLoss(timeline, 300), 54 / 150, "the third interval, due, lost all");
+  assert.equal(settledLoss(timeline, 10_000), 54 / 150, "beyond the timeline");
 });
