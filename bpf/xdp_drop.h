@@ -111,7 +111,8 @@ struct sq_flow_value {
 
 /* Map "config": array of 1, written by user space whenever a rule slot is set or
  * cleared. The rule walk stops at rule_slots, so a packet costs what the rules in use
- * cost, not all SQ_MAX_RULES. */
+ * cost, not all SQ_MAX_RULES. Slot 0 is read first whatever it says (a slot out of use
+ * is off and matches nothing). */
 struct sq_config {
 	__u32 rule_slots; /* highest slot in use + 1; 0 when no rule is on */
 	__u32 _pad;
