@@ -385,8 +385,8 @@ int xdp_drop(struct xdp_md *ctx)
 	/*
 	 * Slot 0 first, before config is read: a slot out of use is off and matches nothing,
 	 * so this changes no verdict, and the usual case (one rule, in slot 0) runs as one
-	 * straight line whose loads do not wait for config's (measured: 3.5 ns less per
-	 * packet than walking from slot 0 in the loop).
+	 * straight line whose loads do not wait for config's (measured: 1 to 3.5 ns less
+	 * per packet than walking from slot 0 in the loop).
 	 */
 	seen = visit_rule(0, &pkt, data_end, bytes);
 	if (seen == SQ_WALK_DROPPED)
