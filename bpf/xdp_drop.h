@@ -30,10 +30,16 @@
 
 /* Counter slots: rule * SQ_VERDICTS + verdict for rules 0..SQ_MAX_RULES-1, then the two
  * below. A packet counts a pass in every matching rule until one drops it (faults
- * compose), so per-rule counts are what each rule saw, and a drop is owed to one rule. */
+ * compose), so per-rule counts are what each rule saw, and a drop is owed to one rule.
+ * Slot s is counter[s % SQ_VERDICTS] of entry s / SQ_VERDICTS of the `counters` map. */
 #define SQ_SLOT_NO_MATCH (SQ_MAX_RULES * SQ_VERDICTS)     /* IPv4, no rule matched */
 #define SQ_SLOT_NOT_IPV4 (SQ_MAX_RULES * SQ_VERDICTS + 1) /* passed, not parsed */
 #define SQ_COUNTER_SLOTS (SQ_MAX_RULES * SQ_VERDICTS + 2)
+/* Entries of the `counters` map: one per rule, then one for the two slots above. */
+#define SQ_COUNTER_ENTRIES (SQ_MAX_RULES + 1)
+/* Probe flows whose drops a rule counts in its `counters` entry, per CPU; the drops of
+ * any further flow go to the `flow_drops` map. */
+#define SQ_ENTRY_FLOWS 2
 
 /* Probabilities are fixed point: an event happens when a random u32 is below the value,
  * so 0 is never; 0xffffffff is always (sq_chance() in xdp_drop.c, chance() in TS). */
@@ -62,13 +68,38 @@ struct sq_chain {
 	__u32 _pad;
 };
 
-/* Map "counters": per-CPU array of SQ_COUNTER_SLOTS. */
+/* A count of packets and bytes. xdp_count.c's map "counters" holds one per CPU. */
 struct sq_counter {
 	__u64 packets;
 	__u64 bytes;
 };
 
-/* Map "flow_drops": per-CPU hash, drops of probe packets per flow and rule. */
+/* Drops of one probe flow, in a `counters` entry. A slot is free while packets is 0; the
+ * first flow dropped takes the first free one and keeps it until user space zeroes the
+ * entry, so a flow is in at most one slot of an entry. */
+struct sq_flow_count {
+	__u32 flow_id;    /* from the probe header */
+	__u32 _pad;
+	__u64 packets;
+};
+
+/* Map "counters": per-CPU array of SQ_COUNTER_ENTRIES. Entry r < SQ_MAX_RULES is rule r's:
+ * its pass and drop counters, the drops of the first SQ_ENTRY_FLOWS probe flows it
+ * dropped on this CPU, and the state of the random numbers its draws take on this CPU
+ * (splitmix64, seeded from bpf_get_prandom_u32() at the first draw, and again whenever
+ * user space zeroes the entry). Entry SQ_MAX_RULES holds the no-match and not-IPv4
+ * counters; its other fields stay unused. One lookup finds all that a rule touches per
+ * packet, in one or two adjacent cache lines. */
+struct sq_counters {
+	__u64 random_state;   /* 0: not seeded yet */
+	__u64 random_next;    /* the next draw, computed one draw ahead */
+	struct sq_counter counter[SQ_VERDICTS]; /* by verdict (entry SQ_MAX_RULES: by slot) */
+	struct sq_flow_count flow[SQ_ENTRY_FLOWS];
+};
+
+/* Map "flow_drops": per-CPU hash, drops of probe packets per flow and rule, of the flows
+ * that found no slot in the rule's `counters` entry on that CPU. A flow's drops are the
+ * sum of the two, over the CPUs. */
 struct sq_flow_key {
 	__u32 flow_id;    /* from the probe header */
 	__u32 rule;
@@ -80,7 +111,8 @@ struct sq_flow_value {
 
 /* Map "config": array of 1, written by user space whenever a rule slot is set or
  * cleared. The rule walk stops at rule_slots, so a packet costs what the rules in use
- * cost, not all SQ_MAX_RULES. */
+ * cost, not all SQ_MAX_RULES. Slot 0 is read first whatever it says (a slot out of use
+ * is off and matches nothing). */
 struct sq_config {
 	__u32 rule_slots; /* highest slot in use + 1; 0 when no rule is on */
 	__u32 _pad;

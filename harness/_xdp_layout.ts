@@ -38,8 +38,18 @@ export const SQ_VERDICTS = 2;
 export const SQ_SLOT_NO_MATCH = SQ_MAX_RULES * SQ_VERDICTS;
 /** Counter slot of packets not parsed as IPv4 (they pass). */
 export const SQ_SLOT_NOT_IPV4 = SQ_MAX_RULES * SQ_VERDICTS + 1;
-/** Entries of the `counters` map: a pass and a drop slot per rule, then the two above. */
+/** Counter slots: a pass and a drop slot per rule, then the two above. */
 export const SQ_COUNTER_SLOTS = SQ_MAX_RULES * SQ_VERDICTS + 2;
+/**
+ * Entries of the `counters` map: one per rule (its pass and drop slots), then one for the
+ * no-match and not-IPv4 slots. Slot `s` is in entry `s / SQ_VERDICTS`.
+ */
+export const SQ_COUNTER_ENTRIES = SQ_MAX_RULES + 1;
+/**
+ * Probe flows whose drops a rule counts in its `counters` entry, per CPU; the drops of any
+ * further flow go to the `flow_drops` map.
+ */
+export const SQ_ENTRY_FLOWS = 2;
 
 /** The fixed-point chance that always happens (0 never does); see {@linkcode chance}. */
 export const SQ_CHANCE_ALWAYS = 0xffffffff;
@@ -86,10 +96,28 @@ export const SQ_RULE: StructLayout<
 /** Layout of `struct sq_chain`, the value of the `chain` map. */
 export const SQ_CHAIN: StructLayout<"bad" | "_pad"> = { size: 8, fields: { bad: 0, _pad: 4 } };
 
-/** Layout of `struct sq_counter`, one CPU's share of a `counters` value. */
+/** Layout of `struct sq_counter`: packets and bytes (`counter` holds two of them). */
 export const SQ_COUNTER: StructLayout<"packets" | "bytes"> = {
   size: 16,
   fields: { packets: 0, bytes: 8 },
+};
+
+/** Layout of `struct sq_flow_count`: the drops of one probe flow in a `counters` entry. */
+export const SQ_FLOW_COUNT: StructLayout<"flow_id" | "_pad" | "packets"> = {
+  size: 16,
+  fields: { flow_id: 0, _pad: 4, packets: 8 },
+};
+
+/**
+ * Layout of `struct sq_counters`, one CPU's share of a `counters` entry: the random state
+ * of the entry's rule on that CPU, `counter`, a `struct sq_counter` per verdict, and
+ * `flow`, {@linkcode SQ_ENTRY_FLOWS} `struct sq_flow_count`.
+ */
+export const SQ_COUNTERS: StructLayout<
+  "random_state" | "random_next" | "counter" | "flow"
+> = {
+  size: 80,
+  fields: { random_state: 0, random_next: 8, counter: 16, flow: 48 },
 };
 
 /** Layout of `struct sq_flow_key`, the key of the `flow_drops` map. */
@@ -242,8 +270,8 @@ export function encodeRule(rule: Rule): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * Decodes a value of the `counters` map: one `struct sq_counter` per CPU (as a per-CPU
- * lookup returns it), summed.
+ * Decodes a value of xdp_count's `counters` map, or any run of per-CPU `struct
+ * sq_counter`: one per CPU (as a per-CPU lookup returns them), summed.
  *
  * @throws {RangeError} when the length is not a whole number of counters.
  * @example
@@ -265,6 +293,68 @@ export function decodeCounter(bytes: Uint8Array): Counter {
     octets += view.getBigUint64(cpu + SQ_COUNTER.fields.bytes, true);
   }
   return { packets: Number(packets), bytes: Number(octets) };
+}
+
+/**
+ * Decodes a value of xdp_drop's `counters` map: one `struct sq_counters` per CPU (as a
+ * per-CPU lookup returns them) into its two counter slots, each summed over the CPUs
+ * (entry `e` holds slots `2e` and `2e + 1`). The random state is skipped.
+ *
+ * @throws {RangeError} when the length is not a whole number of entries.
+ * @example
+ * ```ts
+ * import { decodeCounters, SQ_COUNTERS } from "./_xdp_layout.ts";
+ * const twoCpus = new Uint8Array(2 * SQ_COUNTERS.size);
+ * twoCpus[SQ_COUNTERS.fields.counter] = 3; // CPU 0: 3 packets passed
+ * twoCpus[SQ_COUNTERS.size + SQ_COUNTERS.fields.counter + 16] = 1; // CPU 1: 1 dropped
+ * const [passed, dropped] = decodeCounters(twoCpus);
+ * console.assert(passed.packets === 3 && dropped.packets === 1);
+ * ```
+ */
+export function decodeCounters(bytes: Uint8Array): [Counter, Counter] {
+  checkLength(bytes, SQ_COUNTERS.size, "counters entry");
+  const slot = (which: number) => {
+    const perCpu = new Uint8Array(bytes.byteLength / SQ_COUNTERS.size * SQ_COUNTER.size);
+    for (let cpu = 0; cpu * SQ_COUNTERS.size < bytes.byteLength; cpu++) {
+      const from = cpu * SQ_COUNTERS.size + SQ_COUNTERS.fields.counter + which * SQ_COUNTER.size;
+      perCpu.set(bytes.subarray(from, from + SQ_COUNTER.size), cpu * SQ_COUNTER.size);
+    }
+    return decodeCounter(perCpu);
+  };
+  return [slot(0), slot(1)];
+}
+
+/**
+ * Decodes the probe flows of a value of xdp_drop's `counters` map (one `struct
+ * sq_counters` per CPU): the drops of each flow that has a slot on some CPU, summed over
+ * the CPUs, in the order first seen. Drops of the same flow in the `flow_drops` map are
+ * not included.
+ *
+ * @throws {RangeError} when the length is not a whole number of entries.
+ * @example
+ * ```ts
+ * import { decodeEntryFlows, SQ_COUNTERS, SQ_FLOW_COUNT } from "./_xdp_layout.ts";
+ * const oneCpu = new Uint8Array(SQ_COUNTERS.size);
+ * const view = new DataView(oneCpu.buffer);
+ * view.setUint32(SQ_COUNTERS.fields.flow + SQ_FLOW_COUNT.fields.flow_id, 7, true);
+ * view.setBigUint64(SQ_COUNTERS.fields.flow + SQ_FLOW_COUNT.fields.packets, 2n, true);
+ * console.assert(decodeEntryFlows(oneCpu)[0]?.packets === 2);
+ * ```
+ */
+export function decodeEntryFlows(bytes: Uint8Array): { flowId: number; packets: number }[] {
+  checkLength(bytes, SQ_COUNTERS.size, "counters entry");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const flows = new Map<number, bigint>();
+  for (let cpu = 0; cpu < bytes.byteLength; cpu += SQ_COUNTERS.size) {
+    for (let i = 0; i < SQ_ENTRY_FLOWS; i++) {
+      const at = cpu + SQ_COUNTERS.fields.flow + i * SQ_FLOW_COUNT.size;
+      const packets = view.getBigUint64(at + SQ_FLOW_COUNT.fields.packets, true);
+      if (packets === 0n) continue; // a free slot
+      const flowId = view.getUint32(at + SQ_FLOW_COUNT.fields.flow_id, true);
+      flows.set(flowId, (flows.get(flowId) ?? 0n) + packets);
+    }
+  }
+  return [...flows].map(([flowId, packets]) => ({ flowId, packets: Number(packets) }));
 }
 
 /**

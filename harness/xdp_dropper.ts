@@ -10,12 +10,14 @@
 import { cString, errnoText, lastError, type Libraries, openLibraries } from "./_libbpf.ts";
 import {
   type Counter,
+  decodeCounters,
+  decodeEntryFlows,
   encodeRule,
   type Rule,
   SQ_CHAIN,
   SQ_CONFIG,
-  SQ_COUNTER,
-  SQ_COUNTER_SLOTS,
+  SQ_COUNTER_ENTRIES,
+  SQ_COUNTERS,
   SQ_FLOW_KEY,
   SQ_FLOW_VALUE,
   SQ_MAX_RULES,
@@ -162,10 +164,8 @@ export class XdpDropper implements Disposable {
         packets,
       })),
     };
-    const zero = new Uint8Array(SQ_COUNTER.size * this.#cpus);
-    for (const verdict of [SQ_VERDICT_PASS, SQ_VERDICT_DROP]) {
-      this.#update(this.#fds.counters, index * SQ_VERDICTS + verdict, zero);
-    }
+    // The rule's entry: both counters, and its random state (reseeded at the next draw).
+    this.#update(this.#fds.counters, index, new Uint8Array(SQ_COUNTERS.size * this.#cpus));
     for (const flow of tally.flows) {
       const key = new Uint8Array(SQ_FLOW_KEY.size);
       const view = new DataView(key.buffer);
@@ -178,26 +178,34 @@ export class XdpDropper implements Disposable {
 
   /** Every counter slot, summed over CPUs: `rule * 2 + verdict`, then no-match, not-IPv4. */
   counters(): Counter[] {
-    const value = new Uint8Array(SQ_COUNTER.size * this.#cpus);
-    const view = new DataView(value.buffer);
+    const value = new Uint8Array(SQ_COUNTERS.size * this.#cpus);
     const slots: Counter[] = [];
-    for (let slot = 0; slot < SQ_COUNTER_SLOTS; slot++) {
-      this.#lookup(this.#fds.counters, u32(slot), value);
-      let packets = 0;
-      let bytes = 0;
-      for (let cpu = 0; cpu < this.#cpus; cpu++) {
-        const base = cpu * SQ_COUNTER.size;
-        packets += Number(view.getBigUint64(base + SQ_COUNTER.fields.packets, true));
-        bytes += Number(view.getBigUint64(base + SQ_COUNTER.fields.bytes, true));
-      }
-      slots.push({ packets, bytes });
+    for (let entry = 0; entry < SQ_COUNTER_ENTRIES; entry++) {
+      this.#lookup(this.#fds.counters, u32(entry), value);
+      slots.push(...decodeCounters(value));
     }
     return slots;
   }
 
-  /** Probe packets dropped, by flow id and rule, summed over CPUs. */
+  /**
+   * Probe packets dropped, by flow id and rule, summed over CPUs: the flows each rule
+   * counts in its `counters` entry, plus those in the `flow_drops` map.
+   */
   flowDrops(): { flowId: number; rule: number; packets: number }[] {
     const found: { flowId: number; rule: number; packets: number }[] = [];
+    const entry = new Uint8Array(SQ_COUNTERS.size * this.#cpus);
+    for (let rule = 0; rule < SQ_MAX_RULES; rule++) {
+      this.#lookup(this.#fds.counters, u32(rule), entry);
+      for (const { flowId, packets } of decodeEntryFlows(entry)) {
+        found.push({ flowId, rule, packets });
+      }
+    }
+    /** Adds the drops of a flow found in the hash to those found in its rule's entry. */
+    const add = (flowId: number, rule: number, packets: number) => {
+      const known = found.find((f) => f.flowId === flowId && f.rule === rule);
+      if (known) known.packets += packets;
+      else found.push({ flowId, rule, packets });
+    };
     const key = new Uint8Array(SQ_FLOW_KEY.size);
     const next = new Uint8Array(SQ_FLOW_KEY.size);
     const value = new Uint8Array(SQ_FLOW_VALUE.size * this.#cpus);
@@ -215,11 +223,11 @@ export class XdpDropper implements Disposable {
             valueView.getBigUint64(cpu * SQ_FLOW_VALUE.size + SQ_FLOW_VALUE.fields.packets, true),
           );
         }
-        found.push({
-          flowId: keyView.getUint32(SQ_FLOW_KEY.fields.flow_id, true),
-          rule: keyView.getUint32(SQ_FLOW_KEY.fields.rule, true),
+        add(
+          keyView.getUint32(SQ_FLOW_KEY.fields.flow_id, true),
+          keyView.getUint32(SQ_FLOW_KEY.fields.rule, true),
           packets,
-        });
+        );
       }
       key.set(next);
     }

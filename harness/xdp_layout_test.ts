@@ -1,11 +1,14 @@
 // harness/_xdp_layout.ts must agree with bpf/xdp_drop.h: the header is parsed as text
-// (its #defines, and its structs with their __u32/__u64 fields) and compared exactly.
+// (its #defines, and its structs with their __u32/__u64 fields and arrays of structs
+// declared before them) and compared exactly.
 
 import assert from "node:assert/strict";
 import * as layout from "./_xdp_layout.ts";
 import {
   chance,
   decodeCounter,
+  decodeCounters,
+  decodeEntryFlows,
   decodeFlowKey,
   decodeFlowValue,
   encodeFlowKey,
@@ -41,13 +44,27 @@ function parseHeader(text: string): ParsedHeader {
     let align = 1;
     for (const declaration of body!.split(";").map((d) => d.trim()).filter(Boolean)) {
       const field = /^(__u32|__u64)\s+(\w+)$/.exec(declaration);
-      assert.ok(field, `struct ${name}: unexpected field declaration "${declaration}"`);
-      const bytes = TYPE_BYTES[field[1]!]!;
-      const aligned = Math.ceil(offset / bytes) * bytes;
-      assert.equal(aligned, offset, `struct ${name}: implicit padding before ${field[2]}`);
-      fields[field[2]!] = aligned;
+      const array = /^struct\s+(\w+)\s+(\w+)\[(\w+)\]$/.exec(declaration);
+      assert.ok(field || array, `struct ${name}: unexpected field declaration "${declaration}"`);
+      let fieldName: string;
+      let bytes: number;
+      let fieldAlign: number;
+      if (field) {
+        fieldName = field[2]!;
+        bytes = TYPE_BYTES[field[1]!]!;
+        fieldAlign = bytes;
+      } else {
+        const element = structs.get(array![1]!);
+        assert.ok(element, `struct ${name}: struct ${array![1]} is not declared before it`);
+        fieldName = array![2]!;
+        bytes = element.size * evaluate(array![3]!, defines);
+        fieldAlign = 8; // every struct of the header is a multiple of 8 bytes, with __u64s
+      }
+      const aligned = Math.ceil(offset / fieldAlign) * fieldAlign;
+      assert.equal(aligned, offset, `struct ${name}: implicit padding before ${fieldName}`);
+      fields[fieldName] = aligned;
       offset = aligned + bytes;
-      align = Math.max(align, bytes);
+      align = Math.max(align, fieldAlign);
     }
     const size = Math.ceil(offset / align) * align;
     assert.equal(size, offset, `struct ${name}: implicit padding at the end`);
@@ -111,6 +128,8 @@ Deno.test("the header parser reads what the header promises", () => {
     "sq_chain",
     "sq_config",
     "sq_counter",
+    "sq_counters",
+    "sq_flow_count",
     "sq_flow_key",
     "sq_flow_value",
     "sq_rule",
@@ -228,6 +247,40 @@ Deno.test("decodeCounter() and decodeFlowValue() sum the per-CPU values", () => 
     3,
   );
   assert.throws(() => decodeFlowValue(new Uint8Array(0)), RangeError);
+});
+
+Deno.test("decodeCounters() sums each of an entry's two counters over the CPUs", () => {
+  const entry = new Uint8Array(2 * 80);
+  const view = new DataView(entry.buffer);
+  view.setBigUint64(0, 0xffffffffffffffffn, true); // CPU 0 random state: skipped
+  view.setBigUint64(16, 5n, true); // CPU 0 counter 0
+  view.setBigUint64(24, 500n, true);
+  view.setBigUint64(32 + 80, 2n, true); // CPU 1 counter 1
+  view.setBigUint64(40 + 80, 2n ** 40n, true);
+  view.setBigUint64(56, 9n, true); // CPU 0 flow slot 0: skipped
+  assert.deepEqual(decodeCounters(entry), [
+    { packets: 5, bytes: 500 },
+    { packets: 2, bytes: 2 ** 40 },
+  ]);
+  assert.throws(() => decodeCounters(new Uint8Array(48)), RangeError);
+});
+
+Deno.test("decodeEntryFlows() sums each flow's slots over the CPUs and skips free slots", () => {
+  const entry = new Uint8Array(2 * 80);
+  const view = new DataView(entry.buffer);
+  const slot = (cpu: number, i: number, flowId: number, packets: bigint) => {
+    view.setUint32(cpu * 80 + 48 + i * 16, flowId, true);
+    view.setBigUint64(cpu * 80 + 48 + i * 16 + 8, packets, true);
+  };
+  slot(0, 0, 0xdeadbeef, 3n);
+  slot(0, 1, 7, 1n);
+  slot(1, 0, 7, 4n); // the same flow in another slot on another CPU
+  slot(1, 1, 8, 0n); // free: packets 0, whatever the flow id says
+  assert.deepEqual(decodeEntryFlows(entry), [
+    { flowId: 0xdeadbeef, packets: 3 },
+    { flowId: 7, packets: 5 },
+  ]);
+  assert.throws(() => decodeEntryFlows(new Uint8Array(48)), RangeError);
 });
 
 Deno.test("decodeFlowKey() reads what encodeFlowKey() writes", () => {

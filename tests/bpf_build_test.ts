@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { netnsOf } from "./_processes.ts";
 import {
   chance,
-  decodeCounter,
+  decodeCounters,
+  decodeEntryFlows,
   decodeFlowValue,
   encodeFlowKey,
   encodeRule,
@@ -14,8 +15,9 @@ import {
   SQ_CHAIN,
   SQ_CHANCE_ALWAYS,
   SQ_CONFIG,
-  SQ_COUNTER,
-  SQ_COUNTER_SLOTS,
+  SQ_COUNTER_ENTRIES,
+  SQ_COUNTERS,
+  SQ_ENTRY_FLOWS,
   SQ_FLOW_VALUE,
   SQ_MAX_RULES,
   SQ_MODE_BERNOULLI,
@@ -147,6 +149,11 @@ class LoadedDropper {
     this.#cpus = s.libbpf_num_possible_cpus();
   }
 
+  /** Possible CPUs: per-CPU map values hold one copy per CPU. */
+  get cpus(): number {
+    return this.#cpus;
+  }
+
   /** Sets how many rule slots the program walks (XdpDropper keeps it at the highest in use). */
   ruleSlots(slots: number): void {
     const value = new Uint8Array(SQ_CONFIG.size);
@@ -161,9 +168,9 @@ class LoadedDropper {
       this.setRule(i, { mode: SQ_MODE_OFF });
       this.#update(this.#maps.chain, u32(i), new Uint8Array(SQ_CHAIN.size));
     }
-    const zero = new Uint8Array(SQ_COUNTER.size * this.#cpus);
-    for (let slot = 0; slot < SQ_COUNTER_SLOTS; slot++) {
-      this.#update(this.#maps.counters, u32(slot), zero);
+    const zero = new Uint8Array(SQ_COUNTERS.size * this.#cpus);
+    for (let entry = 0; entry < SQ_COUNTER_ENTRIES; entry++) {
+      this.#update(this.#maps.counters, u32(entry), zero);
     }
   }
 
@@ -173,18 +180,33 @@ class LoadedDropper {
 
   /** Packets counted in a slot, summed over the CPUs. */
   packets(slot: number): number {
-    const value = new Uint8Array(SQ_COUNTER.size * this.#cpus);
-    assert.equal(this.#lib.symbols.bpf_map_lookup_elem(this.#maps.counters, u32(slot), value), 0);
-    return decodeCounter(value).packets;
+    return this.#slot(slot).packets;
   }
 
   bytes(slot: number): number {
-    const value = new Uint8Array(SQ_COUNTER.size * this.#cpus);
-    assert.equal(this.#lib.symbols.bpf_map_lookup_elem(this.#maps.counters, u32(slot), value), 0);
-    return decodeCounter(value).bytes;
+    return this.#slot(slot).bytes;
   }
 
+  /** A counter slot: counter `slot % 2` of counters entry `slot / 2`, summed over the CPUs. */
+  #slot(slot: number) {
+    const value = new Uint8Array(SQ_COUNTERS.size * this.#cpus);
+    const entry = Math.floor(slot / SQ_VERDICTS);
+    assert.equal(this.#lib.symbols.bpf_map_lookup_elem(this.#maps.counters, u32(entry), value), 0);
+    return decodeCounters(value)[slot % SQ_VERDICTS]!;
+  }
+
+  /** Drops of a probe flow by a rule: in the rule's counters entry plus in `flow_drops`. */
   flowDrops(flowId: number, rule: number): number {
+    return this.entryFlowDrops(flowId, rule) + this.hashFlowDrops(flowId, rule);
+  }
+
+  entryFlowDrops(flowId: number, rule: number): number {
+    const entry = new Uint8Array(SQ_COUNTERS.size * this.#cpus);
+    assert.equal(this.#lib.symbols.bpf_map_lookup_elem(this.#maps.counters, u32(rule), entry), 0);
+    return decodeEntryFlows(entry).find((f) => f.flowId === flowId)?.packets ?? 0;
+  }
+
+  hashFlowDrops(flowId: number, rule: number): number {
     const value = new Uint8Array(SQ_FLOW_VALUE.size * this.#cpus);
     const key = encodeFlowKey({ flowId, rule });
     const found = this.#lib.symbols.bpf_map_lookup_elem(this.#maps.flow_drops, key, value) === 0;
@@ -401,6 +423,24 @@ Deno.test("xdp_drop lets every matching rule have its say and counts every packe
       dropper.setRule(3, { mode: SQ_MODE_BERNOULLI, protocol: SQ_PROTO_UDP, lossGood: 0 });
       assert.equal(dropper.run(frame({ probeFlow: 99 })), XDP_PASS);
       assert.equal(dropper.flowDrops(99, 3), 0, "passed probes are not counted");
+    });
+
+    await t.step("flows beyond the slots of a rule's counters entry go to flow_drops", () => {
+      dropper.reset();
+      dropper.setRule(2, { mode: SQ_MODE_BLACKHOLE, protocol: SQ_PROTO_UDP });
+      // Each run lands on whichever CPU this thread is on, and each CPU's entry has its own
+      // slots: one flow more than all of them together must overflow into the hash.
+      const flows = Array.from({ length: SQ_ENTRY_FLOWS * dropper.cpus + 1 }, (_, i) => 0x5000 + i);
+      for (const [i, flowId] of flows.entries()) {
+        assert.equal(dropper.run(frame({ probeFlow: flowId }), i + 1), XDP_DROP);
+      }
+      assert.equal(dropper.run(frame({ probeFlow: flows[0]! }), 10), XDP_DROP, "first again");
+      let inHash = 0;
+      for (const [i, flowId] of flows.entries()) {
+        assert.equal(dropper.flowDrops(flowId, 2), i + 1 + (i === 0 ? 10 : 0), `flow ${i}`);
+        inHash += dropper.hashFlowDrops(flowId, 2);
+      }
+      assert.ok(inHash > 0, "some drops counted in flow_drops");
     });
 
     await t.step("chance 0 never drops and SQ_CHANCE_ALWAYS always does", () => {

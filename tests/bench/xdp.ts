@@ -8,6 +8,11 @@
 //      them, so it draws for every packet and counts the flow of every drop). Rounds
 //      come in pairs, one of each program, in the order A/B then B/A; the ratio is the
 //      median of the per-pair ratios. Targets: at most 1.3x, and xdp_drop under 150 ns.
+//      Every pair after the first runs fresh copies of both programs (loaded again, both
+//      the same way): one object's cost moved by up to 10 ns from one load to the next
+//      (where its code and maps land) while the pairs of one load agreed, so a run that
+//      loaded each program once measured that luck as much as the program; reloading for
+//      every pair averages it out, for both programs alike.
 //      The cost of both depends on the rate (the sparser the packets, the less of each
 //      program is still in the caches and branch predictors, and the more that hurts the
 //      larger one), so the rate is fixed, and can be chosen with --rate.
@@ -30,8 +35,8 @@
 //
 // The programs are loaded and attached here through libbpf FFI rather than with
 // harness/xdp_dropper.ts, because XdpDropper exposes neither its program fd (needed for
-// bpf_obj_get_info_by_fd) nor a read of one counter slot (a poll of all 34 slots costs
-// about 80 us, too coarse for target b).
+// bpf_obj_get_info_by_fd) nor a read of one counter slot (a poll of every counter costs
+// tens of microseconds, too coarse for target b).
 
 import { parseArgs } from "node:util";
 import { findLibrary, LIBBPF_CANDIDATES, LIBC_CANDIDATES } from "../../harness/_libbpf.ts";
@@ -42,7 +47,8 @@ import {
   SQ_CHANCE_ALWAYS,
   SQ_CONFIG,
   SQ_COUNTER,
-  SQ_COUNTER_SLOTS,
+  SQ_COUNTER_ENTRIES,
+  SQ_COUNTERS,
   SQ_MODE_BERNOULLI,
   SQ_PROTO_UDP,
   SQ_VERDICT_DROP,
@@ -475,6 +481,13 @@ async function measureCost(
   const all: XdpCostRound[] = [];
   try {
     for (let pair = 0; pair < pairs; pair++) {
+      // Fresh copies of both programs for every pair: where the kernel puts their code
+      // and maps changes each program's cost by several ns from one load to the next (its
+      // cache set and page placement), so one load per run would measure that luck.
+      if (pair > 0) {
+        const reply = await attacher.request({ op: "reload" });
+        attacher.programIds.push(...(reply.programIds as number[]));
+      }
       // A, B, then B, A: neither program always goes first (a drift would favour it).
       const order = pair % 2 === 0
         ? (["xdp_drop", "xdp_count"] as const)
@@ -895,57 +908,86 @@ async function attacherMain(args: { libbpf: string; ifindex: number }): Promise<
     return { object, program, fd, id: progInfo(fd).id, counters: b.bpf_map__fd(map) };
   };
 
-  const drop = load(XDP_DROP_OBJECT, "xdp_drop");
-  const count = load(XDP_COUNT_OBJECT, "xdp_count");
-  const rulesMap = b.bpf_object__find_map_by_name(drop.object, cString("rules"));
-  if (rulesMap === null) throw new Error(`No map "rules" in "${XDP_DROP_OBJECT}"`);
-  const rulesFd = b.bpf_map__fd(rulesMap);
   // The program walks rule slots up to config.rule_slots (XdpDropper keeps it at the
   // highest slot in use + 1): one rule, in slot 0, as squall would set it.
-  const configMap = b.bpf_object__find_map_by_name(drop.object, cString("config"));
-  if (configMap === null) throw new Error(`No map "config" in "${XDP_DROP_OBJECT}"`);
   const config = new Uint8Array(SQ_CONFIG.size);
   new DataView(config.buffer).setUint32(SQ_CONFIG.fields.rule_slots, 1, true);
-  const configRc = b.bpf_map_update_elem(b.bpf_map__fd(configMap), u32(0), config, 0n);
-  if (configRc < 0) throw new Error(`bpf_map_update_elem(config): ${libbpfError(configRc)}`);
-  const programs = { xdp_drop: drop, xdp_count: count };
+  /** The rule last set, written again into every fresh copy of xdp_drop. */
+  let rule: Uint8Array<ArrayBuffer> = ruleFor(0);
+  let rulesFd = -1;
+  const loadBoth = () => {
+    const drop = load(XDP_DROP_OBJECT, "xdp_drop");
+    const count = load(XDP_COUNT_OBJECT, "xdp_count");
+    const mapFd = (name: string) => {
+      const map = b.bpf_object__find_map_by_name(drop.object, cString(name));
+      if (map === null) throw new Error(`No map "${name}" in "${XDP_DROP_OBJECT}"`);
+      return b.bpf_map__fd(map);
+    };
+    rulesFd = mapFd("rules");
+    const configRc = b.bpf_map_update_elem(mapFd("config"), u32(0), config, 0n);
+    if (configRc < 0) throw new Error(`bpf_map_update_elem(config): ${libbpfError(configRc)}`);
+    return { xdp_drop: drop, xdp_count: count };
+  };
+  let programs = loadBoth();
   let link: Deno.PointerValue = null;
 
-  const value = new Uint8Array(SQ_COUNTER.size * cpus);
+  // Where each program counts packets: xdp_drop's `counters` holds a struct sq_counters per
+  // entry (rule), with a struct sq_counter per verdict; xdp_count's one struct sq_counter.
+  const counterLayouts = {
+    xdp_drop: {
+      entries: SQ_COUNTER_ENTRIES,
+      size: SQ_COUNTERS.size,
+      packetsAt: [0, 1].map((i) =>
+        SQ_COUNTERS.fields.counter + i * SQ_COUNTER.size + SQ_COUNTER.fields.packets
+      ),
+    },
+    xdp_count: { entries: 1, size: SQ_COUNTER.size, packetsAt: [SQ_COUNTER.fields.packets] },
+  };
+  const value = new Uint8Array(SQ_COUNTERS.size * cpus);
   const valueView = new DataView(value.buffer);
-  /** Packets in one counter slot, summed over CPUs. */
-  const packets = (fd: number, slot: Uint8Array<ArrayBuffer>) => {
-    const rc = b.bpf_map_lookup_elem(fd, slot, value);
+  const lookup = (fd: number, key: number) => {
+    const rc = b.bpf_map_lookup_elem(fd, u32(key), value);
     if (rc < 0) throw new Error(`bpf_map_lookup_elem: ${libbpfError(rc)}`);
+  };
+  /** Packets in one of xdp_drop's counter slots, summed over CPUs. */
+  const packets = (slot: number) => {
+    lookup(programs.xdp_drop.counters, Math.floor(slot / SQ_VERDICTS));
+    const at = counterLayouts.xdp_drop.packetsAt[slot % SQ_VERDICTS]!;
     let sum = 0n;
     for (let cpu = 0; cpu < cpus; cpu++) {
-      sum += valueView.getBigUint64(cpu * SQ_COUNTER.size + SQ_COUNTER.fields.packets, true);
+      sum += valueView.getBigUint64(cpu * SQ_COUNTERS.size + at, true);
     }
     return Number(sum);
   };
-  /** Packets per CPU in some counter slots, summed over the slots. */
-  const packetsPerCpu = (fd: number, slots: number) => {
+  /** Packets per CPU in all of a program's counters. */
+  const packetsPerCpu = (name: keyof typeof programs) => {
+    const { entries, size, packetsAt } = counterLayouts[name];
     const perCpu = new Array<number>(cpus).fill(0);
-    for (let slot = 0; slot < slots; slot++) {
-      packets(fd, u32(slot));
+    for (let entry = 0; entry < entries; entry++) {
+      lookup(programs[name].counters, entry);
       for (let cpu = 0; cpu < cpus; cpu++) {
-        perCpu[cpu]! += Number(
-          valueView.getBigUint64(cpu * SQ_COUNTER.size + SQ_COUNTER.fields.packets, true),
-        );
+        for (const at of packetsAt) {
+          perCpu[cpu]! += Number(valueView.getBigUint64(cpu * size + at, true));
+        }
       }
     }
     return perCpu;
   };
-  const dropSlot = u32(RULE * SQ_VERDICTS + SQ_VERDICT_DROP);
-  const passSlot = u32(RULE * SQ_VERDICTS + SQ_VERDICT_PASS);
+  const dropSlot = RULE * SQ_VERDICTS + SQ_VERDICT_DROP;
+  const passSlot = RULE * SQ_VERDICTS + SQ_VERDICT_PASS;
   const ruleKey = u32(RULE);
   const setRule = (bytes: Uint8Array<ArrayBuffer>) => {
     const rc = b.bpf_map_update_elem(rulesFd, ruleKey, bytes, 0n);
     if (rc < 0) throw new Error(`bpf_map_update_elem: ${libbpfError(rc)}`);
+    rule = bytes;
   };
   const detach = () => {
     if (link !== null) b.bpf_link__destroy(link);
     link = null;
+  };
+  const closeBoth = () => {
+    b.bpf_object__close(programs.xdp_drop.object);
+    b.bpf_object__close(programs.xdp_count.object);
   };
 
   const handlers: Record<string, (r: Record<string, unknown>) => Record<string, unknown>> = {
@@ -971,20 +1013,31 @@ async function attacherMain(args: { libbpf: string; ifindex: number }): Promise<
       setRule(ruleFor(chance(r.rate as number)));
       return {};
     },
+    /**
+     * Replaces both programs with fresh copies (new code and maps, wherever the kernel
+     * puts them this time), xdp_drop with the same config and rule.
+     */
+    reload() {
+      detach();
+      closeBoth();
+      programs = loadBoth();
+      setRule(rule);
+      return { programIds: [programs.xdp_drop.id, programs.xdp_count.id] };
+    },
     stats() {
-      const dropInfo = progInfo(drop.fd);
-      const countInfo = progInfo(count.fd);
+      const dropInfo = progInfo(programs.xdp_drop.fd);
+      const countInfo = progInfo(programs.xdp_count.fd);
       return {
         stats: {
           xdp_drop: {
             runTimeNs: dropInfo.runTimeNs,
             runCnt: dropInfo.runCnt,
-            countedPerCpu: packetsPerCpu(drop.counters, SQ_COUNTER_SLOTS),
+            countedPerCpu: packetsPerCpu("xdp_drop"),
           },
           xdp_count: {
             runTimeNs: countInfo.runTimeNs,
             runCnt: countInfo.runCnt,
-            countedPerCpu: packetsPerCpu(count.counters, 1),
+            countedPerCpu: packetsPerCpu("xdp_count"),
           },
         } satisfies StatsReply,
       };
@@ -997,12 +1050,11 @@ async function attacherMain(args: { libbpf: string; ifindex: number }): Promise<
     handlers.attach!({ program: name });
     await sleep(r.settleMs as number);
     const loaded = programs[name];
-    const slots = name === "xdp_drop" ? SQ_COUNTER_SLOTS : 1;
     const snapshot = () => ({
       at: performance.now(),
       info: progInfo(loaded.fd),
-      perCpu: packetsPerCpu(loaded.counters, slots),
-      dropped: name === "xdp_drop" ? packets(drop.counters, dropSlot) : 0,
+      perCpu: packetsPerCpu(name),
+      dropped: name === "xdp_drop" ? packets(dropSlot) : 0,
     });
     const before = snapshot();
     await sleep(r.windowMs as number);
@@ -1031,8 +1083,8 @@ async function attacherMain(args: { libbpf: string; ifindex: number }): Promise<
     const timeoutMs = r.timeoutMs as number;
     const never = ruleFor(0);
     const always = ruleFor(SQ_CHANCE_ALWAYS);
-    const passes = () => packets(drop.counters, passSlot);
-    const drops = () => packets(drop.counters, dropSlot);
+    const passes = () => packets(passSlot);
+    const drops = () => packets(dropSlot);
     setRule(never);
     // Traffic first: the rule's pass counter has to be moving, then a warm-up.
     const startPasses = passes();
@@ -1098,7 +1150,9 @@ async function attacherMain(args: { libbpf: string; ifindex: number }): Promise<
     };
   };
 
-  console.log(JSON.stringify({ ok: true, programIds: [drop.id, count.id] }));
+  console.log(
+    JSON.stringify({ ok: true, programIds: [programs.xdp_drop.id, programs.xdp_count.id] }),
+  );
   const lines = new Lines(Deno.stdin.readable);
   try {
     for (let line = await lines.next(); line !== null; line = await lines.next()) {
@@ -1118,8 +1172,7 @@ async function attacherMain(args: { libbpf: string; ifindex: number }): Promise<
     }
   } finally {
     detach();
-    b.bpf_object__close(drop.object);
-    b.bpf_object__close(count.object);
+    closeBoth();
     lib.close();
   }
 }
@@ -1292,7 +1345,8 @@ function notes(result: XdpBenchResult): string[] {
     `its own clock reads to every run of both programs) of xdp_drop and of xdp_count, ` +
     `attached in turn to the same receiving veth end while one sender held ${c.rate} ` +
     `datagrams/s throughout (a libc sendto loop paced by a busy wait, pinned, no event ` +
-    `loop); ${c.pairRatios.length} pairs of rounds, order A/B then B/A; per round ` +
+    `loop); ${c.pairRatios.length} pairs of rounds, order A/B then B/A, both programs ` +
+    `loaded afresh for every pair after the first (load placement moves the cost); per round ` +
     `${c.settleMs} ms after the attach, then a ${c.windowMs} ms window; the ratio is the ` +
     `median of the per-pair ratios (${
       c.pairRatios.map((v) => v.toFixed(2)).join(", ")
