@@ -10,9 +10,16 @@ import { formatProgressFigures } from "./text_report.ts";
 export interface LiveTerminal {
   /** Writes text as it is: no newline added. */
   write(text: string): void;
-  /** The width of the terminal, in columns. */
+  /**
+   * The width of the terminal, in columns. Anything but a positive whole number (a
+   * 0x0 pty, as under `script`, reports 0) means unknown: the line is then cut to
+   * {@linkcode DEFAULT_COLUMNS}.
+   */
   columns(): number;
 }
+
+/** The width assumed when the terminal does not say its own. */
+export const DEFAULT_COLUMNS = 80;
 
 /** Carriage return, then erase from the cursor to the end of the line. */
 export const CLEAR_LINE = "\r\x1b[K";
@@ -30,7 +37,9 @@ export class LiveLine {
 
   /** Draws `text` over the previous live line, cut to the terminal's width. */
   show(text: string): void {
-    const width = Math.max(10, this.#terminal.columns() - 1);
+    const columns = this.#terminal.columns();
+    const known = Number.isInteger(columns) && columns > 0 ? columns : DEFAULT_COLUMNS;
+    const width = Math.max(10, known - 1);
     const chars = [...text];
     const fitted = chars.length > width ? chars.slice(0, width - 1).join("") + "…" : text;
     const styled = this.#color ? styleText("dim", fitted, { validateStream: false }) : fitted;

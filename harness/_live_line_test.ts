@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CLEAR_LINE, formatLiveProgress, LiveLine } from "./_live_line.ts";
+import { CLEAR_LINE, DEFAULT_COLUMNS, formatLiveProgress, LiveLine } from "./_live_line.ts";
 
 function terminal(columns: number) {
   const writes: string[] = [];
@@ -21,6 +21,19 @@ Deno.test("LiveLine draws over itself, cuts to the terminal's width, and clears 
     `${CLEAR_LINE}a line much longer…`,
     CLEAR_LINE,
   ]);
+});
+
+Deno.test("LiveLine takes a width of 0 (a 0x0 pty) or any other non-positive or fractional one as unknown: 80 columns", () => {
+  assert.equal(DEFAULT_COLUMNS, 80);
+  const long = "x".repeat(200);
+  for (const columns of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 12.5]) {
+    const t = terminal(columns);
+    new LiveLine(t, false).show(long);
+    assert.equal([...t.writes[0]!.slice(CLEAR_LINE.length)].length, 79, `columns ${columns}`);
+  }
+  const narrow = terminal(5);
+  new LiveLine(narrow, false).show(long);
+  assert.equal([...narrow.writes[0]!.slice(CLEAR_LINE.length)].length, 10, "a known tiny width");
 });
 
 Deno.test("LiveLine dims the line only with colour, after cutting it", () => {

@@ -87,12 +87,14 @@ ${USAGE}
 
 Commands:
   run     Run scenarios (a scenario module's default export) and report loss and latency.
-          Directories are searched for .ts files, except *_test.ts and _*.ts.
+          Directories are searched, with their subdirectories, for .ts files; skipped:
+          *_test.ts files, and files and directories whose name starts with _ or a dot.
   list    Validate scenarios and list them with their hosts and workloads; creates nothing.
   doctor  Check what this machine supports (privileges, namespaces, veth, XDP, libbpf,
           tools), and for anything missing, what fails without it and how to fix it.
   clean   End the processes that crashed runs left behind, as their run ledgers recorded
-          them (by pid and start time), and remove those ledgers.
+          them (by pid and start time), empty and remove the cgroups they recorded for
+          their programs under test, and remove those ledgers.
   help    Show this text, or a command's: squall help doctor.
 
 Options:
@@ -107,15 +109,17 @@ Options:
 Exit codes:
   0    every scenario passed
   1    a check or threshold failed, or a workload failed
-  2    bad input: an invalid scenario or option; nothing was created
+  2    bad input: an invalid scenario or option, or a report file that cannot be
+       written; nothing was created
   3    environment: not root, or a tool is missing (a one-line hint says what to do);
+       a report write that still fails after the run (e.g. disk full);
        for doctor: a required item is missing
   130  interrupted (Ctrl-C); what was measured is still reported
 
 Examples:
   sudo deno task squall run scenarios/udp_echo.ts
-  deno task squall run scenarios/loopback.ts --json out/report.json
-  deno task squall run scenarios/ --junit out/junit.xml --html out/report.html
+  deno task squall run scenarios/loopback.ts --json report.json
+  deno task squall run scenarios/ --junit junit.xml --html report.html
   deno task squall list scenarios/
   sudo deno task squall doctor`;
 
@@ -124,9 +128,12 @@ export const COMMAND_HELP: Readonly<Record<Command, string>> = {
   run:
     `Usage: squall run <file|dir>... [--json FILE] [--junit FILE] [--html FILE] [--quiet] [--no-color]
 
-Runs scenarios, one after the other, and prints their results. Directories are searched
-for .ts files, except *_test.ts and _*.ts. Every scenario and option is checked before
-anything is created: bad input exits 2 and creates nothing.
+Runs scenarios, one after the other, and prints their results. Directories are searched,
+with their subdirectories, for .ts files; skipped: *_test.ts files, and files and
+directories whose name starts with _ or a dot. Every scenario and option is checked
+before anything is created, including that each report file can be written (its
+directory exists and takes a new file, or the file exists and opens for writing): bad
+input exits 2 and creates nothing.
 
 Options:
   --json FILE   Also write the report as JSON (schema version ${REPORT_SCHEMA_VERSION}).
@@ -140,8 +147,12 @@ Options:
 On a terminal a live line shows each running scenario's probes (packets sent, loss and
 p99 so far), redrawn in place; otherwise a progress line is printed every 5 s.
 
-Exit codes: 0 passed, 1 a check, threshold or workload failed, 2 bad input,
-3 environment (or a report file could not be written), 130 interrupted.`,
+Reports are written when the run ends, also when a later scenario could not run on
+this machine: they hold the scenarios that ran.
+
+Exit codes: 0 passed, 1 a check, threshold or workload failed, 2 bad input (also a
+report file that cannot be written), 3 environment (also a report write that still
+fails after the run, e.g. disk full), 130 interrupted.`,
   list: `Usage: squall list <file|dir>...
 
 Validates scenarios and lists them with their hosts, links, workloads and thresholds.
@@ -163,17 +174,21 @@ Exit codes: 0 when every required item is there (optional ones may be missing),
   clean: `Usage: squall clean [--dry-run]
 
 Every run records the processes it starts (agents, programs under test) with their
-start times in a run ledger: a file in /run/squall, or in \${TMPDIR:-/tmp}/squall-runs
-when /run cannot be written (SQUALL_RUN_DIR overrides both), removed when the run
-ends. A ledger left behind means its runner crashed. For each such ledger whose runner
-is gone, clean sends SIGKILL to every recorded process that still runs with its
-recorded start time (by pid, never by name; a pid now used by another process is left
-alone), then removes the ledger. Ledgers of runs still going are listed, left alone.
+start times, and the cgroup it makes for its programs under test, in a run ledger: a
+file in /run/squall, or in \${TMPDIR:-/tmp}/squall-runs when /run cannot be written
+(SQUALL_RUN_DIR overrides both), removed when the run ends. A ledger left behind means
+its runner crashed. For each such ledger whose runner is gone, clean sends SIGKILL to
+every recorded process that still runs with its recorded start time (by pid, never by
+name; a pid now used by another process is left alone), kills everything still in the
+recorded cgroup and removes it (only a cgroup named as squall names a run's cgroup,
+right under a cgroup2 mount; any other is left alone), then removes the ledger.
+Ledgers of runs still going are listed, left alone.
 
 Options:
   --dry-run     Only say what would be done.
 
-Exit code: 0.`,
+Exit codes: 0, or 1 when something recorded could not be removed (its ledger is kept,
+for another try).`,
   help: `Usage: squall help [command]
 
 Shows the help, or a command's help: squall help run, squall help doctor.`,
@@ -395,7 +410,8 @@ async function clean(args: string[], io: CliIo): Promise<number> {
   const dirs = runLedgerDirs();
   const results = await cleanRuns({ dirs, dryRun });
   io.out(formatClean(results, { dryRun, dirs }));
-  return ExitCode.Pass;
+  // Something recorded that could not be removed: the ledger stays, for another try.
+  return results.some((r) => r.outcome === "failed") ? ExitCode.Failed : ExitCode.Pass;
 }
 
 async function runAll(
@@ -434,6 +450,8 @@ async function runAll(
   const startedAt = new Date().toISOString();
   const start = performance.now();
   const reports: ScenarioReport[] = [];
+  /** What ended the run before its last scenario: a machine that cannot run one. */
+  let stopped: SquallError | undefined;
   try {
     for (const l of loaded) {
       if (controller.signal.aborted) break;
@@ -465,7 +483,7 @@ async function runAll(
     err(
       `squall: ${error.message}${error instanceof EnvironmentError ? `\nhint: ${error.hint}` : ""}`,
     );
-    return error.exitCode;
+    stopped = error;
   } finally {
     live?.clear();
     if (io.handleSignals) {
@@ -473,8 +491,19 @@ async function runAll(
       Deno.removeSignalListener("SIGTERM", onSignal);
     }
   }
-  const run = runReport(reports, startedAt, performance.now() - start, controller.signal.aborted);
-  io.out(formatSummary(run, text));
+  const measured = runReport(
+    reports,
+    startedAt,
+    performance.now() - start,
+    controller.signal.aborted,
+  );
+  // A scenario that could not run (e.g. an EnvironmentError from a later one) still
+  // leaves the reports of the scenarios that ran before it: CI keeps their results. The
+  // run's exit code, in the reports too, is then the error's. No summary: it would count
+  // only the scenarios that ran.
+  const run = stopped === undefined ? measured : { ...measured, exitCode: stopped.exitCode };
+  if (stopped === undefined) io.out(formatSummary(run, text));
+  else if (reports.length === 0) return stopped.exitCode;
   const writes: [path: string | undefined, what: string, render: (r: RunReport) => string][] = [
     [outputs.json, "JSON report", (r) => JSON.stringify(r, null, 2) + "\n"],
     [outputs.junit, "JUnit XML report", toJUnit],
@@ -496,6 +525,7 @@ async function runAll(
       );
     }
   }
+  if (stopped !== undefined) return stopped.exitCode;
   return written || run.exitCode !== ExitCode.Pass ? run.exitCode : ExitCode.Environment;
 }
 
@@ -557,8 +587,15 @@ async function findScenarioFiles(dir: string): Promise<string[]> {
   return found.sort();
 }
 
+/**
+ * Checks, before the run, that a report can be written to `path`, leaving nothing
+ * behind: a file that exists must open for writing (it is not truncated here); for a new
+ * file, a uniquely named file is created in its directory and removed at once. A write
+ * that still fails after the run (e.g. the disk is full by then) is exit 3.
+ */
 function checkOutputPath(path: string, option: string): Problem[] {
-  const dir = dirname(resolve(path));
+  const target = resolve(path);
+  const dir = dirname(target);
   try {
     const info = Deno.statSync(dir);
     if (!info.isDirectory) return [{ where: option, message: `"${dir}" is not a directory` }];
@@ -568,13 +605,57 @@ function checkOutputPath(path: string, option: string): Problem[] {
       message: `cannot write "${path}": directory "${dir}" does not exist`,
     }];
   }
+  let existing: Deno.FileInfo | undefined;
   try {
-    const info = Deno.statSync(resolve(path));
-    if (info.isDirectory) return [{ where: option, message: `"${path}" is a directory` }];
+    existing = Deno.statSync(target);
   } catch {
-    // Does not exist yet: fine.
+    // Does not exist yet (or is a dangling link): a new file is made in the directory.
+  }
+  if (existing?.isDirectory) return [{ where: option, message: `"${path}" is a directory` }];
+  if (existing !== undefined) {
+    // Opening a FIFO would block, and devices are written as they are: only regular files.
+    if (!existing.isFile) return [];
+    try {
+      Deno.openSync(target, { write: true }).close();
+    } catch (error) {
+      return [{
+        where: option,
+        message: `cannot write "${path}": the file cannot be opened for writing (${
+          osReason(error)
+        })`,
+      }];
+    }
+    return [];
+  }
+  const probe = join(dir, `.squall-write-check-${crypto.randomUUID()}`);
+  try {
+    Deno.openSync(probe, { write: true, createNew: true }).close();
+  } catch (error) {
+    return [{
+      where: option,
+      message: `cannot write "${path}": cannot create a file in directory "${dir}" (${
+        osReason(error)
+      })`,
+    }];
+  }
+  try {
+    Deno.removeSync(probe);
+  } catch (error) {
+    return [{
+      where: option,
+      message: `cannot remove the file "${probe}" made to check that "${path}" can be written (${
+        osReason(error)
+      })`,
+    }];
   }
   return [];
+}
+
+/** The reason of a system call's error, without the error number and path Deno adds. */
+function osReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const reason = message.replace(/ \(os error \d+\)[\s\S]*$/, "");
+  return reason.charAt(0).toLowerCase() + reason.slice(1);
 }
 
 function describeScenario(l: Loaded): string {
@@ -630,7 +711,7 @@ function defaultIo(): CliIo {
         try {
           return Deno.consoleSize().columns;
         } catch {
-          return 80;
+          return 0; // Unknown: LiveLine then assumes DEFAULT_COLUMNS.
         }
       },
     }

@@ -1049,7 +1049,10 @@ export function validateWorkload(spec: unknown, where: string): Problem[] {
 
 /**
  * Finds the executable a command names: a path (relative to `cwd`, or to where squall
- * runs) or a name looked up in PATH. Returns its absolute path or why it cannot run.
+ * runs) or a name looked up in PATH. Returns its absolute path, with symbolic links left
+ * as they are (a venv's `bin/python` must run as itself to use its venv, and a
+ * multi-call binary like busybox picks what to do from the name it is run by), or why
+ * it cannot run: it must exist and be, once links are followed, an executable file.
  */
 export function findProgram(name: string, cwd: string | null): string | { error: string } {
   const base = cwd === null ? Deno.cwd() : resolve(Deno.cwd(), cwd);
@@ -1065,7 +1068,7 @@ export function findProgram(name: string, cwd: string | null): string | { error:
     } catch {
       continue;
     }
-    if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) return Deno.realPathSync(path);
+    if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) return path;
     notExecutable ??= path;
   }
   if (notExecutable) return { error: `"${notExecutable}" is not an executable file` };

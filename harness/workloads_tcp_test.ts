@@ -1,6 +1,7 @@
 // The TCP, storm, churn and program specs: defaults, and every bad input named where it is.
 
 import assert from "node:assert/strict";
+import { basename, isAbsolute, join } from "node:path";
 import {
   bindChurn,
   describeWorkload,
@@ -118,5 +119,35 @@ Deno.test("a program that does not exist or cannot be executed is named before a
   assert.deepEqual(messages(exec(["sh"], { cwd: "/no/such/dir" })), [
     'w.cwd: cwd must be a directory that exists, got "/no/such/dir"',
   ]);
-  assert.equal(findProgram("sh", null), Deno.realPathSync("/bin/sh"));
+  // Found in PATH, as its own name: /usr/bin/sh, not the /usr/bin/dash it may link to.
+  const sh = findProgram("sh", null);
+  assert.ok(typeof sh === "string" && isAbsolute(sh) && basename(sh) === "sh", String(sh));
+});
+
+Deno.test("findProgram() returns a symbolic link's own path, not the file it points to", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_find_program_" });
+  const path = Deno.env.get("PATH");
+  try {
+    const link = join(dir, "true-link");
+    await Deno.symlink("/bin/true", link);
+    assert.equal(findProgram(link, null), link);
+    assert.equal(findProgram("./true-link", dir), link);
+    Deno.env.set("PATH", `${dir}:${path ?? ""}`);
+    assert.equal(findProgram("true-link", null), link, "looked up in PATH");
+    // Links are followed to check the file: it must exist and be executable.
+    const data = join(dir, "data");
+    await Deno.writeTextFile(data, "not a program", { mode: 0o644 });
+    await Deno.symlink(data, join(dir, "data-link"));
+    assert.deepEqual(findProgram("./data-link", dir), {
+      error: `"${join(dir, "data-link")}" is not an executable file`,
+    });
+    await Deno.symlink(join(dir, "gone"), join(dir, "dangling"));
+    assert.deepEqual(findProgram("./dangling", dir), {
+      error: `program "./dangling" does not exist (looked for ${join(dir, "dangling")})`,
+    });
+  } finally {
+    if (path === undefined) Deno.env.delete("PATH");
+    else Deno.env.set("PATH", path);
+    await Deno.remove(dir, { recursive: true });
+  }
 });

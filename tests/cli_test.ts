@@ -546,6 +546,57 @@ Deno.test("run rejects --junit and --html into a missing directory, and two outp
   }
 });
 
+Deno.test("run rejects --json, --junit and --html into places that cannot be written, before the run, and leaves nothing behind", async () => {
+  // No one may create a file in /sys nor in /proc/sys, nor open /sys/kernel/uevent_seqnum
+  // for writing, not even root.
+  const run = await squall([
+    "run",
+    "scenarios/loopback.ts",
+    "--json",
+    "/sys/squall-report.json",
+    "--junit",
+    "/proc/sys/squall-junit.xml",
+    "--html",
+    "/sys/kernel/uevent_seqnum",
+  ]);
+  assertBadInput(run, [
+    [
+      "--json",
+      'cannot write "/sys/squall-report.json": cannot create a file in directory "/sys" (permission denied)',
+    ],
+    ["--junit", 'cannot write "/proc/sys/squall-junit.xml": cannot create a file in directory'],
+    [
+      "--html",
+      'cannot write "/sys/kernel/uevent_seqnum": the file cannot be opened for writing (permission denied)',
+    ],
+  ]);
+  await assert.rejects(Deno.stat("/sys/squall-report.json"), Deno.errors.NotFound);
+  await assert.rejects(Deno.stat("/proc/sys/squall-junit.xml"), Deno.errors.NotFound);
+
+  // The outputs that can be written are checked too, and left as they were: a file that
+  // exists is not truncated, and the check's own file is gone.
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    const kept = join(dir, "kept.json");
+    await Deno.writeTextFile(kept, "kept");
+    const again = await squall([
+      "run",
+      "scenarios/loopback.ts",
+      "--json",
+      kept,
+      "--junit",
+      join(dir, "junit.xml"),
+      "--html",
+      "/sys/squall-report.html",
+    ]);
+    assertBadInput(again, [["--html", 'cannot create a file in directory "/sys"']]);
+    assert.equal(await Deno.readTextFile(kept), "kept");
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir), (e) => e.name), ["kept.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("list rejects --junit and --html, which it cannot honour", async () => {
   const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
   try {
@@ -596,6 +647,96 @@ Deno.test("every command has a help: squall help <command> and squall <command> 
     unknown.text(),
     /unknown command "frobnicate" \(commands: run, list, doctor, clean, help\)/,
   );
+});
+
+Deno.test("the help's examples write their reports where a fresh checkout can: into directories that exist", () => {
+  const examples = [HELP, ...Object.values(COMMAND_HELP)].flatMap((text) =>
+    text.split("\n").filter((line) => /^ {2}(sudo )?deno task squall /.test(line))
+  );
+  const outputs = examples.flatMap((line) =>
+    [...line.matchAll(/--(?:json|junit|html) (\S+)/g)].map((m) => m[1]!)
+  );
+  assert.ok(outputs.length >= 3, `the examples write reports: ${examples.join("\n")}`);
+  for (const output of outputs) {
+    const dir = join(ROOT, output, "..");
+    let exists = false;
+    try {
+      exists = Deno.statSync(dir).isDirectory;
+    } catch {
+      // Missing: the example fails with exit 2 on a fresh checkout.
+    }
+    assert.ok(
+      exists && relative(ROOT, dir).split("/")[0] !== "..",
+      `"${output}": its directory exists in the repository`,
+    );
+  }
+});
+
+Deno.test("run and list search directories exactly as the help says", async () => {
+  const skipped = "files and directories whose name starts with _ or a dot";
+  assert.match(
+    HELP.replace(/\s+/g, " "),
+    new RegExp(`skipped: \\*_test\\.ts files, and ${skipped}`),
+  );
+  assert.match(
+    COMMAND_HELP.run.replace(/\s+/g, " "),
+    new RegExp(
+      `searched, with their subdirectories, for \\.ts files; skipped: \\*_test\\.ts files, and ${skipped}`,
+    ),
+  );
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    const mod = JSON.stringify(new URL("../mod.ts", import.meta.url).href);
+    const found = (name: string) =>
+      `import { scenario } from ${mod};\nexport default scenario("${name}", { network: "loopback", hosts: ["local"] });\n`;
+    const skippedFile = 'throw new Error("this file must be skipped");\n';
+    const files: Record<string, string> = {
+      "top.ts": found("top"),
+      "sub/deeper/nested.ts": found("nested"),
+      "top_test.ts": skippedFile,
+      "_helper.ts": skippedFile,
+      ".hidden.ts": skippedFile,
+      "_private/inside.ts": skippedFile,
+      ".git/inside.ts": skippedFile,
+      "sub/_inner/inside.ts": skippedFile,
+      "notes.md": skippedFile,
+    };
+    for (const [name, text] of Object.entries(files)) {
+      await Deno.mkdir(join(dir, name, ".."), { recursive: true });
+      await Deno.writeTextFile(join(dir, name), text);
+    }
+    const io = capture();
+    assert.equal(await main(["list", dir], io), 0, io.text());
+    const listed = io.lines.map((l) => l.split("\n")[0]!.replace(/:.*/, ""));
+    assert.deepEqual(listed, [join(dir, "sub/deeper/nested.ts"), join(dir, "top.ts")]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the help of clean says it also empties and removes the cgroups crashed runs recorded", () => {
+  assert.match(
+    HELP.replace(/\s+/g, " "),
+    /clean End the processes [^.]*, empty and remove the cgroups they recorded for their programs under test, and remove those ledgers\./,
+  );
+  assert.match(
+    COMMAND_HELP.clean.replace(/\s+/g, " "),
+    /and the cgroup it makes for its programs under test, in a run ledger/,
+  );
+  assert.match(
+    COMMAND_HELP.clean.replace(/\s+/g, " "),
+    /kills everything still in the recorded cgroup and removes it/,
+  );
+});
+
+Deno.test("the help of run gives the exit codes of report files as run does them", () => {
+  const text = COMMAND_HELP.run.replace(/\s+/g, " ");
+  assert.match(text, /2 bad input \(also a report file that cannot be written\)/);
+  assert.match(
+    text,
+    /3 environment \(also a report write that still fails after the run, e\.g\. disk full\)/,
+  );
+  assert.doesNotMatch(text, /or a report file could not be written/);
 });
 
 Deno.test("doctor and clean reject arguments and options that are not theirs with exit 2", async () => {
@@ -742,21 +883,81 @@ Deno.test("--quiet on a terminal draws no live line", async () => {
   assert.deepEqual(term.raw, []);
 });
 
-Deno.test("a report that cannot be written is said on stderr, the others are still written, and the exit code is not 0", async () => {
+Deno.test("a report whose write fails after the run (disk full) is said on stderr, the others are still written, and the exit code is 3", async () => {
   const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
   try {
     const jsonPath = join(dir, "report.json");
     const io = capture();
     const scenarioPath = relative(Deno.cwd(), join(ROOT, "scenarios/loopback.ts"));
-    // /proc/version exists in a directory that exists, and no one may write it, not even root.
+    // /dev/full opens for writing, so it passes the checks before the run, but every
+    // write to it fails as on a full disk.
     const code = await main(
-      ["run", scenarioPath, "--quiet", "--junit", "/proc/version", "--json", jsonPath],
+      ["run", scenarioPath, "--quiet", "--junit", "/dev/full", "--json", jsonPath],
       io,
     );
     const text = io.text();
     assert.equal(code, 3, text);
-    assert.match(text, /^squall: cannot write the JUnit XML report to "\/proc\/version": /m);
+    assert.match(
+      text,
+      /^squall: cannot write the JUnit XML report to "\/dev\/full": No space left on device/m,
+    );
     assert.equal(JSON.parse(await Deno.readTextFile(jsonPath)).exitCode, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a scenario that cannot run here stops the run with its exit code, and the reports still hold the scenarios that ran", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    const paths = {
+      json: join(dir, "report.json"),
+      junit: join(dir, "junit.xml"),
+      html: join(dir, "report.html"),
+    };
+    // The first scenario passes, then takes every tool off PATH: the second cannot run.
+    const first = "tests/fixtures/cli/then_no_tools.ts";
+    const run = await squall([
+      "run",
+      first,
+      "scenarios/loopback.ts",
+      "--quiet",
+      "--json",
+      paths.json,
+      "--junit",
+      paths.junit,
+      "--html",
+      paths.html,
+    ]);
+    const shown = `stderr:\n${run.stderr}\nstdout:\n${run.stdout}`;
+    assert.equal(run.code, 3, `the EnvironmentError's exit code\n${shown}`);
+    assert.match(
+      run.stderr,
+      /^squall: Cannot run a loopback scenario: "setpriv" not found on PATH\nhint: /m,
+      shown,
+    );
+    assert.match(run.stdout, /PASSED passes, then the tools are gone/, shown);
+    assert.doesNotMatch(run.stdout, /^scenarios: /m, "no summary of a run that was cut short");
+    for (
+      const [what, path] of [
+        ["JSON report", paths.json],
+        ["JUnit XML report", paths.junit],
+        ["HTML report", paths.html],
+      ]
+    ) {
+      assert.match(run.stdout, new RegExp(`^${what} written to ${path}$`, "m"), shown);
+    }
+    const report = JSON.parse(await Deno.readTextFile(paths.json));
+    assert.equal(report.exitCode, 3, "the report's exit code is the run's");
+    assert.deepEqual(
+      report.scenarios.map((s: { file: string; status: string }) => [s.file, s.status]),
+      [[first, "passed"]],
+    );
+    assert.match(
+      await Deno.readTextFile(paths.junit),
+      /<testsuite name="passes, then the tools are gone" tests="2" failures="0" errors="0" /,
+    );
+    assert.match(await Deno.readTextFile(paths.html), /passes, then the tools are gone/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
