@@ -650,9 +650,16 @@ class Run {
     }
     let agentWorkload: AgentWorkload | undefined;
     if (problems.length === 0) {
-      const resolved = this.#resolve(placement);
+      let resolved: AgentWorkload | { error: string };
+      try {
+        resolved = this.#resolve(placement);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       if ("error" in resolved) {
-        problems.push({ where: `workload "${name}".run.target`, message: resolved.error });
+        // A program that is not there is the command's fault; the rest, the target's.
+        const field = placement.run.kind === "exec" ? "command[0]" : "target";
+        problems.push({ where: `workload "${name}".run.${field}`, message: resolved.error });
       } else agentWorkload = resolved;
     }
     if (problems.length > 0 || !agentWorkload) {
@@ -858,10 +865,18 @@ class Run {
         if (typeof program !== "string") return program;
         const namespaced = this.#plan.network === "namespaces";
         if (!this.#setprivPath || !this.#ssPath || (namespaced && !this.#nsenterPath)) {
-          return {
-            error:
-              "programs under test need setpriv, nsenter and ss (apt-get install util-linux iproute2)",
-          };
+          // The machine's fault, not the scenario's: exit 3.
+          const missing = [
+            ["setpriv", this.#setprivPath],
+            ["ss", this.#ssPath],
+            ...(namespaced ? [["nsenter", this.#nsenterPath]] : []),
+          ].filter(([, path]) => !path).map(([name]) => name);
+          throw new EnvironmentError(
+            `Cannot start program under test "${spec.command[0]}": ${
+              missing.join(", ")
+            } not found on PATH`,
+            "apt-get install util-linux iproute2 (setpriv and nsenter, ss)",
+          );
         }
         return {
           kind: "exec",

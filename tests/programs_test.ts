@@ -7,6 +7,7 @@ import { exec, runScenario, scenario } from "../mod.ts";
 import type { ExecResult } from "../harness/results.ts";
 
 const PYTHON_SERVER = new URL("../scenarios/_programs/tcp_server.py", import.meta.url).pathname;
+const LOOPBACK_PROGRAM = "tests/fixtures/programs/loopback_true.ts";
 
 function alive(pid: number): boolean {
   try {
@@ -165,4 +166,28 @@ Deno.test("a stop reaches a program that is not ready yet", async () => {
   // SIGTERM ended it at once: no wait for the stop timeout, nor for the ready timeout.
   assert.ok(tookMs < 4000, `the run ended ${Math.round(tookMs)} ms after it started`);
   if (run) assert.equal(alive(run.pid), false);
+});
+
+Deno.test("a machine without the tools programs need is an environment problem (exit 3), not bad input", async () => {
+  // A PATH with setpriv and nothing else: no ss.
+  const bin = await Deno.makeTempDir({ prefix: "squall_programs_test_" });
+  try {
+    const setpriv = new TextDecoder().decode(
+      (await new Deno.Command("sh", { args: ["-c", "command -v setpriv"], stdout: "piped" })
+        .output()).stdout,
+    ).trim();
+    await Deno.symlink(setpriv, `${bin}/setpriv`);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--unstable-net", "harness/cli.ts", "run", LOOPBACK_PROGRAM],
+      cwd: new URL("..", import.meta.url).pathname,
+      env: { PATH: bin, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 3, text);
+    assert.match(text, /Cannot start program under test "\/bin\/true": ss not found on PATH/);
+  } finally {
+    await Deno.remove(bin, { recursive: true });
+  }
 });
