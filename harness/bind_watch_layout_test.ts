@@ -14,55 +14,9 @@ import {
   decodeEvent,
   drainRing,
 } from "./_bind_watch_layout.ts";
+import { parseHeader } from "../tests/_c_header.ts";
 
 const HEADER = new URL("../bpf/bind_watch.h", import.meta.url);
-
-interface ParsedHeader {
-  defines: Map<string, number>;
-  structs: Map<string, { size: number; fields: Record<string, number> }>;
-}
-
-const TYPE_BYTES: Record<string, number> = { __u8: 1, __u32: 4, __u64: 8 };
-
-/** The #defines (plain integers) and struct layouts (natural alignment) of the header. */
-function parseHeader(text: string): ParsedHeader {
-  const code = text.replace(/\/\*[\s\S]*?\*\//g, " ").replace(/\/\/.*$/gm, "");
-  const defines = new Map<string, number>();
-  for (const match of code.matchAll(/^[ \t]*#define[ \t]+(\w+)[ \t]*(.*)$/gm)) {
-    const [, name, body] = match;
-    if (body!.trim() === "") continue; // the include guard
-    assert.match(body!.trim(), /^\d+$/, `#define ${name} is a plain integer`);
-    defines.set(name!, Number(body));
-  }
-  const structs = new Map<string, { size: number; fields: Record<string, number> }>();
-  for (const match of code.matchAll(/struct\s+(\w+)\s*\{([^}]*)\}\s*;/g)) {
-    const [, name, body] = match;
-    const fields: Record<string, number> = {};
-    let offset = 0;
-    let align = 1;
-    for (const declaration of body!.split(";").map((d) => d.trim()).filter(Boolean)) {
-      const field = /^(__u8|__u32|__u64)\s+(\w+)(?:\[(\w+)\])?$/.exec(declaration);
-      assert.ok(field, `struct ${name}: unexpected field declaration "${declaration}"`);
-      const [, type, fieldName, count] = field;
-      const bytes = TYPE_BYTES[type!]!;
-      const length = count === undefined
-        ? 1
-        : /^\d+$/.test(count)
-        ? Number(count)
-        : defines.get(count);
-      assert.ok(length !== undefined, `struct ${name}: unknown array length "${count}"`);
-      const aligned = Math.ceil(offset / bytes) * bytes;
-      assert.equal(aligned, offset, `struct ${name}: implicit padding before ${fieldName}`);
-      fields[fieldName!] = aligned;
-      offset = aligned + bytes * length;
-      align = Math.max(align, bytes);
-    }
-    const size = Math.ceil(offset / align) * align;
-    assert.equal(size, offset, `struct ${name}: implicit padding at the end`);
-    structs.set(name!, { size, fields });
-  }
-  return { defines, structs };
-}
 
 const header = parseHeader(await Deno.readTextFile(HEADER));
 const exported = layout as unknown as Record<string, unknown>;
@@ -96,7 +50,10 @@ Deno.test("every struct of bind_watch.h has a layout with the same size and offs
   for (const [name, struct] of header.structs) {
     const mirror = exported[name.toUpperCase()];
     assert.ok(isLayout(mirror), `${name.toUpperCase()} is not exported`);
-    assert.deepEqual({ size: mirror.size, fields: { ...mirror.fields } }, struct, `struct ${name}`);
+    assert.deepEqual({ size: mirror.size, fields: { ...mirror.fields } }, {
+      size: struct.size,
+      fields: struct.fields,
+    }, `struct ${name}`);
     assert.deepEqual(Object.keys(mirror.fields), Object.keys(struct.fields), `${name} order`);
   }
   for (const [name, value] of Object.entries(exported)) {
