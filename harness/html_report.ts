@@ -1498,7 +1498,9 @@ function stormScatter(
 
 function holdersCell(holders: PortHolder[] | null): Markup {
   if (holders === null) return h`<span class="dim">not looked up</span>`;
-  if (holders.length === 0) return h`<span class="dim">no socket on the port when ss looked</span>`;
+  if (holders.length === 0) {
+    return h`<span class="dim">no socket on the port when squall looked</span>`;
+  }
   return h`<ul class="holders">${
     holders.slice(0, 20).map((x) =>
       h`<li>${x.pid !== null ? `pid ${x.pid} ` : ""}<code>${
@@ -1519,7 +1521,7 @@ const BIND_COLUMNS = [
   "error",
   "holders (pid, program, state, local ↔ peer)",
   "bound again after",
-  "ss looked within",
+  "looked within",
 ];
 
 function churnSection(ctx: Context, w: WorkloadReport, r: BindChurnResult): Markup {

@@ -250,7 +250,7 @@ Deno.test("renderHtml() lists bind failures with who held the port", () => {
         "error",
         "holders",
         "bound again",
-        "ss looked",
+        "looked within",
       ]
     ) {
       assert.match(t, new RegExp(`<th scope="col">${column}`));

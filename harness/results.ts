@@ -678,11 +678,14 @@ export interface ObservedBindFailure {
    * none did.
    */
   rebindMs: number | null;
-  /** What held the port, from `ss` in that namespace soon after; null if not looked up. */
+  /**
+   * What held the port, from that namespace's sockets soon after (what `ss -p` shows);
+   * null if not looked up.
+   */
   holders: PortHolder[] | null;
   /**
-   * By how long after the failure `ss` had looked, ms: when it returned (it read the
-   * sockets before that). Holders that left sooner are not seen. null: not looked up.
+   * By how long after the failure squall had looked, ms: when the lookup returned.
+   * Holders that left sooner are not seen. null: not looked up.
    */
   holderLookupDelayMs: number | null;
 }

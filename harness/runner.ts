@@ -526,7 +526,7 @@ class Run {
     await withTimeout(this.#faults.removeAll(), RESULT_GRACE_MS, "faults to be removed")
       .catch(() => {});
     await this.#bindWatchStarting?.catch(() => {});
-    await this.#bindWatch?.stop();
+    this.#bindWatch?.stop();
     await this.#closeCgroup();
     this.#endStragglers();
     await Promise.all([...this.#agents.values()].map((a) => a.close()));
@@ -550,11 +550,7 @@ class Run {
    * (it costs about 40 ms to load and 150 ms to unload, so runs without them skip it).
    */
   #watchBinds(): Promise<void> {
-    this.#bindWatchStarting ??= BindWatchMonitor.start(
-      this.#plan,
-      this.#agents,
-      this.#ssPath,
-    ).then((monitor) => {
+    this.#bindWatchStarting ??= BindWatchMonitor.start(this.#plan, this.#agents).then((monitor) => {
       this.#bindWatch = monitor;
     });
     return this.#bindWatchStarting;

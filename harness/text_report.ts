@@ -398,7 +398,7 @@ function since(atMs: number, origin: number): string {
 /** Who held a port, grouped: `held by deno pid 42 (UNCONN 0.0.0.0:7300)`, `held by 47 TIME-WAIT sockets (no process), e.g. ...`. */
 export function holderText(holders: PortHolder[] | null): string {
   if (holders === null) return "holder not looked up";
-  if (holders.length === 0) return "no socket on the port any more when ss looked";
+  if (holders.length === 0) return "no socket on the port any more when squall looked";
   const groups = new Map<string, PortHolder[]>();
   for (const h of holders) {
     const key = `${h.program ?? ""}|${h.pid ?? ""}|${h.state}`;
@@ -518,11 +518,11 @@ function formatResult(
   }
 }
 
-/** When `ss` looked; a warning when the port had been bound again by then. */
+/** When squall looked; a warning when the port had been bound again by then. */
 function lookupNote(f: ObservedBindFailure): string {
   if (f.holderLookupDelayMs === null) return "";
   const late = f.rebindMs !== null && f.holderLookupDelayMs > f.rebindMs;
-  return ` (ss looked within ${formatDuration(f.holderLookupDelayMs)}${
+  return ` (looked within ${formatDuration(f.holderLookupDelayMs)}${
     late ? ", after the port was bound again: this may be the new socket" : ""
   })`;
 }

@@ -111,11 +111,18 @@ Deno.test("udp_rebind: every EADDRINUSE strace sees is reported, with its port, 
         `pid ${f.pid}/${f.tid} is in strace's`,
       );
       assert.ok(f.rebindMs !== null && f.rebindMs >= 0, "the port was bound again");
-      // What ss saw before the port was bound again is the server's own closed socket.
+      // Before the port was bound again, the only socket on it is the server's own closed
+      // one (or none: the event loop has released it and the retry has not come yet).
       if (f.holders && f.holderLookupDelayMs! < f.rebindMs!) {
-        assert.ok(f.holders.some((h) => h.pid === f.pid), JSON.stringify(f.holders));
+        assert.ok(f.holders.every((h) => h.pid === f.pid), JSON.stringify(f.holders));
       }
     }
+    assert.ok(
+      buggy.filter((f) => f.holders?.some((h) => h.pid === f.pid)).length >= buggy.length / 2,
+      `the server's own socket was seen holding the port for most failures: ${
+        JSON.stringify(buggy.map((f) => f.holders))
+      }`,
+    );
 
     const fixedTrace = parseTrace(await Deno.readTextFile(`${dir}/fixed.trace`));
     assert.ok(fixedTrace.filter((b) => b.port === 7301).length >= 100, "100 rebinds were made");
