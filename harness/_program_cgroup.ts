@@ -9,11 +9,12 @@
 //
 // - The cgroup is `<cgroup2 mount>/squall-<run id>-<runner pid>`, made on the first
 //   program start and recorded in the run ledger before it exists.
-// - Each program joins a cgroup of its own under it before it runs: `/bin/sh -c 'echo $$ > cgroup.procs && exec
-//   "$@"'` sits between setpriv and nsenter, and every step execs the next in place,
-//   so the program keeps the pid squall spawned (its signals, exit code and the
-//   ledger's record are those of the program). Until it has joined, the parent-death
-//   signal covers it.
+// - Each program joins a cgroup of its own under it (`program-<id>`) before it runs:
+//   `/bin/sh -c 'echo $$ > cgroup.procs && exec "$@"'` sits between setpriv and
+//   nsenter, and every step execs the next in place, so the program keeps the pid squall
+//   spawned (its signals, exit code and the ledger's record are those of the program).
+//   Until it has joined, the parent-death signal covers it. Ending a program (restart,
+//   stop) empties its own cgroup: what it started goes with it, and nothing of the others.
 // - A watchdog, `/bin/sh` in a session of its own reading a pipe from the runner, kills
 //   what is in the cgroup and removes it as soon as that pipe closes: at the end of the
 //   run, or when the runner dies, however it dies. If the watchdog is killed too,
@@ -29,10 +30,10 @@ const SH = "/bin/sh";
 const JOIN_SCRIPT = 'echo $$ > "$0" && exec "$@"';
 
 /**
- * Waits for its stdin to close, then kills everything in the cgroup $1 and removes it
- * (and any cgroup a program made under it, deepest first).
- * Without cgroup.kill (before Linux 5.14) it kills what cgroup.procs lists, by pid, until
- * the cgroup is empty. Gives up after about 10 s (a process in uninterruptible sleep).
+ * Waits for its stdin to close, then kills everything in the cgroup $1 and the cgroups
+ * under it, and removes them, deepest first. Without cgroup.kill (before Linux 5.14) it
+ * kills what the top cgroup's cgroup.procs lists, by pid. Gives up after about 10 s (a
+ * process in uninterruptible sleep).
  */
 const WATCHDOG_SCRIPT = `
 cg=$1
