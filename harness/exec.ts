@@ -197,6 +197,7 @@ class Program {
 
   readonly #onSpawn: ((pid: number) => void) | undefined;
   readonly #onLeftovers: ((ended: CgroupProcess[]) => void) | undefined;
+  readonly #endings = new WeakMap<Run, Promise<void>>();
 
   constructor(
     settings: ExecSettings,
@@ -278,13 +279,23 @@ class Program {
     await this.#startRun();
   }
 
-  /** Ends a run as squall does, then what it left in the program's cgroup. */
-  async #endRun(run: Run): Promise<void> {
-    await run.end(this.#settings.stopTimeoutMs);
-    const cgroup = this.#settings.cgroup;
-    if (cgroup === null) return;
-    const ended = await emptyCgroup(cgroup);
-    if (ended.length > 0) this.#onLeftovers?.(ended);
+  /**
+   * Ends a run as squall does, then what it left in the program's cgroup; once per run (a
+   * stop while the start ends a run that never got ready asks twice).
+   */
+  #endRun(run: Run): Promise<void> {
+    let ending = this.#endings.get(run);
+    if (ending === undefined) {
+      ending = (async () => {
+        await run.end(this.#settings.stopTimeoutMs);
+        const cgroup = this.#settings.cgroup;
+        if (cgroup === null) return;
+        const ended = await emptyCgroup(cgroup);
+        if (ended.length > 0) this.#onLeftovers?.(ended);
+      })();
+      this.#endings.set(run, ending);
+    }
+    return ending;
   }
 
   async #kill(signal: Deno.Signal): Promise<void> {
