@@ -11,8 +11,8 @@ import type { Plan } from "./topology.ts";
 
 /**
  * How often the event ring is read: a read is one bpf() call when nothing happened, and
- * the sooner a failure is read, the likelier `ss` still finds the process that held the
- * port.
+ * the sooner a failure is read, the likelier the lookup still finds the process that held
+ * the port.
  */
 const POLL_MS = 10;
 /** Failures whose holders are looked up; later ones are counted, not looked up. */

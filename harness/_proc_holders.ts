@@ -6,7 +6,9 @@
 // runner looks after a failed bind, the likelier it still sees the socket that held the
 // port. Needs to read other processes' /proc entries (root, as the runner is).
 
+import { namespaceInode } from "./bind_watch.ts";
 import type { PortHolder } from "./results.ts";
+import { processesInNamespace } from "./_stragglers.ts";
 
 /** A socket as /proc/net lists it. */
 export interface ProcSocket {
@@ -137,35 +139,32 @@ function socketOwners(
 ): Map<number, { pid: number; program: string }[]> {
   const owners = new Map<number, { pid: number; program: string }[]>();
   if (inodes.size === 0) return owners;
-  let namespace: string;
+  let namespace: number;
   try {
-    namespace = Deno.readLinkSync(`/proc/${nsPid}/ns/net`);
+    namespace = namespaceInode(nsPid);
   } catch {
     return owners;
   }
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    const pid = Number(entry.name);
+  for (const process of processesInNamespace(namespace, new Set())) {
+    let fds: Deno.DirEntry[];
     try {
-      if (Deno.readLinkSync(`/proc/${pid}/ns/net`) !== namespace) continue;
-      const found = new Set<number>();
-      for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
-        let target: string;
-        try {
-          target = Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
-        } catch {
-          continue; // Closed meanwhile.
-        }
-        const inode = Number(/^socket:\[(\d+)\]$/.exec(target)?.[1]);
-        if (inodes.has(inode)) found.add(inode);
-      }
-      if (found.size === 0) continue;
-      const program = Deno.readTextFileSync(`/proc/${pid}/comm`).trim();
-      for (const inode of found) {
-        owners.set(inode, [...owners.get(inode) ?? [], { pid, program }]);
-      }
+      fds = [...Deno.readDirSync(`/proc/${process.pid}/fd`)];
     } catch {
-      // Gone meanwhile, or a kernel thread.
+      continue; // Gone meanwhile.
+    }
+    for (const fd of fds) {
+      let target: string;
+      try {
+        target = Deno.readLinkSync(`/proc/${process.pid}/fd/${fd.name}`);
+      } catch {
+        continue; // Closed meanwhile.
+      }
+      const inode = Number(/^socket:\[(\d+)\]$/.exec(target)?.[1]);
+      if (!inodes.has(inode)) continue;
+      const users = owners.get(inode) ?? [];
+      // One holder per process, however many of its fds share the socket.
+      if (!users.some((u) => u.pid === process.pid)) users.push(process);
+      owners.set(inode, users);
     }
   }
   return owners;

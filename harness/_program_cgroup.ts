@@ -23,6 +23,8 @@
 // Without a writable cgroup2 mount (a container with a read-only /sys/fs/cgroup),
 // programs run as before, and `squall doctor` says what that costs.
 
+import { describeProcesses, type Straggler } from "./_stragglers.ts";
+
 /** The shell every step here runs in: POSIX, on every Linux system. */
 const SH = "/bin/sh";
 
@@ -56,13 +58,8 @@ done
 /** How long {@linkcode ProgramCgroup.close} waits for the cgroup to empty. */
 const EMPTY_WAIT_MS = 5_000;
 
-/** A process found in the cgroup. */
-export interface CgroupProcess {
-  /** Its pid. */
-  pid: number;
-  /** Its name (comm), or "?" when it was gone before it could be read. */
-  program: string;
-}
+/** A process found in a cgroup: its pid and name (comm, or "?" when it was gone). */
+export type CgroupProcess = Straggler;
 
 /**
  * The mount points of cgroup v2 hierarchies in a /proc/<pid>/mountinfo text, in order.
@@ -170,17 +167,10 @@ export async function emptyCgroup(
   waitMs = EMPTY_WAIT_MS,
 ): Promise<CgroupProcess[]> {
   const found = cgroupTree(path).flatMap(cgroupProcesses);
-  if (found.length === 0) return found;
   const deadline = performance.now() + waitMs;
-  for (;;) {
-    const left = cgroupTree(path).flatMap(cgroupProcesses);
-    if (left.length === 0) return found;
+  for (let left = found; left.length > 0; left = cgroupTree(path).flatMap(cgroupProcesses)) {
     if (performance.now() > deadline) {
-      throw new Error(
-        `Cannot empty cgroup "${path}": still holds ${
-          left.map((p) => `pid ${p.pid} (${p.program})`).join(", ")
-        }`,
-      );
+      throw new Error(`Cannot empty cgroup "${path}": still holds ${describeProcesses(left)}`);
     }
     try {
       Deno.writeTextFileSync(`${path}/cgroup.kill`, "1");
@@ -197,6 +187,7 @@ export async function emptyCgroup(
     }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+  return found;
 }
 
 /**

@@ -32,6 +32,11 @@ export function processesInNamespace(inode: number, keep: ReadonlySet<number>): 
   return found;
 }
 
+/** `pid 123 (sleep), pid 124 (python3)`, for the run's log and error messages. */
+export function describeProcesses(processes: readonly Straggler[]): string {
+  return processes.map((p) => `pid ${p.pid} (${p.program})`).join(", ");
+}
+
 /** Ends stragglers with SIGKILL, by pid; returns those it signalled. */
 export function endStragglers(stragglers: readonly Straggler[]): Straggler[] {
   const ended: Straggler[] = [];

@@ -73,7 +73,7 @@ import {
 } from "./workloads.ts";
 import { BindWatchMonitor } from "./_bind_monitor.ts";
 import { RunLedger } from "./run_ledger.ts";
-import { endStragglers, processesInNamespace } from "./_stragglers.ts";
+import { describeProcesses, endStragglers, processesInNamespace } from "./_stragglers.ts";
 import { namespaceInode } from "./bind_watch.ts";
 import { LocalPrograms, type WorkloadHost } from "./_local_programs.ts";
 import { ProgramCgroup } from "./_program_cgroup.ts";
@@ -144,8 +144,8 @@ export interface FlowProgress {
   /** Of those, the ones that succeeded (a datagram answered in time, a response...). */
   delivered: number;
   /**
-   * Loss (UDP: datagrams still in flight count as lost until they return) or the failed
-   * fraction so far, 0-1.
+   * Loss (UDP: among the datagrams whose replies are due, see {@linkcode settledLoss};
+   * those still in flight do not count) or the failed fraction so far, 0-1.
    */
   loss: number;
   /** 99th percentile so far, in nanoseconds (round trip, connect time or time to rebind). */
@@ -261,8 +261,13 @@ export function settledLoss(timeline: Timeline, beforeMs: number): number {
   return sent > 0 ? lost / sent : 0;
 }
 
-/** The workloads progress output reports on. */
-const PROGRESS_KINDS = new Set<string>(["udpProbe", "tcpProbe", "reconnectStorm", "bindChurn"]);
+/** The workloads progress output reports on (those {@linkcode progressOf} reads). */
+const PROGRESS_KINDS: ReadonlySet<string> = new Set<FlowProgress["kind"]>([
+  "udpProbe",
+  "tcpProbe",
+  "reconnectStorm",
+  "bindChurn",
+]);
 const RESULT_GRACE_MS = 5_000;
 
 /**
@@ -585,9 +590,7 @@ class Run {
   async #closeCgroup(): Promise<void> {
     if (!this.#cgroup) return;
     try {
-      this.#cgroupLeft = true;
       const left = await this.#cgroup.close();
-      this.#cgroupLeft = false;
       if (left.length === 0) return;
       this.#note(
         `Processes that programs under test started were still running after they stopped; squall ended them: ${
@@ -595,6 +598,7 @@ class Run {
         }`,
       );
     } catch (error) {
+      this.#cgroupLeft = true;
       this.#recordError(error);
     }
   }
@@ -1288,11 +1292,6 @@ class Run {
         },
     };
   }
-}
-
-/** `pid 123 (sleep), pid 124 (python3)`. */
-function describeProcesses(processes: readonly { pid: number; program: string }[]): string {
-  return processes.map((p) => `pid ${p.pid} (${p.program})`).join(", ");
 }
 
 /** Opens the run's ledger; a machine where none can be written cannot run squall safely. */

@@ -472,14 +472,19 @@ Deno.test("run rejects bad TCP workloads, storms, churns and programs, every one
 
 // Reports for people and for CI: --junit, --html, progress, and the new commands' usage.
 
+/** Where a test writes the JSON, JUnit and HTML reports, in `dir`. */
+function reportPaths(dir: string): { json: string; junit: string; html: string } {
+  return {
+    json: join(dir, "report.json"),
+    junit: join(dir, "junit.xml"),
+    html: join(dir, "report.html"),
+  };
+}
+
 Deno.test("main() writes a JUnit XML and an HTML report next to the JSON one", async () => {
   const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
   try {
-    const paths = {
-      json: join(dir, "report.json"),
-      junit: join(dir, "junit.xml"),
-      html: join(dir, "report.html"),
-    };
+    const paths = reportPaths(dir);
     const io = capture();
     const scenarioPath = relative(Deno.cwd(), join(ROOT, "scenarios/loopback.ts"));
     const code = await main([
@@ -910,11 +915,7 @@ Deno.test("a report whose write fails after the run (disk full) is said on stder
 Deno.test("a scenario that cannot run here stops the run with its exit code, and the reports still hold the scenarios that ran", async () => {
   const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
   try {
-    const paths = {
-      json: join(dir, "report.json"),
-      junit: join(dir, "junit.xml"),
-      html: join(dir, "report.html"),
-    };
+    const paths = reportPaths(dir);
     // The first scenario passes, then takes every tool off PATH: the second cannot run.
     const first = "tests/fixtures/cli/then_no_tools.ts";
     const run = await squall([
