@@ -38,7 +38,7 @@ export {
   type ScenarioOptions,
   type WorkloadHandle,
   type WorkloadPlacement,
-} from "./harness/scenario.ts";
+} from "./harness/scenario/scenario.ts";
 export {
   type Backoff,
   type BackoffOptions,
@@ -68,7 +68,7 @@ export {
   type UdpProbeSpec,
   type WorkloadKind,
   type WorkloadSpec,
-} from "./harness/workloads.ts";
+} from "./harness/workloads/workloads.ts";
 export {
   blackhole,
   type BlackholeFault,
@@ -85,13 +85,13 @@ export {
   type LossFault,
   meanBurstLength,
   stationaryLoss,
-} from "./harness/faults.ts";
+} from "./harness/scenario/faults.ts";
 export {
   type FlowProgress,
   type RunEvent,
   runScenario,
   type RunScenarioOptions,
-} from "./harness/runner.ts";
+} from "./harness/runner/run.ts";
 export {
   type CheckOutcome,
   type FaultReport,
@@ -102,9 +102,9 @@ export {
   type ScenarioReport,
   type ScenarioStatus,
   type WorkloadReport,
-} from "./harness/report.ts";
-export { toJUnit } from "./harness/junit.ts";
-export { renderHtml } from "./harness/html_report.ts";
+} from "./harness/runner/report.ts";
+export { toJUnit } from "./harness/render/junit.ts";
+export { renderHtml } from "./harness/render/html.ts";
 export type {
   BindChurnResult,
   BindFailure,
@@ -126,11 +126,11 @@ export type {
   UdpProbeResult,
   UnservedPeriod,
   WorkloadResult,
-} from "./harness/results.ts";
-export type { HistogramData, LatencySummary } from "./harness/histogram.ts";
-export type { ThresholdOutcome } from "./harness/threshold.ts";
-export type { Outage } from "./harness/outages.ts";
-export { type Duration, formatDuration, parseDuration } from "./harness/duration.ts";
+} from "./harness/measure/results.ts";
+export type { HistogramData, LatencySummary } from "./harness/measure/histogram.ts";
+export type { ThresholdOutcome } from "./harness/scenario/threshold.ts";
+export type { Outage } from "./harness/measure/outages.ts";
+export { type Duration, formatDuration, parseDuration } from "./harness/core/duration.ts";
 export type {
   LinkOptions,
   NetworkKind,
@@ -138,7 +138,7 @@ export type {
   PlannedHost,
   PlannedInterface,
   PlannedLink,
-} from "./harness/topology.ts";
+} from "./harness/scenario/topology.ts";
 export {
   AgentError,
   CommandError,
@@ -148,5 +148,5 @@ export {
   ScenarioError,
   SquallError,
   WorkloadError,
-} from "./harness/errors.ts";
-export { ExitCode } from "./harness/exit_codes.ts";
+} from "./harness/core/errors.ts";
+export { ExitCode } from "./harness/core/exit_codes.ts";

@@ -2,8 +2,8 @@
 // ss): `deno run -A tests/_churn_child.ts '<ChurnSettings as JSON>'`. Prints one line,
 // `{"pid": ..., "result": ...}`, once the churn is done.
 
-import type { ChurnSettings } from "../harness/_protocol.ts";
-import { startBindChurn } from "../harness/bind_churn.ts";
+import type { ChurnSettings } from "../harness/agent/protocol.ts";
+import { startBindChurn } from "../harness/agent/bind_churn.ts";
 
 const settings = JSON.parse(Deno.args[0] ?? "null") as ChurnSettings;
 const churn = await startBindChurn(settings);

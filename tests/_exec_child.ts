@@ -7,8 +7,8 @@
 //     starts the server (ready when the port listens), tries to run `id`, restarts the
 //     server, stops it, and prints one JSON line with what happened.
 
-import { startProgram } from "../harness/exec.ts";
-import type { ExecSettings } from "../harness/_protocol.ts";
+import { startProgram } from "../harness/runner/program.ts";
+import type { ExecSettings } from "../harness/agent/protocol.ts";
 
 const [mode, setprivPath, ssPath, python, script, port] = Deno.args;
 

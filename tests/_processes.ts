@@ -89,7 +89,7 @@ export function filesNamed(text: string, dirs: string[]): string[] {
 export async function squallClean(): Promise<string> {
   const root = new URL("..", import.meta.url).pathname;
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", "harness/cli.ts", "clean"],
+    args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", "clean"],
     cwd: root,
     env: { NO_COLOR: "1" },
     stdout: "piped",

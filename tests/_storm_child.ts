@@ -5,9 +5,9 @@
 // Runs the storms one after another (so that one does not delay the other's timers)
 // and prints their results as one JSON array on stdout.
 
-import type { StormSettings } from "../harness/_protocol.ts";
-import { startReconnectStorm } from "../harness/reconnect_storm.ts";
-import type { ReconnectStormResult } from "../harness/results.ts";
+import type { StormSettings } from "../harness/agent/protocol.ts";
+import { startReconnectStorm } from "../harness/agent/reconnect_storm.ts";
+import type { ReconnectStormResult } from "../harness/measure/results.ts";
 
 /**
  * A fresh Deno process does start-up work once its main module first waits (it writes

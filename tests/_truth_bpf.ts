@@ -2,7 +2,8 @@
 // through Deno FFI, /proc/<pid>/fdinfo for which process holds which program, and the
 // entries of the BPF file system. For tests that prove a run leaves no program behind.
 
-import { findLibrary, LIBBPF_CANDIDATES, LIBC_CANDIDATES } from "../harness/_libbpf.ts";
+import { LIBBPF_CANDIDATES } from "../harness/kernel/libbpf.ts";
+import { findLibrary, LIBC_CANDIDATES } from "../harness/native/libc.ts";
 
 /** A loaded BPF program, as `bpf_obj_get_info_by_fd` describes it. */
 export interface BpfProgram {

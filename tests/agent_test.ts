@@ -2,9 +2,9 @@
 // network namespace to anything but loopback, and it exits when its stdin closes.
 
 import assert from "node:assert/strict";
-import { encodeLine, readLines } from "../harness/_protocol.ts";
-import { AGENT_PATH } from "../harness/backend.ts";
-import { findLibrary, LIBC_CANDIDATES } from "../harness/_libbpf.ts";
+import { encodeLine, readLines } from "../harness/agent/protocol.ts";
+import { AGENT_PATH } from "../harness/runner/backend.ts";
+import { findLibrary, LIBC_CANDIDATES } from "../harness/native/libc.ts";
 
 function spawnAgent(network: string): Deno.ChildProcess {
   // --allow-net holds only the wildcard: even if the guard failed, Deno would refuse
@@ -79,7 +79,7 @@ Deno.test("an agent exits when its stdin closes, releasing its workloads", async
 
 Deno.test("an agent allowed libc echoes natively: it answers, counts, refuses a taken port and frees it", async () => {
   const libc = findLibrary(LIBC_CANDIDATES)!;
-  const harness = new URL("../harness", import.meta.url).pathname;
+  const harness = new URL("../harness/native", import.meta.url).pathname;
   const agent = new Deno.Command(Deno.execPath(), {
     args: [
       "run",

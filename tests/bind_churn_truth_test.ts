@@ -6,8 +6,8 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import type { ChurnSettings } from "../harness/_protocol.ts";
-import type { BindChurnResult } from "../harness/results.ts";
+import type { ChurnSettings } from "../harness/agent/protocol.ts";
+import type { BindChurnResult } from "../harness/measure/results.ts";
 
 const CHILD = fileURLToPath(new URL("./_churn_child.ts", import.meta.url));
 

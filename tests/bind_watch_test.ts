@@ -11,8 +11,8 @@ import {
   BindWatch,
   type BindWatchRead,
   namespaceInode,
-} from "../harness/bind_watch.ts";
-import { BW_RING_SIZE } from "../harness/_bind_watch_layout.ts";
+} from "../harness/kernel/bind_watch.ts";
+import { BW_RING_SIZE } from "../harness/kernel/bind_watch_layout.ts";
 import { eventually, isAlive } from "./_processes.ts";
 import { bpffsEntries, loadedPrograms, programsHeldBy } from "./_truth_bpf.ts";
 

@@ -32,7 +32,7 @@ import {
   SQ_VERDICT_DROP,
   SQ_VERDICT_PASS,
   SQ_VERDICTS,
-} from "../harness/_xdp_layout.ts";
+} from "../harness/kernel/xdp_layout.ts";
 
 const BPF_DIR = new URL("../bpf/", import.meta.url).pathname;
 const OBJECT = `${BPF_DIR}xdp_drop.o`;
@@ -86,7 +86,7 @@ Deno.test("the kernel's verifier accepts bpf/xdp_drop.o on a veth", async () => 
     assert.equal(add.code, 0, add.stderr);
     // Attach the way squall does (libbpf, a bpf_link held by a process in the namespace),
     // not with `ip ... xdp obj`, which mounts bpffs and leaves directories in it.
-    const dropper = new URL("../harness/xdp_dropper.ts", import.meta.url).href;
+    const dropper = new URL("../harness/kernel/xdp_dropper.ts", import.meta.url).href;
     const script = `import { XdpDropper } from ${JSON.stringify(dropper)};
       using d = await XdpDropper.attach("a");
       const out = await new Deno.Command("ip", { args: ["-j", "link", "show", "a"] }).output();

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { SIGMA_LIMIT } from "./_statistics.ts";
 import { burstLoss, runScenario, scenario, stationaryLoss, udpEcho, udpProbe } from "../mod.ts";
-import type { UdpProbeResult } from "../harness/results.ts";
+import type { UdpProbeResult } from "../harness/measure/results.ts";
 
 const COUNT = 60_000;
 const RATE = 6_000;

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { assess } from "../harness/doctor.ts";
+import { assess } from "../harness/cli/doctor.ts";
 import { parseYaml, type YamlMapping, type YamlValue } from "./_yaml.ts";
 
 const root = new URL("../", import.meta.url);

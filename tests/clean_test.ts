@@ -7,13 +7,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { bootId, processInfo, RUN_LEDGER_VERSION } from "../harness/run_ledger.ts";
+import { bootId, processInfo, RUN_LEDGER_VERSION } from "../harness/runner/run_record.ts";
 import {
   cgroupName,
   cgroupProcesses,
   joinCgroupPrefix,
   systemCgroup2Mounts,
-} from "../harness/_program_cgroup.ts";
+} from "../harness/runner/program_cgroup.ts";
 import { isAlive } from "./_processes.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -85,7 +85,7 @@ async function exists(path: string): Promise<boolean> {
 
 async function squallClean(dir: string, ...args: string[]): Promise<{ code: number; out: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "harness/cli.ts", "clean", ...args],
+    args: ["run", "-A", "harness/cli/main.ts", "clean", ...args],
     cwd: ROOT,
     env: { SQUALL_RUN_DIR: dir, NO_COLOR: "1" },
     stdin: "null",

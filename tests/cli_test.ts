@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type CliIo, COMMAND_HELP, HELP, main } from "../harness/cli.ts";
-import { CLEAR_LINE } from "../harness/_live_line.ts";
-import { SQUALL_VERSION } from "../harness/report.ts";
+import { type CliIo, COMMAND_HELP, HELP, main } from "../harness/cli/main.ts";
+import { CLEAR_LINE } from "../harness/cli/live_line.ts";
+import { SQUALL_VERSION } from "../harness/runner/report.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WRAPPED_TOOLS = ["setpriv", "unshare", "ip", "nsenter"] as const;
@@ -82,7 +82,7 @@ interface SquallRun {
 async function squall(args: string[]): Promise<SquallRun> {
   await using tools = await wrappedTools();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", "harness/cli.ts", ...args],
+    args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", ...args],
     cwd: ROOT,
     env: { PATH: `${tools.bin}:${ORIGINAL_PATH}`, NO_COLOR: "1" },
     stdin: "null",

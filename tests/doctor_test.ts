@@ -4,8 +4,8 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { type CliIo, main } from "../harness/cli.ts";
-import type { DoctorReport } from "../harness/doctor.ts";
+import { type CliIo, main } from "../harness/cli/main.ts";
+import type { DoctorReport } from "../harness/cli/doctor.ts";
 import { hostInterfaces } from "./_processes.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -51,7 +51,7 @@ Deno.test("doctor passes on this machine: exit 0, every required item ✓", asyn
 
 Deno.test("doctor --json gives the same verdict as machine-readable JSON", async () => {
   const child = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "harness/cli.ts", "doctor", "--json"],
+    args: ["run", "-A", "harness/cli/main.ts", "doctor", "--json"],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",
@@ -77,7 +77,7 @@ Deno.test("doctor leaves no interface in the host's namespace, and its probe ref
   assert.deepEqual(await hostInterfaces(), before);
 
   const probe = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "harness/_doctor_probe.ts"],
+    args: ["run", "-A", "harness/cli/_doctor_probe.ts"],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",

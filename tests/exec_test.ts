@@ -3,12 +3,12 @@
 // the process that started them, even when it is SIGKILLed.
 
 import assert from "node:assert/strict";
-import type { ExecSettings } from "../harness/_protocol.ts";
-import type { RunningWorkload } from "../harness/_running.ts";
-import { startProgram } from "../harness/exec.ts";
-import { CommandError } from "../harness/errors.ts";
-import type { ExecResult, ProgramRun } from "../harness/results.ts";
-import { findProgram } from "../harness/workloads.ts";
+import type { ExecSettings } from "../harness/agent/protocol.ts";
+import type { RunningWorkload } from "../harness/agent/running.ts";
+import { startProgram } from "../harness/runner/program.ts";
+import { CommandError } from "../harness/core/errors.ts";
+import type { ExecResult, ProgramRun } from "../harness/measure/results.ts";
+import { findProgram } from "../harness/workloads/workloads.ts";
 import { eventually, isAlive } from "./_processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;

@@ -6,7 +6,7 @@
 // may outlive its test.
 
 import assert from "node:assert/strict";
-import { renderHtml } from "../harness/html_report.ts";
+import { renderHtml } from "../harness/render/html.ts";
 import { EVIL_NAME, sampleReport } from "./fixtures/reports/sample_report.ts";
 
 const CHROMIUM = "/usr/bin/chromium";

@@ -1,9 +1,9 @@
 // Ctrl-C tears everything down and still reports what was measured, with exit 130.
 
 import assert from "node:assert/strict";
-import { readLines } from "../harness/_protocol.ts";
-import type { RunReport } from "../harness/report.ts";
-import type { UdpProbeResult } from "../harness/results.ts";
+import { readLines } from "../harness/agent/protocol.ts";
+import type { RunReport } from "../harness/runner/report.ts";
+import type { UdpProbeResult } from "../harness/measure/results.ts";
 import { eventually, isAlive } from "./_processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -17,7 +17,7 @@ Deno.test("SIGINT stops the run, writes the report with what was measured, and e
         "run",
         "-A",
         "--unstable-net",
-        "harness/cli.ts",
+        "harness/cli/main.ts",
         "run",
         "tests/fixtures/long_probe.ts",
         "--json",

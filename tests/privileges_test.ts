@@ -36,7 +36,7 @@ async function runAsNobody(
       "run",
       "-A",
       "--unstable-net",
-      "harness/cli.ts",
+      "harness/cli/main.ts",
       "run",
       scenario,
     ],

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { exec, runScenario, scenario } from "../mod.ts";
-import type { ExecResult } from "../harness/results.ts";
+import type { ExecResult } from "../harness/measure/results.ts";
 
 const PYTHON_SERVER = new URL("../scenarios/_programs/tcp_server.py", import.meta.url).pathname;
 const LOOPBACK_PROGRAM = "tests/fixtures/programs/loopback_true.ts";
@@ -178,7 +178,7 @@ Deno.test("a machine without the tools programs need is an environment problem (
     ).trim();
     await Deno.symlink(setpriv, `${bin}/setpriv`);
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--unstable-net", "harness/cli.ts", "run", LOOPBACK_PROGRAM],
+      args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", "run", LOOPBACK_PROGRAM],
       cwd: new URL("..", import.meta.url).pathname,
       env: { PATH: bin, NO_COLOR: "1" },
       stdout: "piped",

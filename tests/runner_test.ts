@@ -11,9 +11,9 @@ import {
   udpEcho,
   udpProbe,
 } from "../mod.ts";
-import { settledLoss } from "../harness/runner.ts";
+import { settledLoss } from "../harness/runner/run.ts";
 import { isAlive } from "./_processes.ts";
-import type { UdpProbeResult } from "../harness/results.ts";
+import type { UdpProbeResult } from "../harness/measure/results.ts";
 
 const PORT = 17100;
 

@@ -3,8 +3,8 @@
 
 import assert from "node:assert/strict";
 import { runScenario } from "../mod.ts";
-import { isScenario } from "../harness/scenario.ts";
-import type { UdpProbeResult } from "../harness/results.ts";
+import { isScenario } from "../harness/scenario/scenario.ts";
+import type { UdpProbeResult } from "../harness/measure/results.ts";
 
 const dir = new URL("../scenarios/", import.meta.url);
 const files = [...Deno.readDirSync(dir)]

@@ -2,8 +2,8 @@
 // that no agent process, namespace, interface or file of the run is left.
 
 import assert from "node:assert/strict";
-import { readLines } from "../harness/_protocol.ts";
-import { systemCgroup2Mounts } from "../harness/_program_cgroup.ts";
+import { readLines } from "../harness/agent/protocol.ts";
+import { systemCgroup2Mounts } from "../harness/runner/program_cgroup.ts";
 import { loadedPrograms, programsHeldBy } from "./_truth_bpf.ts";
 import {
   allNetns,
@@ -136,7 +136,7 @@ interface StartedRun {
 
 async function startRun(fixture: string, marker: string): Promise<StartedRun> {
   const runner = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", "harness/cli.ts", "run", fixture],
+    args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", "run", fixture],
     cwd: ROOT,
     stdout: "piped",
     stderr: "null",

@@ -23,8 +23,8 @@
 // least 90% of attempts are; it prints the distribution every run.
 
 import assert from "node:assert/strict";
-import type { StormSettings } from "../harness/_protocol.ts";
-import type { ReconnectStormResult } from "../harness/results.ts";
+import type { StormSettings } from "../harness/agent/protocol.ts";
+import type { ReconnectStormResult } from "../harness/measure/results.ts";
 import { closedPort, tcpEcho } from "./_loopback_servers.ts";
 
 const LOOPBACK = "127.0.0.1";

@@ -30,8 +30,8 @@ import {
   udpProbe,
   type UdpProbeResult,
 } from "../mod.ts";
-import type { LedgerEntry } from "../harness/results.ts";
-import { readLines } from "../harness/_protocol.ts";
+import type { LedgerEntry } from "../harness/measure/results.ts";
+import { readLines } from "../harness/agent/protocol.ts";
 import { eventually, isAlive, squallClean } from "./_processes.ts";
 import {
   BPF_PROG_TYPE_XDP,
@@ -194,7 +194,7 @@ Deno.test("SIGKILL of the runner while droppers are attached leaves no XDP progr
       "run",
       "-A",
       "--unstable-net",
-      "harness/cli.ts",
+      "harness/cli/main.ts",
       "run",
       "tests/fixtures/_truth_long_loss.ts",
     ],

@@ -4,8 +4,8 @@
 // storm with its whole attempt log, 5000 bind failures, 200 faults. The reference in
 // the same run is JSON.stringify of the same report alone, the least any writer does.
 
-import { toJUnit } from "../../harness/junit.ts";
-import { renderHtml } from "../../harness/html_report.ts";
+import { toJUnit } from "../../harness/render/junit.ts";
+import { renderHtml } from "../../harness/render/html.ts";
 import { millionPacketReport } from "../fixtures/reports/sample_report.ts";
 
 /** What was measured: medians of `reps` runs, in ms, and the sizes written. */

@@ -36,10 +36,10 @@
 
 import { parseArgs } from "node:util";
 import { cpuUsage } from "node:process";
-import type { ChurnSettings, StormSettings } from "../../harness/_protocol.ts";
-import { startBindChurn } from "../../harness/bind_churn.ts";
-import { startReconnectStorm } from "../../harness/reconnect_storm.ts";
-import { startTcpEcho } from "../../harness/tcp_echo.ts";
+import type { ChurnSettings, StormSettings } from "../../harness/agent/protocol.ts";
+import { startBindChurn } from "../../harness/agent/bind_churn.ts";
+import { startReconnectStorm } from "../../harness/agent/reconnect_storm.ts";
+import { startTcpEcho } from "../../harness/agent/tcp_echo.ts";
 import { type CleanupReport, NamespaceSet } from "./_netns.ts";
 import { median, type Row, sleep, table } from "./_util.ts";
 

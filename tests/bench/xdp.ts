@@ -39,8 +39,9 @@
 // tens of microseconds, too coarse for target b).
 
 import { parseArgs } from "node:util";
-import { findLibrary, LIBBPF_CANDIDATES, LIBC_CANDIDATES } from "../../harness/_libbpf.ts";
-import { writeHeader } from "../../harness/_probe_packet.ts";
+import { LIBBPF_CANDIDATES } from "../../harness/kernel/libbpf.ts";
+import { findLibrary, LIBC_CANDIDATES } from "../../harness/native/libc.ts";
+import { writeHeader } from "../../harness/native/probe_packet.ts";
 import {
   chance,
   encodeRule,
@@ -54,8 +55,8 @@ import {
   SQ_VERDICT_DROP,
   SQ_VERDICT_PASS,
   SQ_VERDICTS,
-} from "../../harness/_xdp_layout.ts";
-import { XDP_DROP_OBJECT } from "../../harness/xdp_dropper.ts";
+} from "../../harness/kernel/xdp_layout.ts";
+import { XDP_DROP_OBJECT } from "../../harness/kernel/xdp_dropper.ts";
 import { type CleanupReport, NamespaceSet } from "./_netns.ts";
 import { eventually, isAlive, median, onPath, type Row, runOk, sleep, table } from "./_util.ts";
 

@@ -1,0 +1,254 @@
+/**
+ * The agent: one per host, started by the runner inside the host's network namespace
+ * with the smallest permissions that host needs. It reads workload commands as NDJSON
+ * on stdin, runs them, and writes events and results as NDJSON on stdout. It exits
+ * when stdin closes, so it never outlives the runner.
+ *
+ * Run by the runner as:
+ * `deno run --no-prompt --allow-net=<addresses> --allow-sys=networkInterfaces agent.ts --host client --network namespaces`
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  type AgentMessage,
+  type AgentWorkload,
+  encodeLine,
+  readLines,
+  type RunnerMessage,
+  toWireError,
+  type WorkloadControl,
+} from "./protocol.ts";
+import type { RunningWorkload } from "./running.ts";
+import type { Rule } from "../kernel/xdp_layout.ts";
+import type { WorkloadResult } from "../measure/results.ts";
+import { startBindChurn } from "./bind_churn.ts";
+import { startReconnectStorm } from "./reconnect_storm.ts";
+import { startTcpEcho } from "./tcp_echo.ts";
+import { startTcpProbe } from "./tcp_probe.ts";
+import { startUdpEcho } from "./udp_echo.ts";
+import { startUdpProbe } from "./udp_probe.ts";
+import { isLoopbackIpv4 } from "../workloads/workloads.ts";
+import { XdpDropper, type XdpDropperOptions } from "../kernel/xdp_dropper.ts";
+
+/** Prefix of every interface squall creates. */
+export const INTERFACE_PREFIX = "sq-";
+
+function send(message: AgentMessage): void {
+  const bytes = encodeLine(message);
+  let written = 0;
+  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+}
+
+/**
+ * Refuses traffic that would leave the machine: in a squall namespace every interface
+ * is `lo` or `sq-*`; anywhere else (the host's namespace) only loopback targets pass.
+ */
+export function checkTarget(network: string, address: string): string | undefined {
+  if (isLoopbackIpv4(address)) return undefined;
+  if (network !== "namespaces") {
+    return `Refusing to send to "${address}" from the host's network namespace: only 127.0.0.0/8 is allowed there`;
+  }
+  const foreign = Deno.networkInterfaces()
+    .map((i) => i.name)
+    .find((name) => name !== "lo" && !name.startsWith(INTERFACE_PREFIX));
+  if (foreign) {
+    return `Refusing to send to "${address}": interface "${foreign}" shows this agent is not in a squall namespace`;
+  }
+  return undefined;
+}
+
+function refuseForeign(network: string, address: string): void {
+  const refusal = checkTarget(network, address);
+  if (refusal) throw new Deno.errors.PermissionDenied(refusal);
+}
+
+function start(
+  workload: AgentWorkload,
+  network: string,
+  libcPath: string | undefined,
+): Promise<RunningWorkload> {
+  switch (workload.kind) {
+    case "udpEcho":
+      return startUdpEcho(workload.hostname, workload.port, libcPath);
+    case "udpProbe":
+      refuseForeign(network, workload.targetAddress);
+      return Promise.resolve(startUdpProbe(workload));
+    case "tcpEcho":
+      return startTcpEcho(workload.hostname, workload.port);
+    case "tcpProbe":
+      refuseForeign(network, workload.targetAddress);
+      return Promise.resolve(startTcpProbe(workload));
+    case "reconnectStorm":
+      refuseForeign(network, workload.targetAddress);
+      return Promise.resolve(startReconnectStorm(workload));
+    case "bindChurn":
+      return startBindChurn(workload);
+    case "exec":
+      throw new TypeError("Programs under test are started by the runner, not by agents");
+  }
+}
+
+/** The droppers an agent holds, one per interface, attached on first use. */
+class Droppers {
+  #options: XdpDropperOptions | undefined;
+  #attached = new Map<string, XdpDropper>();
+  #attaching = new Map<string, Promise<XdpDropper>>();
+
+  constructor(options: XdpDropperOptions | undefined) {
+    this.#options = options;
+  }
+
+  async call(method: string, params: Record<string, unknown>): Promise<unknown> {
+    const ifname = String(params.ifname);
+    switch (method) {
+      case "dropper.set":
+        (await this.#get(ifname)).setRule(Number(params.slot), params.rule as Rule);
+        return null;
+      case "dropper.take":
+        return (await this.#get(ifname)).takeRule(Number(params.slot));
+      case "dropper.read": {
+        const dropper = this.#attached.get(ifname);
+        return dropper ? { slots: dropper.counters(), flows: dropper.flowDrops() } : null;
+      }
+      default:
+        throw new TypeError(`Unknown method "${method}"`);
+    }
+  }
+
+  [Symbol.dispose](): void {
+    for (const dropper of this.#attached.values()) dropper[Symbol.dispose]();
+    this.#attached.clear();
+  }
+
+  #get(ifname: string): Promise<XdpDropper> {
+    if (!ifname.startsWith(INTERFACE_PREFIX)) {
+      throw new Deno.errors.PermissionDenied(
+        `Refusing to attach a dropper to "${ifname}": squall only touches its own sq-* interfaces`,
+      );
+    }
+    let dropper = this.#attaching.get(ifname);
+    if (!dropper) {
+      if (!this.#options) {
+        throw new Deno.errors.NotCapable(
+          `Cannot attach dropper to "${ifname}": this agent was started without --allow-ffi`,
+        );
+      }
+      dropper = XdpDropper.attach(ifname, this.#options);
+      this.#attaching.set(ifname, dropper);
+      dropper.then((d) => this.#attached.set(ifname, d), () => this.#attaching.delete(ifname));
+    }
+    return dropper;
+  }
+}
+
+/** Restarts or signals a running program under test. */
+async function control(
+  running: Map<number, Promise<RunningWorkload | undefined>>,
+  params: { id: number; control: WorkloadControl },
+): Promise<null> {
+  const workload = await running.get(params.id);
+  if (!workload?.control) {
+    throw new TypeError(`Workload ${params.id} is not running, or cannot be controlled`);
+  }
+  await workload.control(params.control);
+  return null;
+}
+
+async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      host: { type: "string" },
+      network: { type: "string" },
+      "bpf-object": { type: "string" },
+      libbpf: { type: "string" },
+      libc: { type: "string" },
+    },
+  });
+  const network = values.network ?? "loopback";
+  // A workload is here from its start message on, as a promise: a stop or snapshot that
+  // comes while it is still starting waits for it.
+  const running = new Map<number, Promise<RunningWorkload | undefined>>();
+  using droppers = new Droppers(
+    values["bpf-object"] && values.libbpf && values.libc
+      ? { objectPath: values["bpf-object"], libbpfPath: values.libbpf, libcPath: values.libc }
+      : undefined,
+  );
+
+  send({ type: "ready", pid: Deno.pid, host: values.host ?? "" });
+
+  for await (const line of readLines(Deno.stdin.readable)) {
+    let message: RunnerMessage;
+    try {
+      message = JSON.parse(line);
+    } catch (error) {
+      send({ type: "fatal", error: toWireError(error) });
+      continue;
+    }
+    switch (message.op) {
+      case "call":
+        (message.method === "workload.control"
+          ? control(running, message.params as { id: number; control: WorkloadControl })
+          : droppers.call(message.method, message.params as Record<string, unknown>)).then(
+            (value) => send({ type: "reply", id: message.id, value }),
+            (error) => send({ type: "error", id: message.id, error: toWireError(error) }),
+          );
+        break;
+      case "start": {
+        const { id } = message;
+        // Through then(): a refusal thrown at once becomes a rejection like any failure.
+        const starting = Promise.resolve().then(() =>
+          start(message.workload, network, values.libc)
+        );
+        running.set(
+          id,
+          starting.then((workload) => {
+            send({ type: "started", id, address: workload.address });
+            workload.done.then(
+              (result) => send({ type: "result", id, result }),
+              (error) => send({ type: "failed", id, error: toWireError(error) }),
+            ).finally(() => running.delete(id));
+            return workload;
+          }, (error) => {
+            send({ type: "failed", id, error: toWireError(error) });
+            running.delete(id);
+            return undefined;
+          }),
+        );
+        break;
+      }
+      case "stop":
+        running.get(message.id)?.then((w) => w?.stop()).catch(() => {});
+        break;
+      case "snapshot": {
+        const { id, light } = message;
+        running.get(id)?.then(async (w) => {
+          if (!w) return;
+          const result = await w.snapshot();
+          send({ type: "snapshot", id, result: light ? withoutLogs(result) : result });
+        }).catch(() => {});
+        break;
+      }
+    }
+  }
+  // stdin closed: the runner is gone or done. Release every socket, then leave.
+  await Promise.allSettled([...running.values()].map(async (w) => (await w)?.stop()));
+  droppers[Symbol.dispose]();
+  Deno.exit(0);
+}
+
+if (import.meta.main) await main(Deno.args);
+
+/** A result without its logs of storm attempts and churn failures (up to 20k entries). */
+function withoutLogs(result: WorkloadResult): WorkloadResult {
+  switch (result.kind) {
+    case "reconnectStorm":
+      return { ...result, attemptLog: [] };
+    case "bindChurn":
+      return { ...result, failureLog: [] };
+    default:
+      return result;
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * `squall clean`: removes exactly what crashed runs recorded in their run ledgers (see
+ * run_ledger.ts), and nothing else. For each ledger whose runner is gone (no such
+ * pid, or the pid now belongs to a process with another start time), every recorded
+ * process still running with its recorded start time is sent SIGKILL, by pid; a
+ * recorded cgroup that still exists (and is named as squall names the run's cgroups,
+ * right under a cgroup2 mount) has everything in it killed and is removed; then the
+ * ledger file is removed. Ledgers of runs still going are left alone. Nothing is ever
+ * looked up or ended by name.
+ *
+ * @module
+ */
+
+import {
+  type CgroupProcess,
+  cgroupProcesses,
+  isRunCgroupPath,
+  killAndRemoveCgroup,
+  systemCgroup2Mounts,
+} from "../runner/program_cgroup.ts";
+import {
+  bootId,
+  isSameProcess,
+  type LedgerProcess,
+  listRunLedgers,
+  processInfo,
+  readRunLedger,
+  runLedgerDirs,
+} from "../runner/run_record.ts";
+
+/** Options of {@linkcode cleanRuns}. */
+export interface CleanOptions {
+  /**
+   * The directories to look for ledgers in.
+   * @default {runLedgerDirs()}
+   */
+  dirs?: string[];
+  /**
+   * Only say what would be done.
+   * @default {false}
+   */
+  dryRun?: boolean;
+  /**
+   * How long to wait for a killed process to be gone, in ms.
+   * @default {2000}
+   */
+  waitMs?: number;
+}
+
+/** What clean did (or would do) with one ledger. */
+export interface CleanedRun {
+  /** The ledger file. */
+  path: string;
+  /** The run's id, or null when the ledger could not be read. */
+  runId: string | null;
+  /**
+   * `live`: its runner is still running, left alone. `removed`: cleaned, file removed.
+   * `would-remove`: what a dry run found to clean. `unreadable`: left alone. `failed`:
+   * something recorded could not be removed (`error` says what); the file is kept.
+   */
+  outcome: "live" | "removed" | "would-remove" | "unreadable" | "failed";
+  /** The runner's pid, when known. */
+  runnerPid: number | null;
+  /** Recorded processes that were still running and were (or would be) killed. */
+  killed: LedgerProcess[];
+  /** Of those, any still there after the wait (a process in uninterruptible sleep). */
+  survived: LedgerProcess[];
+  /** Recorded pids now used by another process (different start time): not touched. */
+  reused: LedgerProcess[];
+  /** Recorded processes already gone. */
+  gone: LedgerProcess[];
+  /**
+   * Recorded cgroups that were still there, removed (or to be removed), with the
+   * processes that were in them and were (or would be) killed.
+   */
+  cgroups: { path: string; processes: CgroupProcess[] }[];
+  /** Recorded cgroup paths that squall would not have made: not touched. */
+  foreignCgroups: string[];
+  /** Why it could not be read or removed. */
+  error: string | null;
+}
+
+/**
+ * Cleans up after crashed runs; see the module documentation.
+ *
+ * @example
+ * ```ts ignore
+ * import { cleanRuns, formatClean } from "./clean.ts";
+ * console.log(formatClean(await cleanRuns({ dryRun: true }), { dryRun: true }));
+ * ```
+ */
+export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[]> {
+  const dirs = options.dirs ?? runLedgerDirs();
+  const dryRun = options.dryRun ?? false;
+  const thisBoot = bootId();
+  const results: CleanedRun[] = [];
+  for (const path of dirs.flatMap(listRunLedgers)) {
+    const result: CleanedRun = {
+      path,
+      runId: null,
+      outcome: "unreadable",
+      runnerPid: null,
+      killed: [],
+      survived: [],
+      reused: [],
+      gone: [],
+      cgroups: [],
+      foreignCgroups: [],
+      error: null,
+    };
+    results.push(result);
+    let ledger;
+    try {
+      ledger = readRunLedger(path);
+    } catch (error) {
+      result.error = error instanceof Error ? error.message : String(error);
+      continue;
+    }
+    result.runId = ledger.runId;
+    result.runnerPid = ledger.runner.pid;
+    // After a reboot every recorded process is gone, and pids and start times mean
+    // other processes: touch none of them.
+    const sameBoot = ledger.bootId === null || thisBoot === null || ledger.bootId === thisBoot;
+    if (sameBoot && isSameProcess(ledger.runner.pid, ledger.runner.startTime)) {
+      result.outcome = "live";
+      continue;
+    }
+    for (const p of ledger.processes) {
+      const info = processInfo(p.pid);
+      const running = info !== undefined && info.state !== "Z" && info.state !== "X";
+      if (!sameBoot || !running) result.gone.push(p);
+      else if (info.startTime !== p.startTime || p.pid === Deno.pid) result.reused.push(p);
+      else result.killed.push(p);
+    }
+    const mounts = systemCgroup2Mounts();
+    const cgroups: string[] = [];
+    for (const cgroup of ledger.cgroups) {
+      if (!isRunCgroupPath(cgroup, ledger.runId, mounts)) result.foreignCgroups.push(cgroup);
+      else if (sameBoot && exists(cgroup)) cgroups.push(cgroup);
+    }
+    if (dryRun) {
+      result.cgroups = cgroups.map((path) => ({ path, processes: cgroupProcesses(path) }));
+      result.outcome = "would-remove";
+      continue;
+    }
+    for (const p of result.killed) {
+      // Checked once more right before the signal, to keep the window for reuse small.
+      if (!isSameProcess(p.pid, p.startTime)) continue;
+      try {
+        Deno.kill(p.pid, "SIGKILL");
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    result.survived = await waitGone(result.killed, options.waitMs ?? 2000);
+    const errors: string[] = [];
+    for (const path of cgroups) {
+      try {
+        result.cgroups.push({ path, processes: await killAndRemoveCgroup(path, options.waitMs) });
+      } catch (error) {
+        errors.push(error instanceof Error ? error.message : String(error));
+      }
+    }
+    if (errors.length > 0) {
+      // The ledger stays: it is what a later clean needs to try again.
+      result.error = `${errors.join("; ")}; ledger file kept, to try again`;
+      result.outcome = "failed";
+      continue;
+    }
+    try {
+      Deno.removeSync(path);
+      result.outcome = "removed";
+    } catch (error) {
+      result.error = `cannot remove the ledger file: ${
+        error instanceof Error ? error.message : error
+      }`;
+    }
+  }
+  return results;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(processes: LedgerProcess[], ms: number): Promise<LedgerProcess[]> {
+  const deadline = performance.now() + ms;
+  let left = processes.filter((p) => isSameProcess(p.pid, p.startTime));
+  while (left.length > 0 && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    left = left.filter((p) => isSameProcess(p.pid, p.startTime));
+  }
+  return left;
+}
+
+/** Options of {@linkcode formatClean}. */
+export interface FormatCleanOptions {
+  /**
+   * Whether it was a dry run.
+   * @default {false}
+   */
+  dryRun?: boolean;
+  /**
+   * The directories that were searched, for the line saying there was nothing.
+   * @default {runLedgerDirs()}
+   */
+  dirs?: string[];
+}
+
+/**
+ * Lines for people: one per ledger, and a last line.
+ * `removed run 1a2b3c: 0 processes still running, ledger file`.
+ *
+ * @example
+ * ```ts
+ * import { formatClean } from "./clean.ts";
+ * console.assert(formatClean([], { dirs: ["/run/squall"] }).includes("nothing to clean"));
+ * ```
+ */
+export function formatClean(results: CleanedRun[], options: FormatCleanOptions = {}): string {
+  const dirs = options.dirs ?? runLedgerDirs();
+  if (results.length === 0) {
+    return `No run ledgers in ${dirs.join(", ")}: nothing to clean.`;
+  }
+  const lines: string[] = [];
+  const describe = (p: LedgerProcess) => `pid ${p.pid} ${p.role}`;
+  for (const r of results) {
+    const run = r.runId !== null ? `run ${r.runId}` : r.path;
+    switch (r.outcome) {
+      case "live":
+        lines.push(
+          `left run ${r.runId} alone: its runner (pid ${r.runnerPid}) is still running (${r.path})`,
+        );
+        break;
+      case "unreadable":
+        lines.push(`left ${r.path} alone: ${r.error}`);
+        break;
+      case "removed":
+      case "would-remove":
+      case "failed": {
+        const dry = r.outcome === "would-remove";
+        const n = r.killed.length;
+        const killed = n > 0
+          ? ` (${dry ? "would kill" : "killed"} ${r.killed.map(describe).join(", ")})`
+          : "";
+        const cgroups = r.cgroups.map(({ path, processes }) =>
+          `, cgroup ${path}${
+            processes.length > 0
+              ? ` (${dry ? "would kill" : "killed"} ${
+                processes.map((p) => `pid ${p.pid} ${p.program}`).join(", ")
+              })`
+              : ""
+          }`
+        ).join("");
+        const file = r.error === null ? ", ledger file" : `; ${r.error}`;
+        const verb = dry ? "would remove" : r.outcome === "failed" ? "could not clean" : "removed";
+        lines.push(
+          `${verb} ${run}: ${n} process${
+            n === 1 ? "" : "es"
+          } still running${killed}${cgroups}${file}`,
+        );
+        for (const path of r.foreignCgroups) {
+          lines.push(`  cgroup ${path}: not one squall makes for this run, left alone`);
+        }
+        for (const p of r.reused) {
+          lines.push(
+            `  ${describe(p)}: that pid is now another process (other start time), left alone`,
+          );
+        }
+        for (const p of r.survived) {
+          lines.push(`  ${describe(p)}: still there after SIGKILL (uninterruptible sleep?)`);
+        }
+        break;
+      }
+    }
+  }
+  return lines.join("\n");
+}

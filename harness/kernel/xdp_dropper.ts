@@ -1,0 +1,275 @@
+/**
+ * The XDP dropper from user space: loads bpf/xdp_drop.o through libbpf (FFI), attaches
+ * it to one interface with a bpf_link (the program detaches itself when this process
+ * dies: no pins, nothing named), and reads and writes its maps while traffic flows.
+ * Must run inside the namespace of the interface, with --allow-ffi for libbpf and libc.
+ *
+ * @module
+ */
+
+import { cString, errnoText, lastError, type Libraries, openLibraries } from "./libbpf.ts";
+import {
+  type Counter,
+  decodeCounters,
+  decodeEntryFlows,
+  encodeRule,
+  type Rule,
+  SQ_CHAIN,
+  SQ_CONFIG,
+  SQ_COUNTER_ENTRIES,
+  SQ_COUNTERS,
+  SQ_FLOW_KEY,
+  SQ_FLOW_VALUE,
+  SQ_MAX_RULES,
+  SQ_RULE,
+  SQ_VERDICT_DROP,
+  SQ_VERDICT_PASS,
+  SQ_VERDICTS,
+} from "./xdp_layout.ts";
+
+/** Path of the committed dropper object. */
+export const XDP_DROP_OBJECT = new URL("../../bpf/xdp_drop.o", import.meta.url).pathname;
+
+/** What one rule slot counted. */
+export interface RuleTally {
+  /** Packets the rule matched and let through. */
+  passed: Counter;
+  /** Packets the rule dropped. */
+  dropped: Counter;
+  /** Of those, probe packets by flow id. */
+  flows: { flowId: number; packets: number }[];
+}
+
+/** Options of {@linkcode XdpDropper.attach}. */
+export interface XdpDropperOptions {
+  /**
+   * The compiled object.
+   * @default {XDP_DROP_OBJECT}
+   */
+  objectPath?: string;
+  /** libbpf.so.1; found in the usual places when not given. */
+  libbpfPath?: string;
+  /** libc.so.6; found in the usual places when not given. */
+  libcPath?: string;
+}
+
+/** The XDP dropper, attached to one interface. Dispose of it to detach. */
+export class XdpDropper implements Disposable {
+  /** The interface it is attached to. */
+  readonly ifname: string;
+  #libs: Libraries;
+  #object: Deno.PointerValue;
+  #link: Deno.PointerValue;
+  #fds: { rules: number; chain: number; counters: number; flowDrops: number; config: number };
+  #active = new Set<number>();
+  #cpus: number;
+  #disposed = false;
+
+  private constructor(
+    ifname: string,
+    libs: Libraries,
+    object: Deno.PointerValue,
+    link: Deno.PointerValue,
+    fds: { rules: number; chain: number; counters: number; flowDrops: number; config: number },
+  ) {
+    this.ifname = ifname;
+    this.#libs = libs;
+    this.#object = object;
+    this.#link = link;
+    this.#fds = fds;
+    this.#cpus = libs.bpf.libbpf_num_possible_cpus();
+  }
+
+  /** Loads the program and attaches it to `ifname` (in this process's namespace). */
+  static async attach(ifname: string, options: XdpDropperOptions = {}): Promise<XdpDropper> {
+    const libs = openLibraries(options.libbpfPath, options.libcPath);
+    const path = options.objectPath ?? XDP_DROP_OBJECT;
+    const what = `Cannot attach dropper to "${ifname}"`;
+    let object: Deno.PointerValue = null;
+    try {
+      const ifindex = libs.libc.if_nametoindex(cString(ifname));
+      if (ifindex === 0) throw new Deno.errors.NotFound(`${what}: interface does not exist`);
+      object = await libs.bpf.bpf_object__open_file(cString(path), null);
+      if (object === null) {
+        throw new Error(`${what}: cannot open "${path}": ${lastError(libs).text}`);
+      }
+      const loaded = await libs.bpf.bpf_object__load(object);
+      if (loaded < 0) {
+        throw new Error(`${what}: the kernel refused the program: ${errnoText(libs, loaded)}`);
+      }
+      const program = libs.bpf.bpf_object__find_program_by_name(object, cString("xdp_drop"));
+      if (program === null) throw new Error(`${what}: no program "xdp_drop" in "${path}"`);
+      const fd = (name: string) => {
+        const map = libs.bpf.bpf_object__find_map_by_name(object, cString(name));
+        if (map === null) throw new Error(`${what}: no map "${name}" in "${path}"`);
+        return libs.bpf.bpf_map__fd(map);
+      };
+      const fds = {
+        rules: fd("rules"),
+        chain: fd("chain"),
+        counters: fd("counters"),
+        flowDrops: fd("flow_drops"),
+        config: fd("config"),
+      };
+      const link = await libs.bpf.bpf_program__attach_xdp(program, ifindex);
+      if (link === null) throw new Error(`${what}: ${lastError(libs).text}`);
+      return new XdpDropper(ifname, libs, object, link, fds);
+    } catch (error) {
+      if (object !== null) libs.bpf.bpf_object__close(object);
+      libs.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Sets rule slot `index` (0-15); takes effect for the next packet. A Gilbert-Elliott
+   * rule starts in the good state.
+   */
+  setRule(index: number, rule: Rule): void {
+    this.#checkIndex(index);
+    this.#update(this.#fds.chain, index, new Uint8Array(SQ_CHAIN.size));
+    this.#update(this.#fds.rules, index, encodeRule(rule));
+    this.#active.add(index);
+    this.#writeConfig();
+  }
+
+  /** Turns rule slot `index` off. */
+  clearRule(index: number): void {
+    this.#checkIndex(index);
+    this.#update(this.#fds.rules, index, new Uint8Array(SQ_RULE.size));
+    this.#active.delete(index);
+    this.#writeConfig();
+  }
+
+  /** Tells the program how far to walk the rules: up to the highest slot in use. */
+  #writeConfig(): void {
+    const value = new Uint8Array(SQ_CONFIG.size);
+    const slots = this.#active.size === 0 ? 0 : Math.max(...this.#active) + 1;
+    new DataView(value.buffer).setUint32(SQ_CONFIG.fields.rule_slots, slots, true);
+    this.#update(this.#fds.config, 0, value);
+  }
+
+  /**
+   * Turns rule slot `index` off and takes what it counted: its pass and drop counters
+   * and its drops per probe flow, which are then reset, so the slot can serve again.
+   */
+  takeRule(index: number): RuleTally {
+    this.clearRule(index);
+    const all = this.counters();
+    const tally: RuleTally = {
+      passed: all[index * SQ_VERDICTS + SQ_VERDICT_PASS]!,
+      dropped: all[index * SQ_VERDICTS + SQ_VERDICT_DROP]!,
+      flows: this.flowDrops().filter((f) => f.rule === index).map(({ flowId, packets }) => ({
+        flowId,
+        packets,
+      })),
+    };
+    // The rule's entry: both counters, and its random state (reseeded at the next draw).
+    this.#update(this.#fds.counters, index, new Uint8Array(SQ_COUNTERS.size * this.#cpus));
+    for (const flow of tally.flows) {
+      const key = new Uint8Array(SQ_FLOW_KEY.size);
+      const view = new DataView(key.buffer);
+      view.setUint32(SQ_FLOW_KEY.fields.flow_id, flow.flowId, true);
+      view.setUint32(SQ_FLOW_KEY.fields.rule, index, true);
+      this.#libs.bpf.bpf_map_delete_elem(this.#fds.flowDrops, key);
+    }
+    return tally;
+  }
+
+  /** Every counter slot, summed over CPUs: `rule * 2 + verdict`, then no-match, not-IPv4. */
+  counters(): Counter[] {
+    const value = new Uint8Array(SQ_COUNTERS.size * this.#cpus);
+    const slots: Counter[] = [];
+    for (let entry = 0; entry < SQ_COUNTER_ENTRIES; entry++) {
+      this.#lookup(this.#fds.counters, u32(entry), value);
+      slots.push(...decodeCounters(value));
+    }
+    return slots;
+  }
+
+  /**
+   * Probe packets dropped, by flow id and rule, summed over CPUs: the flows each rule
+   * counts in its `counters` entry, plus those in the `flow_drops` map.
+   */
+  flowDrops(): { flowId: number; rule: number; packets: number }[] {
+    const found: { flowId: number; rule: number; packets: number }[] = [];
+    const entry = new Uint8Array(SQ_COUNTERS.size * this.#cpus);
+    for (let rule = 0; rule < SQ_MAX_RULES; rule++) {
+      this.#lookup(this.#fds.counters, u32(rule), entry);
+      for (const { flowId, packets } of decodeEntryFlows(entry)) {
+        found.push({ flowId, rule, packets });
+      }
+    }
+    /** Adds the drops of a flow found in the hash to those found in its rule's entry. */
+    const add = (flowId: number, rule: number, packets: number) => {
+      const known = found.find((f) => f.flowId === flowId && f.rule === rule);
+      if (known) known.packets += packets;
+      else found.push({ flowId, rule, packets });
+    };
+    const key = new Uint8Array(SQ_FLOW_KEY.size);
+    const next = new Uint8Array(SQ_FLOW_KEY.size);
+    const value = new Uint8Array(SQ_FLOW_VALUE.size * this.#cpus);
+    const keyView = new DataView(next.buffer);
+    const valueView = new DataView(value.buffer);
+    let first = true;
+    while (
+      this.#libs.bpf.bpf_map_get_next_key(this.#fds.flowDrops, first ? null : key, next) === 0
+    ) {
+      first = false;
+      if (this.#libs.bpf.bpf_map_lookup_elem(this.#fds.flowDrops, next, value) === 0) {
+        let packets = 0;
+        for (let cpu = 0; cpu < this.#cpus; cpu++) {
+          packets += Number(
+            valueView.getBigUint64(cpu * SQ_FLOW_VALUE.size + SQ_FLOW_VALUE.fields.packets, true),
+          );
+        }
+        add(
+          keyView.getUint32(SQ_FLOW_KEY.fields.flow_id, true),
+          keyView.getUint32(SQ_FLOW_KEY.fields.rule, true),
+          packets,
+        );
+      }
+      key.set(next);
+    }
+    return found;
+  }
+
+  /** Detaches the program and frees everything. Safe to call twice. */
+  [Symbol.dispose](): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#libs.bpf.bpf_link__destroy(this.#link);
+    this.#libs.bpf.bpf_object__close(this.#object);
+    this.#libs.close();
+  }
+
+  #checkIndex(index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= SQ_MAX_RULES) {
+      throw new RangeError(`Rule index must be 0-${SQ_MAX_RULES - 1}, got ${index}`);
+    }
+  }
+
+  #update(fd: number, index: number, value: Uint8Array<ArrayBuffer>): void {
+    const result = this.#libs.bpf.bpf_map_update_elem(fd, u32(index), value, 0n);
+    if (result < 0) {
+      throw new Error(
+        `Cannot update dropper map on "${this.ifname}": ${errnoText(this.#libs, result)}`,
+      );
+    }
+  }
+
+  #lookup(fd: number, key: Uint8Array<ArrayBuffer>, value: Uint8Array<ArrayBuffer>): void {
+    const result = this.#libs.bpf.bpf_map_lookup_elem(fd, key, value);
+    if (result < 0) {
+      throw new Error(
+        `Cannot read dropper map on "${this.ifname}": ${errnoText(this.#libs, result)}`,
+      );
+    }
+  }
+}
+
+function u32(value: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, value, true);
+  return bytes;
+}

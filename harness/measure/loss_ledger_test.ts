@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { buildLedger, type LedgerInput } from "./loss_ledger.ts";
+import type { UdpProbeResult } from "./results.ts";
+
+function input(
+  overrides: Partial<Omit<LedgerInput, "result">> & { result: Partial<UdpProbeResult> },
+): LedgerInput {
+  return {
+    outboundDrops: [],
+    returnDrops: [],
+    outboundKernel: { receiveBufferOverflow: 0, noSocket: 0 },
+    returnKernel: { receiveBufferOverflow: 0, noSocket: 0 },
+    shared: false,
+    ...overrides,
+    result: { echoReceived: null, late: 0, ...overrides.result } as UdpProbeResult,
+  };
+}
+
+Deno.test("buildLedger() attributes each direction's loss to faults and the kernel", () => {
+  const ledger = buildLedger(input({
+    result: { sent: 1000, delivered: 880, late: 5, lost: 115, echoReceived: 920 },
+    outboundDrops: [{ fault: 1, description: "loss 5%", packets: 70 }],
+    outboundKernel: { receiveBufferOverflow: 8, noSocket: 2 },
+    returnDrops: [{ fault: 1, description: "loss 5%", packets: 30 }, {
+      fault: 2,
+      description: "x",
+      packets: 0,
+    }],
+    returnKernel: { receiveBufferOverflow: 5, noSocket: 99 },
+  }));
+  assert.deepEqual(ledger.outbound, {
+    lost: 80,
+    droppedByFault: [{ fault: 1, description: "loss 5%", packets: 70 }],
+    receiveBufferOverflow: 8,
+    noSocket: 2,
+    unexplained: 0,
+  });
+  // No-socket drops of the probe's own namespace are not this flow's: replies always find the probe.
+  assert.deepEqual(ledger.return, {
+    lost: 35,
+    droppedByFault: [{ fault: 1, description: "loss 5%", packets: 30 }],
+    receiveBufferOverflow: 5,
+    noSocket: 0,
+    unexplained: 0,
+  });
+  assert.equal(ledger.total.lost, 115);
+  assert.deepEqual(ledger.total.droppedByFault, [{
+    fault: 1,
+    description: "loss 5%",
+    packets: 100,
+  }]);
+  assert.equal(ledger.total.unexplained, 0);
+  assert.equal(ledger.late, 5);
+});
+
+Deno.test("buildLedger() says how much is unexplained, per direction", () => {
+  const ledger = buildLedger(input({
+    result: { sent: 100, delivered: 90, lost: 10, echoReceived: 95 },
+    outboundDrops: [{ fault: 1, description: "loss", packets: 3 }],
+  }));
+  assert.equal(ledger.outbound!.unexplained, 2);
+  assert.equal(ledger.return!.unexplained, 5);
+  assert.equal(ledger.total.unexplained, 7);
+});
+
+Deno.test("buildLedger() without squall's echo gives only the total", () => {
+  const ledger = buildLedger(input({
+    result: { sent: 100, delivered: 90, lost: 10 },
+    outboundDrops: [{ fault: 1, description: "loss", packets: 6 }],
+    returnDrops: [{ fault: 1, description: "loss", packets: 4 }],
+  }));
+  assert.equal(ledger.outbound, null);
+  assert.equal(ledger.return, null);
+  assert.equal(ledger.total.unexplained, 0);
+});

@@ -1,0 +1,310 @@
+/**
+ * The report: plain data, the same for the terminal, JSON files and tests.
+ *
+ * @module
+ */
+
+import { ExitCode } from "../core/exit_codes.ts";
+import type { Fault } from "../scenario/faults.ts";
+import type { ObservedBindFailure, WorkloadResult } from "../measure/results.ts";
+import type { ThresholdOutcome } from "../scenario/threshold.ts";
+import type { NetworkKind, PlannedInterface, PlannedLink } from "../scenario/topology.ts";
+import type { WorkloadSpec } from "../workloads/workloads.ts";
+
+/**
+ * Version of the report format; bumped on any incompatible change.
+ *
+ * @example
+ * ```ts
+ * import { REPORT_SCHEMA_VERSION } from "./report.ts";
+ * // Refuse a JSON report written in another format.
+ * const report = JSON.parse('{ "schemaVersion": 1, "scenarios": [] }');
+ * if (report.schemaVersion !== REPORT_SCHEMA_VERSION) {
+ *   throw new Error(`Cannot read report: schema version ${report.schemaVersion}`);
+ * }
+ * ```
+ */
+export const REPORT_SCHEMA_VERSION = 1;
+
+/** squall's version, as written into reports. */
+export const SQUALL_VERSION = "0.1.0";
+
+/**
+ * How a scenario ended: `"failed"` when a check, a threshold or a workload failed;
+ * `"error"` when something else went wrong (the report's `errors` say what, e.g. a
+ * timeout); `"interrupted"` when the run's signal was aborted (Ctrl-C in the CLI).
+ *
+ * @example
+ * ```ts
+ * import type { ScenarioStatus } from "./report.ts";
+ * const statuses: ScenarioStatus[] = ["passed", "failed", "passed"];
+ * const summary: Record<ScenarioStatus, number> = {
+ *   passed: 0,
+ *   failed: 0,
+ *   error: 0,
+ *   interrupted: 0,
+ * };
+ * for (const s of statuses) summary[s]++;
+ * console.assert(summary.passed === 2 && summary.failed === 1);
+ * ```
+ */
+export type ScenarioStatus = "passed" | "failed" | "error" | "interrupted";
+
+/**
+ * A host as it ran.
+ *
+ * @example
+ * ```ts
+ * import type { HostReport } from "./report.ts";
+ * const host: HostReport = {
+ *   name: "server",
+ *   address: "198.18.0.2",
+ *   agentPid: 8173,
+ *   interfaces: [],
+ * };
+ * // To look inside it while it runs: nsenter -t 8173 -n ip addr
+ * console.assert(host.agentPid === 8173);
+ * ```
+ */
+export interface HostReport {
+  /** Role name. */
+  name: string;
+  /** Main address. */
+  address: string;
+  /** Process id of its agent (the namespace lives as long as it does). */
+  agentPid: number | null;
+  /** Its link ends. */
+  interfaces: PlannedInterface[];
+}
+
+/**
+ * A workload as it ran.
+ *
+ * @example
+ * ```ts
+ * import type { WorkloadReport } from "./report.ts";
+ * function lossOf(w: WorkloadReport): number | undefined {
+ *   return w.result?.kind === "udpProbe" ? w.result.loss : undefined;
+ * }
+ * ```
+ */
+export interface WorkloadReport {
+  /** Its name. */
+  name: string;
+  /** The host it ran on. */
+  host: string;
+  /** Its spec, as given. */
+  spec: WorkloadSpec;
+  /** One line describing it. */
+  description: string;
+  /** `finished` by itself, `stopped` by the runner, or `failed`. */
+  status: "running" | "finished" | "stopped" | "failed";
+  /** When it started, in ms since the scenario started. */
+  startedAtMs: number;
+  /** Why it failed. */
+  error?: string;
+  /** What it measured (also when stopped early). */
+  result?: WorkloadResult;
+}
+
+/**
+ * A fault as it was applied: when, where, and what it did.
+ *
+ * @example
+ * ```ts
+ * import type { FaultReport } from "./report.ts";
+ * import { loss } from "../scenario/faults.ts";
+ * const fault = loss(0.1);
+ * const applied: FaultReport = {
+ *   id: 1,
+ *   description: "loss 10% on client ↔ server",
+ *   link: ["client", "server"],
+ *   kind: fault.kind,
+ *   direction: fault.direction,
+ *   fault,
+ *   appliedAtMs: 0,
+ *   removedAtMs: 2000,
+ *   passed: 1800,
+ *   dropped: 200,
+ * };
+ * console.assert(applied.dropped / (applied.passed + applied.dropped) === 0.1);
+ * ```
+ */
+export interface FaultReport {
+  /** Its id in this run, 1, 2, ... (ledgers name faults by id). */
+  id: number;
+  /** One line describing it. */
+  description: string;
+  /** The link's two hosts, as the link names them. */
+  link: [string, string];
+  /** Its kind. */
+  kind: Fault["kind"];
+  /** Which way it acted. */
+  direction: Fault["direction"];
+  /** The fault as given. */
+  fault: Fault;
+  /** When it was applied, in ms since the scenario started. */
+  appliedAtMs: number;
+  /** When it was removed, or null if it was still on when the run ended. */
+  removedAtMs: number | null;
+  /** Packets it matched and let through (summed over both directions). */
+  passed: number;
+  /** Packets it dropped. */
+  dropped: number;
+}
+
+/**
+ * A check made by the scenario function.
+ *
+ * @example
+ * ```ts
+ * import type { CheckOutcome } from "./report.ts";
+ * const check: CheckOutcome = { name: "both flows were answered", ok: false, detail: "0/200" };
+ * console.assert(!check.ok);
+ * ```
+ */
+export interface CheckOutcome {
+  /** Its name. */
+  name: string;
+  /** Whether it held. */
+  ok: boolean;
+  /** Detail given with it. */
+  detail?: string;
+}
+
+/**
+ * The report of one scenario.
+ *
+ * @example
+ * ```ts
+ * import type { ScenarioReport } from "./report.ts";
+ * // Why a scenario did not pass, one line each.
+ * function failures(report: ScenarioReport): string[] {
+ *   return [
+ *     ...report.errors,
+ *     ...report.thresholds.filter((t) => !t.ok).map((t) => `${t.key}: ${t.reason}`),
+ *     ...report.checks.filter((c) => !c.ok).map((c) => `check failed: ${c.name}`),
+ *   ];
+ * }
+ * ```
+ */
+export interface ScenarioReport {
+  /** Version of the report format. */
+  schemaVersion: typeof REPORT_SCHEMA_VERSION;
+  /** Scenario name. */
+  name: string;
+  /** The module it came from, when run from a file. */
+  file: string | null;
+  /** Per-run id carried by every interface name. */
+  runId: string;
+  /** How hosts were made. */
+  network: NetworkKind;
+  /** How it ended. */
+  status: ScenarioStatus;
+  /** The exit code this scenario alone would give. */
+  exitCode: ExitCode;
+  /** Wall-clock start, ISO 8601. */
+  startedAt: string;
+  /** From start to the end of teardown, in ms. */
+  durationMs: number;
+  /** From start until every agent was ready and every link was up, in ms. */
+  setupMs: number | null;
+  /** Hosts. */
+  hosts: HostReport[];
+  /** Links. */
+  links: PlannedLink[];
+  /** Workloads, in start order. */
+  workloads: WorkloadReport[];
+  /** Faults, in the order they were applied: the fault timeline. */
+  faults: FaultReport[];
+  /** Checks made by the scenario function. */
+  checks: CheckOutcome[];
+  /** Thresholds, evaluated over the workloads' results. */
+  thresholds: ThresholdOutcome[];
+  /** What went wrong, beyond failed checks and thresholds. */
+  errors: string[];
+  /** Lines logged by the scenario function, with ms since start. */
+  log: { atMs: number; message: string }[];
+  /**
+   * Failed binds of any process in the run's namespaces, from the bind watch
+   * (bpf/bind_watch.c), oldest first; null when it did not run.
+   */
+  bindFailures: ObservedBindFailure[] | null;
+  /**
+   * The bind watch: whether it ran, why not, events it could not keep (`lost`) and bind()
+   * calls it could not follow (`untracked`). With either above 0, `bindFailures` may be
+   * short, and thresholds on programs' bind failures count as not measured.
+   */
+  bindWatch: { active: boolean; reason: string | null; lost: number; untracked: number };
+}
+
+/**
+ * The report of one `squall run`: every scenario, and a summary. `--json` writes it.
+ *
+ * @example
+ * ```ts
+ * import type { RunReport } from "./report.ts";
+ * const report: RunReport = {
+ *   schemaVersion: 1,
+ *   tool: { name: "squall", version: "0.1.0", deno: "2.9.6" },
+ *   startedAt: "2025-01-01T00:00:00.000Z",
+ *   durationMs: 0,
+ *   exitCode: 0,
+ *   summary: { total: 0, passed: 0, failed: 0, error: 0, interrupted: 0 },
+ *   scenarios: [],
+ * };
+ * console.assert(report.summary.total === report.scenarios.length);
+ * ```
+ */
+export interface RunReport {
+  /** Version of the report format. */
+  schemaVersion: typeof REPORT_SCHEMA_VERSION;
+  /** The tool that wrote it. */
+  tool: { name: "squall"; version: string; deno: string };
+  /** Wall-clock start, ISO 8601. */
+  startedAt: string;
+  /** Duration of the whole run, in ms. */
+  durationMs: number;
+  /** The exit code of the run. */
+  exitCode: ExitCode;
+  /** Scenarios by outcome. */
+  summary: { total: number } & Record<ScenarioStatus, number>;
+  /** Each scenario. */
+  scenarios: ScenarioReport[];
+}
+
+/**
+ * Builds the report of a whole run from its scenario reports: the summary, and the exit
+ * code the CLI would give (the worst of theirs).
+ *
+ * @example
+ * ```ts
+ * import { runReport } from "./report.ts";
+ * const report = runReport([], new Date().toISOString(), 0, false);
+ * console.assert(report.summary.total === 0 && report.exitCode === 0);
+ * ```
+ */
+export function runReport(
+  scenarios: ScenarioReport[],
+  startedAt: string,
+  durationMs: number,
+  interrupted: boolean,
+): RunReport {
+  const summary = { total: scenarios.length, passed: 0, failed: 0, error: 0, interrupted: 0 };
+  for (const s of scenarios) summary[s.status]++;
+  const codes = scenarios.map((s) => s.exitCode);
+  let exitCode: RunReport["exitCode"] = ExitCode.Pass;
+  if (codes.includes(ExitCode.Failed)) exitCode = ExitCode.Failed;
+  if (codes.includes(ExitCode.BadInput)) exitCode = ExitCode.BadInput;
+  if (codes.includes(ExitCode.Environment)) exitCode = ExitCode.Environment;
+  if (interrupted || codes.includes(ExitCode.Interrupted)) exitCode = ExitCode.Interrupted;
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    tool: { name: "squall", version: SQUALL_VERSION, deno: Deno.version.deno },
+    startedAt,
+    durationMs,
+    exitCode,
+    summary,
+    scenarios,
+  };
+}

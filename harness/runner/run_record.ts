@@ -1,0 +1,360 @@
+/**
+ * The run ledger: a file per run that names every process the run started, so that
+ * `squall clean` can end exactly those, and nothing else, after a runner crashed.
+ *
+ * squall's runs create almost nothing named (namespaces are anonymous and held by their
+ * agents, links live inside them, bpf_links die with their process), so a process is
+ * what can outlive a crashed runner. A process is recorded by pid and
+ * start time (field 22 of /proc/<pid>/stat, clock ticks since boot): a pid alone could
+ * have been reused by an unrelated process since.
+ *
+ * The other thing is the run's cgroup for programs under test (see _program_cgroup.ts),
+ * recorded by path before it is made.
+ *
+ * The file is NDJSON, appended to as the run goes (a crash mid-write loses at most the
+ * last line): a header, then one line per process or cgroup.
+ *
+ * ```
+ * {"squallRunLedger":1,"runId":"1a2b3c","bootId":"…","runner":{"pid":4242,"startTime":123456},"startedAt":"2025-…"}
+ * {"pid":4250,"startTime":123470,"role":"agent server"}
+ * {"cgroup":"/sys/fs/cgroup/squall-1a2b3c-4242"}
+ * ```
+ *
+ * It lives in `/run/squall/` (a tmpfs: gone after a reboot, like the processes), or in
+ * `${TMPDIR:-/tmp}/squall-runs/` when /run cannot be written; `SQUALL_RUN_DIR` overrides
+ * both (tests use it).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+
+/** The version written in the header line of a ledger. */
+export const RUN_LEDGER_VERSION = 1;
+
+/** Where ledgers are written first. */
+export const RUN_DIR = "/run/squall";
+
+/** A process as the ledger records it. */
+export interface LedgerProcess {
+  /** Its pid. */
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat when it was recorded: clock ticks after boot. */
+  startTime: number;
+  /** What it was to the run: `agent server`, `program server/web`. */
+  role: string;
+}
+
+/** A ledger as read back from its file. */
+export interface RunLedgerContents {
+  /** The file. */
+  path: string;
+  /** The run's id. */
+  runId: string;
+  /** /proc/sys/kernel/random/boot_id when the run started, or null if it was unknown. */
+  bootId: string | null;
+  /** The process that ran it. */
+  runner: { pid: number; startTime: number };
+  /** Wall-clock start, ISO 8601. */
+  startedAt: string;
+  /** The processes it started, in the order they were recorded. */
+  processes: LedgerProcess[];
+  /** The cgroups it made (or was about to make), by path. */
+  cgroups: string[];
+}
+
+/** Options of {@linkcode RunLedger.open}. */
+export interface RunLedgerOptions {
+  /**
+   * The directory to write the ledger in (made if missing).
+   * @default {`$SQUALL_RUN_DIR`, else `/run/squall`, else `${TMPDIR:-/tmp}/squall-runs`}
+   */
+  dir?: string;
+}
+
+/**
+ * The directories ledgers may be in, in the order they are tried: `$SQUALL_RUN_DIR`
+ * alone when it is set, else /run/squall and `${TMPDIR:-/tmp}/squall-runs`.
+ *
+ * @example
+ * ```ts
+ * import { runLedgerDirs } from "./run_record.ts";
+ * console.assert(runLedgerDirs().length >= 1);
+ * ```
+ */
+export function runLedgerDirs(): string[] {
+  const override = env("SQUALL_RUN_DIR");
+  if (override) return [override];
+  return [RUN_DIR, join(env("TMPDIR") || "/tmp", "squall-runs")];
+}
+
+/**
+ * The ledger of one run, open for writing. Open it when the run starts, record every
+ * process the run starts, close it when the run has ended and torn down: closing
+ * removes the file.
+ *
+ * @example
+ * ```ts
+ * import { RunLedger } from "./run_record.ts";
+ * const dir = Deno.makeTempDirSync();
+ * {
+ *   using ledger = RunLedger.open("1a2b3c", { dir });
+ *   ledger.recordProcess(Deno.pid, "example");
+ * } // closed: the file is gone
+ * Deno.removeSync(dir);
+ * ```
+ */
+export class RunLedger implements Disposable {
+  /** The file. */
+  readonly path: string;
+  /** The run's id. */
+  readonly runId: string;
+  #closed = false;
+
+  private constructor(path: string, runId: string) {
+    this.path = path;
+    this.runId = runId;
+  }
+
+  /**
+   * Creates the ledger of run `runId` and writes its header: the run id, and this
+   * process (the runner) with its start time.
+   *
+   * @throws {TypeError} when `runId` is not a string of letters, digits, `-` and `_`.
+   * @throws {Error} when no ledger directory can be written.
+   */
+  static open(runId: string, options: RunLedgerOptions = {}): RunLedger {
+    if (typeof runId !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(runId)) {
+      throw new TypeError(
+        `Cannot open run ledger: run id must be 1-64 letters, digits, "-" or "_", got ${
+          JSON.stringify(runId)
+        }`,
+      );
+    }
+    const runner = processInfo(Deno.pid);
+    const header = {
+      squallRunLedger: RUN_LEDGER_VERSION,
+      runId,
+      bootId: bootId(),
+      runner: { pid: Deno.pid, startTime: runner?.startTime ?? 0 },
+      startedAt: new Date().toISOString(),
+    };
+    const dirs = options.dir !== undefined ? [options.dir] : runLedgerDirs();
+    const failures: string[] = [];
+    for (const dir of dirs) {
+      const path = join(dir, `${runId}-${Deno.pid}.jsonl`);
+      try {
+        Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        Deno.writeTextFileSync(path, JSON.stringify(header) + "\n", {
+          createNew: true,
+          mode: 0o600,
+        });
+        return new RunLedger(path, runId);
+      } catch (error) {
+        failures.push(`"${path}": ${error instanceof Error ? error.message : error}`);
+      }
+    }
+    throw new Error(`Cannot open run ledger of run "${runId}": ${failures.join("; ")}`);
+  }
+
+  /**
+   * Records a process the run started, with its start time. Returns false, and records
+   * nothing, when the process is already gone or the ledger is closed.
+   *
+   * @throws {RangeError} when `pid` is not an integer above 1.
+   */
+  recordProcess(pid: number, role: string): boolean {
+    if (!Number.isInteger(pid) || pid <= 1) {
+      throw new RangeError(`Cannot record process: pid must be an integer above 1, got ${pid}`);
+    }
+    if (this.#closed) return false;
+    const info = processInfo(pid);
+    if (info === undefined) return false;
+    const line: LedgerProcess = { pid, startTime: info.startTime, role: String(role) };
+    Deno.writeTextFileSync(this.path, JSON.stringify(line) + "\n", { append: true });
+    return true;
+  }
+
+  /**
+   * Records a cgroup the run is about to make, by path: before it is made, so that a
+   * crash right after leaves it recorded. Returns false when the ledger is closed.
+   */
+  recordCgroup(path: string): boolean {
+    if (this.#closed) return false;
+    Deno.writeTextFileSync(this.path, JSON.stringify({ cgroup: String(path) }) + "\n", {
+      append: true,
+    });
+    return true;
+  }
+
+  /** Removes the file: the run ended and everything it started is gone. Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      Deno.removeSync(this.path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+
+  /** Same as {@linkcode RunLedger.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Reads a ledger file. Lines that do not parse are skipped (a crash can cut the last
+ * one short).
+ *
+ * @throws {SyntaxError} when the header is missing or malformed.
+ *
+ * @example
+ * ```ts
+ * import { readRunLedger, RunLedger } from "./run_record.ts";
+ * const dir = Deno.makeTempDirSync();
+ * using ledger = RunLedger.open("1a2b3c", { dir });
+ * console.assert(readRunLedger(ledger.path).runner.pid === Deno.pid);
+ * ledger.close();
+ * Deno.removeSync(dir);
+ * ```
+ */
+export function readRunLedger(path: string): RunLedgerContents {
+  const lines = Deno.readTextFileSync(path).split("\n").filter((l) => l.trim() !== "");
+  const header = parse(lines[0]);
+  const runner = header?.runner as Record<string, unknown> | undefined;
+  if (
+    header?.squallRunLedger !== RUN_LEDGER_VERSION || typeof header.runId !== "string" ||
+    !isPid(runner?.pid) || typeof runner?.startTime !== "number"
+  ) {
+    throw new SyntaxError(`Cannot read run ledger "${path}": no valid header line`);
+  }
+  const processes: LedgerProcess[] = [];
+  const cgroups: string[] = [];
+  for (const line of lines.slice(1)) {
+    const p = parse(line);
+    if (p && isPid(p.pid) && typeof p.startTime === "number" && typeof p.role === "string") {
+      processes.push({ pid: p.pid, startTime: p.startTime, role: p.role });
+    } else if (p && typeof p.cgroup === "string" && p.cgroup.startsWith("/")) {
+      cgroups.push(p.cgroup);
+    }
+  }
+  return {
+    path,
+    runId: header.runId,
+    bootId: typeof header.bootId === "string" ? header.bootId : null,
+    runner: { pid: runner.pid, startTime: runner.startTime },
+    startedAt: typeof header.startedAt === "string" ? header.startedAt : "",
+    processes,
+    cgroups,
+  };
+}
+
+/**
+ * The ledger files in `dir` (`*.jsonl`), sorted; none when it does not exist.
+ *
+ * @example
+ * ```ts
+ * import { listRunLedgers } from "./run_record.ts";
+ * console.assert(listRunLedgers("/no/such/dir").length === 0);
+ * ```
+ */
+export function listRunLedgers(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)]
+      .filter((e) => e.isFile && e.name.endsWith(".jsonl"))
+      .map((e) => join(dir, e.name))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** A process as /proc shows it now. */
+export interface ProcessInfo {
+  /** Field 22 of /proc/<pid>/stat: clock ticks after boot. */
+  startTime: number;
+  /** Field 3: R, S, D, Z (zombie), ... */
+  state: string;
+}
+
+/**
+ * Start time and state of a process from /proc/<pid>/stat, or undefined when there is
+ * no such process.
+ *
+ * @example
+ * ```ts
+ * import { processInfo } from "./run_record.ts";
+ * console.assert((processInfo(Deno.pid)?.startTime ?? 0) > 0);
+ * ```
+ */
+export function processInfo(pid: number): ProcessInfo | undefined {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may itself hold ")" or spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // fields[0] is field 3 (state), so field 22 is fields[19].
+  const startTime = Number(fields[19]);
+  if (!Number.isInteger(startTime)) return undefined;
+  return { startTime, state: fields[0] ?? "?" };
+}
+
+/**
+ * Whether the process `pid` is running now and is the one that was recorded: its start
+ * time is `startTime` (a zombie has ended, whatever its start time).
+ *
+ * @example
+ * ```ts
+ * import { isSameProcess, processInfo } from "./run_record.ts";
+ * console.assert(isSameProcess(Deno.pid, processInfo(Deno.pid)!.startTime));
+ * ```
+ */
+export function isSameProcess(pid: number, startTime: number): boolean {
+  const info = processInfo(pid);
+  return info !== undefined && info.startTime === startTime && info.state !== "Z" &&
+    info.state !== "X";
+}
+
+/**
+ * This boot's id (/proc/sys/kernel/random/boot_id), or null when unreadable.
+ *
+ * @example
+ * ```ts
+ * import { bootId } from "./run_record.ts";
+ * console.assert(bootId() === null || bootId()!.length > 0);
+ * ```
+ */
+export function bootId(): string | null {
+  try {
+    return Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+  } catch {
+    return null;
+  }
+}
+
+function parse(line: string | undefined): Record<string, unknown> | undefined {
+  if (line === undefined) return undefined;
+  try {
+    const value = JSON.parse(line);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isPid(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value > 1;
+}
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // No --allow-env: the defaults.
+  }
+}

@@ -1,0 +1,637 @@
+/**
+ * A scenario is a declaration that the runner interprets: hosts, links, workloads,
+ * thresholds and an optional function that drives the run. Importing a scenario
+ * module has no side effects; {@linkcode validateScenario} finds every problem
+ * before anything is created.
+ *
+ * @module
+ */
+
+import { type Duration, tryParseDuration } from "../core/duration.ts";
+import type { Problem } from "../core/errors.ts";
+import { METRICS } from "./metrics.ts";
+import type {
+  BindChurnResult,
+  ExecResult,
+  ReconnectStormResult,
+  TcpEchoResult,
+  TcpProbeResult,
+  UdpEchoResult,
+  UdpProbeResult,
+  WorkloadResult,
+} from "../measure/results.ts";
+import { parseThreshold, type Threshold } from "./threshold.ts";
+import {
+  linkEnds,
+  linkFaults,
+  type LinkOptions,
+  type NetworkKind,
+  type PlannedInterface,
+  planTopology,
+  resolveTarget,
+  validateTopology,
+} from "./topology.ts";
+import { type Fault, validateFault } from "./faults.ts";
+import {
+  type BindChurnSpec,
+  type ExecSpec,
+  isIpv4,
+  parseTarget,
+  type ReconnectStormSpec,
+  runsUntilStopped,
+  targetOf,
+  type TcpEchoSpec,
+  type TcpProbeSpec,
+  type UdpEchoSpec,
+  type UdpProbeSpec,
+  validateWorkload,
+  type WorkloadSpec,
+} from "../workloads/workloads.ts";
+
+/**
+ * Where a workload runs and what it runs: `{ on: "server", run: udpEcho({ port: 7000 }) }`.
+ *
+ * @example
+ * ```ts
+ * import type { WorkloadPlacement } from "./scenario.ts";
+ * import { udpEcho } from "../workloads/workloads.ts";
+ * const echo: WorkloadPlacement = { on: "server", run: udpEcho({ port: 7000 }) };
+ * console.assert(echo.run.kind === "udpEcho");
+ * ```
+ */
+export interface WorkloadPlacement<S extends WorkloadSpec = WorkloadSpec> {
+  /** The host to run it on. */
+  on: string;
+  /** The workload. */
+  run: S;
+}
+
+/**
+ * Options of {@linkcode scenario}.
+ *
+ * @example
+ * ```ts
+ * import { scenario, type ScenarioOptions } from "./scenario.ts";
+ * import { tcpEcho, tcpProbe } from "../workloads/workloads.ts";
+ * const options: ScenarioOptions = {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: {
+ *     echo: { on: "server", run: tcpEcho({ port: 7100 }) },
+ *     probe: { on: "client", run: tcpProbe({ target: "server:7100", count: 100 }) },
+ *   },
+ *   timeout: "30s",
+ *   thresholds: { "probe.failed": "== 0", "probe.rtt.p99": "< 10ms" },
+ * };
+ * export default scenario("tcp echo", options);
+ * ```
+ */
+export interface ScenarioOptions {
+  /**
+   * How hosts are made: `"namespaces"` (one network namespace per host, needs root)
+   * or `"loopback"` (one host on 127.0.0.1, no privileges).
+   * @default {"namespaces"}
+   */
+  network?: NetworkKind;
+  /** Host role names, e.g. `["client", "server"]`. */
+  hosts: string[];
+  /**
+   * Links between hosts, each a veth pair: `[["client", "server"]]`.
+   * @default {[]}
+   */
+  links?: LinkOptions[];
+  /**
+   * Workloads started before the scenario function runs, by name. Servers start
+   * first, then the rest in order. They are validated before anything is created.
+   * @default {{}}
+   */
+  workloads?: Record<string, WorkloadPlacement>;
+  /**
+   * The whole run is stopped after this long.
+   * @default {"60s"}
+   */
+  timeout?: Duration;
+  /**
+   * Limits on metrics, as `"<workload>.<metric>": "<op> <value>"`:
+   * `{ "probe.loss": "< 2%", "probe.rtt.p99": "< 5ms" }`.
+   * @default {{}}
+   */
+  thresholds?: Record<string, string>;
+}
+
+/**
+ * The result type of a workload spec.
+ *
+ * @example
+ * ```ts
+ * import type { ResultOf } from "./scenario.ts";
+ * import type { UdpProbeSpec } from "../workloads/workloads.ts";
+ * function lossOf(result: ResultOf<UdpProbeSpec>): number {
+ *   return result.loss; // a UdpProbeResult
+ * }
+ * ```
+ */
+export type ResultOf<S extends WorkloadSpec> = S extends UdpProbeSpec ? UdpProbeResult
+  : S extends UdpEchoSpec ? UdpEchoResult
+  : S extends TcpProbeSpec ? TcpProbeResult
+  : S extends TcpEchoSpec ? TcpEchoResult
+  : S extends ReconnectStormSpec ? ReconnectStormResult
+  : S extends BindChurnSpec ? BindChurnResult
+  : S extends ExecSpec ? ExecResult
+  : WorkloadResult;
+
+/**
+ * The handle type of a workload spec: programs under test can also be restarted and signalled.
+ *
+ * @example
+ * ```ts
+ * import type { HandleOf } from "./scenario.ts";
+ * import type { ExecSpec, UdpProbeSpec } from "../workloads/workloads.ts";
+ * async function sentSoFar(probe: HandleOf<UdpProbeSpec>): Promise<number> {
+ *   return (await probe.snapshot()).sent; // a WorkloadHandle<UdpProbeResult>
+ * }
+ * async function crash(server: HandleOf<ExecSpec>): Promise<void> {
+ *   await server.kill("SIGKILL"); // a ProgramHandle
+ * }
+ * ```
+ */
+export type HandleOf<S extends WorkloadSpec> = S extends ExecSpec ? ProgramHandle
+  : WorkloadHandle<ResultOf<S>>;
+
+/**
+ * A running (or finished) workload.
+ *
+ * @example
+ * ```ts
+ * import { scenario } from "./scenario.ts";
+ * import { udpEcho, udpProbe } from "../workloads/workloads.ts";
+ *
+ * export default scenario("a probe started later", {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: { echo: { on: "server", run: udpEcho({ port: 7000 }) } },
+ * }, async (t) => {
+ *   const probe = await t.start("probe", {
+ *     on: "client",
+ *     run: udpProbe({ target: "server:7000", duration: "5s" }),
+ *   });
+ *   await t.sleep("1s");
+ *   t.log(`sent ${(await probe.snapshot()).sent} in the first second`);
+ *   const result = await probe.result();
+ *   t.check("every datagram answered", result.lost === 0, `${result.lost} lost`);
+ * });
+ * ```
+ */
+export interface WorkloadHandle<R extends WorkloadResult = WorkloadResult> {
+  /** Its name. */
+  readonly name: string;
+  /** The host it runs on. */
+  readonly host: string;
+  /** Resolves with its result when it finishes (servers finish when stopped). */
+  result(): Promise<R>;
+  /** Stops it and resolves with its result. Stopping a finished workload is a no-op. */
+  stop(): Promise<R>;
+  /** What it has measured so far, without stopping it. */
+  snapshot(): Promise<R>;
+}
+
+/**
+ * A program under test, started by {@linkcode ScenarioContext.start} with `exec([...])`.
+ *
+ * @example
+ * ```ts
+ * import { scenario } from "./scenario.ts";
+ * import { exec } from "../workloads/workloads.ts";
+ *
+ * export default scenario("a server that crashes", {
+ *   hosts: ["server"],
+ *   workloads: {
+ *     web: {
+ *       on: "server",
+ *       run: exec(["python3", "-m", "http.server", "8000"], { ready: { tcp: 8000 } }),
+ *     },
+ *   },
+ * }, async (t) => {
+ *   const web = t.program("web");
+ *   await t.sleep("1s");
+ *   await web.kill(); // SIGKILL: a crash
+ *   await web.restart(); // resolves once it listens again
+ *   t.log(`runs: ${(await web.snapshot()).runs.length}`);
+ * });
+ * ```
+ */
+export interface ProgramHandle extends WorkloadHandle<ExecResult> {
+  /** Stops the program (SIGTERM, then SIGKILL) and starts it again; resolves once it is ready. */
+  restart(): Promise<void>;
+  /**
+   * Sends a signal to the program (SIGKILL to simulate a crash, SIGSTOP to freeze it);
+   * it can be started again with `restart()`.
+   * @default {"SIGKILL"}
+   */
+  kill(signal?: Deno.Signal): Promise<void>;
+}
+
+/**
+ * A fault applied to a link; dispose of it (or call `remove()`) to remove it.
+ *
+ * @example
+ * ```ts
+ * import { type AppliedFault, scenario } from "./scenario.ts";
+ * import { blackhole, loss } from "./faults.ts";
+ * import { udpEcho, udpProbe } from "../workloads/workloads.ts";
+ *
+ * export default scenario("faults while traffic flows", {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: {
+ *     echo: { on: "server", run: udpEcho({ port: 7000 }) },
+ *     probe: { on: "client", run: udpProbe({ target: "server:7000", duration: "5s" }) },
+ *   },
+ * }, async (t) => {
+ *   const link = t.link("client", "server");
+ *   {
+ *     await using _lossy = await link.apply(loss(0.2));
+ *     await t.sleep("1s");
+ *   } // removed here
+ *   const outage: AppliedFault = await link.apply(blackhole({ direction: "reverse" }));
+ *   await t.sleep("1s");
+ *   await outage.remove();
+ *   t.log(`fault #${outage.id} removed`);
+ * });
+ * ```
+ */
+export interface AppliedFault extends AsyncDisposable {
+  /** Its id in this run (the report's fault timeline and ledgers use it). */
+  readonly id: number;
+  /** Removes the fault; resolves once the droppers no longer apply it. */
+  remove(): Promise<void>;
+}
+
+/**
+ * A link as the scenario function sees it: faults can be put on it while traffic flows.
+ *
+ * @example
+ * ```ts
+ * import { type LinkHandle, scenario } from "./scenario.ts";
+ * import { blackhole } from "./faults.ts";
+ * import { tcpEcho, tcpProbe } from "../workloads/workloads.ts";
+ *
+ * export default scenario("a 2-second outage", {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: {
+ *     echo: { on: "server", run: tcpEcho({ port: 7100 }) },
+ *     probe: { on: "client", run: tcpProbe({ target: "server:7100", duration: "5s" }) },
+ *   },
+ * }, async (t) => {
+ *   const link: LinkHandle = t.link("client", "server");
+ *   await t.sleep("1s");
+ *   await link.during(blackhole(), "2s"); // both ways, then removed
+ * });
+ * ```
+ */
+export interface LinkHandle {
+  /** The two hosts, in the order given: a fault's `"forward"` is from the first to the second. */
+  readonly hosts: readonly [string, string];
+  /**
+   * Applies a fault; resolves once it acts on the next packet.
+   *
+   * @example
+   * ```ts ignore
+   * await using drop = await t.link("client", "server").apply(loss(0.3));
+   * await t.sleep("2s");
+   * // removed here, when `drop` goes out of scope
+   * ```
+   */
+  apply(fault: Fault): Promise<AppliedFault>;
+  /** Applies a fault for a while, then removes it; resolves after removing it. */
+  during(fault: Fault, duration: Duration): Promise<void>;
+}
+
+/**
+ * A host as the scenario function sees it.
+ *
+ * @example
+ * ```ts
+ * import type { HostInfo } from "./scenario.ts";
+ * function describe(host: HostInfo): string {
+ *   const ends = host.interfaces.map((i) => `${i.name} ${i.address} → ${i.peerHost}`);
+ *   return `${host.name} ${host.address}: ${ends.join(", ")}`;
+ * }
+ * console.assert(describe({ name: "local", address: "127.0.0.1", interfaces: [] }) ===
+ *   "local 127.0.0.1: ");
+ * ```
+ */
+export interface HostInfo {
+  /** Role name. */
+  name: string;
+  /** Main address: its first link end, or 127.0.0.1 on loopback. */
+  address: string;
+  /** Its link ends, each with its interface name, address and peer. */
+  interfaces: readonly PlannedInterface[];
+}
+
+/**
+ * What a scenario function gets: the running network and its workloads.
+ *
+ * @example
+ * ```ts
+ * import { scenario, type ScenarioContext } from "./scenario.ts";
+ * import { udpEcho, udpProbe } from "../workloads/workloads.ts";
+ *
+ * async function drive(t: ScenarioContext): Promise<void> {
+ *   t.log(`server address: ${t.address("server")}`);
+ *   const probe = await t.start("probe", {
+ *     on: "client",
+ *     run: udpProbe({ target: "server:7000", count: 200 }),
+ *   });
+ *   const result = await probe.result();
+ *   t.check("answered", result.delivered > 0, `${result.delivered}/${result.sent}`);
+ * }
+ *
+ * export default scenario("a driven run", {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: { echo: { on: "server", run: udpEcho({ port: 7000 }) } },
+ * }, drive);
+ * ```
+ */
+export interface ScenarioContext {
+  /** The scenario's name. */
+  readonly name: string;
+  /** Aborted when the run is interrupted or times out. */
+  readonly signal: AbortSignal;
+  /** The hosts, with their addresses and link ends. */
+  readonly hosts: readonly HostInfo[];
+  /** The link between two hosts, to apply faults to. */
+  link(a: string, b: string): LinkHandle;
+  /** The main address of a host (its first link end, or 127.0.0.1 on loopback). */
+  address(host: string): string;
+  /** Starts a workload by name; resolves once it is running (servers: bound). */
+  start<S extends WorkloadSpec>(
+    name: string,
+    placement: WorkloadPlacement<S>,
+  ): Promise<HandleOf<S>>;
+  /** A workload started from options or by {@linkcode ScenarioContext.start}. */
+  workload(name: string): WorkloadHandle;
+  /**
+   * A program under test (an `exec` workload), to restart or signal it.
+   *
+   * @example
+   * ```ts ignore
+   * await t.program("server").restart();
+   * ```
+   */
+  program(name: string): ProgramHandle;
+  /** Waits for a duration; rejects when the run is interrupted. */
+  sleep(duration: Duration): Promise<void>;
+  /** Records a check; a failed check fails the scenario. Returns `ok`. */
+  check(name: string, ok: boolean, detail?: string): boolean;
+  /** Adds a line to the report's log. */
+  log(message: string): void;
+}
+
+/**
+ * The function that drives a scenario.
+ *
+ * @example
+ * ```ts
+ * import { scenario, type ScenarioFunction } from "./scenario.ts";
+ *
+ * const drive: ScenarioFunction = async (t) => {
+ *   await t.sleep("500ms");
+ *   t.check("still running", !t.signal.aborted);
+ * };
+ * export default scenario("just waits", { network: "loopback", hosts: ["local"] }, drive);
+ * ```
+ */
+export type ScenarioFunction = (t: ScenarioContext) => Promise<void> | void;
+
+/**
+ * A scenario, as returned by {@linkcode scenario}. Plain data plus a function.
+ *
+ * @example
+ * ```ts
+ * import { type Scenario, scenario } from "./scenario.ts";
+ * const s: Scenario = scenario("empty", { network: "loopback", hosts: ["local"] });
+ * console.assert(s.kind === "squall.scenario" && s.fn === undefined && Object.isFrozen(s));
+ * ```
+ */
+export interface Scenario {
+  /** Marks the object as a scenario. */
+  readonly kind: "squall.scenario";
+  /** Its name. */
+  readonly name: string;
+  /** Its options, as given. */
+  readonly options: ScenarioOptions;
+  /** The function that drives it, if any. */
+  readonly fn: ScenarioFunction | undefined;
+}
+
+/** The checked form of a scenario that the runner uses. */
+export interface ValidScenario {
+  /** The scenario. */
+  scenario: Scenario;
+  /** How hosts are made. */
+  network: NetworkKind;
+  /** Host names. */
+  hosts: string[];
+  /** Links. */
+  links: LinkOptions[];
+  /** Workloads from options, in start order (servers first). */
+  workloads: { name: string; placement: WorkloadPlacement }[];
+  /** Timeout of the whole run in milliseconds. */
+  timeoutMs: number;
+  /** Parsed thresholds. */
+  thresholds: Threshold[];
+}
+
+/**
+ * Declares a scenario. Nothing happens until a runner runs it.
+ *
+ * @example
+ * ```ts
+ * import { scenario } from "./scenario.ts";
+ * import { udpEcho, udpProbe } from "../workloads/workloads.ts";
+ *
+ * export default scenario("udp echo", {
+ *   hosts: ["client", "server"],
+ *   links: [["client", "server"]],
+ *   workloads: {
+ *     echo: { on: "server", run: udpEcho({ port: 7000 }) },
+ *     probe: { on: "client", run: udpProbe({ target: "server:7000", count: 1000, rate: 500 }) },
+ *   },
+ *   thresholds: { "probe.loss": "< 1%", "probe.rtt.p99": "< 5ms" },
+ * });
+ * ```
+ */
+export function scenario(name: string, options: ScenarioOptions, fn?: ScenarioFunction): Scenario {
+  return Object.freeze({ kind: "squall.scenario", name, options, fn });
+}
+
+/** Whether a value is a scenario made by {@linkcode scenario}. */
+export function isScenario(value: unknown): value is Scenario {
+  return typeof value === "object" && value !== null &&
+    (value as { kind?: unknown }).kind === "squall.scenario";
+}
+
+const WORKLOAD_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+/** Checks a scenario: returns it in checked form, or every problem, each with where it is. */
+export function validateScenario(
+  s: Scenario,
+  where: string,
+): { ok: true; value: ValidScenario } | { ok: false; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const o = (s.options ?? {}) as Partial<ScenarioOptions>;
+  if (typeof s.name !== "string" || s.name.trim() === "") {
+    problems.push({ where: `${where}: name`, message: "a scenario needs a non-empty name" });
+  }
+  if (typeof s.options !== "object" || s.options === null) {
+    problems.push({ where: `${where}: options`, message: "expected an options object" });
+    return { ok: false, problems };
+  }
+  if (s.fn !== undefined && typeof s.fn !== "function") {
+    problems.push({ where: `${where}: fn`, message: "expected a function or nothing" });
+  }
+  const at = `${where}: options`;
+  const topologyProblems = validateTopology(o.network, o.hosts, o.links, at);
+  problems.push(...topologyProblems);
+  const network = o.network ?? "namespaces";
+  const hosts = (o.hosts ?? []) as string[];
+  const links = (o.links ?? []) as LinkOptions[];
+  if (topologyProblems.length === 0) {
+    links.forEach((link, i) => {
+      linkFaults(link).forEach((fault, j) => {
+        problems.push(
+          ...validateLinkFault(fault, linkEnds(link), `${at}.links[${i}].faults[${j}]`),
+        );
+      });
+    });
+  }
+
+  let timeoutMs = 60_000;
+  if (o.timeout !== undefined) {
+    const t = tryParseDuration(o.timeout);
+    if (typeof t !== "number") problems.push({ where: `${at}.timeout`, message: t.error });
+    else if (t <= 0) problems.push({ where: `${at}.timeout`, message: "timeout must be above 0" });
+    else timeoutMs = t;
+  }
+
+  const workloads: { name: string; placement: WorkloadPlacement }[] = [];
+  if (o.workloads !== undefined && (typeof o.workloads !== "object" || o.workloads === null)) {
+    problems.push({ where: `${at}.workloads`, message: "expected an object of named workloads" });
+  }
+  const plan = topologyProblems.length === 0
+    ? planTopology(network, hosts, links, "000000")
+    : undefined;
+  for (const [name, placement] of Object.entries(o.workloads ?? {})) {
+    const wat = `${at}.workloads.${name}`;
+    problems.push(...validatePlacement(name, placement, wat, hosts));
+    const targeted = placement?.run && typeof placement.run === "object"
+      ? targetOf(placement.run)
+      : undefined;
+    if (plan && placement?.on && hosts.includes(placement.on) && targeted !== undefined) {
+      const target = parseTarget(targeted);
+      if (!("error" in target)) {
+        const resolved = resolveTarget(plan, placement.on, target);
+        if ("error" in resolved) {
+          problems.push({ where: `${wat}.run.target`, message: resolved.error });
+        }
+      }
+    }
+    workloads.push({ name, placement });
+  }
+  workloads.sort((a, b) => serverFirst(a.placement) - serverFirst(b.placement));
+
+  const thresholds: Threshold[] = [];
+  if (o.thresholds !== undefined && (typeof o.thresholds !== "object" || o.thresholds === null)) {
+    problems.push({ where: `${at}.thresholds`, message: "expected an object of thresholds" });
+  }
+  for (const [key, expression] of Object.entries(o.thresholds ?? {})) {
+    // A threshold on a declared workload may only name the metrics of its kind.
+    const declared = workloads.find((w) => w.name === key.slice(0, key.indexOf(".")));
+    const declaredKind = declared?.placement?.run?.kind;
+    const kind = declaredKind && declaredKind in METRICS ? declaredKind : undefined;
+    const parsed = parseThreshold(key, expression, `${at}.thresholds`, kind);
+    if (Array.isArray(parsed)) {
+      problems.push(...parsed);
+      continue;
+    }
+    thresholds.push(parsed);
+    const twat = `${at}.thresholds[${JSON.stringify(key)}]`;
+    if (network === "loopback" && /^bindFailures(\.|$)/.test(parsed.metric)) {
+      problems.push({
+        where: twat,
+        message:
+          `${parsed.metric} needs the bind watch, which watches squall's namespaces: a loopback scenario has none (use hosts in namespaces)`,
+      });
+    }
+    if (!declared && s.fn === undefined) {
+      problems.push({
+        where: twat,
+        message: `no workload named "${parsed.workload}" (workloads: ${
+          workloads.map((w) => w.name).join(", ") || "none"
+        })`,
+      });
+    }
+  }
+
+  if (problems.length > 0) return { ok: false, problems };
+  return {
+    ok: true,
+    value: { scenario: s, network, hosts, links, workloads, timeoutMs, thresholds },
+  };
+}
+
+/** Checks a fault for a link between `ends`: the fault itself, and its source. */
+export function validateLinkFault(
+  fault: unknown,
+  ends: readonly [string, string],
+  where: string,
+): Problem[] {
+  const problems = validateFault(fault, where);
+  const from = (fault as Fault | undefined)?.match?.from;
+  if (problems.length === 0 && from !== undefined && !isIpv4(from) && !ends.includes(from)) {
+    problems.push({
+      where: `${where}.from`,
+      message: `"${from}" is not an end of this link (${ends.join(", ")})`,
+    });
+  }
+  return problems;
+}
+
+/** Checks one workload placement: its name, its host and its spec. */
+export function validatePlacement(
+  name: string,
+  placement: unknown,
+  where: string,
+  hosts: readonly string[],
+): Problem[] {
+  const problems: Problem[] = [];
+  if (!WORKLOAD_NAME.test(name)) {
+    problems.push({
+      where,
+      message: `workload name must be letters, digits, "-" or "_", starting with a letter, got ${
+        JSON.stringify(name)
+      }`,
+    });
+  }
+  if (typeof placement !== "object" || placement === null) {
+    problems.push({ where, message: "expected { on: <host>, run: <workload> }" });
+    return problems;
+  }
+  const p = placement as Partial<WorkloadPlacement>;
+  if (typeof p.on !== "string" || !hosts.includes(p.on)) {
+    problems.push({
+      where: `${where}.on`,
+      message: `unknown host ${JSON.stringify(p.on)} (hosts: ${hosts.join(", ")})`,
+    });
+  }
+  problems.push(...validateWorkload(p.run, `${where}.run`));
+  return problems;
+}
+
+function serverFirst(placement: WorkloadPlacement): number {
+  return placement?.run && runsUntilStopped(placement.run) ? 0 : 1;
+}
