@@ -49,11 +49,9 @@ export {
   type ExecOptions,
   type ExecSpec,
   type ReadyCondition,
-  type ReadySpec,
   reconnectStorm,
   type ReconnectStormOptions,
   type ReconnectStormSpec,
-  type Target,
   tcpEcho,
   type TcpEchoOptions,
   type TcpEchoSpec,
@@ -103,6 +101,8 @@ export {
   type ScenarioStatus,
   type WorkloadReport,
 } from "./harness/runner/report.ts";
+export type { ReadySpec } from "./harness/agent/protocol.ts";
+export type { Target } from "./harness/core/addresses.ts";
 export { toJUnit } from "./harness/render/junit.ts";
 export { renderHtml } from "./harness/render/html.ts";
 export type {

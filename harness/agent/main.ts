@@ -29,7 +29,7 @@ import { startTcpEcho } from "./tcp_echo.ts";
 import { startTcpProbe } from "./tcp_probe.ts";
 import { startUdpEcho } from "./udp_echo.ts";
 import { startUdpProbe } from "./udp_probe.ts";
-import { isLoopbackIpv4 } from "../workloads/workloads.ts";
+import { isLoopbackIpv4 } from "../core/addresses.ts";
 import { XdpDropper, type XdpDropperOptions } from "../kernel/xdp_dropper.ts";
 
 /** Prefix of every interface squall creates. */

@@ -2,7 +2,20 @@
 
 import type { WorkloadResult } from "../measure/results.ts";
 import type { ProbeSettings } from "./udp_probe.ts";
-import type { ReadySpec } from "../workloads/workloads.ts";
+
+/**
+ * A ready condition as data: a pattern is kept as its source and flags.
+ *
+ * @example
+ * ```ts
+ * import type { ReadySpec } from "./protocol.ts";
+ * const ready: ReadySpec = { stdout: { source: "ready", flags: "i" } };
+ * console.assert("stdout" in ready);
+ * ```
+ */
+export type ReadySpec = { tcp: number } | { udp: number } | {
+  stdout: { source: string; flags: string };
+};
 
 /** A TCP probe as an agent runs it. */
 export interface TcpProbeSettings {

@@ -10,7 +10,7 @@ import type { FaultDrops } from "../measure/loss_ledger.ts";
 import type { FaultReport } from "./report.ts";
 import { type AppliedFault, validateLinkFault } from "../scenario/scenario.ts";
 import type { Plan } from "../scenario/topology.ts";
-import { isIpv4 } from "../workloads/workloads.ts";
+import { isIpv4 } from "../core/addresses.ts";
 import type { RuleTally } from "../kernel/xdp_dropper.ts";
 import {
   chance,

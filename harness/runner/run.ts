@@ -68,10 +68,10 @@ import { XDP_DROP_OBJECT } from "../kernel/xdp_dropper.ts";
 import {
   describeWorkload,
   findProgram,
-  parseTarget,
   runsUntilStopped,
   type WorkloadSpec,
 } from "../workloads/workloads.ts";
+import { parseTarget } from "../core/addresses.ts";
 import { BindWatchMonitor } from "./_bind_monitor.ts";
 import { RunLedger } from "./run_record.ts";
 import { describeProcesses, endStragglers, processesInNamespace } from "./_stragglers.ts";

@@ -11,7 +11,7 @@
 
 import { type Duration, formatDuration, tryParseDuration } from "../core/duration.ts";
 import type { Problem } from "../core/errors.ts";
-import { isPort } from "../workloads/workloads.ts";
+import { isPort } from "../core/addresses.ts";
 
 /**
  * Which way a fault acts on a link between `a` and `b` (as the link names them):

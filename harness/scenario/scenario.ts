@@ -35,8 +35,6 @@ import { type Fault, validateFault } from "./faults.ts";
 import {
   type BindChurnSpec,
   type ExecSpec,
-  isIpv4,
-  parseTarget,
   type ReconnectStormSpec,
   runsUntilStopped,
   targetOf,
@@ -47,6 +45,7 @@ import {
   validateWorkload,
   type WorkloadSpec,
 } from "../workloads/workloads.ts";
+import { isIpv4, parseTarget } from "../core/addresses.ts";
 
 /**
  * Where a workload runs and what it runs: `{ on: "server", run: udpEcho({ port: 7000 }) }`.

@@ -8,7 +8,7 @@
 
 import type { Problem } from "../core/errors.ts";
 import type { Fault } from "./faults.ts";
-import { isIpv4, isLoopbackIpv4, type Target } from "../workloads/workloads.ts";
+import { isIpv4, isLoopbackIpv4, type Target } from "../core/addresses.ts";
 
 /**
  * How hosts are made: network namespaces (needs root), or one host on loopback.

@@ -2,15 +2,13 @@ import assert from "node:assert/strict";
 import type { Duration } from "../core/duration.ts";
 import {
   describeWorkload,
-  isIpv4,
-  isLoopbackIpv4,
-  parseTarget,
   runsUntilStopped,
   udpEcho,
   udpProbe,
   type UdpProbeOptions,
   validateWorkload,
 } from "./workloads.ts";
+import { isIpv4, isLoopbackIpv4, parseTarget } from "../core/addresses.ts";
 
 /** Validates a probe to "server:7000" at "probe"; the test gives count or duration. */
 function probeProblems(options: Partial<UdpProbeOptions>) {
