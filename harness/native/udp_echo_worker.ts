@@ -1,11 +1,31 @@
-// The native UDP echo's worker: blocking recvfrom and sendto through libc, counting with
-// the same EchoCounter as the Deno-socket echo. It cannot read messages while it waits
-// in recvfrom, so the agent asks through shared memory (stop, snapshot), which the
+// The native UDP echo's worker: blocking recvmmsg and sendmmsg through libc, counting
+// with the same EchoCounter as the Deno-socket echo. A probe datagram that asks for
+// stamps (probe_packet.ts) gets the kernel's receive time of the request and the echo's
+// time just before the reply was sent. It cannot read messages while it waits
+// in recvmmsg, so the agent asks through shared memory (stop, snapshot), which the
 // worker looks at after every datagram and at least every 50 ms.
 
 import { EchoCounter } from "./echo_counter.ts";
-import { readErrno } from "./libc.ts";
 import { countName } from "./counts.ts";
+import {
+  AF_INET,
+  Clock,
+  DatagramSlots,
+  errnoName,
+  errnoOf,
+  MMSGHDR_BYTES,
+  openSocketLibrary,
+  readSockaddrIn,
+  setIntOption,
+  setReceiveBuffer,
+  setReceiveTimeout,
+  SO_TIMESTAMPNS,
+  SOCK_DGRAM,
+  SOCKADDR_IN_BYTES,
+  SOL_SOCKET,
+  writeSockaddrIn,
+} from "./libc_socket.ts";
+import { isProbe, STAMP_OFFSET, wantsStamps, writeStamps } from "./probe_packet.ts";
 
 /** Slots of the shared control array. */
 export const CONTROL_STOP = 0;
@@ -27,66 +47,36 @@ export type NativeEchoMessage =
   | { type: "snapshot"; result: ReturnType<EchoCounter["result"]> }
   | { type: "done"; result: ReturnType<EchoCounter["result"]> };
 
-const AF_INET = 2;
-const SOCK_DGRAM = 2;
-const SOL_SOCKET = 1;
-const SO_RCVTIMEO = 20;
-const SO_RCVBUF = 8;
-const SO_RCVBUFFORCE = 33;
 /**
  * The echo is a measuring instrument: a receive buffer of 4 MiB (about 4000 small
  * datagrams instead of the default ~194) rides out a scheduling gap of a few hundred
  * milliseconds at 10k/s, so what overflows is sustained overload, not a hiccup of ours.
  */
 const RECEIVE_BUFFER_BYTES = 4 << 20;
-const ERRNO_NAMES: Record<number, string> = {
-  11: "TimedOut",
-  13: "PermissionDenied",
-  98: "AddrInUse",
-  99: "AddrNotAvailable",
-  101: "NetworkUnreachable",
-  111: "ConnectionRefused",
-};
-
-function errorName(errno: number): string {
-  return ERRNO_NAMES[errno] ?? `Errno${errno}`;
-}
+/** Most datagrams taken by one recvmmsg and sent back by one sendmmsg. */
+const BATCH = 32;
+const MAX_DATAGRAM = 65_536;
+/** recvmmsg: block for the first datagram only. */
+const MSG_WAITFORONE = 0x10000;
 
 function post(message: NativeEchoMessage): void {
   (self as unknown as Worker).postMessage(message);
 }
 
 function run(start: NativeEchoStart): void {
-  const libc = Deno.dlopen(start.libcPath, {
-    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-    bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-    setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-    getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-    recvfrom: {
-      parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
-      result: "isize",
-    },
-    sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
-    close: { parameters: ["i32"], result: "i32" },
-    __errno_location: { parameters: [], result: "pointer" },
-    memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
-  });
+  const libc = openSocketLibrary(start.libcPath);
   const c = libc.symbols;
-  const errno = () => readErrno(c);
   const control = new Int32Array(start.control);
 
   const fd = c.socket(AF_INET, SOCK_DGRAM, 0);
-  const address = new Uint8Array(16);
+  const address = new Uint8Array(new ArrayBuffer(SOCKADDR_IN_BYTES));
   const view = new DataView(address.buffer);
-  view.setUint16(0, AF_INET, true);
-  view.setUint16(2, start.port, false);
-  start.hostname.split(".").forEach((part, i) => view.setUint8(4 + i, Number(part)));
-  const timeout = new BigInt64Array([0n, 50_000n]); // 50 ms
+  writeSockaddrIn(view, 0, start.hostname, start.port);
   if (
-    fd < 0 || c.bind(fd, address, 16) !== 0 ||
-    c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, new Uint8Array(timeout.buffer), 16) !== 0
+    fd < 0 || c.bind(fd, address, SOCKADDR_IN_BYTES) !== 0 ||
+    !setReceiveTimeout(c, fd, 50_000)
   ) {
-    const name = errorName(errno());
+    const name = errnoName(errnoOf(c));
     if (fd >= 0) c.close(fd);
     libc.close();
     post({
@@ -96,31 +86,71 @@ function run(start: NativeEchoStart): void {
     });
     return;
   }
-  // SO_RCVBUFFORCE passes net.core.rmem_max (root only); SO_RCVBUF is capped by it.
-  const size = new Uint8Array(new Int32Array([RECEIVE_BUFFER_BYTES]).buffer);
-  if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) !== 0) {
-    c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
-  }
-  const length = new Uint32Array([16]);
+  setReceiveBuffer(c, fd, RECEIVE_BUFFER_BYTES);
+  // Kernel receive times, for the stamps a probe asks for (probe_packet.ts).
+  const timestamps = setIntOption(c, fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+  const length = new Uint32Array([SOCKADDR_IN_BYTES]);
   c.getsockname(fd, address, new Uint8Array(length.buffer));
   const counter = new EchoCounter(`${start.hostname}:${view.getUint16(2, false)}`);
   post({ type: "started", address: counter.address });
 
-  const buffer = new Uint8Array(65_536);
-  const data = new DataView(buffer.buffer);
-  const from = new Uint8Array(16);
-  const fromView = new DataView(from.buffer);
-  const fromLength = new Uint8Array(length.buffer);
-  const peer = () => `${from[4]}.${from[5]}.${from[6]}.${from[7]}:${fromView.getUint16(2, false)}`;
+  const slots = new DatagramSlots(c, BATCH, MAX_DATAGRAM);
+  const views = Array.from(
+    { length: BATCH },
+    (_, i) => new DataView(slots.memory, slots.packetOffset(i), MAX_DATAGRAM),
+  );
+  const clock = new Clock(c);
+  const stamps = new Uint8Array(BATCH);
   let snapshots = 0;
+  for (let i = 0; i < BATCH; i++) slots.prepareReceive(i);
   for (;;) {
-    length[0] = 16;
-    const n = Number(c.recvfrom(fd, buffer, 65_536n, 0, from, fromLength));
-    if (n >= 0) {
-      const sent = c.sendto(fd, buffer, BigInt(n), 0, from, 16);
-      counter.datagram(data, n, peer);
-      if (sent >= 0) counter.replied++;
-      else countName(counter.sendErrors, errorName(errno()));
+    // Blocks for the first datagram (at most 50 ms), then takes what else is queued.
+    const n = c.recvmmsg(fd, slots.headers, BATCH, MSG_WAITFORONE, null);
+    if (n > 0) {
+      let stamped = false;
+      stamps.fill(0);
+      for (let i = 0; i < n; i++) {
+        const size = slots.received(i);
+        const data = views[i]!;
+        if (timestamps && isProbe(data, size) && wantsStamps(data, size)) {
+          const received = slots.control(i).time;
+          if (received) {
+            // The send time is written below, once for the batch, just before sendmmsg.
+            writeStamps(data, received.sec, received.nsec, 0, 0);
+            stamps[i] = 1;
+            stamped = true;
+          }
+        }
+        slots.prepareSend(i, size);
+      }
+      if (stamped) {
+        const now = clock.realTime();
+        for (let i = 0; i < n; i++) {
+          if (stamps[i] === 1) {
+            views[i]!.setUint32(STAMP_OFFSET + 12, now.sec);
+            views[i]!.setUint32(STAMP_OFFSET + 16, now.nsec);
+          }
+        }
+      }
+      let sent = 0;
+      let failed = 0;
+      while (sent < n) {
+        const k = c.sendmmsg(fd, slots.headers.subarray(sent * MMSGHDR_BYTES), n - sent, 0);
+        if (k > 0) {
+          sent += k;
+          continue;
+        }
+        // The first message of what is left failed: count it, go on with the rest.
+        countName(counter.sendErrors, errnoName(errnoOf(c)));
+        failed++;
+        sent++;
+      }
+      for (let i = 0; i < n; i++) {
+        const size = slots.received(i);
+        counter.datagram(views[i]!, size, () => readSockaddrIn(slots.view, slots.addressOffset(i)));
+        slots.prepareReceive(i);
+      }
+      counter.replied += n - failed;
     }
     if (Atomics.load(control, CONTROL_STOP) !== 0) break;
     const wanted = Atomics.load(control, CONTROL_SNAPSHOT);
