@@ -85,8 +85,16 @@ export type ClockSource = "kernel" | "user" | "mixed";
 
 /** What the native probe adds to a probe's counts. */
 export interface NativeTally {
-  /** One-way delays per direction; null when the echo does not stamp its replies. */
-  oneWay: { forward: DirectionTally; return: DirectionTally } | null;
+  /**
+   * One-way delays per direction, and the echo's own time (from the kernel's receive
+   * time of a request to just before its reply was sent: its wake-up and its work, part
+   * of every round trip); null when the echo does not stamp its replies.
+   */
+  oneWay: {
+    forward: DirectionTally;
+    return: DirectionTally;
+    echo: { time: HistogramData; timeSummary: LatencySummary };
+  } | null;
   /** Where the times came from. */
   clock: { send: ClockSource; receive: ClockSource };
   /** How far after their due time datagrams went out, and how many missed. */
@@ -105,6 +113,7 @@ export class ProbeTally {
   readonly lateness = new Histogram();
   readonly forward = new Histogram();
   readonly back = new Histogram();
+  readonly echoTime = new Histogram();
   sent = 0;
   delivered = 0;
   late = 0;
@@ -205,6 +214,7 @@ export class ProbeTally {
       this.stamped++;
       this.forward.record(forward);
       this.back.record(back);
+      this.echoTime.record(echoTxNs - echoRxNs);
     } else {
       this.unstamped++;
     }
@@ -225,6 +235,7 @@ export class ProbeTally {
         ? {
           forward: direction(this.forward, this.lateForward, this.reorderedForward),
           return: direction(this.back, this.lateReturn, this.reorderedReturn),
+          echo: { time: this.echoTime.toJSON(), timeSummary: this.echoTime.summary() },
         }
         : null,
       clock: {

@@ -22,6 +22,7 @@ Deno.test("ProbeTally splits each round trip into its two one-way delays", () =>
   assert.ok(Math.abs(native.oneWay.forward.delaySummary.p50 - 30 * US) < 300);
   assert.ok(Math.abs(native.oneWay.return.delaySummary.p50 - 70 * US) < 600);
   assert.ok(Math.abs(t.rtt.percentile(50) - 110 * US) < 900);
+  assert.ok(Math.abs(native.oneWay.echo.timeSummary.p50 - 10 * US) < 100);
   assert.deepEqual(native.clock, { send: "kernel", receive: "kernel" });
 });
 

@@ -182,7 +182,7 @@ export function parseControl(view: DataView, offset: number, length: number): Co
   const end = Math.min(offset + length, view.byteLength);
   let at = offset;
   while (at + 16 <= end) {
-    const len = Number(view.getBigUint64(at, true));
+    const len = u64(view, at);
     if (len < 16 || at + len > end) break;
     const level = view.getInt32(at + 8, true);
     const type = view.getInt32(at + 12, true);
@@ -191,8 +191,8 @@ export function parseControl(view: DataView, offset: number, length: number): Co
       level === SOL_SOCKET && (type === SCM_TIMESTAMPNS || type === SCM_TIMESTAMPING) &&
       len >= 32
     ) {
-      const sec = Number(view.getBigInt64(data, true));
-      const nsec = Number(view.getBigInt64(data + 8, true));
+      const sec = u64(view, data);
+      const nsec = u64(view, data + 8);
       if (sec !== 0 || nsec !== 0) result.time = { sec, nsec };
     } else if (level === SOL_IP && type === IP_RECVERR && len >= 16 + 16) {
       const origin = view.getUint8(data + 4);
@@ -203,6 +203,16 @@ export function parseControl(view: DataView, offset: number, length: number): Co
     at += (len + 7) & ~7;
   }
   return result;
+}
+
+/** A non-negative 64-bit little-endian integer below 2^53 (BigInt-free: this is per packet). */
+function u64(view: DataView, at: number): number {
+  return view.getUint32(at, true) + view.getUint32(at + 4, true) * 2 ** 32;
+}
+
+function setU64(view: DataView, at: number, value: number): void {
+  view.setUint32(at, value % 2 ** 32, true);
+  view.setUint32(at + 4, Math.floor(value / 2 ** 32), true);
 }
 
 /** Writes a control message (for tests of {@linkcode parseControl}); returns its padded length. */
@@ -301,7 +311,7 @@ export class DatagramSlots {
   prepareReceive(i: number, packetBytes = this.packetBytes): void {
     const h = this.headers.byteOffset + i * MMSGHDR_BYTES;
     this.view.setUint32(h + 8, SOCKADDR_IN_BYTES, true);
-    this.view.setBigUint64(h + 40, BigInt(CONTROL_BYTES), true);
+    setU64(this.view, h + 40, CONTROL_BYTES);
     this.view.setInt32(h + 48, 0, true);
     this.#setLength(i, packetBytes);
   }
@@ -310,7 +320,7 @@ export class DatagramSlots {
   prepareSend(i: number, length: number): void {
     const h = this.headers.byteOffset + i * MMSGHDR_BYTES;
     this.view.setUint32(h + 8, SOCKADDR_IN_BYTES, true);
-    this.view.setBigUint64(h + 40, 0n, true);
+    setU64(this.view, h + 40, 0);
     this.view.setInt32(h + 48, 0, true);
     this.#setLength(i, length);
   }
@@ -323,13 +333,13 @@ export class DatagramSlots {
   /** The control messages the kernel wrote into slot i. */
   control(i: number): ControlMessages {
     const h = this.headers.byteOffset + i * MMSGHDR_BYTES;
-    const length = Number(this.view.getBigUint64(h + 40, true));
+    const length = u64(this.view, h + 40);
     return parseControl(this.view, this.controlOffset(i), Math.min(length, CONTROL_BYTES));
   }
 
   #setLength(i: number, length: number): void {
     const iovecs = this.headers.byteOffset - this.count * IOVEC_BYTES;
-    this.view.setBigUint64(iovecs + i * IOVEC_BYTES + 8, BigInt(length), true);
+    setU64(this.view, iovecs + i * IOVEC_BYTES + 8, length);
   }
 }
 
@@ -350,25 +360,19 @@ export class Clock {
   /** CLOCK_REALTIME in ns since `baseSec` (exact in a double for 104 days). */
   realNs(): number {
     this.#c.clock_gettime(CLOCK_REALTIME, this.#buffer);
-    return this.fromKernel(
-      Number(this.#view.getBigInt64(0, true)),
-      Number(this.#view.getBigInt64(8, true)),
-    );
+    return this.fromKernel(u64(this.#view, 0), u64(this.#view, 8));
   }
 
   /** CLOCK_REALTIME as whole seconds and nanoseconds. */
   realTime(): KernelTime {
     this.#c.clock_gettime(CLOCK_REALTIME, this.#buffer);
-    return {
-      sec: Number(this.#view.getBigInt64(0, true)),
-      nsec: Number(this.#view.getBigInt64(8, true)),
-    };
+    return { sec: u64(this.#view, 0), nsec: u64(this.#view, 8) };
   }
 
   /** CLOCK_MONOTONIC in ns (exact in a double for 104 days of uptime). */
   monoNs(): number {
     this.#c.clock_gettime(CLOCK_MONOTONIC, this.#buffer);
-    return Number(this.#view.getBigInt64(0, true)) * 1e9 + Number(this.#view.getBigInt64(8, true));
+    return u64(this.#view, 0) * 1e9 + u64(this.#view, 8);
   }
 
   /** A kernel time in ns since `baseSec`. */
@@ -379,8 +383,8 @@ export class Clock {
   /** Sleeps until CLOCK_MONOTONIC reaches `ns`. */
   sleepUntilMono(ns: number): void {
     const sec = Math.floor(ns / 1e9);
-    this.#view.setBigInt64(16, BigInt(sec), true);
-    this.#view.setBigInt64(24, BigInt(Math.floor(ns - sec * 1e9)), true);
+    setU64(this.#view, 16, sec);
+    setU64(this.#view, 24, Math.floor(ns - sec * 1e9));
     this.#c.clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, this.#buffer.subarray(16, 32), null);
   }
 }

@@ -290,10 +290,10 @@ function run(start: NativeProbeStart): void {
         const seq = seqOfSend[found.timestampId & mask]!;
         if (seq < 0 || ringSeq[seq & mask] !== seq) continue;
         const at = timeOf(found.time);
-        // A kernel time that does not fit its send means the numbering slipped (a send
-        // that failed after taking a number): from then on, user-space times only.
+        // A kernel time before its send's user-space time means the numbering slipped (a
+        // send that failed after taking a number): from then on, user-space times only.
         const user = userTx[seq & mask]!;
-        if (at < user - 1e3 || at > user + 50e6) {
+        if (at < user - 1e3 || at > user + 1e9) {
           kernelTx = false;
           return;
         }
