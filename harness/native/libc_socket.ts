@@ -71,6 +71,8 @@ export const SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1;
 export const SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3;
 /** Report software timestamps. */
 export const SOF_TIMESTAMPING_SOFTWARE = 1 << 4;
+/** Software transmit timestamps as a datagram enters the packet scheduler (qdisc). */
+export const SOF_TIMESTAMPING_TX_SCHED = 1 << 8;
 /** Number each send (ee_data of the error queue message). */
 export const SOF_TIMESTAMPING_OPT_ID = 1 << 7;
 /** Transmit timestamps without the packet. */

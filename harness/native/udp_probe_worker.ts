@@ -1,8 +1,13 @@
 // The native UDP probe's worker: sends and receives through libc in a thread of its own,
 // with the kernel's times. Receive times are the kernel's software receive timestamps
-// (SO_TIMESTAMPING); send times are the kernel's software transmit timestamps read back
-// from the error queue (SOF_TIMESTAMPING_OPT_ID numbers each send), or, where the kernel
-// gives none, clock_gettime(CLOCK_REALTIME) just before the send. All times are
+// (SO_TIMESTAMPING); send times are the kernel's software transmit timestamps taken as
+// each datagram enters the qdisc, read back from the error queue
+// (SOF_TIMESTAMPING_OPT_ID numbers each send), or, where the kernel gives none,
+// clock_gettime(CLOCK_REALTIME) just before the send.
+//
+// Note: the kernel takes a receive timestamp as a packet enters the host (netif_rx),
+// before netfilter: a packet held in the receiving namespace by an NFQUEUE delay line
+// keeps the time it arrived, not the time the socket got it. All times are
 // CLOCK_REALTIME, the clock every namespace shares, so the echo's stamps (probe_packet.ts)
 // give the one-way delay of each direction.
 //
@@ -39,7 +44,7 @@ import {
   SOF_TIMESTAMPING_OPT_TSONLY,
   SOF_TIMESTAMPING_RX_SOFTWARE,
   SOF_TIMESTAMPING_SOFTWARE,
-  SOF_TIMESTAMPING_TX_SOFTWARE,
+  SOF_TIMESTAMPING_TX_SCHED,
   SOL_SOCKET,
   threadCpuNs,
   writeSockaddrIn,
@@ -186,7 +191,10 @@ function run(start: NativeProbeStart): void {
     return;
   }
   setReceiveBuffer(c, fd, RECEIVE_BUFFER_BYTES);
-  const tsFlags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_TX_SOFTWARE |
+  // The transmit time is taken as the datagram enters the qdisc (TX_SCHED), not in the
+  // driver (TX_SOFTWARE): a queue or a rate limit on the probe's own egress is part of
+  // the way there.
+  const tsFlags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_TX_SCHED |
     SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
   let kernelTx = setIntOption(c, fd, SOL_SOCKET, SO_TIMESTAMPING, tsFlags);
   const kernelRx = kernelTx || setIntOption(c, fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
