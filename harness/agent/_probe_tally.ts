@@ -78,6 +78,12 @@ export interface DirectionTally {
   late: number;
   /** Datagrams that arrived after one sent later, in this direction. */
   reordered: number;
+  /**
+   * Datagrams that arrived more than once in this direction: the echo's count on the way
+   * out, the rest of the probe's on the way back (filled in by the runner, which has the
+   * echo's counts; 0 until then).
+   */
+  duplicated: number;
 }
 
 /** Where times came from: the kernel's socket timestamps, user space, or both. */
@@ -227,6 +233,7 @@ export class ProbeTally {
       delaySummary: h.summary(),
       late,
       reordered,
+      duplicated: 0,
     });
     const answered = this.delivered + this.late;
     return {
