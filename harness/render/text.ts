@@ -150,9 +150,13 @@ export function formatScenarioReport(report: ScenarioReport, options: TextOption
         paint(
           options,
           "yellow",
-          `  ${w.name}: outage from +${formatDuration(o.fromMs)} to +${
-            formatDuration(o.toMs)
-          } (${o.sent} datagrams unanswered); answered again from +${formatDuration(o.toMs)}`,
+          o.recovered
+            ? `  ${w.name}: outage from +${formatDuration(o.fromMs)} to +${
+              formatDuration(o.toMs)
+            } (${o.sent} datagrams unanswered); answered again from +${formatDuration(o.toMs)}`
+            : `  ${w.name}: outage from +${
+              formatDuration(o.fromMs)
+            } until the probe ended (${o.sent} datagrams unanswered); never answered again`,
         ),
       );
     }
