@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { formatScenarioReport } from "./text.ts";
+import { formatEvent, formatScenarioReport } from "./text.ts";
+import type { RunEvent } from "../runner/run.ts";
 import type { UdpProbeResult } from "../measure/results.ts";
 import { sampleReport } from "../../tests/fixtures/reports/sample_report.ts";
 
@@ -23,4 +24,26 @@ Deno.test("formatScenarioReport() says answered again only after an answer", () 
     /outage from \+1s until the probe ended \(20 datagrams unanswered\); never answered again/,
   );
   assert.doesNotMatch(never, /answered again from/);
+});
+
+Deno.test("formatScenarioReport() shows control characters from names, logs and stderr escaped", () => {
+  const scenario = structuredClone(sampleReport().scenarios[0]!);
+  scenario.name = "evil\x1b[2J\nscenarios: 9 passed, 0 failed";
+  scenario.checks.push({ name: "check\r\x1b]0;title\x07", ok: true, detail: "\u202eevil" });
+  scenario.log.push({ atMs: 1, message: "log line\x1b[1A" });
+  scenario.errors.push("first line\nsecond line\x1b[31m");
+  const text = formatScenarioReport(scenario, { color: false });
+  assert.doesNotMatch(text, /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]/);
+  assert.match(text, /evil\\x1b\[2J\\nscenarios: 9 passed, 0 failed/);
+  assert.match(text, /check: check\\r\\x1b\]0;title\\x07/);
+  assert.ok(!text.split("\n").some((l) => l.startsWith("scenarios:")), "no forged summary line");
+  assert.match(text, /  error: first line\n    second line\\x1b\[31m/);
+});
+
+Deno.test("formatEvent() escapes a log line and a workload name", () => {
+  const text = formatEvent(
+    { type: "log", message: "moved\x1b[H\nscenarios: 1 passed, 0 failed" } as RunEvent,
+    { color: false },
+  )!;
+  assert.equal(text, "  log    moved\\x1b[H\\nscenarios: 1 passed, 0 failed");
 });
