@@ -9,7 +9,9 @@
  */
 
 // C0 controls but tab, DEL, C1 controls, and the bidi embeddings/overrides/isolates.
+// deno-lint-ignore no-control-regex
 const UNSAFE = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+// deno-lint-ignore no-control-regex
 const UNSAFE_KEEPING_NEWLINES = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
 
 function escapeOne(c: string): string {

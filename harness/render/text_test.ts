@@ -33,11 +33,12 @@ Deno.test("formatScenarioReport() shows control characters from names, logs and 
   scenario.log.push({ atMs: 1, message: "log line\x1b[1A" });
   scenario.errors.push("first line\nsecond line\x1b[31m");
   const text = formatScenarioReport(scenario, { color: false });
+  // deno-lint-ignore no-control-regex
   assert.doesNotMatch(text, /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]/);
   assert.match(text, /evil\\x1b\[2J\\nscenarios: 9 passed, 0 failed/);
   assert.match(text, /check: check\\r\\x1b\]0;title\\x07/);
   assert.ok(!text.split("\n").some((l) => l.startsWith("scenarios:")), "no forged summary line");
-  assert.match(text, /  error: first line\n    second line\\x1b\[31m/);
+  assert.match(text, / {2}error: first line\n {4}second line\\x1b\[31m/);
 });
 
 Deno.test("formatEvent() escapes a log line and a workload name", () => {
