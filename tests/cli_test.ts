@@ -722,11 +722,11 @@ Deno.test("run and list search directories exactly as the help says", async () =
 Deno.test("the help of clean says it also empties and removes the cgroups crashed runs recorded", () => {
   assert.match(
     HELP.replace(/\s+/g, " "),
-    /clean End the processes [^.]*, empty and remove the cgroups they recorded for their programs under test, and remove those ledgers\./,
+    /clean End the processes [^.]*, empty and remove the cgroups they recorded for their programs under test, and remove those run records\./,
   );
   assert.match(
     COMMAND_HELP.clean.replace(/\s+/g, " "),
-    /and the cgroup it makes for its programs under test, in a run ledger/,
+    /and the cgroup it makes for its programs under test, in a run record/,
   );
   assert.match(
     COMMAND_HELP.clean.replace(/\s+/g, " "),

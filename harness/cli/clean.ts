@@ -1,11 +1,11 @@
 /**
- * `squall clean`: removes exactly what crashed runs recorded in their run ledgers (see
- * run_ledger.ts), and nothing else. For each ledger whose runner is gone (no such
+ * `squall clean`: removes exactly what crashed runs recorded in their run records (see
+ * run_record.ts), and nothing else. For each run record whose runner is gone (no such
  * pid, or the pid now belongs to a process with another start time), every recorded
  * process still running with its recorded start time is sent SIGKILL, by pid; a
  * recorded cgroup that still exists (and is named as squall names the run's cgroups,
  * right under a cgroup2 mount) has everything in it killed and is removed; then the
- * ledger file is removed. Ledgers of runs still going are left alone. Nothing is ever
+ * run record file is removed. Run records of runs still going are left alone. Nothing is ever
  * looked up or ended by name.
  *
  * @module
@@ -21,18 +21,18 @@ import {
 import {
   bootId,
   isSameProcess,
-  type LedgerProcess,
-  listRunLedgers,
+  listRunRecords,
   processInfo,
-  readRunLedger,
-  runLedgerDirs,
+  readRunRecord,
+  type RecordedProcess,
+  runRecordDirs,
 } from "../runner/run_record.ts";
 
 /** Options of {@linkcode cleanRuns}. */
 export interface CleanOptions {
   /**
-   * The directories to look for ledgers in.
-   * @default {runLedgerDirs()}
+   * The directories to look for run records in.
+   * @default {runRecordDirs()}
    */
   dirs?: string[];
   /**
@@ -47,11 +47,11 @@ export interface CleanOptions {
   waitMs?: number;
 }
 
-/** What clean did (or would do) with one ledger. */
+/** What clean did (or would do) with one run record. */
 export interface CleanedRun {
-  /** The ledger file. */
+  /** The run record file. */
   path: string;
-  /** The run's id, or null when the ledger could not be read. */
+  /** The run's id, or null when the run record could not be read. */
   runId: string | null;
   /**
    * `live`: its runner is still running, left alone. `removed`: cleaned, file removed.
@@ -62,13 +62,13 @@ export interface CleanedRun {
   /** The runner's pid, when known. */
   runnerPid: number | null;
   /** Recorded processes that were still running and were (or would be) killed. */
-  killed: LedgerProcess[];
+  killed: RecordedProcess[];
   /** Of those, any still there after the wait (a process in uninterruptible sleep). */
-  survived: LedgerProcess[];
+  survived: RecordedProcess[];
   /** Recorded pids now used by another process (different start time): not touched. */
-  reused: LedgerProcess[];
+  reused: RecordedProcess[];
   /** Recorded processes already gone. */
-  gone: LedgerProcess[];
+  gone: RecordedProcess[];
   /**
    * Recorded cgroups that were still there, removed (or to be removed), with the
    * processes that were in them and were (or would be) killed.
@@ -90,11 +90,11 @@ export interface CleanedRun {
  * ```
  */
 export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[]> {
-  const dirs = options.dirs ?? runLedgerDirs();
+  const dirs = options.dirs ?? runRecordDirs();
   const dryRun = options.dryRun ?? false;
   const thisBoot = bootId();
   const results: CleanedRun[] = [];
-  for (const path of dirs.flatMap(listRunLedgers)) {
+  for (const path of dirs.flatMap(listRunRecords)) {
     const result: CleanedRun = {
       path,
       runId: null,
@@ -109,23 +109,24 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
       error: null,
     };
     results.push(result);
-    let ledger;
+    let runRecord;
     try {
-      ledger = readRunLedger(path);
+      runRecord = readRunRecord(path);
     } catch (error) {
       result.error = error instanceof Error ? error.message : String(error);
       continue;
     }
-    result.runId = ledger.runId;
-    result.runnerPid = ledger.runner.pid;
+    result.runId = runRecord.runId;
+    result.runnerPid = runRecord.runner.pid;
     // After a reboot every recorded process is gone, and pids and start times mean
     // other processes: touch none of them.
-    const sameBoot = ledger.bootId === null || thisBoot === null || ledger.bootId === thisBoot;
-    if (sameBoot && isSameProcess(ledger.runner.pid, ledger.runner.startTime)) {
+    const sameBoot = runRecord.bootId === null || thisBoot === null ||
+      runRecord.bootId === thisBoot;
+    if (sameBoot && isSameProcess(runRecord.runner.pid, runRecord.runner.startTime)) {
       result.outcome = "live";
       continue;
     }
-    for (const p of ledger.processes) {
+    for (const p of runRecord.processes) {
       const info = processInfo(p.pid);
       const running = info !== undefined && info.state !== "Z" && info.state !== "X";
       if (!sameBoot || !running) result.gone.push(p);
@@ -134,8 +135,8 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
     }
     const mounts = systemCgroup2Mounts();
     const cgroups: string[] = [];
-    for (const cgroup of ledger.cgroups) {
-      if (!isRunCgroupPath(cgroup, ledger.runId, mounts)) result.foreignCgroups.push(cgroup);
+    for (const cgroup of runRecord.cgroups) {
+      if (!isRunCgroupPath(cgroup, runRecord.runId, mounts)) result.foreignCgroups.push(cgroup);
       else if (sameBoot && exists(cgroup)) cgroups.push(cgroup);
     }
     if (dryRun) {
@@ -162,8 +163,8 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
       }
     }
     if (errors.length > 0) {
-      // The ledger stays: it is what a later clean needs to try again.
-      result.error = `${errors.join("; ")}; ledger file kept, to try again`;
+      // The run record stays: it is what a later clean needs to try again.
+      result.error = `${errors.join("; ")}; run record file kept, to try again`;
       result.outcome = "failed";
       continue;
     }
@@ -171,7 +172,7 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
       Deno.removeSync(path);
       result.outcome = "removed";
     } catch (error) {
-      result.error = `cannot remove the ledger file: ${
+      result.error = `cannot remove the run record file: ${
         error instanceof Error ? error.message : error
       }`;
     }
@@ -188,7 +189,7 @@ function exists(path: string): boolean {
   }
 }
 
-async function waitGone(processes: LedgerProcess[], ms: number): Promise<LedgerProcess[]> {
+async function waitGone(processes: RecordedProcess[], ms: number): Promise<RecordedProcess[]> {
   const deadline = performance.now() + ms;
   let left = processes.filter((p) => isSameProcess(p.pid, p.startTime));
   while (left.length > 0 && performance.now() < deadline) {
@@ -207,14 +208,14 @@ export interface FormatCleanOptions {
   dryRun?: boolean;
   /**
    * The directories that were searched, for the line saying there was nothing.
-   * @default {runLedgerDirs()}
+   * @default {runRecordDirs()}
    */
   dirs?: string[];
 }
 
 /**
- * Lines for people: one per ledger, and a last line.
- * `removed run 1a2b3c: 0 processes still running, ledger file`.
+ * Lines for people: one per run record, and a last line.
+ * `removed run 1a2b3c: 0 processes still running, run record file`.
  *
  * @example
  * ```ts
@@ -223,12 +224,12 @@ export interface FormatCleanOptions {
  * ```
  */
 export function formatClean(results: CleanedRun[], options: FormatCleanOptions = {}): string {
-  const dirs = options.dirs ?? runLedgerDirs();
+  const dirs = options.dirs ?? runRecordDirs();
   if (results.length === 0) {
-    return `No run ledgers in ${dirs.join(", ")}: nothing to clean.`;
+    return `No run records in ${dirs.join(", ")}: nothing to clean.`;
   }
   const lines: string[] = [];
-  const describe = (p: LedgerProcess) => `pid ${p.pid} ${p.role}`;
+  const describe = (p: RecordedProcess) => `pid ${p.pid} ${p.role}`;
   for (const r of results) {
     const run = r.runId !== null ? `run ${r.runId}` : r.path;
     switch (r.outcome) {
@@ -257,7 +258,7 @@ export function formatClean(results: CleanedRun[], options: FormatCleanOptions =
               : ""
           }`
         ).join("");
-        const file = r.error === null ? ", ledger file" : `; ${r.error}`;
+        const file = r.error === null ? ", run record file" : `; ${r.error}`;
         const verb = dry ? "would remove" : r.outcome === "failed" ? "could not clean" : "removed";
         lines.push(
           `${verb} ${run}: ${n} process${

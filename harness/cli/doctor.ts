@@ -12,6 +12,7 @@
 import { fileURLToPath } from "node:url";
 import { styleText } from "node:util";
 import { findOnPath } from "../runner/environment.ts";
+import { runCommand, tailLines } from "../core/command.ts";
 import { ExitCode } from "../core/exit_codes.ts";
 import { LIBBPF_CANDIDATES } from "../kernel/libbpf.ts";
 import { findLibrary, LIBC_CANDIDATES } from "../native/libc.ts";
@@ -531,29 +532,22 @@ async function command(
   timeoutMs: number,
   label = `${name} ${args.join(" ")}`,
 ): Promise<ProbeOutcome & { stdout: string }> {
-  const decoder = new TextDecoder();
   try {
-    const child = new Deno.Command(name, {
-      args,
-      stdin: stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(timeoutMs),
-    }).spawn();
-    if (stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(stdin)).catch(() => {});
-      await writer.close().catch(() => {});
-    }
-    const out = await child.output();
-    const stderr = decoder.decode(out.stderr).trim().split("\n").slice(-2).join("; ");
+    const out = await runCommand(name, args, {
+      timeoutMs,
+      noThrow: true,
+      ...(stdin === undefined ? {} : { stdin }),
+    });
+    const stderr = tailLines(out.stderr.trim(), 2).split("\n").join("; ");
+    const ok = out.code === 0;
     return {
-      ok: out.success,
-      detail: out.success ? "" : `${label}: exit ${out.code}: ${stderr}`,
-      stdout: decoder.decode(out.stdout),
+      ok,
+      detail: ok ? "" : `${label}: exit ${out.code ?? out.signal}: ${stderr}`,
+      stdout: out.stdout,
     };
   } catch (error) {
-    const detail = error instanceof Deno.errors.NotFound
+    const cause = error instanceof Error ? error.cause : undefined;
+    const detail = cause instanceof Deno.errors.NotFound
       ? `"${name}" not found on PATH`
       : `${name}: ${error instanceof Error ? error.message : error}`;
     return { ok: false, detail, stdout: "" };

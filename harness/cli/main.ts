@@ -26,7 +26,7 @@ import { assess, doctorReport, formatDoctor, gatherFacts } from "./doctor.ts";
 import { renderHtml } from "../render/html.ts";
 import { toJUnit } from "../render/junit.ts";
 import { formatLiveProgress, LiveLine, type LiveTerminal } from "./live_line.ts";
-import { runLedgerDirs } from "../runner/run_record.ts";
+import { runRecordDirs } from "../runner/run_record.ts";
 import { linkEnds } from "../scenario/topology.ts";
 import {
   isScenario,
@@ -97,9 +97,9 @@ Commands:
   list    Validate scenarios and list them with their hosts and workloads; creates nothing.
   doctor  Check what this machine supports (privileges, namespaces, veth, XDP, libbpf,
           tools), and for anything missing, what fails without it and how to fix it.
-  clean   End the processes that crashed runs left behind, as their run ledgers recorded
+  clean   End the processes that crashed runs left behind, as their run records list
           them (by pid and start time), empty and remove the cgroups they recorded for
-          their programs under test, and remove those ledgers.
+          their programs under test, and remove those run records.
   help    Show this text, or a command's: squall help doctor.
 
 Options:
@@ -179,21 +179,22 @@ Exit codes: 0 when every required item is there (optional ones may be missing),
   clean: `Usage: squall clean [--dry-run]
 
 Every run records the processes it starts (agents, programs under test) with their
-start times, and the cgroup it makes for its programs under test, in a run ledger: a
+start times, and the cgroup it makes for its programs under test, in a run record: a
 file in /run/squall, or in \${TMPDIR:-/tmp}/squall-runs when /run cannot be written
-(SQUALL_RUN_DIR overrides both), removed when the run ends. A ledger left behind means
-its runner crashed. For each such ledger whose runner is gone, clean sends SIGKILL to
-every recorded process that still runs with its recorded start time (by pid, never by
-name; a pid now used by another process is left alone), kills everything still in the
-recorded cgroup and removes it (only a cgroup named as squall names a run's cgroup,
-right under a cgroup2 mount; any other is left alone), then removes the ledger.
-Ledgers of runs still going are listed, left alone.
+(SQUALL_RUN_DIR overrides both), removed when the run ends. A run record left behind
+means its runner crashed. For each such run record whose runner is gone, clean sends
+SIGKILL to every recorded process that still runs with its recorded start time (by
+pid, never by name; a pid now used by another process is left alone), kills everything
+still in the recorded cgroup and removes it (only a cgroup named as squall names a
+run's cgroup, right under a cgroup2 mount; any other is left alone), then removes the
+run record.
+Run records of runs still going are listed, left alone.
 
 Options:
   --dry-run     Only say what would be done.
 
-Exit codes: 0, or 1 when something recorded could not be removed (its ledger is kept,
-for another try).`,
+Exit codes: 0, or 1 when something recorded could not be removed (its run record is
+kept, for another try).`,
   help: `Usage: squall help [command]
 
 Shows the help, or a command's help: squall help run, squall help doctor.`,
@@ -412,10 +413,10 @@ async function clean(args: string[], io: CliIo): Promise<number> {
     return ExitCode.Pass;
   }
   const dryRun = values["dry-run"] ?? false;
-  const dirs = runLedgerDirs();
+  const dirs = runRecordDirs();
   const results = await cleanRuns({ dirs, dryRun });
   io.out(formatClean(results, { dryRun, dirs }));
-  // Something recorded that could not be removed: the ledger stays, for another try.
+  // Something recorded that could not be removed: the run record stays, for another try.
   return results.some((r) => r.outcome === "failed") ? ExitCode.Failed : ExitCode.Pass;
 }
 

@@ -73,7 +73,7 @@ import {
 } from "../workloads/workloads.ts";
 import { parseTarget } from "../core/addresses.ts";
 import { BindWatchMonitor } from "./_bind_monitor.ts";
-import { RunLedger } from "./run_record.ts";
+import { RunRecord } from "./run_record.ts";
 import { describeProcesses, endStragglers, processesInNamespace } from "./_stragglers.ts";
 import { namespaceInode } from "../kernel/bind_watch.ts";
 import { LocalPrograms, type WorkloadHost } from "./_local_programs.ts";
@@ -375,7 +375,7 @@ class Run {
   #bindWatch: BindWatchMonitor | undefined;
   #bindWatchStarting: Promise<void> | undefined;
   readonly #programs = new LocalPrograms(
-    (pid, name) => this.#ledger?.recordProcess(pid, `program ${name}`),
+    (pid, name) => this.#runRecord?.recordProcess(pid, `program ${name}`),
     (id) => this.#programCgroup(id),
     (name, ended) =>
       this.#note(
@@ -389,7 +389,7 @@ class Run {
   /** Whether the run's cgroup could not be removed at the end. */
   #cgroupLeft = false;
   /** What this run started, for `squall clean` after a crash; removed when it ends. */
-  #ledger: RunLedger | undefined;
+  #runRecord: RunRecord | undefined;
   /** `nsenter`, to start programs under test in a host's namespace. */
   readonly #nsenterPath: string | undefined;
   #nextId = 1;
@@ -444,7 +444,7 @@ class Run {
     const progressMs = this.#options.progressIntervalMs ?? 0;
     const progress = progressMs > 0 ? setInterval(() => this.#progress(), progressMs) : undefined;
     try {
-      this.#ledger = openLedger(this.#plan.runId);
+      this.#runRecord = openRunRecord(this.#plan.runId);
       await this.#setup();
       await this.#startDeclared();
       const fn = this.#v.scenario.fn;
@@ -460,8 +460,8 @@ class Run {
       await this.#teardown();
       // A ledger whose cgroup is still there stays, for squall clean to try again.
       if (this.#cgroupLeft) {
-        this.#note(`The run's ledger is kept for squall clean: ${this.#ledger?.path}`);
-      } else this.#ledger?.close();
+        this.#note(`The run's ledger is kept for squall clean: ${this.#runRecord?.path}`);
+      } else this.#runRecord?.close();
     }
     return this.#report(startedAt);
   }
@@ -485,7 +485,7 @@ class Run {
     });
     for (const launch of launches) {
       const child = this.#backend.spawnAgent(launch);
-      this.#ledger?.recordProcess(child.pid, `agent ${launch.host.name}`);
+      this.#runRecord?.recordProcess(child.pid, `agent ${launch.host.name}`);
       this.#agents.set(launch.host.name, new AgentConnection(launch.host.name, child));
     }
     const ready = Promise.all([...this.#agents.values()].map((a) => a.ready));
@@ -571,10 +571,10 @@ class Run {
     if (this.#cgroup === undefined) {
       this.#cgroup = ProgramCgroup.create(
         this.#plan.runId,
-        (path) => this.#ledger?.recordCgroup(path),
+        (path) => this.#runRecord?.recordCgroup(path),
       );
       if (this.#cgroup) {
-        this.#ledger?.recordProcess(this.#cgroup.watchdogPid, "cgroup watchdog");
+        this.#runRecord?.recordProcess(this.#cgroup.watchdogPid, "cgroup watchdog");
       } else {
         this.#note(
           "No writable cgroup v2 mount (see squall doctor): what programs under test start " +
@@ -1296,9 +1296,9 @@ class Run {
 }
 
 /** Opens the run's ledger; a machine where none can be written cannot run squall safely. */
-function openLedger(runId: string): RunLedger {
+function openRunRecord(runId: string): RunRecord {
   try {
-    return RunLedger.open(runId);
+    return RunRecord.open(runId);
   } catch (error) {
     throw new EnvironmentError(
       error instanceof Error ? error.message : String(error),
