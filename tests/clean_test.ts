@@ -303,3 +303,95 @@ Deno.test("clean empties and removes a crashed run's recorded cgroup, and no oth
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Runs `sh -c script` as the unprivileged user nobody (uid 65534), as a local user would. */
+async function asNobody(script: string): Promise<void> {
+  const output = await new Deno.Command("setpriv", {
+    args: ["--reuid=65534", "--regid=65534", "--clear-groups", "--", "sh", "-c", script],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(output.success, new TextDecoder().decode(output.stderr));
+}
+
+Deno.test("clean refuses run records another user could have written, and kills nothing they name", async () => {
+  await using victim = sleeper();
+  const dead = { pid: await deadPid(), startTime: 1 };
+  const victimLine = { pid: victim.pid, startTime: victim.startTime, role: "agent x" };
+  const parent = await Deno.makeTempDir({ prefix: "squall-clean-trust-" });
+  try {
+    Deno.chmodSync(parent, 0o1777); // like /tmp: anyone may make a directory in it
+    // 1. A directory of records made and owned by nobody, as ${TMPDIR}/squall-runs could be.
+    const planted = join(parent, "planted");
+    const header = JSON.stringify({
+      squallRunLedger: RUN_RECORD_VERSION,
+      runId: "evil01",
+      bootId: bootId(),
+      runner: dead,
+      startedAt: new Date().toISOString(),
+    });
+    await asNobody(
+      `mkdir -m 700 ${planted} && printf '%s\\n%s\\n' '${header}' '${
+        JSON.stringify(victimLine)
+      }' > ${planted}/evil01-${dead.pid}.jsonl`,
+    );
+    let { code, out } = await squallClean(planted);
+    assert.equal(code, 1, out);
+    assert.match(out, /refused .*planted: owned by uid 65534, not by root/);
+    assert.ok(isAlive(victim.pid), "the process the planted record names is alive");
+
+    // 2. Our own directory, but a record file in it owned by nobody.
+    const ours = join(parent, "ours");
+    await Deno.mkdir(ours, { mode: 0o755 });
+    const path = await writeRunRecord(ours, "evil02", dead, [victimLine]);
+    Deno.chownSync(path, 65534, 65534);
+    ({ code, out } = await squallClean(ours));
+    assert.equal(code, 1, out);
+    assert.match(out, /refused .*evil02-\d+\.jsonl: owned by uid 65534, not by root/);
+    assert.ok(isAlive(victim.pid));
+
+    // 3. A directory anyone may write to.
+    Deno.chownSync(path, 0, 0);
+    Deno.chmodSync(ours, 0o777);
+    ({ code, out } = await squallClean(ours));
+    assert.equal(code, 1, out);
+    assert.match(out, /refused .*ours: writable by others \(mode 777\)/);
+    assert.ok(isAlive(victim.pid));
+
+    // The same record in a directory only root can write is acted on.
+    Deno.chmodSync(ours, 0o700);
+    ({ code, out } = await squallClean(ours));
+    assert.equal(code, 0, out);
+    assert.match(out, /removed run evil02: 1 process still running \(killed pid \d+ agent x\)/);
+    assert.equal((await victim.child.status).signal, "SIGKILL", "clean killed it");
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});
+
+Deno.test("a run record is written only to a directory squall made private, never under a missing parent", async () => {
+  const parent = await Deno.makeTempDir({ prefix: "squall-record-dir-" });
+  try {
+    const { RunRecord } = await import("../harness/runner/run_record.ts");
+    const openRunRecord = (id: string, o: { dir: string }) => RunRecord.open(id, o);
+    // A missing parent (a $TMPDIR that does not exist) is not created.
+    assert.throws(
+      () => openRunRecord("abc123", { dir: join(parent, "no", "such") }),
+      /No such file/,
+    );
+    assert.equal(await exists(join(parent, "no")), false);
+    // A directory that exists but others may write to is refused.
+    const open = join(parent, "open");
+    await Deno.mkdir(open);
+    Deno.chmodSync(open, 0o777);
+    assert.throws(() => openRunRecord("abc123", { dir: open }), /writable by others/);
+    // A new one is made 0700.
+    const fresh = join(parent, "fresh");
+    using record = openRunRecord("abc123", { dir: fresh });
+    assert.equal((Deno.statSync(fresh).mode ?? 0) & 0o777, 0o700);
+    assert.ok(record.path.startsWith(fresh));
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});

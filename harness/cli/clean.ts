@@ -26,6 +26,7 @@ import {
   readRunRecord,
   type RecordedProcess,
   runRecordDirs,
+  untrustedBecause,
 } from "../runner/run_record.ts";
 
 /** Options of {@linkcode cleanRuns}. */
@@ -57,8 +58,10 @@ export interface CleanedRun {
    * `live`: its runner is still running, left alone. `removed`: cleaned, file removed.
    * `would-remove`: what a dry run found to clean. `unreadable`: left alone. `failed`:
    * something recorded could not be removed (`error` says what); the file is kept.
+   * `refused`: the record, or its directory, could have been written by another user
+   * (`error` says why); it is not read, and nothing it names is touched.
    */
-  outcome: "live" | "removed" | "would-remove" | "unreadable" | "failed";
+  outcome: "live" | "removed" | "would-remove" | "unreadable" | "failed" | "refused";
   /** The runner's pid, when known. */
   runnerPid: number | null;
   /** Recorded processes that were still running and were (or would be) killed. */
@@ -94,20 +97,37 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
   const dryRun = options.dryRun ?? false;
   const thisBoot = bootId();
   const results: CleanedRun[] = [];
-  for (const path of dirs.flatMap(listRunRecords)) {
-    const result: CleanedRun = {
-      path,
-      runId: null,
-      outcome: "unreadable",
-      runnerPid: null,
-      killed: [],
-      survived: [],
-      reused: [],
-      gone: [],
-      cgroups: [],
-      foreignCgroups: [],
-      error: null,
-    };
+  const blank = (path: string): CleanedRun => ({
+    path,
+    runId: null,
+    outcome: "unreadable",
+    runnerPid: null,
+    killed: [],
+    survived: [],
+    reused: [],
+    gone: [],
+    cgroups: [],
+    foreignCgroups: [],
+    error: null,
+  });
+  const paths: string[] = [];
+  for (const dir of dirs) {
+    const files = listRunRecords(dir);
+    if (files.length === 0) continue;
+    // A record names processes to kill: read it only where nobody else could write.
+    const why = untrustedBecause(dir, "directory");
+    if (why !== null) {
+      results.push({ ...blank(dir), outcome: "refused", error: why });
+      continue;
+    }
+    for (const path of files) {
+      const why = untrustedBecause(path, "file");
+      if (why === null) paths.push(path);
+      else results.push({ ...blank(path), outcome: "refused", error: why });
+    }
+  }
+  for (const path of paths) {
+    const result = blank(path);
     results.push(result);
     let runRecord;
     try {
@@ -240,6 +260,11 @@ export function formatClean(results: CleanedRun[], options: FormatCleanOptions =
         break;
       case "unreadable":
         lines.push(`left ${r.path} alone: ${r.error}`);
+        break;
+      case "refused":
+        lines.push(
+          `refused ${r.path}: ${r.error}; another user could have written it, so it was not read`,
+        );
         break;
       case "removed":
       case "would-remove":

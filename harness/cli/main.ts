@@ -417,7 +417,9 @@ async function clean(args: string[], io: CliIo): Promise<number> {
   const results = await cleanRuns({ dirs, dryRun });
   io.out(formatClean(results, { dryRun, dirs }));
   // Something recorded that could not be removed: the run record stays, for another try.
-  return results.some((r) => r.outcome === "failed") ? ExitCode.Failed : ExitCode.Pass;
+  return results.some((r) => r.outcome === "failed" || r.outcome === "refused")
+    ? ExitCode.Failed
+    : ExitCode.Pass;
 }
 
 async function runAll(

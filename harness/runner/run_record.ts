@@ -22,7 +22,11 @@
  *
  * It lives in `/run/squall/` (a tmpfs: gone after a reboot, like the processes), or in
  * `${TMPDIR:-/tmp}/squall-runs/` when /run cannot be written; `SQUALL_RUN_DIR` overrides
- * both (tests use it).
+ * both (tests use it). `squall clean` kills what a record names, so a record is trusted
+ * only where nobody else could have written it: the directory and the file must be owned
+ * by the user who runs squall (root) and writable by nobody else, and the directory is
+ * made with mode 0700 (its parent is never made: a missing `$TMPDIR` is an error).
+ * {@linkcode untrustedBecause} says why a path fails that test.
  *
  * @module
  */
@@ -144,7 +148,7 @@ export class RunRecord implements Disposable {
     for (const dir of dirs) {
       const path = join(dir, `${runId}-${Deno.pid}.jsonl`);
       try {
-        Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        ensurePrivateDir(dir);
         Deno.writeTextFileSync(path, JSON.stringify(header) + "\n", {
           createNew: true,
           mode: 0o600,
@@ -269,6 +273,54 @@ export function listRunRecords(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Why a run record directory or file cannot be trusted, or null when it can: it must be
+ * a real directory (or file), not a link, owned by this process's user and writable by
+ * nobody else. `squall clean` acts only on records that pass.
+ *
+ * @example
+ * ```ts
+ * import { untrustedBecause } from "./run_record.ts";
+ * const dir = Deno.makeTempDirSync();
+ * console.assert(untrustedBecause(dir, "directory") === null);
+ * Deno.chmodSync(dir, 0o777);
+ * console.assert(untrustedBecause(dir, "directory") === "writable by others (mode 777)");
+ * Deno.removeSync(dir);
+ * ```
+ */
+export function untrustedBecause(path: string, kind: "directory" | "file"): string | null {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  if (info.isSymlink) return "a symbolic link";
+  if (kind === "directory" ? !info.isDirectory : !info.isFile) return `not a ${kind}`;
+  const uid = Deno.uid();
+  if (info.uid !== uid) {
+    return `owned by uid ${info.uid}, not by ${uid === 0 ? "root" : `uid ${uid}`}`;
+  }
+  const mode = (info.mode ?? 0) & 0o777;
+  if ((mode & 0o022) !== 0) return `writable by others (mode ${mode.toString(8)})`;
+  return null;
+}
+
+/**
+ * Makes `dir` with mode 0700 if it is missing (not its parents), and checks it can be
+ * trusted; throws saying why not.
+ */
+function ensurePrivateDir(dir: string): void {
+  try {
+    Deno.mkdirSync(dir, { mode: 0o700 });
+    Deno.chmodSync(dir, 0o700); // whatever the umask
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+  const why = untrustedBecause(dir, "directory");
+  if (why !== null) throw new Error(`directory "${dir}" cannot be trusted: ${why}`);
 }
 
 /** A process as /proc shows it now. */
