@@ -20,7 +20,8 @@ import {
   type TextOptions,
 } from "../render/text.ts";
 import { cleanRuns, formatClean } from "./clean.ts";
-import { assess, doctorReport, formatDoctor, gatherFacts } from "./doctor.ts";
+import { assess, doctorReport, formatDoctor } from "./doctor.ts";
+import { gatherFacts } from "./doctor_facts.ts";
 import { COMMAND_HELP, COMMANDS, HELP, isCommand, OPTIONS, USAGE } from "./help.ts";
 import { formatLiveProgress, LiveLine, type LiveTerminal } from "./live_line.ts";
 import { describeScenario, type Loaded, loadScenarios } from "./load.ts";
