@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type CliIo, COMMAND_HELP, HELP, main } from "../harness/cli/main.ts";
+import { type CliIo, main } from "../harness/cli/main.ts";
+import { COMMAND_HELP, HELP } from "../harness/cli/help.ts";
 import { CLEAR_LINE } from "../harness/cli/live_line.ts";
 import { SQUALL_VERSION } from "../harness/runner/report.ts";
 
