@@ -10,6 +10,15 @@
 
 import type { Problem } from "../core/errors.ts";
 import type { AgentWorkload } from "../agent/protocol.ts";
+import type {
+  BindChurnResult,
+  ExecResult,
+  ReconnectStormResult,
+  TcpEchoResult,
+  TcpProbeResult,
+  UdpEchoResult,
+  UdpProbeResult,
+} from "../measure/results.ts";
 import { Checks, type ResolveContext } from "./_kind.ts";
 import { describeUdpEcho, udpEchoSettings, type UdpEchoSpec, validateEcho } from "./udp_echo.ts";
 import { describeTcpEcho, tcpEchoSettings, type TcpEchoSpec } from "./tcp_echo.ts";
@@ -78,6 +87,34 @@ export type WorkloadSpec =
  * ```
  */
 export type WorkloadKind = WorkloadSpec["kind"];
+
+/**
+ * The result of each kind, as the run's report holds it.
+ *
+ * @example
+ * ```ts
+ * import type { ResultByKind } from "./kinds.ts";
+ * function lossOf(result: ResultByKind["udpProbe"]): number {
+ *   return result.loss;
+ * }
+ * ```
+ */
+export interface ResultByKind {
+  /** A UDP echo's flows. */
+  udpEcho: UdpEchoResult;
+  /** A UDP probe's loss, latency and causes. */
+  udpProbe: UdpProbeResult;
+  /** A TCP echo's connections. */
+  tcpEcho: TcpEchoResult;
+  /** A TCP probe's requests, connects and errors. */
+  tcpProbe: TcpProbeResult;
+  /** A reconnect storm's attempts. */
+  reconnectStorm: ReconnectStormResult;
+  /** A bind churn's cycles and failed binds. */
+  bindChurn: BindChurnResult;
+  /** A program under test's exit and bind failures. */
+  exec: ExecResult;
+}
 
 /** What squall knows of one kind: the functions in its file. */
 interface Kind<S extends WorkloadSpec> {
