@@ -6,7 +6,6 @@
  * @module
  */
 
-import { resolve as resolvePath } from "node:path";
 import { FaultManager } from "./fault_manager.ts";
 import { LIBBPF_CANDIDATES } from "../kernel/libbpf.ts";
 import { findLibrary, LIBC_CANDIDATES } from "../native/libc.ts";
@@ -68,10 +67,11 @@ import { XDP_DROP_OBJECT } from "../kernel/xdp_dropper.ts";
 import {
   describeWorkload,
   findProgram,
+  resolveWorkload,
   runsUntilStopped,
   type WorkloadSpec,
-} from "../workloads/workloads.ts";
-import { parseTarget } from "../core/addresses.ts";
+} from "../workloads/kinds.ts";
+import type { Target } from "../core/addresses.ts";
 import { BindWatchMonitor } from "./_bind_monitor.ts";
 import { RunRecord } from "./run_record.ts";
 import { describeProcesses, endStragglers, processesInNamespace } from "./_stragglers.ts";
@@ -779,128 +779,21 @@ class Run {
   }
 
   #resolve(placement: WorkloadPlacement): AgentWorkload | { error: string } {
-    const spec: WorkloadSpec = placement.run;
-    const hostname = this.#plan.network === "loopback" ? "127.0.0.1" : "0.0.0.0";
-    switch (spec.kind) {
-      case "udpEcho":
-        return { kind: "udpEcho", hostname, port: spec.port };
-      case "udpProbe": {
-        const target = parseTarget(spec.target);
-        if ("error" in target) return target;
-        const resolved = resolveTarget(this.#plan, placement.on, target);
-        if ("error" in resolved) return resolved;
-        return {
-          kind: "udpProbe",
-          hostname,
-          targetAddress: resolved.address,
-          targetPort: resolved.port,
-          count: spec.count,
-          durationMs: spec.duration === null ? null : parseDuration(spec.duration),
-          rate: spec.rate,
-          size: spec.size,
-          timeoutMs: parseDuration(spec.timeout),
-          pingPong: spec.pingPong,
-        };
-      }
-      case "tcpEcho":
-        return { kind: "tcpEcho", hostname, port: spec.port };
-      case "tcpProbe": {
-        const target = this.#resolveTarget(placement.on, spec.target);
-        if ("error" in target) return target;
-        return {
-          kind: "tcpProbe",
-          hostname,
-          targetAddress: target.address,
-          targetPort: target.port,
-          count: spec.count,
-          durationMs: spec.duration === null ? null : parseDuration(spec.duration),
-          rate: spec.rate,
-          size: spec.size,
-          connectTimeoutMs: parseDuration(spec.connectTimeout),
-          timeoutMs: parseDuration(spec.timeout),
-          connection: spec.connection,
-        };
-      }
-      case "reconnectStorm": {
-        const target = this.#resolveTarget(placement.on, spec.target);
-        if ("error" in target) return target;
-        const b = spec.backoff;
-        return {
-          kind: "reconnectStorm",
-          hostname,
-          targetAddress: target.address,
-          targetPort: target.port,
-          clients: spec.clients,
-          cycles: spec.cycles,
-          durationMs: spec.duration === null ? null : parseDuration(spec.duration),
-          concurrency: spec.concurrency,
-          backoff: {
-            type: b.type,
-            initialMs: parseDuration(b.initial),
-            maxMs: parseDuration(b.max),
-            factor: b.factor,
-            jitter: b.jitter,
-          },
-          protocol: spec.protocol,
-          connectTimeoutMs: parseDuration(spec.connectTimeout),
-          size: spec.size,
-        };
-      }
-      case "bindChurn":
-        return {
-          kind: "bindChurn",
-          hostname,
-          port: spec.port,
-          protocol: spec.protocol,
-          cycles: spec.cycles,
-          pendingReceive: spec.pendingReceive,
-          awaitPending: spec.awaitPending,
-          liveConnections: spec.liveConnections,
-          reuseAddress: spec.reuseAddress,
-          rebindTimeoutMs: parseDuration(spec.rebindTimeout),
-          maxDurationMs: parseDuration(spec.maxDuration),
-          ssPath: this.#allowRun.get(placement.on)?.has(this.#ssPath ?? "") ? this.#ssPath! : null,
-        };
-      case "exec": {
-        const program = findProgram(spec.command[0]!, spec.cwd);
-        if (typeof program !== "string") return program;
-        const namespaced = this.#plan.network === "namespaces";
-        if (!this.#setprivPath || !this.#ssPath || (namespaced && !this.#nsenterPath)) {
-          // The machine's fault, not the scenario's: exit 3.
-          const missing = [
-            ["setpriv", this.#setprivPath],
-            ["ss", this.#ssPath],
-            ...(namespaced ? [["nsenter", this.#nsenterPath]] : []),
-          ].filter(([, path]) => !path).map(([name]) => name);
-          throw new EnvironmentError(
-            `Cannot start program under test "${spec.command[0]}": ${
-              missing.join(", ")
-            } not found on PATH`,
-            "apt-get install util-linux iproute2 (setpriv and nsenter, ss)",
-          );
-        }
-        return {
-          kind: "exec",
-          command: [program, ...spec.command.slice(1)],
-          ready: spec.ready,
-          readyTimeoutMs: parseDuration(spec.readyTimeout),
-          env: spec.env,
-          cwd: spec.cwd === null ? null : resolvePath(spec.cwd),
-          stopTimeoutMs: parseDuration(spec.stopTimeout),
-          setprivPath: this.#setprivPath,
-          ssPath: this.#ssPath,
-          namespace: namespaced
-            ? { nsenterPath: this.#nsenterPath!, pid: this.#agents.get(placement.on)!.pid }
-            : null,
-          cgroup: null, // LocalPrograms puts it in the run's cgroup
-        };
-      }
-    }
+    return resolveWorkload(placement.run, {
+      network: this.#plan.network,
+      host: placement.on,
+      hostname: this.#plan.network === "loopback" ? "127.0.0.1" : "0.0.0.0",
+      resolveTarget: (target) => this.#resolveTarget(placement.on, target),
+      tools: { setpriv: this.#setprivPath, ss: this.#ssPath, nsenter: this.#nsenterPath },
+      mayRun: this.#allowRun.get(placement.on) ?? new Set(),
+      agentPid: this.#agents.get(placement.on)?.pid ?? null,
+    });
   }
 
-  #resolveTarget(host: string, raw: string): { address: string; port: number } | { error: string } {
-    const target = parseTarget(raw);
-    if ("error" in target) return target;
+  #resolveTarget(
+    host: string,
+    target: Target,
+  ): { address: string; port: number } | { error: string } {
     return resolveTarget(this.#plan, host, target);
   }
 
