@@ -9,7 +9,7 @@
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Problem } from "../core/errors.ts";
-import { describeWorkload } from "../workloads/workloads.ts";
+import { describeWorkload } from "../workloads/kinds.ts";
 import { linkEnds } from "../scenario/topology.ts";
 import {
   isScenario,
