@@ -58,9 +58,13 @@ export function udpProbeSection(ctx: Context, w: WorkloadReport, r: UdpProbeResu
   for (const o of r.outages.slice(0, 20)) {
     const start = relative(ctx, r.startedAt, w.startedAtMs);
     notes.push(
-      h`<li class="warn">outage from ${since(start + o.fromMs)} to ${since(start + o.toMs)} (${
-        int(o.sent)
-      } datagrams unanswered); answered again from ${since(start + o.toMs)}</li>`,
+      o.recovered
+        ? h`<li class="warn">outage from ${since(start + o.fromMs)} to ${since(start + o.toMs)} (${
+          int(o.sent)
+        } datagrams unanswered); answered again from ${since(start + o.toMs)}</li>`
+        : h`<li class="warn">outage from ${since(start + o.fromMs)} until the probe ended (${
+          int(o.sent)
+        } datagrams unanswered); never answered again</li>`,
     );
   }
   if (r.outages.length > 20) notes.push(h`<li>and ${r.outages.length - 20} more outages</li>`);
