@@ -286,7 +286,8 @@ class Program {
       if (held.length > 0) heldBefore = held.map((h) => h.owner).join(", ");
     }
     if (this.#abort.signal.aborted) {
-      throw new Error(`Program ${this.#name()} was stopped before it could start again`);
+      const again = this.#result.runs.length > 0 ? " again" : "";
+      throw new Error(`Program ${this.#name()} was stopped before it could start${again}`);
     }
     const run = ProcessRun.spawn(settings, this.#result.runs.length);
     this.#onSpawn?.(run.record.pid);
