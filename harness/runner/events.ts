@@ -92,9 +92,10 @@ export interface FlowProgress {
  * ```ts
  * import { progressOf } from "./events.ts";
  * import type { WorkloadResult } from "../measure/results.ts";
- * declare const snapshot: WorkloadResult;
- * const figures = progressOf(snapshot, 1000);
- * if (figures) console.log(`${figures.kind}: ${figures.sent} sent`);
+ * function show(snapshot: WorkloadResult): string | undefined {
+ *   const figures = progressOf(snapshot, 1000);
+ *   return figures && `${figures.kind}: ${figures.sent} sent`;
+ * }
  * ```
  */
 export function progressOf(

@@ -37,6 +37,7 @@ import { BindWatchMonitor } from "./_bind_monitor.ts";
 import { LocalPrograms, type WorkloadHost } from "./_local_programs.ts";
 import { agentLaunch, dropperFiles, openLedger, programPath } from "./_machine.ts";
 import { untilAborted, withTimeout } from "./_promises.ts";
+import { RunCgroup } from "./_run_cgroup.ts";
 import { describeProcesses, endHostStragglers } from "./_stragglers.ts";
 import {
   flowProgress,
@@ -66,7 +67,6 @@ import {
   sharesHosts,
 } from "./finish.ts";
 import { wireLinks } from "./netns.ts";
-import { ProgramCgroup } from "./program_cgroup.ts";
 import {
   type CheckOutcome,
   type HostReport,
@@ -167,7 +167,7 @@ class Run {
   #bindWatchStarting: Promise<void> | undefined;
   readonly #programs = new LocalPrograms(
     (pid, name) => this.#ledger?.recordProcess(pid, `program ${name}`),
-    (id) => this.#programCgroup(id),
+    (id) => this.#cgroup.programCgroup(id),
     (name, ended) =>
       this.#note(
         `Program ${name} left processes running when squall ended it; squall ended them: ${
@@ -175,8 +175,8 @@ class Run {
         }`,
       ),
   );
-  /** The cgroup programs under test join; null: none could be made; undefined: not yet. */
-  #cgroup: ProgramCgroup | null | undefined;
+  /** The cgroup programs under test join, made when the first starts. */
+  readonly #cgroup: RunCgroup;
   /** Whether the run's cgroup could not be removed at the end. */
   #cgroupLeft = false;
   /** What this run started, for `squall clean` after a crash; removed when it ends. */
@@ -202,6 +202,7 @@ class Run {
     this.#ssPath = programPath("ss");
     this.#setprivPath = programPath("setpriv");
     this.#nsenterPath = programPath("nsenter");
+    this.#cgroup = new RunCgroup(this.#plan.runId, () => this.#ledger, (m) => this.#note(m));
     this.#faults = new FaultManager(
       this.#plan,
       (host) => this.#agents.get(host)!,
@@ -350,42 +351,10 @@ class Run {
     return this.#bindWatchStarting;
   }
 
-  /**
-   * The cgroup of program `id`, under the run's cgroup for programs under test (see
-   * _program_cgroup.ts), made when the first program starts; null when this machine has
-   * no writable cgroup2 mount.
-   */
-  #programCgroup(id: number): string | null {
-    if (this.#cgroup === undefined) {
-      this.#cgroup = ProgramCgroup.create(
-        this.#plan.runId,
-        (path) => this.#ledger?.recordCgroup(path),
-      );
-      if (this.#cgroup) {
-        this.#ledger?.recordProcess(this.#cgroup.watchdogPid, "cgroup watchdog");
-      } else {
-        this.#note(
-          "No writable cgroup v2 mount (see squall doctor): what programs under test start " +
-            "is ended with their process group (and by pid in a host's namespace), but a " +
-            "process in a session of its own on loopback, or anything after a SIGKILL of " +
-            "squall, can outlive the run",
-        );
-      }
-    }
-    return this.#cgroup?.programCgroup(id) ?? null;
-  }
-
   /** Ends what programs under test left running, and removes the run's cgroup. */
   async #closeCgroup(): Promise<void> {
-    if (!this.#cgroup) return;
     try {
-      const left = await this.#cgroup.close();
-      if (left.length === 0) return;
-      this.#note(
-        `Processes that programs under test started were still running after they stopped; squall ended them: ${
-          describeProcesses(left)
-        }`,
-      );
+      await this.#cgroup.close();
     } catch (error) {
       this.#cgroupLeft = true;
       this.#recordError(error);
