@@ -87,12 +87,8 @@ export {
   meanBurstLength,
   stationaryLoss,
 } from "./harness/scenario/faults.ts";
-export {
-  type FlowProgress,
-  type RunEvent,
-  runScenario,
-  type RunScenarioOptions,
-} from "./harness/runner/run.ts";
+export { type FlowProgress, type RunEvent } from "./harness/runner/events.ts";
+export { runScenario, type RunScenarioOptions } from "./harness/runner/run.ts";
 export {
   type CheckOutcome,
   type FaultReport,

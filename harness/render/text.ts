@@ -8,7 +8,7 @@
 import { styleText } from "node:util";
 import { formatDuration } from "../core/duration.ts";
 import { escapeControls, terminalSafe } from "./terminal_safe.ts";
-import type { FlowProgress, RunEvent } from "../runner/run.ts";
+import type { FlowProgress, RunEvent } from "../runner/events.ts";
 import type { RunReport, ScenarioReport, ScenarioStatus } from "../runner/report.ts";
 import type { LatencySummary } from "../measure/histogram.ts";
 import type {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { formatEvent, formatScenarioReport } from "./text.ts";
-import type { RunEvent } from "../runner/run.ts";
+import type { RunEvent } from "../runner/events.ts";
 import type { UdpProbeResult } from "../measure/results.ts";
 import { sampleReport } from "../../tests/fixtures/reports/sample_report.ts";
 
