@@ -935,7 +935,7 @@ Deno.test("a scenario that cannot run here stops the run with its exit code, and
     assert.equal(run.code, 3, `the EnvironmentError's exit code\n${shown}`);
     assert.match(
       run.stderr,
-      /^squall: Cannot run a loopback scenario: "setpriv" not found on PATH\nhint: /m,
+      /^squall: Cannot run a loopback scenario: "setpriv" \(every agent and program is started through it\), "setsid" \(agents run in a session of their own\).* not found on PATH\nhint: /m,
       shown,
     );
     assert.match(run.stdout, /PASSED passes, then the tools are gone/, shown);

@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { checkEnvironment } from "../runner/environment.ts";
+import { checkEnvironment, needsOf } from "../runner/environment.ts";
 import { EnvironmentError, formatProblems, type Problem, SquallError } from "../core/errors.ts";
 import { ExitCode } from "../core/exit_codes.ts";
 import { runReport, type ScenarioReport, SQUALL_VERSION } from "../runner/report.ts";
@@ -131,7 +131,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
   }
 
   try {
-    for (const network of new Set(loaded.map((l) => l.valid.network))) checkEnvironment(network);
+    for (const l of loaded) checkEnvironment(needsOf(l.valid));
   } catch (error) {
     if (error instanceof EnvironmentError) {
       io.err(`squall: ${error.message}\nhint: ${error.hint}`);

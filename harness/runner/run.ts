@@ -52,7 +52,7 @@ import {
   namespaceBackend,
 } from "./backend.ts";
 import { scenarioContext } from "./context.ts";
-import { checkEnvironment } from "./environment.ts";
+import { checkEnvironment, needsOf } from "./environment.ts";
 import type { RunEvent } from "./events.ts";
 import { FaultManager } from "./fault_manager.ts";
 import {
@@ -134,7 +134,7 @@ export async function runScenario(
   const where = options.file ?? (typeof s?.name === "string" ? `scenario "${s.name}"` : "scenario");
   const checked = validateScenario(s, where);
   if (!checked.ok) throw new ScenarioError(checked.problems);
-  checkEnvironment(checked.value.network);
+  checkEnvironment(needsOf(checked.value));
   const run = new Run(checked.value, options, dropperFiles(checked.value));
   return await run.execute();
 }
