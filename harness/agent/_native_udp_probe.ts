@@ -5,7 +5,7 @@
 
 import type { RunningWorkload } from "./running.ts";
 import type { ProbeSettings } from "./udp_probe.ts";
-import { type NativeTally, ProbeTally } from "./_probe_tally.ts";
+import { ProbeTally } from "./_probe_tally.ts";
 import { findOutages } from "../measure/outages.ts";
 import type { UdpProbeResult } from "../measure/results.ts";
 import {
@@ -19,22 +19,11 @@ import {
   SEND_FIELDS,
 } from "../native/udp_probe_worker.ts";
 
-/** What the native probe reports beyond a Deno-socket probe's result. */
-export interface NativeProbeExtras extends NativeTally {
-  /** Which probe measured: the native one. */
-  measuredBy: "native";
-  /** CPU time of the probe's thread, and its share of one core over the run. */
-  cpu: { ns: number; share: number };
-}
-
-/** A native probe's result. */
-export type NativeUdpProbeResult = UdpProbeResult & NativeProbeExtras;
-
 /** Starts the native probe; resolves once its socket is bound (rejects if it cannot bind). */
 export function startNativeUdpProbe(
   settings: ProbeSettings,
   libcPath: string,
-): Promise<RunningWorkload<NativeUdpProbeResult>> {
+): Promise<RunningWorkload<UdpProbeResult>> {
   const worker = new Worker(new URL("../native/udp_probe_worker.ts", import.meta.url), {
     type: "module",
   });
@@ -53,7 +42,7 @@ export function startNativeUdpProbe(
   const window = Math.min(1 << 24, settings.rate * settings.timeoutMs / 1000 * 2);
 
   const started = Promise.withResolvers<string>();
-  const done = Promise.withResolvers<NativeUdpProbeResult>();
+  const done = Promise.withResolvers<UdpProbeResult>();
   let tally: ProbeTally | undefined;
   let baseSec = 0;
   let startNs = 0;
@@ -61,7 +50,7 @@ export function startNativeUdpProbe(
   let lastSendNs = 0;
   let lastSeenNs = 0;
 
-  const result = (): NativeUdpProbeResult => {
+  const result = (): UdpProbeResult => {
     const t = tally ?? new ProbeTally(0, 0, 1024, toleranceNs);
     const lost = t.sent - t.delivered - t.late;
     const nowNs = end ? startNs + end.wallNs : Math.max(lastSeenNs, startNs);

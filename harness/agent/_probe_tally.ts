@@ -4,8 +4,7 @@
 
 import { Histogram } from "../measure/histogram.ts";
 import { SeqWindow } from "../native/seq_window.ts";
-import type { HistogramData, LatencySummary } from "../measure/histogram.ts";
-import type { Timeline } from "../measure/results.ts";
+import type { ClockSource, OneWayDirection, Timeline, UdpProbeResult } from "../measure/results.ts";
 
 /** The timeline starts at this interval and doubles when it has too many entries. */
 const TIMELINE_START_MS = 100;
@@ -68,49 +67,8 @@ export class TimelineCounter {
   }
 }
 
-/** One direction of a flow, as the probe measured it from the echo's stamps. */
-export interface DirectionTally {
-  /** One-way delays of delivered datagrams. */
-  delay: HistogramData;
-  /** Percentiles of `delay`, in nanoseconds. */
-  delaySummary: LatencySummary;
-  /** Late replies whose delay was mostly in this direction. */
-  late: number;
-  /** Datagrams that arrived after one sent later, in this direction. */
-  reordered: number;
-  /**
-   * Datagrams that arrived more than once in this direction: the echo's count on the way
-   * out, the rest of the probe's on the way back (filled in by the runner, which has the
-   * echo's counts; 0 until then).
-   */
-  duplicated: number;
-}
-
-/** Where times came from: the kernel's socket timestamps, user space, or both. */
-export type ClockSource = "kernel" | "user" | "mixed";
-
 /** What the native probe adds to a probe's counts. */
-export interface NativeTally {
-  /**
-   * One-way delays per direction, and the echo's own time (from the kernel's receive
-   * time of a request to just before its reply was sent: its wake-up and its work, part
-   * of every round trip); null when the echo does not stamp its replies.
-   */
-  oneWay: {
-    forward: DirectionTally;
-    return: DirectionTally;
-    echo: { time: HistogramData; timeSummary: LatencySummary };
-  } | null;
-  /** Where the times came from. */
-  clock: { send: ClockSource; receive: ClockSource };
-  /** How far after their due time datagrams went out, and how many missed. */
-  pacing: {
-    mode: "ping-pong" | "sleep-spin" | "batched";
-    lateness: LatencySummary;
-    misses: number;
-    toleranceNs: number;
-  };
-}
+export type NativeTally = Pick<UdpProbeResult, "oneWay" | "clock" | "pacing">;
 
 /** Counts of a probe flow from send and reply samples (times in ns on one clock). */
 export class ProbeTally {
@@ -227,8 +185,8 @@ export class ProbeTally {
   }
 
   /** The native probe's own part of the result. */
-  native(mode: NativeTally["pacing"]["mode"]): NativeTally {
-    const direction = (h: Histogram, late: number, reordered: number): DirectionTally => ({
+  native(mode: NonNullable<NativeTally["pacing"]>["mode"]): NativeTally {
+    const direction = (h: Histogram, late: number, reordered: number): OneWayDirection => ({
       delay: h.toJSON(),
       delaySummary: h.summary(),
       late,

@@ -74,7 +74,7 @@ function start(
       return startUdpEcho(workload.hostname, workload.port, libcPath);
     case "udpProbe":
       refuseForeign(network, workload.targetAddress);
-      return Promise.resolve(startUdpProbe(workload));
+      return startUdpProbe(workload, libcPath);
     case "tcpEcho":
       return startTcpEcho(workload.hostname, workload.port);
     case "tcpProbe":

@@ -14,7 +14,9 @@ import { countError } from "../native/counts.ts";
 import { SeqWindow } from "../native/seq_window.ts";
 import { Histogram } from "../measure/histogram.ts";
 import { findOutages } from "../measure/outages.ts";
-import type { Timeline, UdpProbeResult } from "../measure/results.ts";
+import type { UdpProbeResult } from "../measure/results.ts";
+import { TimelineCounter } from "./_probe_tally.ts";
+import { startNativeUdpProbe } from "./_native_udp_probe.ts";
 
 /** What a probe needs, with every duration in milliseconds. */
 export interface ProbeSettings {
@@ -40,13 +42,27 @@ export interface ProbeSettings {
 
 /** Most datagrams sent back to back before the receiver gets a turn. */
 const MAX_BURST = 64;
-/** The timeline starts at this interval and doubles when it has too many entries. */
-const TIMELINE_START_MS = 100;
-const TIMELINE_MAX_ENTRIES = 1200;
 const MAX_DATAGRAM = 65_536;
 
-/** Starts a probe; it finishes by itself once its count or duration is done. */
-export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbeResult> {
+/**
+ * Starts a probe; it finishes by itself once its count or duration is done. Natively
+ * when `libcPath` is given and this process may load it (the agent got `--allow-ffi` for
+ * it): sends and receives through libc in a worker, with the kernel's timestamps and
+ * one-way delay per direction ({@linkcode ./_native_udp_probe.ts}). Otherwise on Deno's
+ * sockets (loopback without root); the result says which (`measuredBy`).
+ */
+export function startUdpProbe(
+  settings: ProbeSettings,
+  libcPath?: string,
+): Promise<RunningWorkload<UdpProbeResult>> {
+  if (libcPath && Deno.permissions.querySync({ name: "ffi", path: libcPath }).state === "granted") {
+    return startNativeUdpProbe(settings, libcPath);
+  }
+  return Promise.resolve(startDenoUdpProbe(settings));
+}
+
+/** The probe on Deno's sockets: needs only --allow-net. */
+export function startDenoUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbeResult> {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: settings.hostname, port: 0 });
   const address = `${settings.hostname}:${(conn.addr as Deno.NetAddr).port}`;
   const target: Deno.NetAddr = {
@@ -104,6 +120,11 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
       ledger: null,
       outages: findOutages(timeline.toJSON()),
       outboundLossRuns: null,
+      measuredBy: "deno",
+      clock: { send: "user", receive: "user" },
+      oneWay: null,
+      pacing: null,
+      cpu: null,
     };
   };
 
@@ -249,57 +270,4 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
       return done;
     },
   };
-}
-
-/** Counts per interval by send time; doubles the interval when it grows too long. */
-class TimelineCounter {
-  #intervalMs = TIMELINE_START_MS;
-  #sent: number[] = [];
-  #delivered: number[] = [];
-  #late: number[] = [];
-
-  sent(atMs: number): void {
-    this.#add(this.#sent, atMs);
-  }
-
-  delivered(atMs: number): void {
-    this.#add(this.#delivered, atMs);
-  }
-
-  late(atMs: number): void {
-    this.#add(this.#late, atMs);
-  }
-
-  toJSON(): Timeline {
-    const length = this.#sent.length;
-    const fill = (a: number[]) => Array.from({ length }, (_, i) => a[i] ?? 0);
-    return {
-      intervalMs: this.#intervalMs,
-      sent: fill(this.#sent),
-      delivered: fill(this.#delivered),
-      late: fill(this.#late),
-    };
-  }
-
-  #add(series: number[], atMs: number): void {
-    let index = Math.max(0, Math.floor(atMs / this.#intervalMs));
-    while (index >= TIMELINE_MAX_ENTRIES) {
-      this.#coarsen();
-      index = Math.floor(atMs / this.#intervalMs);
-    }
-    while (series.length <= index) series.push(0);
-    series[index]! += 1;
-  }
-
-  #coarsen(): void {
-    this.#intervalMs *= 2;
-    for (const series of [this.#sent, this.#delivered, this.#late]) {
-      const merged: number[] = [];
-      for (let i = 0; i < series.length; i += 2) {
-        merged.push((series[i] ?? 0) + (series[i + 1] ?? 0));
-      }
-      series.length = 0;
-      series.push(...merged);
-    }
-  }
 }

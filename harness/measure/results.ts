@@ -101,6 +101,118 @@ export interface UdpProbeResult {
    * in sequence numbers; null when the echo is not squall's.
    */
   outboundLossRuns: { runs: number; packets: number } | null;
+  /**
+   * Which probe measured: `"native"` (libc in a worker thread, the kernel's socket
+   * timestamps) or `"deno"` (Deno's sockets and performance.now(), where the agent may
+   * not load libc: loopback without root).
+   */
+  measuredBy: "native" | "deno";
+  /** Where the send and receive times of round trips came from. */
+  clock: { send: ClockSource; receive: ClockSource };
+  /**
+   * One-way delay, lateness, reordering and duplicates per direction, from the stamps
+   * squall's native echo writes into each reply; null when not measured (the Deno probe,
+   * or an echo that sends datagrams back unchanged).
+   */
+  oneWay: OneWayDelays | null;
+  /** How well the probe held its rate; null for the Deno probe. */
+  pacing: ProbePacing | null;
+  /** CPU time of the probe's thread, and its share of one core while it ran; null for the Deno probe. */
+  cpu: { ns: number; share: number } | null;
+}
+
+/**
+ * Where a time came from: the kernel's socket timestamps, user space (a clock read
+ * around the system call), or some of each.
+ *
+ * @example
+ * ```ts
+ * import type { ClockSource } from "./results.ts";
+ * const exact: ClockSource = "kernel";
+ * console.assert(exact !== "user");
+ * ```
+ */
+export type ClockSource = "kernel" | "user" | "mixed";
+
+/**
+ * One direction of a probe flow. Every namespace shares one machine clock, so the
+ * echo's kernel receive time and its send time give each direction exactly: forward is
+ * from the probe's send (the kernel's time as the datagram enters the qdisc) to the
+ * echo's kernel receive time; return from the echo's clock just before it sends to the
+ * probe's kernel receive time.
+ *
+ * @example
+ * ```ts
+ * import type { OneWayDirection } from "./results.ts";
+ * function describe(d: OneWayDirection): string {
+ *   return `p50 ${d.delaySummary.p50 / 1e3} us, ${d.late} late, ${d.reordered} reordered`;
+ * }
+ * ```
+ */
+export interface OneWayDirection {
+  /** One-way delays of delivered datagrams. */
+  delay: HistogramData;
+  /** Percentiles of `delay`, in nanoseconds. */
+  delaySummary: LatencySummary;
+  /** Late replies whose delay was mostly in this direction. */
+  late: number;
+  /** Datagrams that fell behind one sent after them in this direction. */
+  reordered: number;
+  /**
+   * Datagrams that arrived more than once in this direction: forward, what squall's echo
+   * counted; return, the rest of the probe's duplicates.
+   */
+  duplicated: number;
+}
+
+/**
+ * One-way delays of a probe flow, and the echo's own time.
+ *
+ * @example
+ * ```ts
+ * import type { OneWayDelays } from "./results.ts";
+ * function slower(o: OneWayDelays): string {
+ *   return o.forward.delaySummary.p50 > o.return.delaySummary.p50 ? "forward" : "return";
+ * }
+ * ```
+ */
+export interface OneWayDelays {
+  /** Probe to echo. */
+  forward: OneWayDirection;
+  /** Echo to probe. */
+  return: OneWayDirection;
+  /**
+   * The echo's own time, from its kernel receive time of a request to just before it
+   * sent the reply (its wake-up and its work): part of every round trip, in neither
+   * direction.
+   */
+  echo: { time: HistogramData; timeSummary: LatencySummary };
+}
+
+/**
+ * How well a probe held its rate.
+ *
+ * @example
+ * ```ts
+ * import type { ProbePacing } from "./results.ts";
+ * function warn(p: ProbePacing, sent: number): string | undefined {
+ *   return p.misses > sent / 100 ? `${p.misses} sends missed their time` : undefined;
+ * }
+ * ```
+ */
+export interface ProbePacing {
+  /**
+   * `"sleep-spin"`: each datagram on its own, sleeping to shortly before its time and
+   * spinning the rest; `"batched"`: above 10k/s, what is due goes in one sendmmsg per
+   * 200 us; `"ping-pong"`: one in flight.
+   */
+  mode: "ping-pong" | "sleep-spin" | "batched";
+  /** How long after their due time datagrams went out. */
+  lateness: LatencySummary;
+  /** Datagrams that went out more than `toleranceNs` after their due time. */
+  misses: number;
+  /** The tolerance, in nanoseconds. */
+  toleranceNs: number;
 }
 
 /**

@@ -15,6 +15,7 @@ import type {
   LedgerEntry,
   LossLedger,
   ObservedBindFailure,
+  OneWayDirection,
   PortHolder,
   TcpProbeResult,
   UdpEchoResult,
@@ -146,7 +147,10 @@ export function formatScenarioReport(raw: ScenarioReport, options: TextOptions):
   const lines: string[] = [];
   const probes = report.workloads.filter((w) => w.result?.kind === "udpProbe");
   if (probes.length > 0) {
-    const rows = probes.map((w) => probeRow(w.name, w.host, w.result as UdpProbeResult));
+    const rows = probes.flatMap((w) => {
+      const r = w.result as UdpProbeResult;
+      return [probeRow(w.name, w.host, r), ...oneWayRows(r)];
+    });
     lines.push("", ...table(PROBE_COLUMNS, rows, options).map((l) => `  ${l}`));
   }
   for (const w of report.workloads) {
@@ -223,6 +227,7 @@ export function formatScenarioReport(raw: ScenarioReport, options: TextOptions):
           }/s, below the ${asked}/s asked: one probe cannot send faster here (split it into several)`,
         ));
       }
+      lines.push(...probePathLines(w.name, r, options));
       if (r.echoReceived === null && r.sent > 0) {
         lines.push(
           paint(
@@ -361,6 +366,70 @@ function probeRow(name: string, host: string, r: UdpProbeResult): string[] {
     us(r.rttSummary.p999),
     us(r.rttSummary.max),
   ];
+}
+
+/** The one-way rows below a probe's row: each direction's loss, late, dup, reord, delays. */
+function oneWayRows(r: UdpProbeResult): string[][] {
+  const o = r.oneWay;
+  if (!o) return [];
+  const row = (label: string, d: OneWayDirection, lost: number | null) => {
+    const t = (ns: number) => d.delaySummary.count === 0 ? "-" : formatDuration(ns / 1e6);
+    return [
+      `  ${label} (one way)`,
+      "",
+      "",
+      lost === null ? "?" : String(lost),
+      "",
+      String(d.late),
+      String(d.duplicated),
+      String(d.reordered),
+      "",
+      t(d.delaySummary.p50),
+      t(d.delaySummary.p90),
+      t(d.delaySummary.p99),
+      t(d.delaySummary.p999),
+      t(d.delaySummary.max),
+    ];
+  };
+  return [row("out", o.forward, r.lostOutbound), row("back", o.return, r.lostReturn)];
+}
+
+/** Which probe measured, what it cost, and whether it held its rate. */
+function probePathLines(name: string, r: UdpProbeResult, options: TextOptions): string[] {
+  const lines: string[] = [];
+  if (r.measuredBy === "deno") {
+    lines.push(paint(
+      options,
+      "dim",
+      `  ${name}: measured on Deno's sockets (this agent may not load libc): times include event-loop wake-ups, one-way delay not measured`,
+    ));
+    return lines;
+  }
+  const clock = r.clock.send === "kernel" && r.clock.receive === "kernel"
+    ? "the kernel's socket timestamps"
+    : `send times from ${
+      r.clock.send === "kernel" ? "the kernel" : "user space"
+    }, receive times from ${r.clock.receive === "kernel" ? "the kernel" : "user space"}`;
+  const echo = r.oneWay
+    ? `, the echo's own time p50 ${formatDuration(r.oneWay.echo.timeSummary.p50 / 1e6)}`
+    : r.sent > 0
+    ? ", one-way delay not measured (the echo does not stamp its replies)"
+    : "";
+  const cpu = r.cpu ? `, CPU ${(r.cpu.share * 100).toFixed(0)}% of a core` : "";
+  lines.push(paint(options, "dim", `  ${name}: measured natively (${clock})${echo}${cpu}`));
+  const p = r.pacing;
+  if (p && r.sent > 0 && p.misses > r.sent / 100) {
+    lines.push(paint(
+      options,
+      "yellow",
+      `  ${name}: pacing missed: ${p.misses} of ${r.sent} datagrams went out more than ${
+        formatDuration(p.toleranceNs / 1e6)
+      } late (p99 ${
+        formatDuration(p.lateness.p99 / 1e6)
+      }): the machine is busy, and the rate was not held`,
+    ));
+  }
+  return lines;
 }
 
 const TCP_PROBE_COLUMNS = [

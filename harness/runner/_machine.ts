@@ -74,7 +74,7 @@ export interface AgentLaunchOptions {
   host: PlannedHost;
   /** The dropper's files, when the scenario may apply faults. */
   dropper: DropperFiles | undefined;
-  /** libc.so.6, for native echoes (in namespaces). */
+  /** libc.so.6, for native echoes and probes (in namespaces). */
   libc: string | undefined;
   /** `ss`, for who holds a port when a bind fails. */
   ssPath: string | undefined;
@@ -82,7 +82,7 @@ export interface AgentLaunchOptions {
 
 /**
  * How to start a host's agent: the addresses it may use, the dropper when it is at the
- * end of a link and faults can come, libc when it runs or may run a UDP echo, and `ss`
+ * end of a link and faults can come, libc when it runs or may run a UDP echo or probe, and `ss`
  * (to see who holds a port when a bind fails) where a bind churn runs or may run (the
  * scenario has a function).
  */
@@ -95,11 +95,12 @@ export function agentLaunch(
   const launch: AgentLaunch = { host, allowNet: allowedAddresses(plan, host.name) };
   // Only hosts at the end of a link may hold a dropper, and only when faults can come.
   if (dropper && host.interfaces.length > 0) launch.dropper = dropper;
-  // The native echo needs libc: only for hosts that run an echo, or may (a function).
-  const echoes = v.workloads.some((w) =>
-    w.placement.on === host.name && w.placement.run.kind === "udpEcho"
+  // The native echo and probe need libc: only for hosts that run one, or may (a function).
+  const native = v.workloads.some((w) =>
+    w.placement.on === host.name &&
+    (w.placement.run.kind === "udpEcho" || w.placement.run.kind === "udpProbe")
   );
-  if (libc && (echoes || v.scenario.fn)) launch.nativeEcho = libc;
+  if (libc && (native || v.scenario.fn)) launch.nativeEcho = libc;
   const churns = v.workloads.some((w) =>
     w.placement.on === host.name && w.placement.run.kind === "bindChurn"
   );

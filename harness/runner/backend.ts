@@ -19,8 +19,9 @@ export interface AgentLaunch {
   /** Set when the agent may hold XDP droppers: it then gets `--allow-ffi` for these two. */
   dropper?: DropperFiles;
   /**
-   * libc.so.6, when the agent may run its UDP echo natively (blocking recvfrom and
-   * sendto in a worker): it then gets `--allow-ffi` for this file.
+   * libc.so.6, when the agent may run its UDP echo or probe natively (libc's socket calls
+   * in a worker, with the kernel's timestamps): it then gets `--allow-ffi` for this file
+   * and `--allow-read` for harness/native, the workers' folder.
    */
   nativeEcho?: string;
   /** Programs the agent may run (absolute paths), for `--allow-run`: `ss`, programs under test. */
@@ -49,7 +50,7 @@ export interface HostBackend {
 
 /** Path of the agent module. */
 export const AGENT_PATH = fileURLToPath(new URL("../agent/main.ts", import.meta.url));
-/** The folder of the FFI workers (harness/native): all the native echo's worker loads. */
+/** The folder of the FFI workers (harness/native): all the native echo and probe workers load. */
 const NATIVE_DIR = fileURLToPath(new URL("../native", import.meta.url));
 
 /** The Deno flags of an agent: no prompt, no config, only the network it needs. */
@@ -64,7 +65,7 @@ export function agentDenoArgs(launch: AgentLaunch, network: string): string[] {
     ...(network === "namespaces" ? ["--allow-sys=networkInterfaces"] : []),
     ...ffiFlag(launch),
     ...(launch.allowRun?.length ? [`--allow-run=${launch.allowRun.join(",")}`] : []),
-    // The native echo's worker is a module Deno loads at run time: it needs to read it.
+    // The native workers are modules Deno loads at run time: the agent needs to read them.
     ...(launch.nativeEcho ? [`--allow-read=${NATIVE_DIR}`] : []),
     AGENT_PATH,
     "--host",

@@ -125,11 +125,13 @@ export function withEchoCounts(
   echoes: readonly (UdpEchoResult | undefined)[],
 ): UdpProbeResult {
   let received: number | null = null;
+  let duplicated = 0;
   let runs = null as UdpProbeResult["outboundLossRuns"];
   for (const seen of echoes) {
     const flow = seen?.flows.find((f) => f.flowId === result.flowId);
     if (!flow) continue;
     received = (received ?? 0) + flow.received;
+    duplicated += flow.duplicated;
     // Datagrams lost after the last one the echo saw end in no gap: the last run.
     const trailing = result.sent - 1 - flow.highestSeq;
     runs = {
@@ -139,12 +141,20 @@ export function withEchoCounts(
   }
   if (received === null) return result;
   const lostOutbound = result.sent - received;
+  // The echo answers every copy it gets: the probe's duplicates are the echo's (made on
+  // the way out) plus those made on the way back.
+  const oneWay = result.oneWay && {
+    ...result.oneWay,
+    forward: { ...result.oneWay.forward, duplicated },
+    return: { ...result.oneWay.return, duplicated: Math.max(0, result.duplicated - duplicated) },
+  };
   return {
     ...result,
     echoReceived: received,
     lostOutbound,
     lostReturn: result.lost - lostOutbound,
     outboundLossRuns: runs,
+    oneWay,
   };
 }
 

@@ -141,7 +141,95 @@ const probe: Record<string, MetricDefinition<UdpProbeResult>> = {
   "rtt.p99": rtt("99th percentile round-trip time", (r) => r.rttSummary.p99, 0.99),
   "rtt.p99.9": rtt("99.9th percentile round-trip time", (r) => r.rttSummary.p999, 0.999),
   "rtt.max": rtt("largest round-trip time", (r) => r.rttSummary.max),
+  ...oneWayMetrics("forward", "on the way to the echo"),
+  ...oneWayMetrics("return", "on the way back"),
+  "owd.echo.p50": echoTime("median", 0.5, (s) => s.p50),
+  "owd.echo.p99": echoTime("99th percentile", 0.99, (s) => s.p99),
+  "pacing.misses": {
+    unit: "count",
+    description: "datagrams sent later than their time allowed (needs the native probe)",
+    read: (r) => r.pacing?.misses ?? null,
+  },
 };
+
+/** `owd.echo.*`: the echo's own time, from its kernel receive time to its reply. */
+function echoTime(
+  what: string,
+  q: number,
+  readNs: (s: LatencySummary) => number,
+): MetricDefinition<UdpProbeResult> {
+  const echo = (r: UdpProbeResult) =>
+    r.oneWay && r.oneWay.echo.timeSummary.count > 0 ? r.oneWay.echo : null;
+  return {
+    unit: "duration",
+    description:
+      `${what} of the echo's own time, kernel receive to reply (needs the native probe and a squall udpEcho)`,
+    read: (r) => {
+      const e = echo(r);
+      return e ? readNs(e.timeSummary) / NS_PER_MS : null;
+    },
+    quantile: (r) => {
+      const e = echo(r);
+      return e ? { histogram: e.time, q } : null;
+    },
+    sample: "replies",
+  };
+}
+
+/** `owd.<direction>.*`: one-way delay percentiles and the direction's late, reordered, duplicated. */
+function oneWayMetrics(
+  direction: "forward" | "return",
+  where: string,
+): Record<string, MetricDefinition<UdpProbeResult>> {
+  const of = (r: UdpProbeResult) => r.oneWay?.[direction] ?? null;
+  const needs = "(needs the native probe and a squall udpEcho)";
+  const at = (
+    name: string,
+    description: string,
+    readNs: (s: LatencySummary) => number,
+    q?: number,
+  ): [string, MetricDefinition<UdpProbeResult>] => {
+    const definition: MetricDefinition<UdpProbeResult> = {
+      unit: "duration",
+      description: `${description} one-way delay ${where} ${needs}`,
+      read: (r) => {
+        const d = of(r);
+        return d === null || d.delaySummary.count === 0 ? null : readNs(d.delaySummary) / NS_PER_MS;
+      },
+    };
+    if (q !== undefined) {
+      definition.quantile = (r) => {
+        const d = of(r);
+        return d === null || d.delaySummary.count === 0 ? null : { histogram: d.delay, q };
+      };
+      definition.sample = "replies";
+    }
+    return [`owd.${direction}.${name}`, definition];
+  };
+  const count = (
+    name: "late" | "reordered" | "duplicated",
+    description: string,
+  ): [string, MetricDefinition<UdpProbeResult>] => [
+    `owd.${direction}.${name}`,
+    {
+      unit: "count",
+      description: `${description} ${where} ${needs}`,
+      read: (r) => of(r)?.[name] ?? null,
+    },
+  ];
+  return Object.fromEntries([
+    at("min", "smallest", (s) => s.min),
+    at("mean", "mean", (s) => s.mean),
+    at("p50", "median", (s) => s.p50, 0.5),
+    at("p90", "90th percentile", (s) => s.p90, 0.9),
+    at("p99", "99th percentile", (s) => s.p99, 0.99),
+    at("p99.9", "99.9th percentile", (s) => s.p999, 0.999),
+    at("max", "largest", (s) => s.max),
+    count("late", "late replies whose delay was mostly"),
+    count("reordered", "datagrams that fell behind"),
+    count("duplicated", "datagrams duplicated"),
+  ]);
+}
 
 const echo: Record<string, MetricDefinition<UdpEchoResult>> = {
   received: { unit: "count", description: "datagrams received", read: (r) => r.received },

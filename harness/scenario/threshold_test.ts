@@ -61,6 +61,11 @@ function probeResult(overrides: Partial<UdpProbeResult> = {}): UdpProbeResult {
     ledger: null,
     outages: [],
     outboundLossRuns: null,
+    measuredBy: "deno",
+    clock: { send: "user", receive: "user" },
+    oneWay: null,
+    pacing: null,
+    cpu: null,
     ...overrides,
   };
 }
@@ -625,4 +630,34 @@ Deno.test("every proportion has a ratio unit and every percentile metric a quant
     successes: 14,
     trials: 1000,
   });
+});
+
+Deno.test("one-way delay metrics read each direction, and null when not measured", () => {
+  const direction = (ns: number) => {
+    const h = new Histogram();
+    h.record(ns);
+    return { delay: h.toJSON(), delaySummary: h.summary(), late: 1, reordered: 2, duplicated: 3 };
+  };
+  const echo = new Histogram();
+  echo.record(7000);
+  const measured = probeResult({
+    oneWay: {
+      forward: direction(3000),
+      return: direction(50_000_000),
+      echo: { time: echo.toJSON(), timeSummary: echo.summary() },
+    },
+  });
+  const read = (name: string, r: UdpProbeResult) => METRICS.udpProbe[name]!.read(r);
+  assert.equal(read("owd.forward.p50", measured), 0.003);
+  assert.equal(read("owd.return.max", measured), 50);
+  assert.equal(read("owd.forward.late", measured), 1);
+  assert.equal(read("owd.return.duplicated", measured), 3);
+  assert.equal(read("owd.echo.p50", measured), 0.007);
+  assert.equal(read("owd.forward.p50", probeResult()), null);
+  assert.equal(read("pacing.misses", probeResult()), null);
+  const outcome = evaluateThreshold(
+    parsed("probe.owd.return.p99", "< 10ms"),
+    results({ probe: measured }),
+  );
+  assert.equal(outcome.ok, false);
 });
