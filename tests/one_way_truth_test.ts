@@ -12,6 +12,7 @@ import { type AgentWorkload, encodeLine, readLines } from "../harness/agent/prot
 import { AGENT_PATH } from "../harness/runner/backend.ts";
 import { findLibrary, LIBC_CANDIDATES } from "../harness/native/libc.ts";
 import type { UdpProbeResult } from "../harness/measure/results.ts";
+import { loss, runScenario, scenario, udpEcho, udpProbe } from "../mod.ts";
 import { NamespaceSet } from "./bench/_netns.ts";
 import { onPath } from "./bench/_util.ts";
 
@@ -236,11 +237,10 @@ Deno.test({
 
 Deno.test({
   name: "an echo that sends datagrams back unchanged leaves one-way delay not measured",
-  ignore: !ready,
+  ignore: !ready || !onPath("socat"),
   fn: () =>
     withLab(() => Promise.resolve(), async (lab) => {
       // socat is a plain echo: it sends every datagram back as it came.
-      if (!onPath("socat")) return;
       const echo = lab.set.spawnIn(1, [
         "socat",
         `UDP4-RECVFROM:${PORT + 1},bind=${lab.server},fork`,
@@ -297,4 +297,76 @@ Deno.test({
         await lab.set.stop(server);
       }
     }),
+});
+
+function scenarioProbe(report: Awaited<ReturnType<typeof runScenario>>): UdpProbeResult {
+  const w = report.workloads.find((w) => w.name === "probe");
+  assert.equal(report.status, "passed", report.errors.join("; "));
+  assert.equal(w?.result?.kind, "udpProbe");
+  return w.result as UdpProbeResult;
+}
+
+Deno.test({
+  name: "XDP loss on one direction lands on that direction only, with one-way delays each way",
+  ignore: Deno.uid() !== 0,
+  fn: async (t) => {
+    for (const direction of ["forward", "reverse"] as const) {
+      await t.step(direction, async () => {
+        const report = await runScenario(scenario(`one-way loss ${direction}`, {
+          hosts: ["client", "server"],
+          links: [{ between: ["client", "server"], faults: [loss(0.2, { direction })] }],
+          workloads: {
+            echo: { on: "server", run: udpEcho({ port: PORT }) },
+            probe: {
+              on: "client",
+              run: udpProbe({ target: `server:${PORT}`, count: 5000, rate: 5000 }),
+            },
+          },
+        }));
+        const r = scenarioProbe(report);
+        assert.equal(r.measuredBy, "native");
+        assert.ok(r.oneWay, "one-way delay measured");
+        assert.equal(r.sent, r.delivered + r.late + r.lost);
+        assert.ok(r.lost > 500, `${r.lost} lost`);
+        const [lossy, clean] = direction === "forward"
+          ? [r.lostOutbound!, r.lostReturn!]
+          : [r.lostReturn!, r.lostOutbound!];
+        assert.equal(lossy, r.lost, "every loss on the faulty direction");
+        assert.equal(clean, 0, "nothing lost on the other");
+        assert.equal(r.ledger?.total.unexplained, 0);
+        // Each delivered datagram crossed both ways: both have delays, none late.
+        assert.equal(r.oneWay.forward.delaySummary.count, r.delivered);
+        assert.equal(r.oneWay.return.delaySummary.count, r.delivered);
+        assert.ok(r.oneWay.forward.delaySummary.p50 < 1 * MS);
+        assert.ok(r.oneWay.return.delaySummary.p50 < 1 * MS);
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "a native probe at 100k datagrams/s for 10 s keeps exact sums and explains every loss",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const report = await runScenario(scenario("100k/s", {
+      hosts: ["client", "server"],
+      links: [["client", "server"]],
+      workloads: {
+        echo: { on: "server", run: udpEcho({ port: PORT }) },
+        probe: {
+          on: "client",
+          run: udpProbe({ target: `server:${PORT}`, duration: "10s", rate: 100_000, size: 64 }),
+        },
+      },
+      timeout: "60s",
+    }));
+    const r = scenarioProbe(report);
+    assert.equal(r.measuredBy, "native");
+    assert.equal(r.sent, r.delivered + r.late + r.lost, "sent = delivered + late + lost");
+    assert.equal(r.lostOutbound! + r.lostReturn!, r.lost, "lost = out + back");
+    assert.equal(r.ledger?.total.unexplained, 0, JSON.stringify(r.ledger));
+    assert.equal(r.ledger?.outbound?.unexplained, 0);
+    assert.equal(r.ledger?.return?.unexplained, 0);
+    assert.ok(r.sent >= 500_000, `sent ${r.sent} of 1M`);
+  },
 });
