@@ -231,18 +231,6 @@ async function waitForUdpPort(set: NamespaceSet, index: number, port: number): P
   throw new Error(`sockperf server did not bind port ${port}`);
 }
 
-/** What the native probe adds to a probe's result (read loosely: the Deno path lacks it). */
-type ProbeExtras = {
-  measuredBy?: string;
-  oneWay?: {
-    forward: { delaySummary: { p50: number; p99: number } };
-    return: { delaySummary: { p50: number; p99: number } };
-    echo: { timeSummary: { p50: number } };
-  } | null;
-  pacing?: { mode: string; misses: number; lateness: { p50: number; p99: number } } | null;
-  cpu?: { share: number } | null;
-};
-
 interface SquallRtt {
   p50: number;
   p99: number;
@@ -309,13 +297,13 @@ async function measureRttOnce(): Promise<RttRuns> {
       },
       timeout: `${Math.ceil(count / c.rate) + 30}s`,
     });
-    const r = probeResult(await runTracked(s)) as UdpProbeResult & ProbeExtras;
+    const r = probeResult(await runTracked(s));
     const run: SquallRtt = {
       p50: r.rttSummary.p50,
       p99: r.rttSummary.p99,
       delivered: r.delivered,
       sent: r.sent,
-      measuredBy: r.measuredBy ?? "deno",
+      measuredBy: r.measuredBy,
       forwardP50: r.oneWay?.forward.delaySummary.p50 ?? null,
       returnP50: r.oneWay?.return.delaySummary.p50 ?? null,
       echoP50: r.oneWay?.echo.timeSummary.p50 ?? null,
@@ -603,7 +591,7 @@ async function targetLoss(): Promise<Outcome> {
       );
     }
   });
-  const r = probeResult(report) as UdpProbeResult & ProbeExtras;
+  const r = probeResult(report);
   const iperf3 = await iperf3Reference(c.rate, c.size, c.iperf3Seconds).catch((error) => {
     log(`iperf3 could not run: ${errorText(error)}`);
     return null;
@@ -660,7 +648,7 @@ async function targetLoss(): Promise<Outcome> {
     `cross-check: lostOutbound ${r.lostOutbound} vs server-side overflows ${dropsServer}; ` +
     `lostReturn ${r.lostReturn} vs client-side overflows ${dropsClient}`,
     `squall's own loss ledger (for comparison, not used above): ${describeLedger(r)}`,
-    `measured by the ${r.measuredBy ?? "deno"} probe; pacing ${r.pacing?.mode ?? "?"}, ${
+    `measured by the ${r.measuredBy} probe; pacing ${r.pacing?.mode ?? "?"}, ${
       r.pacing?.misses ?? "?"
     } sends missed their time (lateness p50 ${us(r.pacing?.lateness.p50)}, p99 ${
       us(r.pacing?.lateness.p99)
@@ -708,7 +696,7 @@ async function targetLoss(): Promise<Outcome> {
       splitOk,
       echoKeptUp,
       iperf3,
-      measuredBy: r.measuredBy ?? "deno",
+      measuredBy: r.measuredBy,
       pacing: r.pacing ?? null,
       cpu: r.cpu ?? null,
     },
