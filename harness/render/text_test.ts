@@ -48,3 +48,60 @@ Deno.test("formatEvent() escapes a log line and a workload name", () => {
   )!;
   assert.equal(text, "  log    moved\\x1b[H\\nscenarios: 1 passed, 0 failed");
 });
+
+Deno.test("formatScenarioReport() shows one-way rows, the measuring path and missed pacing", () => {
+  const scenario = structuredClone(sampleReport().scenarios[0]!);
+  const w = scenario.workloads.find((w) => w.result?.kind === "udpProbe")!;
+  const r = w.result as UdpProbeResult;
+  const deno = formatScenarioReport(scenario, { color: false });
+  assert.match(deno, new RegExp(`${w.name}: measured on Deno's sockets`));
+  assert.doesNotMatch(deno, /one way/);
+
+  const delay = (ns: number) => ({
+    count: 10,
+    min: ns,
+    mean: ns,
+    p50: ns,
+    p90: ns,
+    p99: ns,
+    p999: ns,
+    max: ns,
+  });
+  const histogram = {
+    unit: "ns" as const,
+    subBucketBits: 7,
+    count: 0,
+    min: 0,
+    max: 0,
+    sum: 0,
+    buckets: [],
+  };
+  r.measuredBy = "native";
+  r.clock = { send: "kernel", receive: "kernel" };
+  r.oneWay = {
+    forward: { delay: histogram, delaySummary: delay(3000), late: 1, reordered: 2, duplicated: 0 },
+    return: {
+      delay: histogram,
+      delaySummary: delay(40_000_000),
+      late: 5,
+      reordered: 0,
+      duplicated: 0,
+    },
+    echo: { time: histogram, timeSummary: delay(7000) },
+  };
+  r.pacing = {
+    mode: "sleep-spin",
+    lateness: delay(2_000_000),
+    misses: r.sent,
+    toleranceNs: 100_000,
+  };
+  r.cpu = { ns: 1e9, share: 0.12 };
+  const native = formatScenarioReport(scenario, { color: false });
+  assert.match(native, /out \(one way\)\s+\S+\s+1\s+0\s+2\s+3us/);
+  assert.match(native, /back \(one way\)\s+\S+\s+5\s+0\s+0\s+40ms/);
+  assert.match(
+    native,
+    /measured natively \(the kernel's socket timestamps\), the echo's own time p50 7us, CPU 12% of a core/,
+  );
+  assert.match(native, new RegExp(`${w.name}: pacing missed: ${r.sent} of ${r.sent} datagrams`));
+});

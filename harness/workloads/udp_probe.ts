@@ -48,7 +48,8 @@ export interface UdpProbeOptions {
    */
   rate?: number;
   /**
-   * Datagram payload size in bytes, 20-65507 (a probe header is 20 bytes).
+   * Datagram payload size in bytes, 20-65507 (a probe header is 20 bytes; one-way delay
+   * needs 40, room for the echo's stamps).
    * @default {64}
    */
   size?: number;
