@@ -424,9 +424,7 @@ function probePathLines(name: string, r: UdpProbeResult, options: TextOptions): 
       "yellow",
       `  ${name}: pacing missed: ${p.misses} of ${r.sent} datagrams went out more than ${
         formatDuration(p.toleranceNs / 1e6)
-      } late (p99 ${
-        formatDuration(p.lateness.p99 / 1e6)
-      }): the machine is busy, and the rate was not held`,
+      } after their time (p99 ${formatDuration(p.lateness.p99 / 1e6)}): the machine was busy`,
     ));
   }
   return lines;
