@@ -128,8 +128,10 @@ export interface UdpProbeResult {
  * @example
  * ```ts
  * import type { ClockSource } from "./results.ts";
- * const exact: ClockSource = "kernel";
- * console.assert(exact !== "user");
+ * function exact(send: ClockSource, receive: ClockSource): boolean {
+ *   return send === "kernel" && receive === "kernel";
+ * }
+ * console.assert(exact("kernel", "kernel"));
  * ```
  */
 export type ClockSource = "kernel" | "user" | "mixed";
