@@ -3,7 +3,13 @@
 // went); an echo's one line.
 
 import type { WorkloadReport } from "../runner/report.ts";
-import type { LedgerEntry, LossLedger, UdpEchoResult, UdpProbeResult } from "../measure/results.ts";
+import type {
+  LedgerEntry,
+  LossLedger,
+  OneWayDirection,
+  UdpEchoResult,
+  UdpProbeResult,
+} from "../measure/results.ts";
 import {
   counts,
   duration,
@@ -34,26 +40,41 @@ export function udpEchoLine(w: WorkloadReport, r: UdpEchoResult): Markup {
 /** A UDP probe: counts, round-trip times, loss over time and the loss ledger. */
 export function udpProbeSection(ctx: Context, w: WorkloadReport, r: UdpProbeResult): Markup {
   const subject = `${w.name} (${w.host} → ${r.address})`;
-  const stats = statsTable([["datagrams", [
-    ["sent", int(r.sent)],
-    ["delivered", int(r.delivered)],
-    ["lost", int(r.lost)],
-    [
-      "out/back",
-      r.lostOutbound === null ? "?" : `${int(r.lostOutbound)}/${int(r.lostReturn ?? 0)}`,
-    ],
-    ["late", int(r.late)],
-    ["dup", int(r.duplicated)],
-    ["reord", int(r.reordered)],
-    ["loss", percent(r.loss)],
-    ["rate", `${int(r.achievedRate)}/s`],
-  ]], ["round-trip time", latencyCells(r.rttSummary)]]);
+  const stats = statsTable([
+    ["datagrams", [
+      ["sent", int(r.sent)],
+      ["delivered", int(r.delivered)],
+      ["lost", int(r.lost)],
+      [
+        "out/back",
+        r.lostOutbound === null ? "?" : `${int(r.lostOutbound)}/${int(r.lostReturn ?? 0)}`,
+      ],
+      ["late", int(r.late)],
+      ["dup", int(r.duplicated)],
+      ["reord", int(r.reordered)],
+      ["loss", percent(r.loss)],
+      ["rate", `${int(r.achievedRate)}/s`],
+    ]],
+    ["round-trip time", latencyCells(r.rttSummary)],
+    ...oneWayGroups(r),
+  ]);
   const notes: Markup[] = [];
   const errors = counts(r.sendErrors);
   if (errors) notes.push(h`<li class="warn">send errors: ${errors}</li>`);
   if (r.stoppedEarly) notes.push(h`<li class="warn">stopped early: sent fewer than asked</li>`);
   if (r.echoReceived === null && r.sent > 0) {
     notes.push(h`<li>the target is not a squall udpEcho, so loss is not split by direction</li>`);
+  }
+  notes.push(pathNote(r));
+  const p = r.pacing;
+  if (p && r.sent > 0 && p.misses > r.sent / 100) {
+    notes.push(
+      h`<li class="warn">pacing missed: ${int(p.misses)} of ${
+        int(r.sent)
+      } datagrams went out more than ${duration(p.toleranceNs / 1e6)} after their time (p99 ${
+        duration(p.lateness.p99 / 1e6)
+      }): the machine was busy</li>`,
+    );
   }
   for (const o of r.outages.slice(0, 20)) {
     const start = relative(ctx, r.startedAt, w.startedAtMs);
@@ -89,6 +110,39 @@ ${
   }
 </section>
 `;
+}
+
+/** One-way delay per direction, with each direction's late, duplicated and reordered. */
+function oneWayGroups(r: UdpProbeResult): [string, [string, string][]][] {
+  const o = r.oneWay;
+  if (!o) return [];
+  const group = (caption: string, d: OneWayDirection): [string, [string, string][]] => [
+    caption,
+    [
+      ["late", int(d.late)],
+      ["dup", int(d.duplicated)],
+      ["reord", int(d.reordered)],
+      ...latencyCells(d.delaySummary),
+    ],
+  ];
+  return [group("one way out", o.forward), group("one way back", o.return)];
+}
+
+/** Which probe measured, and what it cost. */
+function pathNote(r: UdpProbeResult): Markup {
+  if (r.measuredBy === "deno") {
+    return h`<li>measured on Deno's sockets (the agent may not load libc): times include event-loop wake-ups, one-way delay not measured</li>`;
+  }
+  const exact = r.clock.send === "kernel" && r.clock.receive === "kernel";
+  return h`<li>measured natively (${
+    exact
+      ? "the kernel's socket timestamps"
+      : `send times: ${r.clock.send}, receive times: ${r.clock.receive}`
+  })${
+    r.oneWay
+      ? `, the echo's own time p50 ${duration(r.oneWay.echo.timeSummary.p50 / 1e6)}`
+      : ", one-way delay not measured (the echo does not stamp its replies)"
+  }${r.cpu ? `, CPU ${(r.cpu.share * 100).toFixed(0)}% of a core` : ""}</li>`;
 }
 
 /** Loss (and late replies) per interval of sending, over the fault timeline. */
