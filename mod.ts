@@ -107,6 +107,7 @@ export { renderHtml } from "./harness/render/html.ts";
 export type {
   BindChurnResult,
   BindFailure,
+  ClockSource,
   ConnectErrorKind,
   EchoFlow,
   ErrorCounts,
@@ -114,7 +115,10 @@ export type {
   LedgerEntry,
   LossLedger,
   ObservedBindFailure,
+  OneWayDelays,
+  OneWayDirection,
   PortHolder,
+  ProbePacing,
   ProgramRun,
   ReconnectStormResult,
   StormAttempt,
