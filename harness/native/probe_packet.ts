@@ -7,7 +7,11 @@ export const PROBE_MAGIC = 0x53515031;
 /** Bytes of the header. */
 export const HEADER_BYTES = 20;
 
-/** Writes a header into `buf`. `sentAtMs` is the sender's performance.now(). */
+/**
+ * Writes a header into `view`. `sentAtMs` is the send time on the sender's own clock, read
+ * back only by the sender: the Deno probe's performance.now() in ms, the native probe's
+ * CLOCK_REALTIME in ns since its start second.
+ */
 export function writeHeader(
   view: DataView,
   flowId: number,
