@@ -1,5 +1,5 @@
 // squall's benchmark: measures squall against references taken in the same run and
-// checks nine targets.
+// checks its targets (eleven rows).
 //
 //   1. probe RTT (ping-pong) p50 <= 1.15x and p99 <= 1.5x sockperf UDP ping-pong
 //      --full-rtt on the same path (veth between two namespaces); the fixed-rate probe at
