@@ -311,12 +311,11 @@ async function runAll(
       Deno.removeSignalListener("SIGTERM", onSignal);
     }
   }
-  const measured = runReport(
-    reports,
+  const measured = runReport(reports, {
     startedAt,
-    performance.now() - start,
-    controller.signal.aborted,
-  );
+    durationMs: performance.now() - start,
+    interrupted: controller.signal.aborted,
+  });
   // A scenario that could not run (e.g. an EnvironmentError from a later one) still
   // leaves the reports of the scenarios that ran before it: CI keeps their results. The
   // run's exit code, in the reports too, is then the error's. No summary: it would count
