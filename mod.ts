@@ -163,7 +163,7 @@ export type {
   WorkloadResult,
 } from "./harness/measure/results.ts";
 export type { HistogramData, LatencySummary } from "./harness/measure/histogram.ts";
-export type { Outage } from "./harness/measure/outages.ts";
+export type { Outage } from "./harness/measure/results.ts";
 export type { ThresholdOutcome } from "./harness/scenario/threshold.ts";
 export { toJUnit } from "./harness/render/junit.ts";
 export { renderHtml } from "./harness/render/html.ts";
