@@ -141,29 +141,33 @@ export {
   type WorkloadReport,
 } from "./harness/runner/report.ts";
 export type {
-  BindChurnResult,
-  BindFailure,
-  ConnectErrorKind,
   EchoFlow,
-  ErrorCounts,
-  ExecResult,
   LedgerEntry,
   LossLedger,
-  ObservedBindFailure,
-  PortHolder,
-  ProgramRun,
+  Outage,
+  Timeline,
+  UdpEchoResult,
+  UdpProbeResult,
+  WorkloadResult,
+} from "./harness/measure/results.ts";
+export type {
+  ConnectErrorKind,
+  ErrorCounts,
   ReconnectStormResult,
   StormAttempt,
   TcpEchoResult,
   TcpProbeResult,
-  Timeline,
-  UdpEchoResult,
-  UdpProbeResult,
   UnservedPeriod,
-  WorkloadResult,
-} from "./harness/measure/results.ts";
+} from "./harness/measure/tcp_results.ts";
+export type {
+  BindChurnResult,
+  BindFailure,
+  ExecResult,
+  ObservedBindFailure,
+  PortHolder,
+  ProgramRun,
+} from "./harness/measure/bind_results.ts";
 export type { HistogramData, LatencySummary } from "./harness/measure/histogram.ts";
-export type { Outage } from "./harness/measure/results.ts";
 export type { ThresholdOutcome } from "./harness/scenario/threshold.ts";
 export { toJUnit } from "./harness/render/junit.ts";
 export { renderHtml } from "./harness/render/html.ts";

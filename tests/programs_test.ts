@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { exec, runScenario, scenario } from "../mod.ts";
-import type { ExecResult } from "../harness/measure/results.ts";
+import type { ExecResult } from "../harness/measure/bind_results.ts";
 
 const PYTHON_SERVER = new URL("../scenarios/_programs/tcp_server.py", import.meta.url).pathname;
 const LOOPBACK_PROGRAM = "tests/fixtures/programs/loopback_true.ts";

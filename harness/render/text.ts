@@ -14,13 +14,12 @@ import type { LatencySummary } from "../measure/histogram.ts";
 import type {
   LedgerEntry,
   LossLedger,
-  ObservedBindFailure,
-  PortHolder,
-  TcpProbeResult,
   UdpEchoResult,
   UdpProbeResult,
   WorkloadResult,
 } from "../measure/results.ts";
+import type { ObservedBindFailure, PortHolder } from "../measure/bind_results.ts";
+import type { TcpProbeResult } from "../measure/tcp_results.ts";
 
 /** How to render. */
 export interface TextOptions {

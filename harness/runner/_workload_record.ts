@@ -9,7 +9,8 @@
 import type { AgentWorkload, WorkloadControl } from "../agent/protocol.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { KernelDrops } from "../measure/loss_ledger.ts";
-import type { ExecResult, WorkloadResult } from "../measure/results.ts";
+import type { WorkloadResult } from "../measure/results.ts";
+import type { ExecResult } from "../measure/bind_results.ts";
 import type { ProgramHandle, WorkloadHandle, WorkloadPlacement } from "../scenario/scenario.ts";
 import { describeWorkload } from "../workloads/kinds.ts";
 import type { WorkloadHost } from "./_local_programs.ts";

@@ -10,12 +10,9 @@ import { runCommand } from "../core/command.ts";
 import { ExitCode } from "../core/exit_codes.ts";
 import type { AgentWorkload } from "../agent/protocol.ts";
 import { buildLedger, type FaultDrops, type KernelDrops } from "../measure/loss_ledger.ts";
-import type {
-  ExecResult,
-  ReconnectStormResult,
-  UdpEchoResult,
-  UdpProbeResult,
-} from "../measure/results.ts";
+import type { UdpEchoResult, UdpProbeResult } from "../measure/results.ts";
+import type { ExecResult } from "../measure/bind_results.ts";
+import type { ReconnectStormResult } from "../measure/tcp_results.ts";
 import type { WorkloadHandle } from "../scenario/scenario.ts";
 import type { Plan } from "../scenario/topology.ts";
 import type { BindWatchMonitor } from "./_bind_monitor.ts";

@@ -7,7 +7,7 @@
 // port. Needs to read other processes' /proc entries (root, as the runner is).
 
 import { namespaceInode } from "../kernel/bind_watch.ts";
-import type { PortHolder } from "../measure/results.ts";
+import type { PortHolder } from "../measure/bind_results.ts";
 import { processesInNamespace } from "./_stragglers.ts";
 
 /** A socket as /proc/net lists it. */

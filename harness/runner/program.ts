@@ -39,7 +39,7 @@
 import type { ExecSettings, WorkloadControl } from "../agent/protocol.ts";
 import type { RunningWorkload } from "../agent/running.ts";
 import { type CgroupProcess, emptyCgroup } from "./program_cgroup.ts";
-import type { ExecResult } from "../measure/results.ts";
+import type { ExecResult } from "../measure/bind_results.ts";
 import {
   describeCommand,
   describeExit,

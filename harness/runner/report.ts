@@ -6,7 +6,8 @@
 
 import { ExitCode } from "../core/exit_codes.ts";
 import type { Fault } from "../scenario/faults.ts";
-import type { ObservedBindFailure, WorkloadResult } from "../measure/results.ts";
+import type { WorkloadResult } from "../measure/results.ts";
+import type { ObservedBindFailure } from "../measure/bind_results.ts";
 import type { ThresholdOutcome } from "../scenario/threshold.ts";
 import type { NetworkKind, PlannedInterface, PlannedLink } from "../scenario/topology.ts";
 import type { WorkloadSpec } from "../workloads/kinds.ts";

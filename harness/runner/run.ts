@@ -11,7 +11,8 @@ import type { Target } from "../core/addresses.ts";
 import { formatDuration, parseDuration } from "../core/duration.ts";
 import { AgentError, EnvironmentError, ScenarioError } from "../core/errors.ts";
 import type { KernelDrops } from "../measure/loss_ledger.ts";
-import type { ReconnectStormResult, UdpProbeResult, WorkloadResult } from "../measure/results.ts";
+import type { UdpProbeResult, WorkloadResult } from "../measure/results.ts";
+import type { ReconnectStormResult } from "../measure/tcp_results.ts";
 import { findLibrary, LIBC_CANDIDATES } from "../native/libc.ts";
 import type { AgentWorkload } from "../agent/protocol.ts";
 import {

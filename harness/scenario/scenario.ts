@@ -10,7 +10,8 @@
 import { type Duration, tryParseDuration } from "../core/duration.ts";
 import type { Problem } from "../core/errors.ts";
 import { METRICS } from "./metrics.ts";
-import type { ExecResult, WorkloadResult } from "../measure/results.ts";
+import type { WorkloadResult } from "../measure/results.ts";
+import type { ExecResult } from "../measure/bind_results.ts";
 import { parseThreshold, type Threshold } from "./threshold.ts";
 import {
   linkEnds,
