@@ -195,3 +195,64 @@ Deno.test("a machine without the tools programs need is an environment problem (
     await Deno.remove(bin, { recursive: true });
   }
 });
+
+/** A server that says it is ready, then exits by itself with `code` 300 ms later. */
+function crashingServer(code: number, options: { expectExit?: boolean | number } = {}) {
+  return exec(
+    ["sh", "-c", `echo ready; sleep 0.3; echo "bind: Address already in use" >&2; exit ${code}`],
+    { ready: { stdout: /ready/ }, ...options },
+  );
+}
+
+Deno.test("a server that exits by itself while the scenario runs fails it, with its exit code and stderr", async () => {
+  const run = (server: ReturnType<typeof exec>) =>
+    runScenario(
+      scenario("server exits", {
+        hosts: ["server"],
+        workloads: { server: { on: "server", run: server } },
+      }, async (t) => {
+        await t.sleep("1s");
+      }),
+    );
+  const crashed = await run(crashingServer(98));
+  assert.equal(crashed.status, "failed");
+  const w = crashed.workloads[0]!;
+  assert.equal(w.status, "failed");
+  assert.match(
+    w.error!,
+    /exited by itself with code 98 while the scenario ran; its stderr ended with:\n {2}bind: Address already in use/,
+  );
+  assert.equal((w.result as ExecResult).runs[0]!.exitCode, 98);
+
+  // An expected exit passes: any exit with true, that code with a number.
+  assert.equal((await run(crashingServer(98, { expectExit: 98 }))).status, "passed");
+  assert.equal((await run(crashingServer(0, { expectExit: true }))).status, "passed");
+  const other = await run(crashingServer(1, { expectExit: 98 }));
+  assert.equal(other.status, "failed");
+  assert.match(other.workloads[0]!.error!, /exited by itself with code 1/);
+});
+
+Deno.test("a program started with t.start that fails before it is ready ran: its runs are in the report and thresholds on it are evaluated", async () => {
+  const report = await runScenario(
+    scenario("start fails", {
+      hosts: ["server"],
+      thresholds: { "late.runs": "== 1", "late.exitCode": "== 3" },
+    }, async (t) => {
+      await t.start("late", {
+        on: "server",
+        run: exec(["sh", "-c", "echo cannot bind >&2; exit 3"], { ready: { tcp: 7702 } }),
+      });
+    }),
+  );
+  const w = report.workloads.find((w) => w.name === "late")!;
+  assert.equal(w.status, "failed");
+  const result = w.result as ExecResult;
+  assert.equal(result.runs.length, 1);
+  assert.ok(result.runs[0]!.pid > 1);
+  assert.equal(result.runs[0]!.exitCode, 3);
+  assert.deepEqual(result.runs[0]!.stderrTail, ["cannot bind"]);
+  assert.deepEqual(
+    report.thresholds.map((t) => [t.key, t.ok, t.measured]),
+    [["late.runs", true, "1"], ["late.exitCode", true, "3"]],
+  );
+});

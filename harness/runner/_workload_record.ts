@@ -15,7 +15,8 @@ import type { ProgramHandle, WorkloadHandle, WorkloadPlacement } from "../scenar
 import { describeWorkload } from "../workloads/kinds.ts";
 import type { WorkloadHost } from "./_local_programs.ts";
 import { type FlowProgress, PROGRESS_KINDS, progressOf, type RunEvent } from "./events.ts";
-import { exitFailure } from "./finish.ts";
+import { exitFailure, unexpectedExit } from "./finish.ts";
+import { failedStartResult } from "./program.ts";
 import type { WorkloadReport } from "./report.ts";
 
 /** Where a probe's datagrams go: the link, and the interface at each end. */
@@ -102,16 +103,27 @@ export function startRecord(
     record.final = enriched;
     report.result = enriched;
     report.status = record.stopRequested ? "stopped" : "finished";
-    const exitProblem = placement.run.kind === "exec" && placement.run.waitForExit
+    const spec = placement.run;
+    const exitProblem = spec.kind !== "exec"
+      ? undefined
+      : spec.waitForExit
       ? exitFailure(enriched as ExecResult)
-      : undefined;
+      : unexpectedExit(enriched as ExecResult, spec.expectExit ?? false);
     if (exitProblem && !record.stopRequested) {
       report.status = "failed";
       report.error = exitProblem;
     }
     options.emit({ type: "workload-ended", name, host: placement.on, status: report.status });
     return enriched;
-  }, (error: unknown) => {
+  }, async (error: unknown) => {
+    // A program that failed to start still ran: its runs go in the report, and
+    // thresholds on it are evaluated.
+    const ran = failedStartResult(error);
+    if (ran) {
+      const enriched = await options.finish(ran, record).catch(() => ran);
+      record.final = enriched;
+      report.result = enriched;
+    }
     report.status = "failed";
     report.error = error instanceof Error ? error.message : String(error);
     options.emit({ type: "workload-ended", name, host: placement.on, status: "failed" });

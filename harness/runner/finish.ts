@@ -395,6 +395,41 @@ export function exitFailure(result: ExecResult): string | undefined {
 }
 
 /**
+ * Why a server program (one not waited for) failed by exiting on its own while the
+ * scenario ran, or undefined when it did not, or was allowed to: `expectExit` is true
+ * (any exit), or the exit code it gave.
+ *
+ * @example
+ * ```ts
+ * import { unexpectedExit } from "./finish.ts";
+ * const run = {
+ *   pid: 42, startedAt: 0, readyMs: 5, endedAt: 2100, exitCode: 98, signal: null,
+ *   endedBySquall: false, stdoutTail: [], stderrTail: ["Address already in use"],
+ * };
+ * const result = { kind: "exec" as const, command: ["/srv"], runs: [run] };
+ * console.assert(unexpectedExit(result, false)!.includes("exited by itself with code 98"));
+ * console.assert(unexpectedExit(result, 98) === undefined);
+ * ```
+ */
+export function unexpectedExit(
+  result: ExecResult,
+  expectExit: boolean | number,
+): string | undefined {
+  const last = result.runs.at(-1);
+  if (!last || last.endedAt === null || last.endedBySquall || expectExit === true) {
+    return undefined;
+  }
+  if (last.signal === null && last.exitCode === expectExit) return undefined;
+  const how = last.signal !== null ? `on ${last.signal}` : `with code ${last.exitCode}`;
+  const tail = last.stderrTail.slice(-5).map((l) => `\n  ${l}`).join("");
+  return `Program "${
+    result.command.join(" ")
+  }" (pid ${last.pid}) exited by itself ${how} while the scenario ran${
+    tail ? `; its stderr ended with:${tail}` : ""
+  } (give it expectExit if it may)`;
+}
+
+/**
  * How long after `at` (a fault's end, ms since the epoch) every client of a storm was
  * served again: the end of the last unserved period that began before `at + slackMs`
  * (attempts made before `at` may fail up to a timeout later) and ended after `at`; 0 if

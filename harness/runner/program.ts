@@ -107,10 +107,26 @@ export async function startProgram(
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await program.start();
+  } catch (error) {
+    // It ran, even if it never got ready: what its runs were goes with the error.
+    if (typeof error === "object" && error !== null) {
+      failedStarts.set(error, await program.workload().snapshot());
+    }
+    throw error;
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
   }
   return program.workload();
+}
+
+const failedStarts = new WeakMap<object, ExecResult>();
+
+/**
+ * What a program that failed to start did (its runs: pids, exit, stderr tail), given
+ * the error its start rejected with; undefined for any other error.
+ */
+export function failedStartResult(error: unknown): ExecResult | undefined {
+  return typeof error === "object" && error !== null ? failedStarts.get(error) : undefined;
 }
 
 /** Options of {@linkcode startProgram}. */
