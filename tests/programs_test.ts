@@ -256,3 +256,46 @@ Deno.test("a program started with t.start that fails before it is ready ran: its
     [["late.runs", true, "1"], ["late.exitCode", true, "3"]],
   );
 });
+
+const FORKING_SERVER = new URL("./fixtures/programs/forking_server.py", import.meta.url)
+  .pathname;
+
+Deno.test("a restart that keeps the children reproduces EADDRINUSE, names the surviving child as the holder, and reports it as an orphan", async () => {
+  const report = await runScenario(
+    scenario("the child kept the port", {
+      hosts: ["server"],
+      workloads: {
+        server: {
+          on: "server",
+          run: exec(["python3", FORKING_SERVER, "7703"], { ready: { tcp: 7703 } }),
+        },
+      },
+      thresholds: { "server.orphans": "== 0" },
+    }, async (t) => {
+      await assert.rejects(t.program("server").restart({ keepChildren: true }), /bind/);
+    }),
+  );
+  const w = report.workloads.find((w) => w.name === "server")!;
+  const result = w.result as ExecResult;
+  assert.equal(result.runs.length, 2);
+  assert.equal(result.runs[1]!.exitCode, 1);
+  assert.match(result.runs[1]!.stderrTail.join("\n"), /Address already in use/);
+  const orphans = result.orphans ?? [];
+  assert.equal(orphans.length, 1, JSON.stringify(orphans));
+  const orphan = orphans[0]!;
+  assert.notEqual(orphan.pid, result.runs[0]!.pid, "the orphan is the child, not the server");
+  assert.deepEqual(orphan.ports, ["tcp 0.0.0.0:7703 LISTEN"]);
+  assert.equal(orphan.run, 0);
+  assert.equal(alive(orphan.pid), false, "the orphan ended with the run");
+  // The threshold on orphans fails, as it should.
+  const threshold = report.thresholds.find((t) => t.key === "server.orphans")!;
+  assert.equal(threshold.ok, false);
+  assert.equal(threshold.measured, "1");
+  // The bind watch owes the failure to the program, with the surviving child as holder.
+  const failure = (result.bindFailures ?? []).find((f) => f.error === "EADDRINUSE");
+  assert.ok(failure, JSON.stringify(result.bindFailures));
+  assert.ok(
+    failure.holders?.some((h) => h.pid === orphan.pid),
+    `holders: ${JSON.stringify(failure.holders)}`,
+  );
+});

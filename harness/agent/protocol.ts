@@ -181,7 +181,8 @@ export type AgentWorkload =
  * call of method `"workload.control"` with params `{ id, control }`.
  */
 export type WorkloadControl =
-  | { action: "restart" }
+  | { action: "restart"; keepChildren?: boolean }
+  | { action: "stop"; keepChildren: true }
   | { action: "kill"; signal: Deno.Signal };
 
 /** Runner to agent. */

@@ -159,6 +159,30 @@ export interface ProgramRun {
 }
 
 /**
+ * A process that outlived its program: it was left running by a restart or stop that
+ * kept the program's children, and ended with the run.
+ *
+ * @example
+ * ```ts
+ * import type { Orphan } from "./bind_results.ts";
+ * const orphan: Orphan = { pid: 4250, program: "python3", ports: ["tcp 0.0.0.0:7000 LISTEN"], atMs: 0, run: 0 };
+ * console.assert(orphan.ports.length === 1);
+ * ```
+ */
+export interface Orphan {
+  /** Its pid. */
+  pid: number;
+  /** Its name (comm). */
+  program: string;
+  /** The sockets it held when its program ended: `tcp 0.0.0.0:7000 LISTEN`. */
+  ports: string[];
+  /** When its program ended and it was found still running, ms since the epoch. */
+  atMs: number;
+  /** The index of the run it outlived, in `runs`. */
+  run: number;
+}
+
+/**
  * The result of a program under test.
  *
  * @example
@@ -177,6 +201,11 @@ export interface ExecResult {
   command: string[];
   /** Every run, in order (restarts add runs). */
   runs: ProgramRun[];
+  /**
+   * Processes that outlived their program: left running by a restart or stop with
+   * `keepChildren`. Absent from results of older squall versions.
+   */
+  orphans?: Orphan[];
   /**
    * Failed binds of its processes, seen by the bind watch (bpf/bind_watch.c); set by
    * the runner, absent when the bind watch could not run.

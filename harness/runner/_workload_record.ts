@@ -147,7 +147,20 @@ export function startRecord(
   if (placement.run.kind === "exec") {
     const control = (c: WorkloadControl) =>
       started.then(() => agent.call("workload.control", { id, control: c })).then(() => {});
-    (record.handle as ProgramHandle).restart = () => control({ action: "restart" });
+    const program = record.handle as ProgramHandle;
+    program.restart = (options = {}) =>
+      control({ action: "restart", keepChildren: options.keepChildren ?? false });
+    const stopAll = record.handle.stop;
+    program.stop = (options = {}) => {
+      if (!options.keepChildren) return stopAll() as Promise<ExecResult>;
+      if (report.status === "running") {
+        record.stopRequested = true;
+        return control({ action: "stop", keepChildren: true }).then(() => record.done) as Promise<
+          ExecResult
+        >;
+      }
+      return record.done as Promise<ExecResult>;
+    };
     (record.handle as ProgramHandle).kill = (signal = "SIGKILL") =>
       control({ action: "kill", signal });
   }

@@ -267,6 +267,11 @@ const churn: Record<string, MetricDefinition<BindChurnResult>> = {
 
 const program: Record<string, MetricDefinition<ExecResult>> = {
   runs: { unit: "count", description: "times it was started", read: (r) => r.runs.length },
+  orphans: {
+    unit: "count",
+    description: "processes that outlived it (a restart or stop with keepChildren left them)",
+    read: (r) => r.orphans?.length ?? 0,
+  },
   exitCode: {
     unit: "count",
     description: "exit code of its last run (null while running or ended by a signal)",

@@ -204,14 +204,33 @@ export interface WorkloadHandle<R extends WorkloadResult = WorkloadResult> {
  * ```
  */
 export interface ProgramHandle extends WorkloadHandle<ExecResult> {
-  /** Stops the program (SIGTERM, then SIGKILL) and starts it again; resolves once it is ready. */
-  restart(): Promise<void>;
+  /**
+   * Stops the program (SIGTERM, then SIGKILL) and starts it again; resolves once it is
+   * ready. By default everything the program started ends with it (its cgroup is
+   * emptied, as systemd's default KillMode does); with `keepChildren`, only its process
+   * group is signalled, and what it forked into a session of its own keeps running (and
+   * its sockets), as with systemd's `KillMode=process`: the result lists those processes
+   * as `orphans`, with the ports they hold. They end with the run.
+   */
+  restart(options?: ProgramStopOptions): Promise<void>;
+  /** Stops the program; with `keepChildren`, as {@linkcode ProgramHandle.restart} says. */
+  stop(options?: ProgramStopOptions): Promise<ExecResult>;
   /**
    * Sends a signal to the program (SIGKILL to simulate a crash, SIGSTOP to freeze it);
    * it can be started again with `restart()`.
    * @default {"SIGKILL"}
    */
   kill(signal?: Deno.Signal): Promise<void>;
+}
+
+/** Options of {@linkcode ProgramHandle.restart} and {@linkcode ProgramHandle.stop}. */
+export interface ProgramStopOptions {
+  /**
+   * Signal only the program's process group, and leave what it forked into a session of
+   * its own running (systemd's `KillMode=process`).
+   * @default {false}
+   */
+  keepChildren?: boolean;
 }
 
 /**
