@@ -99,10 +99,25 @@ export function startRecord(
     handle: undefined as unknown as WorkloadHandle,
   };
   record.done = raw.then(async (result) => {
-    const enriched = await options.finish(result, record);
+    // Finishing reads counters of other hosts (an echo's, the kernel's): when one of them
+    // is gone (its agent died), the workload keeps what it measured, and fails saying
+    // what is missing, instead of staying "running" for ever.
+    let enriched = result;
+    let unfinished: string | undefined;
+    try {
+      enriched = await options.finish(result, record);
+    } catch (error) {
+      unfinished = `What ${name} measured is reported without the counters of other hosts: ${
+        error instanceof Error ? error.message : String(error)
+      }`;
+    }
     record.final = enriched;
     report.result = enriched;
     report.status = record.stopRequested ? "stopped" : "finished";
+    if (unfinished) {
+      report.status = "failed";
+      report.error = unfinished;
+    }
     const spec = placement.run;
     const exitProblem = spec.kind !== "exec"
       ? undefined

@@ -281,7 +281,15 @@ class Run {
     for (const launch of launches) {
       const child = this.#backend.spawnAgent(launch);
       this.#runRecord?.recordProcess(child.pid, `agent ${launch.host.name}`);
-      this.#agents.set(launch.host.name, new AgentConnection(launch.host.name, child));
+      const agent = new AgentConnection(launch.host.name, child);
+      this.#agents.set(launch.host.name, agent);
+      // An agent that dies holds its host's namespace and links down with it: whatever runs
+      // there (even programs under test only), the run cannot go on as declared.
+      agent.died.then((error) => {
+        if (this.#abort.signal.aborted) return;
+        this.#errors.push(error.message);
+        this.#abort.abort(error);
+      });
     }
     // From here on programs under test and bind churns may start: the cgroup and the bind
     // watch they make when the first starts are released after the workloads and faults.
@@ -532,13 +540,20 @@ class Run {
     return await kernelDrops(this.#agents.get(host)!.pid);
   }
 
+  /**
+   * Waits until every finite workload (those the scenario function started meanwhile too)
+   * has settled; each is waited for once, so a workload whose status never left
+   * "running" cannot make this a loop that never yields.
+   */
   async #finiteWorkloadsDone(): Promise<void> {
-    const finite = () =>
-      [...this.#workloads.values()].filter((w) =>
-        w.report.status === "running" && !runsUntilStopped(w.report.spec)
+    const waited = new Set<unknown>();
+    for (;;) {
+      const pending = [...this.#workloads.values()].filter((w) =>
+        !waited.has(w) && w.report.status === "running" && !runsUntilStopped(w.report.spec)
       );
-    for (let pending = finite(); pending.length > 0; pending = finite()) {
+      if (pending.length === 0) return;
       await Promise.allSettled(pending.map((w) => w.done));
+      for (const w of pending) waited.add(w);
     }
   }
 
