@@ -162,7 +162,11 @@ Deno.test("a stop reaches a program that is not ready yet", async () => {
   const tookMs = performance.now() - started;
   assert.equal(report.status, "interrupted");
   const run = (report.workloads[0]!.result as ExecResult | undefined)?.runs[0];
-  assert.match(report.workloads[0]!.error ?? "", /was stopped before it was ready/);
+  // Stopped while waiting to be ready or, on a machine slow to spawn, before it started.
+  assert.match(
+    report.workloads[0]!.error ?? "",
+    /was stopped before it (was ready|could start)$/,
+  );
   // SIGTERM ended it at once: no wait for the stop timeout, nor for the ready timeout.
   assert.ok(tookMs < 4000, `the run ended ${Math.round(tookMs)} ms after it started`);
   if (run) assert.equal(alive(run.pid), false);
