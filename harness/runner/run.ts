@@ -9,7 +9,7 @@
 
 import type { Target } from "../core/addresses.ts";
 import { formatDuration, parseDuration } from "../core/duration.ts";
-import { AgentError, EnvironmentError, ScenarioError } from "../core/errors.ts";
+import { AgentError, EnvironmentError, ScenarioError, SquallError } from "../core/errors.ts";
 import type { KernelDrops } from "../measure/loss_ledger.ts";
 import type { UdpProbeResult, WorkloadResult } from "../measure/results.ts";
 import type { ReconnectStormResult } from "../measure/tcp_results.ts";
@@ -37,6 +37,7 @@ import { BindWatchMonitor } from "./_bind_monitor.ts";
 import { LocalPrograms, type WorkloadHost } from "./_local_programs.ts";
 import { agentLaunch, dropperFiles, openRunRecord, programPath } from "./_machine.ts";
 import { untilAborted, withTimeout } from "./_promises.ts";
+import { guardScenarioCode } from "./_guard.ts";
 import { RunCgroup } from "./_run_cgroup.ts";
 import { describeProcesses, endHostStragglers } from "./_stragglers.ts";
 import {
@@ -222,10 +223,20 @@ class Run {
     };
     if (this.#options.signal?.aborted) onUserAbort();
     this.#options.signal?.addEventListener("abort", onUserAbort, { once: true });
-    const timer = setTimeout(() => {
+    const timedOut = () => {
+      if (this.#abort.signal.aborted) return;
       this.#errors.push(`Scenario timed out after ${formatDuration(this.#v.timeoutMs)}`);
       this.#abort.abort(new DOMException("Timed out", "TimeoutError"));
-    }, this.#v.timeoutMs);
+    };
+    const timer = setTimeout(timedOut, this.#v.timeoutMs);
+    // A function that blocks the event loop keeps the timer from firing: look at the clock.
+    const pastTimeout = () => {
+      if (performance.now() - this.#startMs > this.#v.timeoutMs) timedOut();
+    };
+    using _guard = guardScenarioCode((message) => {
+      this.#errors.push(message);
+      if (!this.#abort.signal.aborted) this.#abort.abort(new Error(message));
+    });
     this.#emit({
       type: "setup",
       scenario: name,
@@ -248,10 +259,12 @@ class Run {
       await this.#startDeclared();
       const fn = this.#v.scenario.fn;
       if (fn) await this.#untilAborted(Promise.resolve(fn(this.#context())));
+      pastTimeout();
       await this.#untilAborted(this.#finiteWorkloadsDone());
     } catch (error) {
       this.#recordError(error);
     } finally {
+      pastTimeout();
       clearTimeout(timer);
       clearInterval(progress);
       this.#options.signal?.removeEventListener("abort", onUserAbort);
@@ -599,7 +612,7 @@ class Run {
     ) return;
     if (error instanceof ScenarioError) this.#badInput = true;
     if (error instanceof EnvironmentError) this.#environment = true;
-    this.#errors.push(error instanceof Error ? error.message : String(error));
+    this.#errors.push(describeThrown(error));
   }
 
   #emit(event: RunEvent): void {
@@ -659,4 +672,26 @@ class Run {
       bindWatch: bindWatchStatus(this.#bindWatch),
     };
   }
+}
+
+const HARNESS_DIR = new URL("..", import.meta.url).href;
+
+/**
+ * An error as the report shows it: its message and, for an error thrown by scenario
+ * code (not by squall), where in that code it was thrown; a thrown non-Error says so.
+ */
+function describeThrown(error: unknown): string {
+  if (!(error instanceof Error)) {
+    let shown: string;
+    try {
+      shown = JSON.stringify(error) ?? String(error);
+    } catch {
+      shown = String(error);
+    }
+    return `The scenario threw ${shown}, not an Error (no message, no stack)`;
+  }
+  if (error instanceof SquallError) return error.message;
+  const frame = (error.stack ?? "").split("\n").map((l) => l.trim())
+    .find((l) => l.startsWith("at ") && l.includes("file://") && !l.includes(HARNESS_DIR));
+  return frame ? `${error.message} (${frame})` : error.message;
 }
