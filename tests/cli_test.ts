@@ -552,6 +552,33 @@ Deno.test("run rejects --junit and --html into a missing directory, and two outp
   }
 });
 
+Deno.test("run rejects a FIFO, a device and an over-long file name as report paths, before the run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    const fifo = join(dir, "fifo");
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success);
+    const long = join(dir, `${"r".repeat(300)}.json`);
+    const run = await squall([
+      "run",
+      "scenarios/loopback.ts",
+      "--json",
+      fifo,
+      "--junit",
+      "/dev/null",
+      "--html",
+      long,
+    ]);
+    assertBadInput(run, [
+      ["--json", `cannot write "${fifo}": it is a FIFO; reports are written to regular files`],
+      ["--junit", `cannot write "/dev/null": it is a device`],
+      ["--html", "its file name is 305 bytes, more than the 255 a file name may have"],
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("run rejects --json, --junit and --html into places that cannot be written, before the run, and leaves nothing behind", async () => {
   // No one may create a file in /sys nor in /proc/sys, nor open /sys/kernel/uevent_seqnum
   // for writing, not even root.
