@@ -552,6 +552,41 @@ Deno.test("run rejects --junit and --html into a missing directory, and two outp
   }
 });
 
+Deno.test("list and run say which module did not finish importing in time, and which path is a symbolic link loop", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    await Deno.symlink(join(dir, "b"), join(dir, "a"));
+    await Deno.symlink(join(dir, "a"), join(dir, "b"));
+    for (const command of ["list", "run"]) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--unstable-net",
+          "tests/fixtures/misuse/_cli_quick_import.ts",
+          command,
+          "tests/fixtures/misuse/never_imports.ts",
+          join(dir, "a"),
+        ],
+        cwd: ROOT,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 2, text);
+      assert.match(
+        text,
+        /tests\/fixtures\/misuse\/never_imports\.ts: cannot import the module: the module had not finished importing after 300ms/,
+      );
+      assert.match(text, /\/a: cannot read it: too many levels of symbolic links/);
+      assert.match(text, /Nothing was created\./);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("run rejects a FIFO, a device and an over-long file name as report paths, before the run", async () => {
   const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
   try {
