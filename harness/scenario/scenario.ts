@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Duration, tryParseDuration } from "../core/duration.ts";
+import { describeValue, type Duration, tryParseDuration } from "../core/duration.ts";
 import type { Problem } from "../core/errors.ts";
 import { METRICS } from "./metrics.ts";
 import type { WorkloadResult } from "../measure/results.ts";
@@ -551,10 +551,17 @@ export function validateScenario(
   workloads.sort((a, b) => serverFirst(a.placement) - serverFirst(b.placement));
 
   const thresholds: Threshold[] = [];
-  if (o.thresholds !== undefined && (typeof o.thresholds !== "object" || o.thresholds === null)) {
-    problems.push({ where: `${at}.thresholds`, message: "expected an object of thresholds" });
+  const thresholdsAreObject = o.thresholds === undefined ||
+    (typeof o.thresholds === "object" && o.thresholds !== null && !Array.isArray(o.thresholds));
+  if (!thresholdsAreObject) {
+    problems.push({
+      where: `${at}.thresholds`,
+      message: `expected an object of thresholds, such as { "probe.loss": "< 1%" }, got ${
+        describeValue(o.thresholds)
+      }`,
+    });
   }
-  for (const [key, expression] of Object.entries(o.thresholds ?? {})) {
+  for (const [key, expression] of Object.entries(thresholdsAreObject ? o.thresholds ?? {} : {})) {
     // A threshold on a declared workload may only name the metrics of its kind.
     const declared = workloads.find((w) => w.name === key.slice(0, key.indexOf(".")));
     const declaredKind = declared?.placement?.run?.kind;

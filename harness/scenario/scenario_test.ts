@@ -236,3 +236,12 @@ Deno.test("validateScenario() rejects thresholds on bind failures in a loopback 
     thresholds: { "server.bindFailures": "== 0" },
   }));
 });
+
+Deno.test("validateScenario() gives one problem for thresholds that are not an object, quoting them", () => {
+  const given = "probe.loss < 1%" as unknown as Record<string, string>;
+  assert.deepEqual(problems(scenario("s", echoAndProbe({ thresholds: given }))), [{
+    where: `${WHERE}: options.thresholds`,
+    message:
+      'expected an object of thresholds, such as { "probe.loss": "< 1%" }, got "probe.loss < 1%"',
+  }]);
+});
