@@ -587,6 +587,16 @@ Deno.test("list and run say which module did not finish importing in time, and w
   }
 });
 
+Deno.test("a scenario whose options getter throws is bad input naming the file, not a crash", async () => {
+  const io = capture();
+  const code = await main(["list", "tests/fixtures/misuse/throwing_getter.ts"], io);
+  assert.equal(code, 2, io.text());
+  assert.match(
+    io.text(),
+    /tests\/fixtures\/misuse\/throwing_getter\.ts: reading the scenario threw: RangeError: options are not ready/,
+  );
+});
+
 Deno.test("run rejects a FIFO, a device and an over-long file name as report paths, before the run", async () => {
   const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
   try {

@@ -84,7 +84,19 @@ export async function loadScenarios(
       });
       continue;
     }
-    const checked = validateScenario(s, where);
+    let checked: ReturnType<typeof validateScenario>;
+    try {
+      checked = validateScenario(s, where);
+    } catch (error) {
+      // A getter of the scenario's own that throws (options, a workload's fields).
+      problems.push({
+        where,
+        message: `reading the scenario threw: ${
+          error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+        }`,
+      });
+      continue;
+    }
     if (!checked.ok) problems.push(...checked.problems);
     else loaded.push({ file: where, scenario: s, valid: checked.value });
   }

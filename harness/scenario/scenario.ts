@@ -548,6 +548,23 @@ export function validateScenario(
     }
     workloads.push({ name, placement });
   }
+  // Two of squall's own servers on one host, protocol and port can never both bind.
+  const servers = new Map<string, string>();
+  for (const { name, placement } of workloads) {
+    const run = placement?.run;
+    if (run?.kind !== "udpEcho" && run?.kind !== "tcpEcho") continue;
+    const protocol = run.kind === "udpEcho" ? "udp" : "tcp";
+    const key = `${placement.on} ${protocol} ${run.port}`;
+    const first = servers.get(key);
+    if (first === undefined) servers.set(key, name);
+    else {
+      problems.push({
+        where: `${at}.workloads.${name}.run.port`,
+        message:
+          `${protocol} port ${run.port} on host "${placement.on}" is already taken by workload "${first}"`,
+      });
+    }
+  }
   workloads.sort((a, b) => serverFirst(a.placement) - serverFirst(b.placement));
 
   const thresholds: Threshold[] = [];
