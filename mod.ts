@@ -21,9 +21,20 @@
  * Run it with `deno task squall run my_scenario.ts`, or from a test with
  * {@linkcode runScenario}.
  *
+ * The exports come in groups: declare, faults, workloads, run, report, errors. A few
+ * types are here only because public ones are built from them:
+ * - `FaultBase`: the fields every fault has (`direction`, the match).
+ * - `HandleOf`, `ResultOf`, `ResultByKind`: the handle `t.start(spec)` returns for a kind
+ *   of spec, and the result it gives.
+ * - `Plan`, `PlannedHost`, `PlannedInterface`, `PlannedLink`: the addresses and
+ *   interface names squall gave a topology, as events and reports show them.
+ * - The `*Settings` types: a workload as its agent runs it, the spec's fields with
+ *   every duration in milliseconds (what a host backend of your own would pass on).
+ *
  * @module
  */
 
+// Declare: a scenario, its hosts and links, and what it may do while it runs.
 export {
   type AppliedFault,
   type HandleOf,
@@ -39,7 +50,38 @@ export {
   type WorkloadHandle,
   type WorkloadPlacement,
 } from "./harness/scenario/scenario.ts";
-export { type WorkloadKind, type WorkloadSpec } from "./harness/workloads/kinds.ts";
+export type {
+  LinkOptions,
+  NetworkKind,
+  Plan,
+  PlannedHost,
+  PlannedInterface,
+  PlannedLink,
+} from "./harness/scenario/topology.ts";
+export type { Target } from "./harness/core/addresses.ts";
+export type { Duration } from "./harness/core/duration.ts";
+
+// Faults: plain data, applied to links.
+export {
+  blackhole,
+  type BlackholeFault,
+  type BlackholeOptions,
+  burstLoss,
+  type BurstLossFault,
+  type BurstLossOptions,
+  type Direction,
+  type Fault,
+  type FaultBase,
+  type FaultMatch,
+  type FaultOptions,
+  loss,
+  type LossFault,
+  meanBurstLength,
+  stationaryLoss,
+} from "./harness/scenario/faults.ts";
+
+// Workloads: plain data, run by the agents.
+export type { ResultByKind, WorkloadKind, WorkloadSpec } from "./harness/workloads/kinds.ts";
 export { udpEcho, type UdpEchoOptions, type UdpEchoSpec } from "./harness/workloads/udp_echo.ts";
 export {
   udpProbe,
@@ -70,25 +112,22 @@ export {
   type ExecSpec,
   type ReadyCondition,
 } from "./harness/workloads/exec.ts";
-export {
-  blackhole,
-  type BlackholeFault,
-  type BlackholeOptions,
-  burstLoss,
-  type BurstLossFault,
-  type BurstLossOptions,
-  type Direction,
-  type Fault,
-  type FaultBase,
-  type FaultMatch,
-  type FaultOptions,
-  loss,
-  type LossFault,
-  meanBurstLength,
-  stationaryLoss,
-} from "./harness/scenario/faults.ts";
-export { type FlowProgress, type RunEvent } from "./harness/runner/events.ts";
+export type {
+  BackoffSettings,
+  ChurnSettings,
+  EchoSettings,
+  ExecSettings,
+  ProbeSettings,
+  ReadySpec,
+  StormSettings,
+  TcpProbeSettings,
+} from "./harness/agent/protocol.ts";
+
+// Run: from a test, or any program of your own.
 export { runScenario, type RunScenarioOptions } from "./harness/runner/run.ts";
+export type { FlowProgress, RunEvent } from "./harness/runner/events.ts";
+
+// Report: plain data, and its renderings.
 export {
   type CheckOutcome,
   type FaultReport,
@@ -96,52 +135,48 @@ export {
   REPORT_SCHEMA_VERSION,
   type RunReport,
   runReport,
+  type RunReportOptions,
   type ScenarioReport,
   type ScenarioStatus,
   type WorkloadReport,
 } from "./harness/runner/report.ts";
-export type { ReadySpec } from "./harness/agent/protocol.ts";
-export type { Target } from "./harness/core/addresses.ts";
-export { toJUnit } from "./harness/render/junit.ts";
-export { renderHtml } from "./harness/render/html.ts";
 export type {
-  BindChurnResult,
-  BindFailure,
   ClockSource,
-  ConnectErrorKind,
   EchoFlow,
-  ErrorCounts,
-  ExecResult,
   LedgerEntry,
   LossLedger,
-  ObservedBindFailure,
   OneWayDelays,
   OneWayDirection,
-  PortHolder,
+  Outage,
   ProbePacing,
-  ProgramRun,
+  Timeline,
+  UdpEchoResult,
+  UdpProbeResult,
+  WorkloadResult,
+} from "./harness/measure/results.ts";
+export type {
+  ConnectErrorKind,
+  ErrorCounts,
   ReconnectStormResult,
   StormAttempt,
   TcpEchoResult,
   TcpProbeResult,
-  Timeline,
-  UdpEchoResult,
-  UdpProbeResult,
   UnservedPeriod,
-  WorkloadResult,
-} from "./harness/measure/results.ts";
+} from "./harness/measure/tcp_results.ts";
+export type {
+  BindChurnResult,
+  BindFailure,
+  ExecResult,
+  ObservedBindFailure,
+  PortHolder,
+  ProgramRun,
+} from "./harness/measure/bind_results.ts";
 export type { HistogramData, LatencySummary } from "./harness/measure/histogram.ts";
 export type { ThresholdOutcome } from "./harness/scenario/threshold.ts";
-export type { Outage } from "./harness/measure/outages.ts";
-export { type Duration, formatDuration, parseDuration } from "./harness/core/duration.ts";
-export type {
-  LinkOptions,
-  NetworkKind,
-  Plan,
-  PlannedHost,
-  PlannedInterface,
-  PlannedLink,
-} from "./harness/scenario/topology.ts";
+export { toJUnit } from "./harness/render/junit.ts";
+export { renderHtml } from "./harness/render/html.ts";
+
+// Errors: each carries the exit code the CLI gives for it.
 export {
   AgentError,
   CommandError,

@@ -7,7 +7,7 @@
 
 import type { StormSettings } from "../harness/agent/protocol.ts";
 import { startReconnectStorm } from "../harness/agent/reconnect_storm.ts";
-import type { ReconnectStormResult } from "../harness/measure/results.ts";
+import type { ReconnectStormResult } from "../harness/measure/tcp_results.ts";
 
 /**
  * A fresh Deno process does start-up work once its main module first waits (it writes

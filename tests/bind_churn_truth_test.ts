@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { ChurnSettings } from "../harness/agent/protocol.ts";
-import type { BindChurnResult } from "../harness/measure/results.ts";
+import type { BindChurnResult } from "../harness/measure/bind_results.ts";
 
 const CHILD = fileURLToPath(new URL("./_churn_child.ts", import.meta.url));
 

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { runScenario, scenario } from "../mod.ts";
-import type { ObservedBindFailure } from "../harness/measure/results.ts";
+import type { ObservedBindFailure } from "../harness/measure/bind_results.ts";
 import type { ScenarioOptions } from "../harness/scenario/scenario.ts";
 import type { ExecSpec } from "../harness/workloads/exec.ts";
 import udpRebind from "../scenarios/udp_rebind.ts";

@@ -552,6 +552,78 @@ Deno.test("run rejects --junit and --html into a missing directory, and two outp
   }
 });
 
+Deno.test("list and run say which module did not finish importing in time, and which path is a symbolic link loop", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    await Deno.symlink(join(dir, "b"), join(dir, "a"));
+    await Deno.symlink(join(dir, "a"), join(dir, "b"));
+    for (const command of ["list", "run"]) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--unstable-net",
+          "tests/fixtures/misuse/_cli_quick_import.ts",
+          command,
+          "tests/fixtures/misuse/never_imports.ts",
+          join(dir, "a"),
+        ],
+        cwd: ROOT,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 2, text);
+      assert.match(
+        text,
+        /tests\/fixtures\/misuse\/never_imports\.ts: cannot import the module: the module had not finished importing after 300ms/,
+      );
+      assert.match(text, /\/a: cannot read it: too many levels of symbolic links/);
+      assert.match(text, /Nothing was created\./);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a scenario whose options getter throws is bad input naming the file, not a crash", async () => {
+  const io = capture();
+  const code = await main(["list", "tests/fixtures/misuse/throwing_getter.ts"], io);
+  assert.equal(code, 2, io.text());
+  assert.match(
+    io.text(),
+    /tests\/fixtures\/misuse\/throwing_getter\.ts: reading the scenario threw: RangeError: options are not ready/,
+  );
+});
+
+Deno.test("run rejects a FIFO, a device and an over-long file name as report paths, before the run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    const fifo = join(dir, "fifo");
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success);
+    const long = join(dir, `${"r".repeat(300)}.json`);
+    const run = await squall([
+      "run",
+      "scenarios/loopback.ts",
+      "--json",
+      fifo,
+      "--junit",
+      "/dev/null",
+      "--html",
+      long,
+    ]);
+    assertBadInput(run, [
+      ["--json", `cannot write "${fifo}": it is a FIFO; reports are written to regular files`],
+      ["--junit", `cannot write "/dev/null": it is a device`],
+      ["--html", "its file name is 305 bytes, more than the 255 a file name may have"],
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("run rejects --json, --junit and --html into places that cannot be written, before the run, and leaves nothing behind", async () => {
   // No one may create a file in /sys nor in /proc/sys, nor open /sys/kernel/uevent_seqnum
   // for writing, not even root.

@@ -7,7 +7,7 @@ import type { ExecSettings } from "../harness/agent/protocol.ts";
 import type { RunningWorkload } from "../harness/agent/running.ts";
 import { startProgram } from "../harness/runner/program.ts";
 import { CommandError } from "../harness/core/errors.ts";
-import type { ExecResult, ProgramRun } from "../harness/measure/results.ts";
+import type { ExecResult, ProgramRun } from "../harness/measure/bind_results.ts";
 import { findProgram } from "../harness/workloads/exec.ts";
 import { eventually, isAlive } from "./_processes.ts";
 

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { exec, runScenario, scenario } from "../mod.ts";
-import type { ExecResult } from "../harness/measure/results.ts";
+import type { ExecResult } from "../harness/measure/bind_results.ts";
 
 const PYTHON_SERVER = new URL("../scenarios/_programs/tcp_server.py", import.meta.url).pathname;
 const LOOPBACK_PROGRAM = "tests/fixtures/programs/loopback_true.ts";
@@ -162,7 +162,11 @@ Deno.test("a stop reaches a program that is not ready yet", async () => {
   const tookMs = performance.now() - started;
   assert.equal(report.status, "interrupted");
   const run = (report.workloads[0]!.result as ExecResult | undefined)?.runs[0];
-  assert.match(report.workloads[0]!.error ?? "", /was stopped before it was ready/);
+  // Stopped while waiting to be ready or, on a machine slow to spawn, before it started.
+  assert.match(
+    report.workloads[0]!.error ?? "",
+    /was stopped before it (was ready|could start)$/,
+  );
   // SIGTERM ended it at once: no wait for the stop timeout, nor for the ready timeout.
   assert.ok(tookMs < 4000, `the run ended ${Math.round(tookMs)} ms after it started`);
   if (run) assert.equal(alive(run.pid), false);
@@ -194,4 +198,108 @@ Deno.test("a machine without the tools programs need is an environment problem (
   } finally {
     await Deno.remove(bin, { recursive: true });
   }
+});
+
+/** A server that says it is ready, then exits by itself with `code` 300 ms later. */
+function crashingServer(code: number, options: { expectExit?: boolean | number } = {}) {
+  return exec(
+    ["sh", "-c", `echo ready; sleep 0.3; echo "bind: Address already in use" >&2; exit ${code}`],
+    { ready: { stdout: /ready/ }, ...options },
+  );
+}
+
+Deno.test("a server that exits by itself while the scenario runs fails it, with its exit code and stderr", async () => {
+  const run = (server: ReturnType<typeof exec>) =>
+    runScenario(
+      scenario("server exits", {
+        hosts: ["server"],
+        workloads: { server: { on: "server", run: server } },
+      }, async (t) => {
+        await t.sleep("1s");
+      }),
+    );
+  const crashed = await run(crashingServer(98));
+  assert.equal(crashed.status, "failed");
+  const w = crashed.workloads[0]!;
+  assert.equal(w.status, "failed");
+  assert.match(
+    w.error!,
+    /exited by itself with code 98 while the scenario ran; its stderr ended with:\n {2}bind: Address already in use/,
+  );
+  assert.equal((w.result as ExecResult).runs[0]!.exitCode, 98);
+
+  // An expected exit passes: any exit with true, that code with a number.
+  assert.equal((await run(crashingServer(98, { expectExit: 98 }))).status, "passed");
+  assert.equal((await run(crashingServer(0, { expectExit: true }))).status, "passed");
+  const other = await run(crashingServer(1, { expectExit: 98 }));
+  assert.equal(other.status, "failed");
+  assert.match(other.workloads[0]!.error!, /exited by itself with code 1/);
+});
+
+Deno.test("a program started with t.start that fails before it is ready ran: its runs are in the report and thresholds on it are evaluated", async () => {
+  const report = await runScenario(
+    scenario("start fails", {
+      hosts: ["server"],
+      thresholds: { "late.runs": "== 1", "late.exitCode": "== 3" },
+    }, async (t) => {
+      await t.start("late", {
+        on: "server",
+        run: exec(["sh", "-c", "echo cannot bind >&2; exit 3"], { ready: { tcp: 7702 } }),
+      });
+    }),
+  );
+  const w = report.workloads.find((w) => w.name === "late")!;
+  assert.equal(w.status, "failed");
+  const result = w.result as ExecResult;
+  assert.equal(result.runs.length, 1);
+  assert.ok(result.runs[0]!.pid > 1);
+  assert.equal(result.runs[0]!.exitCode, 3);
+  assert.deepEqual(result.runs[0]!.stderrTail, ["cannot bind"]);
+  assert.deepEqual(
+    report.thresholds.map((t) => [t.key, t.ok, t.measured]),
+    [["late.runs", true, "1"], ["late.exitCode", true, "3"]],
+  );
+});
+
+const FORKING_SERVER = new URL("./fixtures/programs/forking_server.py", import.meta.url)
+  .pathname;
+
+Deno.test("a restart that keeps the children reproduces EADDRINUSE, names the surviving child as the holder, and reports it as an orphan", async () => {
+  const report = await runScenario(
+    scenario("the child kept the port", {
+      hosts: ["server"],
+      workloads: {
+        server: {
+          on: "server",
+          run: exec(["python3", FORKING_SERVER, "7703"], { ready: { tcp: 7703 } }),
+        },
+      },
+      thresholds: { "server.orphans": "== 0" },
+    }, async (t) => {
+      await assert.rejects(t.program("server").restart({ keepChildren: true }), /bind/);
+    }),
+  );
+  const w = report.workloads.find((w) => w.name === "server")!;
+  const result = w.result as ExecResult;
+  assert.equal(result.runs.length, 2);
+  assert.equal(result.runs[1]!.exitCode, 1);
+  assert.match(result.runs[1]!.stderrTail.join("\n"), /Address already in use/);
+  const orphans = result.orphans ?? [];
+  assert.equal(orphans.length, 1, JSON.stringify(orphans));
+  const orphan = orphans[0]!;
+  assert.notEqual(orphan.pid, result.runs[0]!.pid, "the orphan is the child, not the server");
+  assert.deepEqual(orphan.ports, ["tcp 0.0.0.0:7703 LISTEN"]);
+  assert.equal(orphan.run, 0);
+  assert.equal(alive(orphan.pid), false, "the orphan ended with the run");
+  // The threshold on orphans fails, as it should.
+  const threshold = report.thresholds.find((t) => t.key === "server.orphans")!;
+  assert.equal(threshold.ok, false);
+  assert.equal(threshold.measured, "1");
+  // The bind watch owes the failure to the program, with the surviving child as holder.
+  const failure = (result.bindFailures ?? []).find((f) => f.error === "EADDRINUSE");
+  assert.ok(failure, JSON.stringify(result.bindFailures));
+  assert.ok(
+    failure.holders?.some((h) => h.pid === orphan.pid),
+    `holders: ${JSON.stringify(failure.holders)}`,
+  );
 });

@@ -36,7 +36,9 @@ Deno.test("a scenario function that throws ends the scenario as an error, torn d
   }));
   assert.equal(report.status, "error");
   assert.equal(report.exitCode, ExitCode.Failed);
-  assert.deepEqual(report.errors, ["boom in the scenario"]);
+  // Where in the scenario it was thrown, too.
+  assert.equal(report.errors.length, 1);
+  assert.match(report.errors[0]!, /^boom in the scenario \(at file:.*runner_test\.ts:\d+:\d+\)$/);
   assert.equal(report.workloads[0]!.status, "stopped");
   assert.ok(agentsGone(report));
 });

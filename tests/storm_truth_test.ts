@@ -24,7 +24,7 @@
 
 import assert from "node:assert/strict";
 import type { StormSettings } from "../harness/agent/protocol.ts";
-import type { ReconnectStormResult } from "../harness/measure/results.ts";
+import type { ReconnectStormResult } from "../harness/measure/tcp_results.ts";
 import { closedPort, tcpEcho } from "./_loopback_servers.ts";
 
 const LOOPBACK = "127.0.0.1";

@@ -4,7 +4,7 @@
 // RunningWorkload like the Deno-socket probe's.
 
 import type { RunningWorkload } from "./running.ts";
-import type { ProbeSettings } from "./udp_probe.ts";
+import type { ProbeSettings } from "./protocol.ts";
 import { ProbeTally } from "./_probe_tally.ts";
 import { findOutages } from "../measure/outages.ts";
 import type { UdpProbeResult } from "../measure/results.ts";

@@ -22,7 +22,7 @@ import { type RunningWorkload } from "./running.ts";
 import { countName } from "../native/counts.ts";
 import { Histogram } from "../measure/histogram.ts";
 import { lookupHoldersSync } from "./holders.ts";
-import type { BindChurnResult, BindFailure, PortHolder } from "../measure/results.ts";
+import type { BindChurnResult, BindFailure, PortHolder } from "../measure/bind_results.ts";
 
 /** Failures logged one by one (with their holders) at most; later ones are only counted. */
 export const FAILURE_LOG_LIMIT = 100;

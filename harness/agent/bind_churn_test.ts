@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import type { ChurnSettings } from "./protocol.ts";
 import { FAILURE_LOG_LIMIT, startBindChurn } from "./bind_churn.ts";
 import { lookupHolders, lookupHoldersSync } from "./holders.ts";
-import type { BindChurnResult } from "../measure/results.ts";
+import type { BindChurnResult } from "../measure/bind_results.ts";
 
 const SS = "ss";
 

@@ -9,7 +9,7 @@
  */
 
 import { type CommandOutput, runCommand, tailLines } from "../core/command.ts";
-import type { PortHolder } from "../measure/results.ts";
+import type { PortHolder } from "../measure/bind_results.ts";
 
 /** Options of {@linkcode ssArgs}. */
 export interface SsArgsOptions {

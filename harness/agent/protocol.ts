@@ -1,7 +1,6 @@
 // The NDJSON protocol between the runner and its agents: one JSON object a line.
 
 import type { WorkloadResult } from "../measure/results.ts";
-import type { ProbeSettings } from "./udp_probe.ts";
 
 /**
  * A ready condition as data: a pattern is kept as its source and flags.
@@ -37,6 +36,28 @@ export interface BackoffSettings {
   factor: number;
   /** Random spread, 0-1. */
   jitter: number;
+}
+
+/** What a probe needs, with every duration in milliseconds. */
+export interface ProbeSettings {
+  /** Local address to bind. */
+  hostname: string;
+  /** Address to send to. */
+  targetAddress: string;
+  /** Port to send to. */
+  targetPort: number;
+  /** Datagrams to send, or null when `durationMs` is given. */
+  count: number | null;
+  /** How long to send, or null when `count` is given. */
+  durationMs: number | null;
+  /** Datagrams per second. */
+  rate: number;
+  /** Datagram size in bytes. */
+  size: number;
+  /** A reply later than this is late. */
+  timeoutMs: number;
+  /** One datagram in flight: the next goes when it is answered or timed out. */
+  pingPong: boolean;
 }
 
 /** A TCP probe as an agent runs it. */
@@ -160,7 +181,8 @@ export type AgentWorkload =
  * call of method `"workload.control"` with params `{ id, control }`.
  */
 export type WorkloadControl =
-  | { action: "restart" }
+  | { action: "restart"; keepChildren?: boolean }
+  | { action: "stop"; keepChildren: true }
   | { action: "kill"; signal: Deno.Signal };
 
 /** Runner to agent. */

@@ -26,7 +26,7 @@ import type {
   ReconnectStormResult,
   StormAttempt,
   UnservedPeriod,
-} from "../measure/results.ts";
+} from "../measure/tcp_results.ts";
 
 /** Most attempts kept in `attemptLog`; later ones are counted but not logged. */
 const MAX_ATTEMPT_LOG = 20_000;

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import type { StormSettings } from "./protocol.ts";
 import { startReconnectStorm } from "./reconnect_storm.ts";
-import type { ReconnectStormResult, StormAttempt } from "../measure/results.ts";
+import type { ReconnectStormResult, StormAttempt } from "../measure/tcp_results.ts";
 import {
   closedPort,
   tcpEcho,

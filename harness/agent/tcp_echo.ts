@@ -10,7 +10,7 @@
 import { type RunningWorkload } from "./running.ts";
 import { Sleeper } from "../core/sleep.ts";
 import { countError } from "../native/counts.ts";
-import type { TcpEchoResult } from "../measure/results.ts";
+import type { TcpEchoResult } from "../measure/tcp_results.ts";
 
 /** Bytes read at most per read; the buffer each connection keeps. */
 const BUFFER_BYTES = 16_384;

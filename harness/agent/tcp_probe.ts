@@ -26,7 +26,7 @@ import type { TcpProbeSettings } from "./protocol.ts";
 import type { RunningWorkload } from "./running.ts";
 import { Sleeper } from "../core/sleep.ts";
 import { Histogram } from "../measure/histogram.ts";
-import type { TcpProbeResult } from "../measure/results.ts";
+import type { TcpProbeResult } from "../measure/tcp_results.ts";
 
 /**
  * A probe behind its schedule by less than this catches up, back to back; further

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { classifyError } from "../measure/connect_errors.ts";
 import type { TcpProbeSettings } from "./protocol.ts";
-import type { TcpProbeResult } from "../measure/results.ts";
+import type { TcpProbeResult } from "../measure/tcp_results.ts";
 import { startTcpEcho } from "./tcp_echo.ts";
 import { startTcpProbe } from "./tcp_probe.ts";
 

@@ -9,6 +9,7 @@
 
 import { isProbe, writeHeader } from "../native/probe_packet.ts";
 import { type RunningWorkload } from "./running.ts";
+import type { ProbeSettings } from "./protocol.ts";
 import { Sleeper } from "../core/sleep.ts";
 import { countError } from "../native/counts.ts";
 import { SeqWindow } from "../native/seq_window.ts";
@@ -17,28 +18,6 @@ import { findOutages } from "../measure/outages.ts";
 import type { UdpProbeResult } from "../measure/results.ts";
 import { TimelineCounter } from "./_probe_tally.ts";
 import { startNativeUdpProbe } from "./_native_udp_probe.ts";
-
-/** What a probe needs, with every duration in milliseconds. */
-export interface ProbeSettings {
-  /** Local address to bind. */
-  hostname: string;
-  /** Address to send to. */
-  targetAddress: string;
-  /** Port to send to. */
-  targetPort: number;
-  /** Datagrams to send, or null when `durationMs` is given. */
-  count: number | null;
-  /** How long to send, or null when `count` is given. */
-  durationMs: number | null;
-  /** Datagrams per second. */
-  rate: number;
-  /** Datagram size in bytes. */
-  size: number;
-  /** A reply later than this is late. */
-  timeoutMs: number;
-  /** One datagram in flight: the next goes when it is answered or timed out. */
-  pingPong: boolean;
-}
 
 /** Most datagrams sent back to back before the receiver gets a turn. */
 const MAX_BURST = 64;

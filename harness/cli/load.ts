@@ -9,6 +9,7 @@
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Problem } from "../core/errors.ts";
+import { formatDuration } from "../core/duration.ts";
 import { describeWorkload } from "../workloads/kinds.ts";
 import { linkEnds } from "../scenario/topology.ts";
 import {
@@ -17,6 +18,12 @@ import {
   validateScenario,
   type ValidScenario,
 } from "../scenario/scenario.ts";
+
+/**
+ * How long a scenario module may take to import (its top-level code, a top-level await)
+ * before it is bad input: importing a scenario should only declare it.
+ */
+export const IMPORT_TIMEOUT_MS = 10_000;
 
 /** A scenario module that was imported and is valid. */
 export interface Loaded {
@@ -29,14 +36,18 @@ export interface Loaded {
 }
 
 /** Finds, imports and validates every scenario under `paths`; adds problems as found. */
-export async function loadScenarios(paths: string[], problems: Problem[]): Promise<Loaded[]> {
+export async function loadScenarios(
+  paths: string[],
+  problems: Problem[],
+  importTimeoutMs: number = IMPORT_TIMEOUT_MS,
+): Promise<Loaded[]> {
   const files: string[] = [];
   for (const path of paths) {
     let info: Deno.FileInfo;
     try {
       info = await Deno.stat(path);
-    } catch {
-      problems.push({ where: path, message: "no such file or directory" });
+    } catch (error) {
+      problems.push({ where: path, message: statFailure(error, path) });
       continue;
     }
     if (info.isDirectory) {
@@ -48,11 +59,16 @@ export async function loadScenarios(paths: string[], problems: Problem[]): Promi
     } else files.push(path);
   }
   const loaded: Loaded[] = [];
-  for (const file of files) {
+  // Imported all at once, so that several slow ones cost one timeout, not one each.
+  const imports = files.map((file) =>
+    importWithin(pathToFileURL(resolve(file)).href, importTimeoutMs)
+  );
+  imports.forEach((i) => i.catch(() => {}));
+  for (const [i, file] of files.entries()) {
     const where = file;
     let module: Record<string, unknown>;
     try {
-      module = await import(pathToFileURL(resolve(file)).href);
+      module = await imports[i]!;
     } catch (error) {
       problems.push({
         where,
@@ -68,7 +84,19 @@ export async function loadScenarios(paths: string[], problems: Problem[]): Promi
       });
       continue;
     }
-    const checked = validateScenario(s, where);
+    let checked: ReturnType<typeof validateScenario>;
+    try {
+      checked = validateScenario(s, where);
+    } catch (error) {
+      // A getter of the scenario's own that throws (options, a workload's fields).
+      problems.push({
+        where,
+        message: `reading the scenario threw: ${
+          error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+        }`,
+      });
+      continue;
+    }
     if (!checked.ok) problems.push(...checked.problems);
     else loaded.push({ file: where, scenario: s, valid: checked.value });
   }
@@ -91,7 +119,44 @@ async function findScenarioFiles(dir: string): Promise<string[]> {
 }
 
 /** An import error's message, with where in the scenario file it happened when known. */
+/** `import(url)`, or a rejection saying it had not finished after `ms`. */
+async function importWithin(url: string, ms: number): Promise<Record<string, unknown>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new Error(
+          `the module had not finished importing after ${
+            formatDuration(ms)
+          } (a top-level await that never settles, or top-level code that keeps running?)`,
+        ),
+      );
+    }, ms);
+  });
+  try {
+    return await Promise.race([import(url), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Why a path given on the command line cannot be read, as the system says. */
+function statFailure(error: unknown, path: string): string {
+  if (path.includes("\uFFFD")) {
+    // Deno's arguments are strings: bytes that are not UTF-8 arrive as U+FFFD.
+    return "the name is not valid UTF-8 (shown with \uFFFD), and squall can open only UTF-8 paths: rename the file";
+  }
+  if (error instanceof Deno.errors.NotFound) return "no such file or directory";
+  const message = error instanceof Error ? error.message : String(error);
+  // "Too many levels of symbolic links (os error 40), stat '...'": the reason only.
+  const reason = message.replace(/ \(os error \d+\)[\s\S]*$/, "");
+  return `cannot read it: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`;
+}
+
 function describeImportError(error: unknown, file: string): string {
+  if (error instanceof Error && error.message.startsWith("the module had not finished")) {
+    return error.message;
+  }
   if (!(error instanceof Error)) return String(error);
   const lines = error.message.split("\n").map((l) => l.trim()).filter(Boolean);
   // Deno puts the location of a syntax error on a line "at file:///...:3:5".

@@ -47,6 +47,11 @@ export interface CliIo {
    * @default {250 on a terminal, else 5000}
    */
   progressIntervalMs?: number;
+  /**
+   * How long a scenario module may take to import before it is bad input.
+   * @default {IMPORT_TIMEOUT_MS (10 s)}
+   */
+  importTimeoutMs?: number;
 }
 
 /** Options that take a value in `run`, so that the command can be found before parsing. */
@@ -119,7 +124,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
 
   const problems: Problem[] = [];
   const outputs = checkOutputs(values, command, problems);
-  const loaded = await loadScenarios(paths, problems);
+  const loaded = await loadScenarios(paths, problems, io.importTimeoutMs);
   if (problems.length > 0) {
     io.err(formatProblems(problems).replace("Invalid scenario", "Invalid input"));
     io.err("Nothing was created.");
@@ -311,12 +316,11 @@ async function runAll(
       Deno.removeSignalListener("SIGTERM", onSignal);
     }
   }
-  const measured = runReport(
-    reports,
+  const measured = runReport(reports, {
     startedAt,
-    performance.now() - start,
-    controller.signal.aborted,
-  );
+    durationMs: performance.now() - start,
+    interrupted: controller.signal.aborted,
+  });
   // A scenario that could not run (e.g. an EnvironmentError from a later one) still
   // leaves the reports of the scenarios that ran before it: CI keeps their results. The
   // run's exit code, in the reports too, is then the error's. No summary: it would count
@@ -340,7 +344,8 @@ function describeArgsError(error: unknown, options: readonly string[]): string {
   return message.split(". ")[0]!;
 }
 
-function defaultIo(): CliIo {
+/** The CLI's console: stdout and stderr, and the live line when stdout is a terminal. */
+export function defaultIo(): CliIo {
   const encoder = new TextEncoder();
   const terminal: LiveTerminal | undefined = Deno.stdout.isTerminal()
     ? {

@@ -6,11 +6,15 @@
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { Problem } from "../core/errors.ts";
 import type { RunReport } from "../runner/report.ts";
 import { renderHtml } from "../render/html.ts";
 import { toJUnit } from "../render/junit.ts";
+
+/** Longest file name and path Linux takes, in bytes (NAME_MAX, PATH_MAX). */
+const NAME_MAX = 255;
+const PATH_MAX = 4096;
 
 /** The kinds of report file, as their options are named. */
 const REPORT_KINDS = ["json", "junit", "html"] as const;
@@ -98,6 +102,23 @@ export async function writeOutputs(
 function checkOutputPath(path: string, option: string): Problem[] {
   const target = resolve(path);
   const dir = dirname(target);
+  const encoder = new TextEncoder();
+  const nameBytes = encoder.encode(basename(target)).length;
+  if (nameBytes > NAME_MAX) {
+    return [{
+      where: option,
+      message:
+        `cannot write "${path}": its file name is ${nameBytes} bytes, more than the ${NAME_MAX} a file name may have`,
+    }];
+  }
+  const pathBytes = encoder.encode(target).length;
+  if (pathBytes >= PATH_MAX) {
+    return [{
+      where: option,
+      message:
+        `cannot write "${path}": the path is ${pathBytes} bytes, at least the ${PATH_MAX} a path may have`,
+    }];
+  }
   try {
     const info = Deno.statSync(dir);
     if (!info.isDirectory) return [{ where: option, message: `"${dir}" is not a directory` }];
@@ -115,8 +136,20 @@ function checkOutputPath(path: string, option: string): Problem[] {
   }
   if (existing?.isDirectory) return [{ where: option, message: `"${path}" is a directory` }];
   if (existing !== undefined) {
-    // Opening a FIFO would block, and devices are written as they are: only regular files.
-    if (!existing.isFile) return [];
+    // Opening a FIFO would block until someone reads it, and a device is no report file.
+    if (!existing.isFile) {
+      const kind = existing.isFifo
+        ? "a FIFO"
+        : existing.isCharDevice || existing.isBlockDevice
+        ? "a device"
+        : existing.isSocket
+        ? "a socket"
+        : "not a regular file";
+      return [{
+        where: option,
+        message: `cannot write "${path}": it is ${kind}; reports are written to regular files`,
+      }];
+    }
     try {
       Deno.openSync(target, { write: true }).close();
     } catch (error) {

@@ -1,6 +1,6 @@
 // Connection failures by kind, the same for the TCP probe and the reconnect storm.
 
-import type { ConnectErrorKind, ErrorCounts } from "./results.ts";
+import type { ConnectErrorKind, ErrorCounts } from "./tcp_results.ts";
 
 /** Every kind, in report order. */
 export const CONNECT_ERROR_KINDS: readonly ConnectErrorKind[] = [

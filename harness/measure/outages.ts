@@ -6,32 +6,7 @@
  * @module
  */
 
-import type { Timeline } from "./results.ts";
-
-/**
- * A run of intervals with nothing answered: an outage, as a probe saw it.
- *
- * @example
- * ```ts
- * import type { Outage } from "./outages.ts";
- * const outage: Outage = { fromMs: 4100, toMs: 6000, sent: 1902, recovered: true };
- * console.assert(outage.toMs - outage.fromMs === 1900);
- * ```
- */
-export interface Outage {
-  /** Start of the first silent interval, in ms since the probe started. */
-  fromMs: number;
-  /** End of the last silent interval: service was back from here (ms since the probe started). */
-  toMs: number;
-  /** Datagrams sent in the outage. */
-  sent: number;
-  /**
-   * Whether a later interval was answered. False for an outage that lasted until the
-   * probe's last interval: service was never seen back, and `toMs` is only where the
-   * probe's timeline ends.
-   */
-  recovered: boolean;
-}
+import type { Outage, Timeline } from "./results.ts";
 
 /**
  * Finds the outages of a timeline. The last interval is left out when it is partial

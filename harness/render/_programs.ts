@@ -3,7 +3,7 @@
 // churn's), with the sockets that held the port.
 
 import type { ScenarioReport, WorkloadReport } from "../runner/report.ts";
-import type { ExecResult, ObservedBindFailure, PortHolder } from "../measure/results.ts";
+import type { ExecResult, ObservedBindFailure, PortHolder } from "../measure/bind_results.ts";
 import { duration, h, int, type Markup, rows, table } from "./_markup.ts";
 import { type Context, sinceStart } from "./_timeline.ts";
 

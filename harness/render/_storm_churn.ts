@@ -3,7 +3,8 @@
 // a churn's binds, rebind times and failed binds.
 
 import type { WorkloadReport } from "../runner/report.ts";
-import type { BindChurnResult, BindFailure, ReconnectStormResult } from "../measure/results.ts";
+import type { BindChurnResult, BindFailure } from "../measure/bind_results.ts";
+import type { ReconnectStormResult } from "../measure/tcp_results.ts";
 import {
   compact,
   counts,

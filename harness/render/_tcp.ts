@@ -3,7 +3,7 @@
 
 import type { HistogramData, LatencySummary } from "../measure/histogram.ts";
 import type { WorkloadReport } from "../runner/report.ts";
-import type { TcpEchoResult, TcpProbeResult } from "../measure/results.ts";
+import type { TcpEchoResult, TcpProbeResult } from "../measure/tcp_results.ts";
 import { counts, h, int, latencyCells, type Markup, percent, statsTable } from "./_markup.ts";
 import { cdfPlot, figure } from "./_plot.ts";
 

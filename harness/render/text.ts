@@ -14,14 +14,13 @@ import type { LatencySummary } from "../measure/histogram.ts";
 import type {
   LedgerEntry,
   LossLedger,
-  ObservedBindFailure,
   OneWayDirection,
-  PortHolder,
-  TcpProbeResult,
   UdpEchoResult,
   UdpProbeResult,
   WorkloadResult,
 } from "../measure/results.ts";
+import type { ObservedBindFailure, PortHolder } from "../measure/bind_results.ts";
+import type { TcpProbeResult } from "../measure/tcp_results.ts";
 
 /** How to render. */
 export interface TextOptions {

@@ -12,7 +12,7 @@ import {
   namespaceInode,
 } from "../kernel/bind_watch.ts";
 import { procHolders } from "./proc_holders.ts";
-import type { ObservedBindFailure } from "../measure/results.ts";
+import type { ObservedBindFailure } from "../measure/bind_results.ts";
 import type { Plan } from "../scenario/topology.ts";
 
 /**

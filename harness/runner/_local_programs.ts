@@ -5,7 +5,8 @@ import type { AgentWorkload, ExecSettings, WorkloadControl } from "../agent/prot
 import type { RunningWorkload } from "../agent/running.ts";
 import { startProgram } from "./program.ts";
 import type { CgroupProcess } from "./program_cgroup.ts";
-import type { ExecResult, WorkloadResult } from "../measure/results.ts";
+import type { WorkloadResult } from "../measure/results.ts";
+import type { ExecResult } from "../measure/bind_results.ts";
 
 /** What the runner needs of whoever runs a workload: an agent, or the runner itself. */
 export interface WorkloadHost {

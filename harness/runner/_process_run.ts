@@ -10,7 +10,7 @@ import type { ExecSettings } from "../agent/protocol.ts";
 import { lookupHolders } from "../agent/holders.ts";
 import { formatDuration } from "../core/duration.ts";
 import { CommandError } from "../core/errors.ts";
-import type { PortHolder, ProgramRun } from "../measure/results.ts";
+import type { PortHolder, ProgramRun } from "../measure/bind_results.ts";
 import { OutputTail } from "./_output_tail.ts";
 import { joinCgroupPrefix } from "./program_cgroup.ts";
 

@@ -9,12 +9,14 @@
 import type { AgentWorkload, WorkloadControl } from "../agent/protocol.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { KernelDrops } from "../measure/loss_ledger.ts";
-import type { ExecResult, WorkloadResult } from "../measure/results.ts";
+import type { WorkloadResult } from "../measure/results.ts";
+import type { ExecResult } from "../measure/bind_results.ts";
 import type { ProgramHandle, WorkloadHandle, WorkloadPlacement } from "../scenario/scenario.ts";
 import { describeWorkload } from "../workloads/kinds.ts";
 import type { WorkloadHost } from "./_local_programs.ts";
 import { type FlowProgress, PROGRESS_KINDS, progressOf, type RunEvent } from "./events.ts";
-import { exitFailure } from "./finish.ts";
+import { exitFailure, unexpectedExit } from "./finish.ts";
+import { failedStartResult } from "./program.ts";
 import type { WorkloadReport } from "./report.ts";
 
 /** Where a probe's datagrams go: the link, and the interface at each end. */
@@ -97,20 +99,46 @@ export function startRecord(
     handle: undefined as unknown as WorkloadHandle,
   };
   record.done = raw.then(async (result) => {
-    const enriched = await options.finish(result, record);
+    // Finishing reads counters of other hosts (an echo's, the kernel's): when one of them
+    // is gone (its agent died), the workload keeps what it measured, and fails saying
+    // what is missing, instead of staying "running" for ever.
+    let enriched = result;
+    let unfinished: string | undefined;
+    try {
+      enriched = await options.finish(result, record);
+    } catch (error) {
+      unfinished = `What ${name} measured is reported without the counters of other hosts: ${
+        error instanceof Error ? error.message : String(error)
+      }`;
+    }
     record.final = enriched;
     report.result = enriched;
     report.status = record.stopRequested ? "stopped" : "finished";
-    const exitProblem = placement.run.kind === "exec" && placement.run.waitForExit
+    if (unfinished) {
+      report.status = "failed";
+      report.error = unfinished;
+    }
+    const spec = placement.run;
+    const exitProblem = spec.kind !== "exec"
+      ? undefined
+      : spec.waitForExit
       ? exitFailure(enriched as ExecResult)
-      : undefined;
+      : unexpectedExit(enriched as ExecResult, spec.expectExit ?? false);
     if (exitProblem && !record.stopRequested) {
       report.status = "failed";
       report.error = exitProblem;
     }
     options.emit({ type: "workload-ended", name, host: placement.on, status: report.status });
     return enriched;
-  }, (error: unknown) => {
+  }, async (error: unknown) => {
+    // A program that failed to start still ran: its runs go in the report, and
+    // thresholds on it are evaluated.
+    const ran = failedStartResult(error);
+    if (ran) {
+      const enriched = await options.finish(ran, record).catch(() => ran);
+      record.final = enriched;
+      report.result = enriched;
+    }
     report.status = "failed";
     report.error = error instanceof Error ? error.message : String(error);
     options.emit({ type: "workload-ended", name, host: placement.on, status: "failed" });
@@ -134,7 +162,20 @@ export function startRecord(
   if (placement.run.kind === "exec") {
     const control = (c: WorkloadControl) =>
       started.then(() => agent.call("workload.control", { id, control: c })).then(() => {});
-    (record.handle as ProgramHandle).restart = () => control({ action: "restart" });
+    const program = record.handle as ProgramHandle;
+    program.restart = (options = {}) =>
+      control({ action: "restart", keepChildren: options.keepChildren ?? false });
+    const stopAll = record.handle.stop;
+    program.stop = (options = {}) => {
+      if (!options.keepChildren) return stopAll() as Promise<ExecResult>;
+      if (report.status === "running") {
+        record.stopRequested = true;
+        return control({ action: "stop", keepChildren: true }).then(() => record.done) as Promise<
+          ExecResult
+        >;
+      }
+      return record.done as Promise<ExecResult>;
+    };
     (record.handle as ProgramHandle).kill = (signal = "SIGKILL") =>
       control({ action: "kill", signal });
   }

@@ -35,6 +35,12 @@ export class AgentConnection {
   readonly ready: Promise<void>;
   /** Resolves when the agent process has exited. */
   readonly exited: Promise<Deno.CommandStatus>;
+  /**
+   * Resolves, with an error naming the host and how it ended, when the agent exits before
+   * the runner closed it; never resolves otherwise.
+   */
+  readonly died: Promise<AgentError>;
+  readonly #died = Promise.withResolvers<AgentError>();
   #child: Deno.ChildProcess;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #waiting = new Map<number, Waiting>();
@@ -52,6 +58,7 @@ export class AgentConnection {
     const ready = Promise.withResolvers<void>();
     this.ready = ready.promise;
     this.exited = child.status;
+    this.died = this.#died.promise;
     this.#readStderr();
     this.#readStdout(ready).finally(async () => {
       const status = await child.status;
@@ -62,6 +69,7 @@ export class AgentConnection {
         host,
       );
       this.#lost = error;
+      if (!this.#closing) this.#died.resolve(error);
       ready.reject(error);
       for (const waiting of this.#waiting.values()) this.#fail(waiting, error);
       this.#waiting.clear();

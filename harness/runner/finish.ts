@@ -10,12 +10,9 @@ import { runCommand } from "../core/command.ts";
 import { ExitCode } from "../core/exit_codes.ts";
 import type { AgentWorkload } from "../agent/protocol.ts";
 import { buildLedger, type FaultDrops, type KernelDrops } from "../measure/loss_ledger.ts";
-import type {
-  ExecResult,
-  ReconnectStormResult,
-  UdpEchoResult,
-  UdpProbeResult,
-} from "../measure/results.ts";
+import type { UdpEchoResult, UdpProbeResult } from "../measure/results.ts";
+import type { ExecResult } from "../measure/bind_results.ts";
+import type { ReconnectStormResult } from "../measure/tcp_results.ts";
 import type { WorkloadHandle } from "../scenario/scenario.ts";
 import type { Plan } from "../scenario/topology.ts";
 import type { BindWatchMonitor } from "./_bind_monitor.ts";
@@ -405,6 +402,41 @@ export function exitFailure(result: ExecResult): string | undefined {
     }`;
   }
   return undefined;
+}
+
+/**
+ * Why a server program (one not waited for) failed by exiting on its own while the
+ * scenario ran, or undefined when it did not, or was allowed to: `expectExit` is true
+ * (any exit), or the exit code it gave.
+ *
+ * @example
+ * ```ts
+ * import { unexpectedExit } from "./finish.ts";
+ * const run = {
+ *   pid: 42, startedAt: 0, readyMs: 5, endedAt: 2100, exitCode: 98, signal: null,
+ *   endedBySquall: false, stdoutTail: [], stderrTail: ["Address already in use"],
+ * };
+ * const result = { kind: "exec" as const, command: ["/srv"], runs: [run] };
+ * console.assert(unexpectedExit(result, false)!.includes("exited by itself with code 98"));
+ * console.assert(unexpectedExit(result, 98) === undefined);
+ * ```
+ */
+export function unexpectedExit(
+  result: ExecResult,
+  expectExit: boolean | number,
+): string | undefined {
+  const last = result.runs.at(-1);
+  if (!last || last.endedAt === null || last.endedBySquall || expectExit === true) {
+    return undefined;
+  }
+  if (last.signal === null && last.exitCode === expectExit) return undefined;
+  const how = last.signal !== null ? `on ${last.signal}` : `with code ${last.exitCode}`;
+  const tail = last.stderrTail.slice(-5).map((l) => `\n  ${l}`).join("");
+  return `Program "${
+    result.command.join(" ")
+  }" (pid ${last.pid}) exited by itself ${how} while the scenario ran${
+    tail ? `; its stderr ended with:${tail}` : ""
+  } (give it expectExit if it may)`;
 }
 
 /**

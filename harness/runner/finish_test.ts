@@ -13,12 +13,9 @@ import {
   udpDrops,
   withEchoCounts,
 } from "./finish.ts";
-import type {
-  ExecResult,
-  ReconnectStormResult,
-  UdpEchoResult,
-  UdpProbeResult,
-} from "../measure/results.ts";
+import type { UdpEchoResult, UdpProbeResult } from "../measure/results.ts";
+import type { ExecResult } from "../measure/bind_results.ts";
+import type { ReconnectStormResult } from "../measure/tcp_results.ts";
 import type { FaultReport } from "./report.ts";
 import type { Plan } from "../scenario/topology.ts";
 

@@ -7,7 +7,7 @@
 // port. Needs to read other processes' /proc entries (root, as the runner is).
 
 import { namespaceInode } from "../kernel/bind_watch.ts";
-import type { PortHolder } from "../measure/results.ts";
+import type { PortHolder } from "../measure/bind_results.ts";
 import { processesInNamespace } from "./_stragglers.ts";
 
 /** A socket as /proc/net lists it. */
@@ -130,6 +130,52 @@ export function procHolders(nsPid: number, protocol: "tcp" | "udp", port: number
     if (users.length === 0) return [{ pid: null, program: null, state, local, peer }];
     return users.map(({ pid, program }) => ({ pid, program, state, local, peer }));
   });
+}
+
+/**
+ * The sockets process `pid` holds, as `tcp 0.0.0.0:7000 LISTEN` (protocol, local
+ * address, state), read from its fds and its namespace's /proc/net tables; none when it
+ * is gone.
+ *
+ * @example
+ * ```ts
+ * import { socketsOf } from "./proc_holders.ts";
+ * const socket = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const port = (socket.addr as Deno.NetAddr).port;
+ * console.assert(socketsOf(Deno.pid).includes(`tcp 127.0.0.1:${port} LISTEN`));
+ * socket.close();
+ * ```
+ */
+export function socketsOf(pid: number): string[] {
+  const inodes = new Set<number>();
+  try {
+    for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+      try {
+        const target = Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
+        const inode = Number(/^socket:\[(\d+)\]$/.exec(target)?.[1]);
+        if (inode > 0) inodes.add(inode);
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  } catch {
+    return []; // Gone.
+  }
+  const held: string[] = [];
+  for (const protocol of ["tcp", "udp"] as const) {
+    for (const file of [protocol, `${protocol}6`]) {
+      let text: string;
+      try {
+        text = Deno.readTextFileSync(`/proc/${pid}/net/${file}`);
+      } catch {
+        continue;
+      }
+      for (const s of parseProcNet(text)) {
+        if (inodes.has(s.inode)) held.push(`${protocol} ${s.local} ${s.state}`);
+      }
+    }
+  }
+  return held;
 }
 
 /** The processes in `nsPid`'s namespace that have each of `inodes` open. */

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { parseProcNet, procHolders } from "./proc_holders.ts";
 import { lookupHoldersSync } from "../agent/holders.ts";
-import type { PortHolder } from "../measure/results.ts";
+import type { PortHolder } from "../measure/bind_results.ts";
 
 const sorted = (holders: PortHolder[]) => holders.map((h) => JSON.stringify(h)).sort();
 

@@ -38,8 +38,9 @@
 
 import type { ExecSettings, WorkloadControl } from "../agent/protocol.ts";
 import type { RunningWorkload } from "../agent/running.ts";
-import { type CgroupProcess, emptyCgroup } from "./program_cgroup.ts";
-import type { ExecResult } from "../measure/results.ts";
+import { type CgroupProcess, cgroupProcesses, cgroupTree, emptyCgroup } from "./program_cgroup.ts";
+import { socketsOf } from "./proc_holders.ts";
+import type { ExecResult } from "../measure/bind_results.ts";
 import {
   describeCommand,
   describeExit,
@@ -107,10 +108,26 @@ export async function startProgram(
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await program.start();
+  } catch (error) {
+    // It ran, even if it never got ready: what its runs were goes with the error.
+    if (typeof error === "object" && error !== null) {
+      failedStarts.set(error, await program.workload().snapshot());
+    }
+    throw error;
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
   }
   return program.workload();
+}
+
+const failedStarts = new WeakMap<object, ExecResult>();
+
+/**
+ * What a program that failed to start did (its runs: pids, exit, stderr tail), given
+ * the error its start rejected with; undefined for any other error.
+ */
+export function failedStartResult(error: unknown): ExecResult | undefined {
+  return typeof error === "object" && error !== null ? failedStarts.get(error) : undefined;
 }
 
 /** Options of {@linkcode startProgram}. */
@@ -175,7 +192,7 @@ class Program {
     this.#onSpawn = onSpawn;
     this.#onLeftovers = onLeftovers;
     this.#settings = settings;
-    this.#result = { kind: "exec", command: [...settings.command], runs: [] };
+    this.#result = { kind: "exec", command: [...settings.command], runs: [], orphans: [] };
     this.#done.promise.catch(() => {});
   }
 
@@ -198,6 +215,7 @@ class Program {
     return {
       kind: "exec",
       command: [...this.#result.command],
+      orphans: (this.#result.orphans ?? []).map((o) => ({ ...o, ports: [...o.ports] })),
       runs: this.#result.runs.map((r) => ({
         ...r,
         stdoutTail: [...r.stdoutTail],
@@ -206,12 +224,12 @@ class Program {
     };
   }
 
-  #stop(): Promise<ExecResult> {
+  #stop(keepChildren = false): Promise<ExecResult> {
     if (this.#doneSettled) return this.#done.promise;
     this.#stopping ??= (async () => {
       this.#abort.abort();
       await this.#queue.catch(() => {});
-      if (this.#current) await this.#endRun(this.#current);
+      if (this.#current) await this.#endRun(this.#current, keepChildren);
       this.#settle();
       return await this.#done.promise;
     })();
@@ -219,6 +237,8 @@ class Program {
   }
 
   #control(control: WorkloadControl): Promise<void> {
+    // A stop waits for the queue itself: it does not queue behind it.
+    if (control.action === "stop") return this.#stop(control.keepChildren).then(() => {});
     const next = this.#queue.catch(() => {}).then(() => {
       if (this.#stopping || this.#doneSettled) {
         throw new Error(
@@ -229,7 +249,7 @@ class Program {
       }
       switch (control.action) {
         case "restart":
-          return this.#restart();
+          return this.#restart(control.keepChildren ?? false);
         case "kill":
           return this.#kill(control.signal);
         default:
@@ -242,8 +262,8 @@ class Program {
     return next;
   }
 
-  async #restart(): Promise<void> {
-    if (this.#current) await this.#endRun(this.#current);
+  async #restart(keepChildren: boolean): Promise<void> {
+    if (this.#current) await this.#endRun(this.#current, keepChildren);
     await this.#startRun();
   }
 
@@ -251,13 +271,23 @@ class Program {
    * Ends a run as squall does, then what it left in the program's cgroup; once per run (a
    * stop while the start ends a run that never got ready asks twice).
    */
-  #endRun(run: ProcessRun): Promise<void> {
+  #endRun(run: ProcessRun, keepChildren = false): Promise<void> {
     let ending = this.#endings.get(run);
     if (ending === undefined) {
       ending = (async () => {
         await run.end(this.#settings.stopTimeoutMs);
         const cgroup = this.#settings.cgroup;
         if (cgroup === null) return;
+        if (keepChildren) {
+          // KillMode=process: what outlived the program's process group stays, with its
+          // sockets, until the run ends (the run's cgroup is emptied then).
+          const atMs = Date.now();
+          const index = this.#result.runs.indexOf(run.record);
+          for (const p of cgroupTree(cgroup).flatMap(cgroupProcesses)) {
+            this.#result.orphans!.push({ ...p, ports: socketsOf(p.pid), atMs, run: index });
+          }
+          return;
+        }
         const ended = await emptyCgroup(cgroup);
         if (ended.length > 0) this.#onLeftovers?.(ended);
       })();

@@ -6,7 +6,8 @@
 
 import { ExitCode } from "../core/exit_codes.ts";
 import type { Fault } from "../scenario/faults.ts";
-import type { ObservedBindFailure, WorkloadResult } from "../measure/results.ts";
+import type { WorkloadResult } from "../measure/results.ts";
+import type { ObservedBindFailure } from "../measure/bind_results.ts";
 import type { ThresholdOutcome } from "../scenario/threshold.ts";
 import type { NetworkKind, PlannedInterface, PlannedLink } from "../scenario/topology.ts";
 import type { WorkloadSpec } from "../workloads/kinds.ts";
@@ -273,6 +274,25 @@ export interface RunReport {
   scenarios: ScenarioReport[];
 }
 
+/** Options of {@linkcode runReport}. */
+export interface RunReportOptions {
+  /**
+   * When the run started, ISO 8601.
+   * @default {the earliest scenario's startedAt, or now when there is none}
+   */
+  startedAt?: string;
+  /**
+   * How long the whole run took, in ms.
+   * @default {the sum of the scenarios' durations}
+   */
+  durationMs?: number;
+  /**
+   * Whether the run was interrupted (Ctrl-C): the exit code is then 130.
+   * @default {false}
+   */
+  interrupted?: boolean;
+}
+
 /**
  * Builds the report of a whole run from its scenario reports: the summary, and the exit
  * code the CLI would give (the worst of theirs).
@@ -280,16 +300,19 @@ export interface RunReport {
  * @example
  * ```ts
  * import { runReport } from "./report.ts";
- * const report = runReport([], new Date().toISOString(), 0, false);
+ * const report = runReport([]);
  * console.assert(report.summary.total === 0 && report.exitCode === 0);
+ * console.assert(runReport([], { interrupted: true }).exitCode === 130);
  * ```
  */
 export function runReport(
   scenarios: ScenarioReport[],
-  startedAt: string,
-  durationMs: number,
-  interrupted: boolean,
+  options: RunReportOptions = {},
 ): RunReport {
+  const startedAt = options.startedAt ??
+    (scenarios.map((s) => s.startedAt).sort()[0] ?? new Date().toISOString());
+  const durationMs = options.durationMs ?? scenarios.reduce((sum, s) => sum + s.durationMs, 0);
+  const interrupted = options.interrupted ?? false;
   const summary = { total: scenarios.length, passed: 0, failed: 0, error: 0, interrupted: 0 };
   for (const s of scenarios) summary[s.status]++;
   const codes = scenarios.map((s) => s.exitCode);

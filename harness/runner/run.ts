@@ -9,9 +9,10 @@
 
 import type { Target } from "../core/addresses.ts";
 import { formatDuration, parseDuration } from "../core/duration.ts";
-import { AgentError, EnvironmentError, ScenarioError } from "../core/errors.ts";
+import { AgentError, EnvironmentError, ScenarioError, SquallError } from "../core/errors.ts";
 import type { KernelDrops } from "../measure/loss_ledger.ts";
-import type { ReconnectStormResult, UdpProbeResult, WorkloadResult } from "../measure/results.ts";
+import type { UdpProbeResult, WorkloadResult } from "../measure/results.ts";
+import type { ReconnectStormResult } from "../measure/tcp_results.ts";
 import { findLibrary, LIBC_CANDIDATES } from "../native/libc.ts";
 import type { AgentWorkload } from "../agent/protocol.ts";
 import {
@@ -36,6 +37,7 @@ import { BindWatchMonitor } from "./_bind_monitor.ts";
 import { LocalPrograms, type WorkloadHost } from "./_local_programs.ts";
 import { agentLaunch, dropperFiles, openRunRecord, programPath } from "./_machine.ts";
 import { untilAborted, withTimeout } from "./_promises.ts";
+import { guardScenarioCode } from "./_guard.ts";
 import { RunCgroup } from "./_run_cgroup.ts";
 import { describeProcesses, endHostStragglers } from "./_stragglers.ts";
 import {
@@ -221,10 +223,20 @@ class Run {
     };
     if (this.#options.signal?.aborted) onUserAbort();
     this.#options.signal?.addEventListener("abort", onUserAbort, { once: true });
-    const timer = setTimeout(() => {
+    const timedOut = () => {
+      if (this.#abort.signal.aborted) return;
       this.#errors.push(`Scenario timed out after ${formatDuration(this.#v.timeoutMs)}`);
       this.#abort.abort(new DOMException("Timed out", "TimeoutError"));
-    }, this.#v.timeoutMs);
+    };
+    const timer = setTimeout(timedOut, this.#v.timeoutMs);
+    // A function that blocks the event loop keeps the timer from firing: look at the clock.
+    const pastTimeout = () => {
+      if (performance.now() - this.#startMs > this.#v.timeoutMs) timedOut();
+    };
+    using _guard = guardScenarioCode((message) => {
+      this.#errors.push(message);
+      if (!this.#abort.signal.aborted) this.#abort.abort(new Error(message));
+    });
     this.#emit({
       type: "setup",
       scenario: name,
@@ -247,10 +259,12 @@ class Run {
       await this.#startDeclared();
       const fn = this.#v.scenario.fn;
       if (fn) await this.#untilAborted(Promise.resolve(fn(this.#context())));
+      pastTimeout();
       await this.#untilAborted(this.#finiteWorkloadsDone());
     } catch (error) {
       this.#recordError(error);
     } finally {
+      pastTimeout();
       clearTimeout(timer);
       clearInterval(progress);
       this.#options.signal?.removeEventListener("abort", onUserAbort);
@@ -280,7 +294,15 @@ class Run {
     for (const launch of launches) {
       const child = this.#backend.spawnAgent(launch);
       this.#runRecord?.recordProcess(child.pid, `agent ${launch.host.name}`);
-      this.#agents.set(launch.host.name, new AgentConnection(launch.host.name, child));
+      const agent = new AgentConnection(launch.host.name, child);
+      this.#agents.set(launch.host.name, agent);
+      // An agent that dies holds its host's namespace and links down with it: whatever runs
+      // there (even programs under test only), the run cannot go on as declared.
+      agent.died.then((error) => {
+        if (this.#abort.signal.aborted) return;
+        this.#errors.push(error.message);
+        this.#abort.abort(error);
+      });
     }
     // From here on programs under test and bind churns may start: the cgroup and the bind
     // watch they make when the first starts are released after the workloads and faults.
@@ -531,13 +553,20 @@ class Run {
     return await kernelDrops(this.#agents.get(host)!.pid);
   }
 
+  /**
+   * Waits until every finite workload (those the scenario function started meanwhile too)
+   * has settled; each is waited for once, so a workload whose status never left
+   * "running" cannot make this a loop that never yields.
+   */
   async #finiteWorkloadsDone(): Promise<void> {
-    const finite = () =>
-      [...this.#workloads.values()].filter((w) =>
-        w.report.status === "running" && !runsUntilStopped(w.report.spec)
+    const waited = new Set<unknown>();
+    for (;;) {
+      const pending = [...this.#workloads.values()].filter((w) =>
+        !waited.has(w) && w.report.status === "running" && !runsUntilStopped(w.report.spec)
       );
-    for (let pending = finite(); pending.length > 0; pending = finite()) {
+      if (pending.length === 0) return;
       await Promise.allSettled(pending.map((w) => w.done));
+      for (const w of pending) waited.add(w);
     }
   }
 
@@ -583,7 +612,7 @@ class Run {
     ) return;
     if (error instanceof ScenarioError) this.#badInput = true;
     if (error instanceof EnvironmentError) this.#environment = true;
-    this.#errors.push(error instanceof Error ? error.message : String(error));
+    this.#errors.push(describeThrown(error));
   }
 
   #emit(event: RunEvent): void {
@@ -643,4 +672,26 @@ class Run {
       bindWatch: bindWatchStatus(this.#bindWatch),
     };
   }
+}
+
+const HARNESS_DIR = new URL("..", import.meta.url).href;
+
+/**
+ * An error as the report shows it: its message and, for an error thrown by scenario
+ * code (not by squall), where in that code it was thrown; a thrown non-Error says so.
+ */
+function describeThrown(error: unknown): string {
+  if (!(error instanceof Error)) {
+    let shown: string;
+    try {
+      shown = JSON.stringify(error) ?? String(error);
+    } catch {
+      shown = String(error);
+    }
+    return `The scenario threw ${shown}, not an Error (no message, no stack)`;
+  }
+  if (error instanceof SquallError) return error.message;
+  const frame = (error.stack ?? "").split("\n").map((l) => l.trim())
+    .find((l) => l.startsWith("at ") && l.includes("file://") && !l.includes(HARNESS_DIR));
+  return frame ? `${error.message} (${frame})` : error.message;
 }

@@ -320,7 +320,9 @@ export function validateFault(fault: unknown, where: string): Problem[] {
     if (!ok) {
       add(
         field,
-        `${field} must be a probability ${open ? "above 0 and at most 1" : "0-1"}, got ${value}`,
+        `${field} must be a probability ${open ? "above 0 and at most 1" : "0-1"}, got ${
+          describeValue(value)
+        }`,
       );
     }
   };

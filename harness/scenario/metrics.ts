@@ -9,17 +9,14 @@ import { longestOutageMs } from "../measure/outages.ts";
 import type { WorkloadKind } from "../workloads/kinds.ts";
 import { CONNECT_ERROR_KINDS } from "../measure/connect_errors.ts";
 import type { HistogramData, LatencySummary } from "../measure/histogram.ts";
+import type { UdpEchoResult, UdpProbeResult, WorkloadResult } from "../measure/results.ts";
+import type { BindChurnResult, ExecResult } from "../measure/bind_results.ts";
 import type {
-  BindChurnResult,
   ErrorCounts,
-  ExecResult,
   ReconnectStormResult,
   TcpEchoResult,
   TcpProbeResult,
-  UdpEchoResult,
-  UdpProbeResult,
-  WorkloadResult,
-} from "../measure/results.ts";
+} from "../measure/tcp_results.ts";
 
 /** What a metric measures, which decides the units a threshold may use. */
 export type MetricUnit = "count" | "ratio" | "duration";
@@ -358,6 +355,11 @@ const churn: Record<string, MetricDefinition<BindChurnResult>> = {
 
 const program: Record<string, MetricDefinition<ExecResult>> = {
   runs: { unit: "count", description: "times it was started", read: (r) => r.runs.length },
+  orphans: {
+    unit: "count",
+    description: "processes that outlived it (a restart or stop with keepChildren left them)",
+    read: (r) => r.orphans?.length ?? 0,
+  },
   exitCode: {
     unit: "count",
     description: "exit code of its last run (null while running or ended by a signal)",

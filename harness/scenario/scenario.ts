@@ -7,10 +7,11 @@
  * @module
  */
 
-import { type Duration, tryParseDuration } from "../core/duration.ts";
+import { describeValue, type Duration, tryParseDuration } from "../core/duration.ts";
 import type { Problem } from "../core/errors.ts";
 import { METRICS } from "./metrics.ts";
-import type { ExecResult, WorkloadResult } from "../measure/results.ts";
+import type { WorkloadResult } from "../measure/results.ts";
+import type { ExecResult } from "../measure/bind_results.ts";
 import { parseThreshold, type Threshold } from "./threshold.ts";
 import {
   linkEnds,
@@ -203,14 +204,33 @@ export interface WorkloadHandle<R extends WorkloadResult = WorkloadResult> {
  * ```
  */
 export interface ProgramHandle extends WorkloadHandle<ExecResult> {
-  /** Stops the program (SIGTERM, then SIGKILL) and starts it again; resolves once it is ready. */
-  restart(): Promise<void>;
+  /**
+   * Stops the program (SIGTERM, then SIGKILL) and starts it again; resolves once it is
+   * ready. By default everything the program started ends with it (its cgroup is
+   * emptied, as systemd's default KillMode does); with `keepChildren`, only its process
+   * group is signalled, and what it forked into a session of its own keeps running (and
+   * its sockets), as with systemd's `KillMode=process`: the result lists those processes
+   * as `orphans`, with the ports they hold. They end with the run.
+   */
+  restart(options?: ProgramStopOptions): Promise<void>;
+  /** Stops the program; with `keepChildren`, as {@linkcode ProgramHandle.restart} says. */
+  stop(options?: ProgramStopOptions): Promise<ExecResult>;
   /**
    * Sends a signal to the program (SIGKILL to simulate a crash, SIGSTOP to freeze it);
    * it can be started again with `restart()`.
    * @default {"SIGKILL"}
    */
   kill(signal?: Deno.Signal): Promise<void>;
+}
+
+/** Options of {@linkcode ProgramHandle.restart} and {@linkcode ProgramHandle.stop}. */
+export interface ProgramStopOptions {
+  /**
+   * Signal only the program's process group, and leave what it forked into a session of
+   * its own running (systemd's `KillMode=process`).
+   * @default {false}
+   */
+  keepChildren?: boolean;
 }
 
 /**
@@ -528,13 +548,37 @@ export function validateScenario(
     }
     workloads.push({ name, placement });
   }
+  // Two of squall's own servers on one host, protocol and port can never both bind.
+  const servers = new Map<string, string>();
+  for (const { name, placement } of workloads) {
+    const run = placement?.run;
+    if (run?.kind !== "udpEcho" && run?.kind !== "tcpEcho") continue;
+    const protocol = run.kind === "udpEcho" ? "udp" : "tcp";
+    const key = `${placement.on} ${protocol} ${run.port}`;
+    const first = servers.get(key);
+    if (first === undefined) servers.set(key, name);
+    else {
+      problems.push({
+        where: `${at}.workloads.${name}.run.port`,
+        message:
+          `${protocol} port ${run.port} on host "${placement.on}" is already taken by workload "${first}"`,
+      });
+    }
+  }
   workloads.sort((a, b) => serverFirst(a.placement) - serverFirst(b.placement));
 
   const thresholds: Threshold[] = [];
-  if (o.thresholds !== undefined && (typeof o.thresholds !== "object" || o.thresholds === null)) {
-    problems.push({ where: `${at}.thresholds`, message: "expected an object of thresholds" });
+  const thresholdsAreObject = o.thresholds === undefined ||
+    (typeof o.thresholds === "object" && o.thresholds !== null && !Array.isArray(o.thresholds));
+  if (!thresholdsAreObject) {
+    problems.push({
+      where: `${at}.thresholds`,
+      message: `expected an object of thresholds, such as { "probe.loss": "< 1%" }, got ${
+        describeValue(o.thresholds)
+      }`,
+    });
   }
-  for (const [key, expression] of Object.entries(o.thresholds ?? {})) {
+  for (const [key, expression] of Object.entries(thresholdsAreObject ? o.thresholds ?? {} : {})) {
     // A threshold on a declared workload may only name the metrics of its kind.
     const declared = workloads.find((w) => w.name === key.slice(0, key.indexOf(".")));
     const declaredKind = declared?.placement?.run?.kind;

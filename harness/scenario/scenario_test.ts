@@ -236,3 +236,24 @@ Deno.test("validateScenario() rejects thresholds on bind failures in a loopback 
     thresholds: { "server.bindFailures": "== 0" },
   }));
 });
+
+Deno.test("validateScenario() gives one problem for thresholds that are not an object, quoting them", () => {
+  const given = "probe.loss < 1%" as unknown as Record<string, string>;
+  assert.deepEqual(problems(scenario("s", echoAndProbe({ thresholds: given }))), [{
+    where: `${WHERE}: options.thresholds`,
+    message:
+      'expected an object of thresholds, such as { "probe.loss": "< 1%" }, got "probe.loss < 1%"',
+  }]);
+});
+
+Deno.test("validateScenario() finds two of squall's echoes on one host, protocol and port", () => {
+  const options = echoAndProbe();
+  options.workloads = {
+    ...options.workloads,
+    again: { on: "server", run: udpEcho({ port: 7000 }) },
+  };
+  assert.deepEqual(problems(scenario("s", options)), [{
+    where: `${WHERE}: options.workloads.again.run.port`,
+    message: 'udp port 7000 on host "server" is already taken by workload "echo"',
+  }]);
+});

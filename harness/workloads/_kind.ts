@@ -5,7 +5,12 @@
  * @module
  */
 
-import { type Duration, formatDuration, tryParseDuration } from "../core/duration.ts";
+import {
+  describeValue,
+  type Duration,
+  formatDuration,
+  tryParseDuration,
+} from "../core/duration.ts";
 import type { Problem } from "../core/errors.ts";
 import { parseTarget, type Target } from "../core/addresses.ts";
 
@@ -127,7 +132,9 @@ export class Checks {
     if (typeof value !== "number" || !(value > 0) || value > MAX_PROBE_RATE) {
       this.add(
         "rate",
-        `rate must be above 0 and at most ${MAX_PROBE_RATE} per second, got ${value}`,
+        `rate must be above 0 and at most ${MAX_PROBE_RATE} per second, got ${
+          describeValue(value)
+        }`,
       );
     }
   }

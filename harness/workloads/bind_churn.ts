@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Duration, parseDuration } from "../core/duration.ts";
+import { describeValue, type Duration, parseDuration } from "../core/duration.ts";
 import { isPort } from "../core/addresses.ts";
 import type { ChurnSettings } from "../agent/protocol.ts";
 import type { Checks, ResolveContext } from "./_kind.ts";
@@ -136,7 +136,9 @@ export function bindChurn(options: BindChurnOptions): BindChurnSpec {
 
 /** Checks a bind churn spec. */
 export function validateBindChurn(s: BindChurnSpec, check: Checks): void {
-  if (!isPort(s.port)) check.add("port", `port must be a whole number 1-65535, got ${s.port}`);
+  if (!isPort(s.port)) {
+    check.add("port", `port must be a whole number 1-65535, got ${describeValue(s.port)}`);
+  }
   check.oneOf("protocol", s.protocol, ["udp", "tcp"]);
   check.whole("cycles", s.cycles, 1, MAX_CHURN_CYCLES, `1-${MAX_CHURN_CYCLES}`);
   check.boolean("pendingReceive", s.pendingReceive);

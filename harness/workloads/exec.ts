@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Duration, parseDuration } from "../core/duration.ts";
+import { describeValue, type Duration, parseDuration } from "../core/duration.ts";
 import { EnvironmentError } from "../core/errors.ts";
 import { isPort } from "../core/addresses.ts";
 import { resolve } from "node:path";
@@ -58,6 +58,14 @@ export interface ExecOptions {
    */
   waitForExit?: boolean;
   /**
+   * For a server (not `waitForExit`): whether it may exit by itself while the scenario
+   * runs. By default such an exit fails the workload, and so the scenario, with its exit
+   * code or signal and its stderr. `true` allows any exit; a number allows exactly that
+   * exit code.
+   * @default {false}
+   */
+  expectExit?: boolean | number;
+  /**
    * On stop: SIGTERM, then SIGKILL if it is still running after this long.
    * @default {"2s"}
    */
@@ -87,6 +95,8 @@ export interface ExecSpec extends Pick<ExecSettings, "command" | "ready" | "env"
   cwd: string | null;
   /** Wait for it to exit on its own. */
   waitForExit: boolean;
+  /** Whether a server may exit by itself: false, true, or the exit code it may give. */
+  expectExit: boolean | number;
   /** The raw stop timeout. */
   stopTimeout: Duration;
 }
@@ -114,6 +124,7 @@ export function exec(command: string[], options: ExecOptions = {}): ExecSpec {
     env: options?.env ?? {},
     cwd: options?.cwd ?? null,
     waitForExit: options?.waitForExit ?? false,
+    expectExit: options?.expectExit ?? false,
     stopTimeout: options?.stopTimeout ?? "2s",
   };
 }
@@ -155,6 +166,15 @@ export function validateExec(s: ExecSpec, check: Checks): void {
   check.positiveDuration("readyTimeout", s.readyTimeout);
   check.positiveDuration("stopTimeout", s.stopTimeout);
   check.boolean("waitForExit", s.waitForExit);
+  if (
+    typeof s.expectExit !== "boolean" &&
+    !(Number.isInteger(s.expectExit) && s.expectExit >= 0 && s.expectExit <= 255)
+  ) {
+    check.add(
+      "expectExit",
+      `expectExit must be true, false or an exit code 0-255, got ${describeValue(s.expectExit)}`,
+    );
+  }
   if (
     typeof s.env !== "object" || s.env === null ||
     !Object.values(s.env).every((v) => typeof v === "string")

@@ -10,15 +10,13 @@
 
 import type { Problem } from "../core/errors.ts";
 import type { AgentWorkload } from "../agent/protocol.ts";
+import type { UdpEchoResult, UdpProbeResult } from "../measure/results.ts";
+import type { BindChurnResult, ExecResult } from "../measure/bind_results.ts";
 import type {
-  BindChurnResult,
-  ExecResult,
   ReconnectStormResult,
   TcpEchoResult,
   TcpProbeResult,
-  UdpEchoResult,
-  UdpProbeResult,
-} from "../measure/results.ts";
+} from "../measure/tcp_results.ts";
 import { Checks, type ResolveContext } from "./_kind.ts";
 import { describeUdpEcho, udpEchoSettings, type UdpEchoSpec, validateEcho } from "./udp_echo.ts";
 import { describeTcpEcho, tcpEchoSettings, type TcpEchoSpec } from "./tcp_echo.ts";

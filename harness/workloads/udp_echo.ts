@@ -5,6 +5,7 @@
  * @module
  */
 
+import { describeValue } from "../core/duration.ts";
 import { isPort } from "../core/addresses.ts";
 import type { EchoSettings } from "../agent/protocol.ts";
 import type { Checks, ResolveContext } from "./_kind.ts";
@@ -55,7 +56,9 @@ export function udpEcho(options: UdpEchoOptions): UdpEchoSpec {
 
 /** Checks a UDP or TCP echo spec. */
 export function validateEcho(s: { port: unknown }, check: Checks): void {
-  if (!isPort(s.port)) check.add("port", `port must be a whole number 1-65535, got ${s.port}`);
+  if (!isPort(s.port)) {
+    check.add("port", `port must be a whole number 1-65535, got ${describeValue(s.port)}`);
+  }
 }
 
 /** Describes a valid UDP echo spec in one line. */

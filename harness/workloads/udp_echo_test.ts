@@ -29,6 +29,13 @@ Deno.test("validateWorkload() rejects an echo port of 0, above 65535, or not who
   }
 });
 
+Deno.test("validateWorkload() quotes a port given as a string, as given", () => {
+  assert.deepEqual(validateWorkload(udpEcho({ port: "7000" as unknown as number }), "echo"), [{
+    where: "echo.port",
+    message: 'port must be a whole number 1-65535, got "7000"',
+  }]);
+});
+
 Deno.test("describeWorkload() describes an echo in one line", () => {
   assert.equal(describeWorkload(udpEcho({ port: 7000 })), "udp echo on port 7000");
 });

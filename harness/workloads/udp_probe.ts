@@ -7,7 +7,7 @@
 
 import { type Duration, parseDuration } from "../core/duration.ts";
 import { HEADER_BYTES } from "../native/probe_packet.ts";
-import type { ProbeSettings } from "../agent/udp_probe.ts";
+import type { ProbeSettings } from "../agent/protocol.ts";
 import {
   type Checks,
   formatted,
