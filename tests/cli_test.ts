@@ -967,18 +967,30 @@ Deno.test("a report whose write fails after the run (disk full) is said on stder
     const jsonPath = join(dir, "report.json");
     const io = capture();
     const scenarioPath = relative(Deno.cwd(), join(ROOT, "scenarios/loopback.ts"));
-    // /dev/full opens for writing, so it passes the checks before the run, but every
-    // write to it fails as on a full disk.
-    const code = await main(
-      ["run", scenarioPath, "--quiet", "--junit", "/dev/full", "--json", jsonPath],
-      io,
-    );
-    const text = io.text();
-    assert.equal(code, 3, text);
-    assert.match(
-      text,
-      /^squall: cannot write the JUnit XML report to "\/dev\/full": No space left on device/m,
-    );
+    // A 4 KiB tmpfs: the JUnit file opens for writing, so it passes the checks before the
+    // run, but the report does not fit, as on a full disk.
+    const full = join(dir, "full");
+    await Deno.mkdir(full);
+    const mounted = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=4k", "tmpfs", full],
+    }).output();
+    assert.ok(mounted.success, new TextDecoder().decode(mounted.stderr));
+    const junit = join(full, "junit.xml");
+    try {
+      await Deno.writeTextFile(junit, "x".repeat(4096)); // fill it
+      const code = await main(
+        ["run", scenarioPath, "--quiet", "--junit", junit, "--json", jsonPath],
+        io,
+      );
+      const text = io.text();
+      assert.equal(code, 3, text);
+      assert.match(
+        text,
+        /^squall: cannot write the JUnit XML report to ".*junit\.xml": No space left on device/m,
+      );
+    } finally {
+      await new Deno.Command("umount", { args: [full] }).output();
+    }
     assert.equal(JSON.parse(await Deno.readTextFile(jsonPath)).exitCode, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
