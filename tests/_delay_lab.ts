@@ -12,6 +12,14 @@ import type { LineCounters } from "../harness/native/delay_line_control.ts";
 
 const OWD = new URL("./_owd_child.ts", import.meta.url).pathname;
 const LINE = new URL("./_delay_line_child.ts", import.meta.url).pathname;
+const TCP = new URL("./_tcp_rtt_child.ts", import.meta.url).pathname;
+/**
+ * SCHED_FIFO priority of the one-way delay sender and receiver: they are the measuring
+ * instrument, and on a busy machine other work would otherwise time them.
+ */
+const INSTRUMENT_PRIORITY = 20;
+/** The delay line's SCHED_FIFO priority, as the agent starts it. */
+export const LINE_PRIORITY = 1;
 
 /** Reads a child's stdout line by line. */
 class Lines {
@@ -142,8 +150,9 @@ export class DelayLab implements AsyncDisposable {
   }
 
   /** Spawns a command in namespace `index` with piped stdio; it dies with this process. */
-  spawn(index: number, command: string[]): Deno.ChildProcess {
+  spawn(index: number, command: string[], env: Record<string, string> = {}): Deno.ChildProcess {
     return new Deno.Command("setpriv", {
+      env,
       args: ["--pdeathsig", "KILL", "--", "nsenter", "-t", String(this.holderPid(index)), "-n"]
         .concat(command),
       stdin: "piped",
@@ -161,20 +170,31 @@ export class DelayLab implements AsyncDisposable {
   }
 
   /** Starts a delay line on `queue` in the receiver's namespace. */
-  async startLine(queue = 1, index = 1): Promise<LineProcess> {
-    const child = this.spawn(index, [Deno.execPath(), "run", "-A", LINE, String(queue)]);
+  async startLine(
+    queue = 1,
+    options: { index?: number; priority?: number; maxLength?: number } = {},
+  ): Promise<LineProcess> {
+    const child = this.spawn(options.index ?? 1, [
+      Deno.execPath(),
+      "run",
+      "-A",
+      LINE,
+      String(queue),
+      String(options.priority ?? LINE_PRIORITY),
+      String(options.maxLength ?? 65_536),
+    ]);
     const line = new LineProcess(child, queue);
     this.#lines.push(line);
     await line.ready();
     return line;
   }
 
-  /** The rule that sends the receiver's UDP on `port` (or `match`) to `queue`. */
-  queueRule(queue: number, match: string[]): string[] {
+  /** The rule that sends what arrives at namespace `index`'s end of the link to `queue`. */
+  queueRule(queue: number, match: string[], index = 1): string[] {
     return [
       "PREROUTING",
       "-i",
-      this.receiverInterface,
+      index === 1 ? this.receiverInterface : this.senderInterface,
       ...match,
       "-j",
       "NFQUEUE",
@@ -184,14 +204,14 @@ export class DelayLab implements AsyncDisposable {
     ];
   }
 
-  /** Adds the queue rule in the raw table of the receiver's namespace. */
-  async addRule(queue: number, match: string[]): Promise<void> {
-    await this.iptables(1, ["-t", "raw", "-A", ...this.queueRule(queue, match)]);
+  /** Adds the queue rule in the raw table of namespace `index`. */
+  async addRule(queue: number, match: string[], index = 1): Promise<void> {
+    await this.iptables(index, ["-t", "raw", "-A", ...this.queueRule(queue, match, index)]);
   }
 
   /** Deletes the queue rule again. */
-  async deleteRule(queue: number, match: string[]): Promise<void> {
-    await this.iptables(1, ["-t", "raw", "-D", ...this.queueRule(queue, match)]);
+  async deleteRule(queue: number, match: string[], index = 1): Promise<void> {
+    await this.iptables(index, ["-t", "raw", "-D", ...this.queueRule(queue, match, index)]);
   }
 
   /**
@@ -204,6 +224,7 @@ export class DelayLab implements AsyncDisposable {
     count: number,
     options: { size?: number; idleMs?: number } = {},
   ): Promise<OwdReport> {
+    const instrument = { OWD_PRIORITY: String(INSTRUMENT_PRIORITY) };
     const receiver = this.spawn(1, [
       Deno.execPath(),
       "run",
@@ -214,7 +235,7 @@ export class DelayLab implements AsyncDisposable {
       String(port),
       String(count),
       String(options.idleMs ?? 1500),
-    ]);
+    ], instrument);
     const lines = new Lines(receiver.stdout);
     try {
       const ready = await lines.next();
@@ -230,7 +251,7 @@ export class DelayLab implements AsyncDisposable {
         String(rate),
         String(count),
         String(options.size ?? 64),
-      ]);
+      ], instrument);
       await sender.stdin.close();
       const sent = await sender.output();
       if (!sent.success) throw new Error("The sender failed");
@@ -246,6 +267,50 @@ export class DelayLab implements AsyncDisposable {
       await receiver.status;
       await lines.cancel();
       await receiver.stdin.close().catch(() => {});
+    }
+  }
+
+  /**
+   * TCP from the sender to a server in the receiver's namespace on `port`: five
+   * connections' connect times and `requests` request round trips each, milliseconds.
+   */
+  async tcpRtt(port: number, requests: number): Promise<{ connectMs: number[]; rttMs: number[] }> {
+    const server = this.spawn(1, [
+      Deno.execPath(),
+      "run",
+      "-A",
+      TCP,
+      "server",
+      this.receiverAddress,
+      String(port),
+    ]);
+    const lines = new Lines(server.stdout);
+    try {
+      const ready = await lines.next();
+      if (ready !== "ready") throw new Error(`TCP server said "${ready}"`);
+      const client = this.spawn(0, [
+        Deno.execPath(),
+        "run",
+        "-A",
+        TCP,
+        "client",
+        this.receiverAddress,
+        String(port),
+        String(requests),
+      ]);
+      await client.stdin.close();
+      const output = await client.output();
+      if (!output.success) throw new Error("The TCP client failed");
+      return JSON.parse(new TextDecoder().decode(output.stdout));
+    } finally {
+      try {
+        server.kill("SIGKILL");
+      } catch {
+        // Exited.
+      }
+      await server.status;
+      await lines.cancel();
+      await server.stdin.close().catch(() => {});
     }
   }
 

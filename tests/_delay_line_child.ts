@@ -29,12 +29,19 @@ async function main(args: string[]): Promise<void> {
     const m = event.data;
     if (m.type === "started") started.resolve();
     else if (m.type === "failed") {
+      console.error(`delay line failed: ${m.name}: ${m.message}`);
       started.reject(new Error(m.message));
       stopped.resolve();
     } else stopped.resolve();
   };
   worker.postMessage(
-    { queue, libcPath: findLibrary(LIBC_CANDIDATES)!, shared } satisfies DelayLineStart,
+    {
+      queue,
+      libcPath: findLibrary(LIBC_CANDIDATES)!,
+      shared,
+      priority: Number(args[1] ?? 0),
+      maxLength: Number(args[2] ?? 65_536),
+    } satisfies DelayLineStart,
   );
   await started.promise;
   console.log("ready");

@@ -50,8 +50,10 @@ export interface LineCounters {
   latenessSumNs: number;
   /** The latest release, nanoseconds past its due time. */
   latenessMaxNs: number;
-  /** Bytes released. */
-  releasedBytes: number;
+  /** Receive errors other than "nothing queued" (ENOBUFS after an overrun, and the like). */
+  socketErrors: number;
+  /** How long before a due time the line stops sleeping, nanoseconds (learned). */
+  guardNs: number;
   /** Most packets held at once. */
   maxHeld: number;
 }
@@ -66,7 +68,8 @@ const COUNTER_NAMES: (keyof LineCounters)[] = [
   "overrun",
   "latenessSumNs",
   "latenessMaxNs",
-  "releasedBytes",
+  "socketErrors",
+  "guardNs",
   "maxHeld",
 ];
 
