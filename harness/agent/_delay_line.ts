@@ -6,9 +6,11 @@
 
 import {
   createShared,
+  type FlowDrops,
   type LineCounters,
   type LineShared,
   readCounters,
+  readFlowDrops,
   STOP_DRAIN,
   STOP_DROP,
   writeConfig,
@@ -28,6 +30,8 @@ export interface LineState {
   /** "running", "stopped", or "failed" (the worker died; `error` says why). */
   state: "running" | "stopped" | "failed";
   counters: LineCounters;
+  /** What it dropped of each probe flow (tail drops, drops when it stopped). */
+  flows: FlowDrops[];
   error?: string;
 }
 
@@ -150,6 +154,7 @@ export class DelayLines {
       queue,
       state: line.state,
       counters: readCounters(line.shared),
+      flows: readFlowDrops(line.shared),
       ...(line.error ? { error: line.error } : {}),
     };
   }

@@ -163,6 +163,24 @@ export type WorkloadControl =
   | { action: "restart" }
   | { action: "kill"; signal: Deno.Signal };
 
+/**
+ * The calls (`op: "call"`) an agent answers: `dropper.set`, `dropper.take`, `dropper.read`
+ * (XDP droppers, params `{ ifname, ... }`); `workload.control`; and the delay lines',
+ * params `{ queue, ... }`: `delay.start` `{ config, maxLength? }` (binds the NFQUEUE
+ * queue; answers null), `delay.set` `{ config, effectiveAtMs? }`, `delay.read` and
+ * `delay.stop` `{ mode: "drain" | "drop", timeoutMs? }` (answer the line's state,
+ * counters and per-flow drops).
+ */
+export type CallMethod =
+  | "dropper.set"
+  | "dropper.take"
+  | "dropper.read"
+  | "workload.control"
+  | "delay.start"
+  | "delay.set"
+  | "delay.read"
+  | "delay.stop";
+
 /** Runner to agent. */
 export type RunnerMessage =
   | { op: "call"; id: number; method: string; params: unknown }

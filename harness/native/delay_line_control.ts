@@ -52,6 +52,8 @@ export interface LineCounters {
   latenessMaxNs: number;
   /** Receive errors other than "nothing queued" (ENOBUFS after an overrun, and the like). */
   socketErrors: number;
+  /** Drops of probe datagrams whose flow did not fit the line's flow table. */
+  unattributed: number;
   /** How long before a due time the line stops sleeping, nanoseconds (learned). */
   guardNs: number;
   /** Most packets held at once. */
@@ -69,6 +71,7 @@ const COUNTER_NAMES: (keyof LineCounters)[] = [
   "latenessSumNs",
   "latenessMaxNs",
   "socketErrors",
+  "unattributed",
   "guardNs",
   "maxHeld",
 ];
@@ -83,6 +86,53 @@ export interface LineShared {
   control: Int32Array<SharedArrayBuffer>;
   config: Float64Array<SharedArrayBuffer>;
   counters: Float64Array<SharedArrayBuffer>;
+  /** Drops per probe flow: FLOW_SLOTS of [flow id or -1, tail drops, drops at stop]. */
+  flows: Float64Array<SharedArrayBuffer>;
+}
+
+/** Probe flows whose drops a line counts one by one (others go to `unattributed`). */
+export const FLOW_SLOTS = 64;
+
+/** What a line dropped of one probe flow. */
+export interface FlowDrops {
+  flowId: number;
+  tailDropped: number;
+  droppedAtStop: number;
+}
+
+/**
+ * Counts a drop of probe flow `flowId` (`atStop`: held when the line stopped, else a
+ * tail drop); returns false when the table is full and the drop went unattributed.
+ */
+export function countFlowDrop(
+  flows: Float64Array<SharedArrayBuffer>,
+  flowId: number,
+  atStop: boolean,
+): boolean {
+  for (let slot = 0; slot < FLOW_SLOTS; slot++) {
+    const at = slot * 3;
+    if (flows[at] === -1) flows[at] = flowId;
+    if (flows[at] === flowId) {
+      flows[at + (atStop ? 2 : 1)]! += 1;
+      return true;
+    }
+  }
+  return false;
+}
+
+/** The drops the line attributed to probe flows. */
+export function readFlowDrops(shared: LineShared): FlowDrops[] {
+  const out: FlowDrops[] = [];
+  for (let slot = 0; slot < FLOW_SLOTS; slot++) {
+    const at = slot * 3;
+    if (shared.flows[at] === -1) break;
+    out.push({
+      flowId: shared.flows[at]!,
+      tailDropped: shared.flows[at + 1]!,
+      droppedAtStop: shared.flows[at + 2]!,
+    });
+  }
+  return out;
 }
 
 /** A new shared block holding `config`, effective from the start. */
@@ -91,7 +141,9 @@ export function createShared(config: LineConfig = NO_DELAY): LineShared {
     control: new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4)),
     config: new Float64Array(new SharedArrayBuffer(CONFIG_SLOTS * 8)),
     counters: new Float64Array(new SharedArrayBuffer(COUNTER_NAMES.length * 8)),
+    flows: new Float64Array(new SharedArrayBuffer(FLOW_SLOTS * 3 * 8)),
   };
+  for (let slot = 0; slot < FLOW_SLOTS; slot++) shared.flows[slot * 3] = -1;
   writeConfig(shared, config, 0);
   return shared;
 }

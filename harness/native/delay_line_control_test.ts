@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import {
   COUNTER,
+  countFlowDrop,
   createShared,
+  FLOW_SLOTS,
   readConfig,
   readCounters,
+  readFlowDrops,
   writeConfig,
 } from "./delay_line_control.ts";
 import { NO_DELAY } from "./delay_schedule.ts";
@@ -37,4 +40,17 @@ Deno.test("readCounters names every counter slot", () => {
   assert.equal(counters.tailDropped, 7);
   assert.equal(counters.overrun, 2);
   assert.equal(Object.keys(counters).length, Object.keys(COUNTER).length);
+});
+
+Deno.test("countFlowDrop counts per probe flow until the table is full", () => {
+  const shared = createShared();
+  assert.ok(countFlowDrop(shared.flows, 5, false));
+  assert.ok(countFlowDrop(shared.flows, 5, false));
+  assert.ok(countFlowDrop(shared.flows, 9, true));
+  assert.deepEqual(readFlowDrops(shared), [
+    { flowId: 5, tailDropped: 2, droppedAtStop: 0 },
+    { flowId: 9, tailDropped: 0, droppedAtStop: 1 },
+  ]);
+  for (let f = 100; f < 100 + FLOW_SLOTS - 2; f++) assert.ok(countFlowDrop(shared.flows, f, false));
+  assert.equal(countFlowDrop(shared.flows, 1, false), false);
 });

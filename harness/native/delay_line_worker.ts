@@ -12,6 +12,7 @@ import {
   messageLength,
   NF_ACCEPT,
   NF_DROP,
+  probeFlow,
   type QueuedPacket,
   readMessage,
   sockaddrNetlink,
@@ -25,6 +26,7 @@ import {
   CONTROL_STATE,
   CONTROL_STOP,
   COUNTER,
+  countFlowDrop,
   type LineCounters,
   type LineShared,
   readConfig,
@@ -199,7 +201,13 @@ function serve(
   const receive = new Uint8Array(1 << 16);
   const rview = new DataView(receive.buffer);
   const receiveLength = BigInt(receive.length);
-  const packet: QueuedPacket = { id: 0, receivedUs: 0, length: 0 };
+  const packet: QueuedPacket = {
+    id: 0,
+    receivedUs: 0,
+    length: 0,
+    payloadOffset: -1,
+    payloadLength: 0,
+  };
 
   // Bind the queue and wait for the four acks.
   const config = configMessages({ queue, copyRange: COPY_RANGE, maxLength }, 1);
@@ -266,6 +274,7 @@ function serve(
   let latenessMax = 0;
   let maxHeld = 0;
   let socketErrors = 0;
+  let unattributed = 0;
   let failuresInRow = 0;
   let lastId = 0;
   let highestReleased = 0;
@@ -307,6 +316,7 @@ function serve(
     counters[COUNTER.latenessMaxNs] = latenessMax;
     counters[COUNTER.maxHeld] = maxHeld;
     counters[COUNTER.socketErrors] = socketErrors;
+    counters[COUNTER.unattributed] = unattributed;
   };
 
   const take = (n: number, now: number) => {
@@ -326,11 +336,13 @@ function serve(
           pendingAtNs = -1;
         }
         const due = schedule.admit(arrival, packet.length);
+        const flow = probeFlow(rview, packet);
         if (due === TAIL_DROP) {
           tailDropped++;
+          if (flow >= 0 && !countFlowDrop(shared.flows, flow, false)) unattributed++;
           verdict(id, NF_DROP);
         } else {
-          heap.push(due, id);
+          heap.push(due, id, flow);
           if (heap.size > maxHeld) maxHeld = heap.size;
         }
       }
@@ -396,7 +408,12 @@ function serve(
     const stop = Atomics.load(control, CONTROL_STOP);
     if (stop === STOP_DROP) {
       const held = heap.size;
-      while (heap.size > 0) verdict(heap.pop(), NF_DROP);
+      while (heap.size > 0) {
+        verdict(heap.pop(), NF_DROP);
+        const flow = heap.poppedFlow;
+        if (flow >= 0 && !countFlowDrop(shared.flows, flow, true)) unattributed++;
+      }
+      counters[COUNTER.unattributed] = unattributed;
       flush();
       counters[COUNTER.droppedAtStop] = held;
       break;

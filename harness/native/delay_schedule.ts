@@ -177,7 +177,10 @@ export class DelaySchedule {
 export class DueHeap {
   #due = new Float64Array(1024);
   #id = new Float64Array(1024);
+  #flow = new Float64Array(1024);
   #size = 0;
+  /** The flow of the packet {@linkcode pop} returned last (-1: none known). */
+  poppedFlow = -1;
 
   /** Packets held. */
   get size(): number {
@@ -194,15 +197,18 @@ export class DueHeap {
     return this.#id[0]!;
   }
 
-  /** Holds packet `id` until `due`. */
-  push(due: number, id: number): void {
+  /** Holds packet `id` (of probe flow `flow`, or -1) until `due`. */
+  push(due: number, id: number, flow = -1): void {
     if (this.#size === this.#due.length) {
       const d = new Float64Array(this.#size * 2);
       const i = new Float64Array(this.#size * 2);
+      const f = new Float64Array(this.#size * 2);
       d.set(this.#due);
       i.set(this.#id);
+      f.set(this.#flow);
       this.#due = d;
       this.#id = i;
+      this.#flow = f;
     }
     let at = this.#size++;
     while (at > 0) {
@@ -210,19 +216,23 @@ export class DueHeap {
       if (!this.#before(due, id, parent)) break;
       this.#due[at] = this.#due[parent]!;
       this.#id[at] = this.#id[parent]!;
+      this.#flow[at] = this.#flow[parent]!;
       at = parent;
     }
     this.#due[at] = due;
     this.#id[at] = id;
+    this.#flow[at] = flow;
   }
 
   /** Removes the earliest packet and returns its id (only when not empty). */
   pop(): number {
     const top = this.#id[0]!;
+    this.poppedFlow = this.#flow[0]!;
     const last = --this.#size;
     if (last === 0) return top;
     const due = this.#due[last]!;
     const id = this.#id[last]!;
+    const flow = this.#flow[last]!;
     let at = 0;
     for (;;) {
       let child = 2 * at + 1;
@@ -233,10 +243,12 @@ export class DueHeap {
       if (!(this.#due[child]! < due || (this.#due[child] === due && this.#id[child]! < id))) break;
       this.#due[at] = this.#due[child]!;
       this.#id[at] = this.#id[child]!;
+      this.#flow[at] = this.#flow[child]!;
       at = child;
     }
     this.#due[at] = due;
     this.#id[at] = id;
+    this.#flow[at] = flow;
     return top;
   }
 

@@ -4,6 +4,8 @@
 // linux/netlink.h: netlink headers are in host order (little-endian here), the nfqueue
 // payloads (ids, verdicts, timestamps, lengths) in network order.
 
+import { PROBE_MAGIC } from "./probe_packet.ts";
+
 /** `NETLINK_NETFILTER`: the protocol of the socket. */
 export const NETLINK_NETFILTER = 12;
 /** `AF_NETLINK`. */
@@ -211,6 +213,10 @@ export interface QueuedPacket {
   receivedUs: number;
   /** Bytes of the whole packet (its IP length). */
   length: number;
+  /** Where the copied start of the packet is in the buffer read, or -1. */
+  payloadOffset: number;
+  /** Bytes copied. */
+  payloadLength: number;
 }
 
 /** What {@linkcode readMessage} found at an offset. */
@@ -239,6 +245,8 @@ export function readMessage(
   packet.id = -1;
   packet.receivedUs = -1;
   packet.length = 0;
+  packet.payloadOffset = -1;
+  packet.payloadLength = 0;
   let capLength = -1;
   let at = offset + NLMSG_HDRLEN + NFGEN_BYTES;
   const stop = offset + length;
@@ -262,12 +270,29 @@ export function readMessage(
         break;
       case NFQA_PAYLOAD:
         packet.length = attrLength - 4;
+        packet.payloadOffset = data;
+        packet.payloadLength = attrLength - 4;
         break;
     }
     at += align4(attrLength);
   }
   if (capLength >= 0) packet.length = capLength;
   return "packet";
+}
+
+/**
+ * The flow id of a squall probe datagram (IPv4, UDP, the probe header right after the
+ * UDP header), read from the copied start of a queued packet, or -1 for any other packet.
+ */
+export function probeFlow(view: DataView, packet: QueuedPacket): number {
+  const at = packet.payloadOffset;
+  if (at < 0 || packet.payloadLength < 20) return -1;
+  const first = view.getUint8(at);
+  if (first >> 4 !== 4 || view.getUint8(at + 9) !== 17) return -1;
+  const header = at + (first & 15) * 4 + 8;
+  if (header + 8 > at + packet.payloadLength) return -1;
+  if (view.getUint32(header, false) !== PROBE_MAGIC) return -1;
+  return view.getUint32(header + 4, false);
 }
 
 /** The aligned length of the netlink message at `offset`. */

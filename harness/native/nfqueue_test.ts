@@ -8,6 +8,7 @@ import {
   NFQA_PACKET_HDR,
   NFQA_PAYLOAD,
   NFQA_TIMESTAMP,
+  probeFlow,
   type QueuedPacket,
   readMessage,
   unbindMessage,
@@ -15,12 +16,16 @@ import {
   writeVerdict,
 } from "./nfqueue.ts";
 
+function emptyPacket(): QueuedPacket {
+  return { id: 0, receivedUs: 0, length: 0, payloadOffset: -1, payloadLength: 0 };
+}
+
 /** A packet message as the kernel writes it (attributes padded to 4 bytes). */
 function packetMessage(
   id: number,
   seconds: number,
   micros: number,
-  payload: number,
+  payload: number | Uint8Array,
   capLength?: number,
 ): Uint8Array {
   const attrs: [number, Uint8Array][] = [];
@@ -38,7 +43,7 @@ function packetMessage(
     new DataView(cap.buffer).setUint32(0, capLength, false);
     attrs.push([NFQA_CAP_LEN, cap]);
   }
-  attrs.push([NFQA_PAYLOAD, new Uint8Array(payload)]);
+  attrs.push([NFQA_PAYLOAD, typeof payload === "number" ? new Uint8Array(payload) : payload]);
   const size = attrs.reduce((n, [, d]) => n + ((4 + d.length + 3) & ~3), 20);
   const bytes = new Uint8Array(size);
   const view = new DataView(bytes.buffer);
@@ -56,7 +61,7 @@ function packetMessage(
 
 Deno.test("readMessage reads a queued packet's id, kernel time and full length", () => {
   const bytes = packetMessage(4242, 1_765_000_000, 123_456, 64, 1028);
-  const packet: QueuedPacket = { id: 0, receivedUs: 0, length: 0 };
+  const packet = emptyPacket();
   const view = new DataView(bytes.buffer);
   assert.equal(readMessage(view, 0, bytes.length, packet), "packet");
   assert.equal(packet.id, 4242);
@@ -67,7 +72,7 @@ Deno.test("readMessage reads a queued packet's id, kernel time and full length",
 
 Deno.test("readMessage takes the payload's length when the whole packet was copied", () => {
   const bytes = packetMessage(7, 1, 2, 48);
-  const packet: QueuedPacket = { id: 0, receivedUs: 0, length: 0 };
+  const packet = emptyPacket();
   readMessage(new DataView(bytes.buffer), 0, bytes.length, packet);
   assert.equal(packet.length, 48);
 });
@@ -83,7 +88,7 @@ Deno.test("readMessage reads messages back to back, and acks and errors", () => 
   bytes.set(a);
   bytes.set(error, a.length);
   const view = new DataView(bytes.buffer);
-  const packet: QueuedPacket = { id: 0, receivedUs: 0, length: 0 };
+  const packet = emptyPacket();
   assert.equal(readMessage(view, 0, bytes.length, packet), "packet");
   const next = messageLength(view, 0);
   assert.equal(readMessage(view, next, bytes.length, packet), "error");
@@ -95,7 +100,7 @@ Deno.test("readMessage reads messages back to back, and acks and errors", () => 
 
 Deno.test("readMessage refuses a message that runs past the bytes received", () => {
   const bytes = packetMessage(1, 1, 0, 20);
-  const packet: QueuedPacket = { id: 0, receivedUs: 0, length: 0 };
+  const packet = emptyPacket();
   assert.equal(readMessage(new DataView(bytes.buffer), 0, bytes.length - 4, packet), "other");
 });
 
@@ -146,4 +151,22 @@ Deno.test("unbindMessage asks for NFQNL_CFG_CMD_UNBIND on the queue", () => {
   assert.equal(view.getUint32(0, true), bytes.length);
   assert.equal(view.getUint16(18, false), 3);
   assert.equal(view.getUint8(24), 2);
+});
+
+Deno.test("probeFlow finds a probe datagram's flow id behind the IP and UDP headers", () => {
+  const ip = new Uint8Array(64);
+  const v = new DataView(ip.buffer);
+  v.setUint8(0, 0x45); // IPv4, 20-byte header
+  v.setUint8(9, 17); // UDP
+  v.setUint32(28, 0x53515031); // "SQP1"
+  v.setUint32(32, 77);
+  const bytes = packetMessage(1, 1, 0, ip, 1000);
+  const view = new DataView(bytes.buffer);
+  const packet = emptyPacket();
+  readMessage(view, 0, bytes.length, packet);
+  assert.equal(probeFlow(view, packet), 77);
+  v.setUint8(9, 6); // TCP: not a probe
+  const tcp = packetMessage(1, 1, 0, ip, 1000);
+  readMessage(new DataView(tcp.buffer), 0, tcp.length, packet);
+  assert.equal(probeFlow(new DataView(tcp.buffer), packet), -1);
 });

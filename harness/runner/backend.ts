@@ -16,7 +16,10 @@ export interface AgentLaunch {
   host: PlannedHost;
   /** Addresses the agent may use, for `--allow-net`. */
   allowNet: readonly string[];
-  /** Set when the agent may hold XDP droppers: it then gets `--allow-ffi` for these two. */
+  /**
+   * Set when the agent may hold XDP droppers and delay lines: it then gets `--allow-ffi`
+   * for libbpf and libc, and `--allow-read` for harness/native (the lines' worker).
+   */
   dropper?: DropperFiles;
   /**
    * libc.so.6, when the agent may run its UDP echo natively (blocking recvfrom and
@@ -64,8 +67,9 @@ export function agentDenoArgs(launch: AgentLaunch, network: string): string[] {
     ...(network === "namespaces" ? ["--allow-sys=networkInterfaces"] : []),
     ...ffiFlag(launch),
     ...(launch.allowRun?.length ? [`--allow-run=${launch.allowRun.join(",")}`] : []),
-    // The native echo's worker is a module Deno loads at run time: it needs to read it.
-    ...(launch.nativeEcho ? [`--allow-read=${NATIVE_DIR}`] : []),
+    // The native echo's and the delay lines' workers are modules Deno loads at run time:
+    // the agent needs to read them (an agent that may hold faults may hold delay lines).
+    ...(launch.nativeEcho || launch.dropper ? [`--allow-read=${NATIVE_DIR}`] : []),
     AGENT_PATH,
     "--host",
     launch.host.name,
