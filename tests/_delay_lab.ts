@@ -13,6 +13,7 @@ import type { LineCounters } from "../harness/native/delay_line_control.ts";
 const OWD = new URL("./_owd_child.ts", import.meta.url).pathname;
 const LINE = new URL("./_delay_line_child.ts", import.meta.url).pathname;
 const TCP = new URL("./_tcp_rtt_child.ts", import.meta.url).pathname;
+const DUP = new URL("./_dup_child.ts", import.meta.url).pathname;
 /**
  * SCHED_FIFO priority of the one-way delay sender and receiver: they are the measuring
  * instrument, and on a busy machine other work would otherwise time them.
@@ -110,6 +111,7 @@ export class LineProcess {
 export class DelayLab implements AsyncDisposable {
   readonly set = new NamespaceSet();
   #lines: LineProcess[] = [];
+  #others: Deno.ChildProcess[] = [];
 
   /** Builds the two namespaces and their link. */
   static async create(): Promise<DelayLab> {
@@ -271,6 +273,41 @@ export class DelayLab implements AsyncDisposable {
   }
 
   /**
+   * Attaches the duplicator to the sender's end of the link (egress), duplicating UDP to
+   * `port` at `rate`; returns a function that reads its counters and one that detaches it.
+   */
+  async startDuplicator(rate: number, port: number): Promise<{
+    counters(): Promise<{ matched: number; duplicated: number }>;
+    stop(): Promise<void>;
+  }> {
+    const child = this.spawn(0, [
+      Deno.execPath(),
+      "run",
+      "-A",
+      DUP,
+      this.senderInterface,
+      String(rate),
+      String(port),
+    ]);
+    const lines = new Lines(child.stdout);
+    const writer = child.stdin.getWriter();
+    const ready = await lines.next();
+    if (ready !== "ready") throw new Error(`Duplicator said "${ready}"`);
+    this.#others.push(child);
+    return {
+      counters: async () => {
+        await writer.write(new TextEncoder().encode("counters\n"));
+        return JSON.parse(await lines.next());
+      },
+      stop: async () => {
+        await writer.close().catch(() => {});
+        await child.status;
+        await lines.cancel();
+      },
+    };
+  }
+
+  /**
    * TCP from the sender to a server in the receiver's namespace on `port`: five
    * connections' connect times and `requests` request round trips each, milliseconds.
    */
@@ -329,6 +366,14 @@ export class DelayLab implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     for (const line of this.#lines) await line.kill();
+    for (const child of this.#others) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Exited.
+      }
+      await child.status;
+    }
     const report = await this.set.close();
     if (report.alivePids.length > 0 || report.left.length > 0) {
       throw new Error(`The delay lab left processes behind: ${JSON.stringify(report)}`);

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { DelayLab } from "./_delay_lab.ts";
 import type { OwdReport } from "./_owd_child.ts";
+import { SIGMA_LIMIT } from "./_statistics.ts";
 
 const MS = 1e6;
 const PORT = 9000;
@@ -203,4 +204,28 @@ Deno.test("a killed delay line leaves no queue, and later packets pass (--queue-
   const r = await lab.measure(PORT, 1000, 500);
   assert.equal(r.unique, 500);
   assert.ok(r.percentilesUs[50]! < 5000, `p50 ${r.percentilesUs[50]}`);
+});
+
+Deno.test("duplicate 20%: the copies are within 3.7 sigma of 20%, and every packet is accounted for", async () => {
+  await using lab = await DelayLab.create();
+  const dup = await lab.startDuplicator(0.2, PORT);
+  const count = 20_000;
+  const r = await lab.measure(PORT, 10_000, count);
+  const counters = await dup.counters();
+  await dup.stop();
+  const expected = count * 0.2;
+  const sigma = Math.sqrt(count * 0.2 * 0.8);
+  const z = (r.duplicates - expected) / sigma;
+  console.log(
+    `duplicated ${r.duplicates} of ${count} (${(r.duplicates / count * 100).toFixed(2)}%, ` +
+      `z ${
+        z.toFixed(2)
+      }); the duplicator matched ${counters.matched}, sent ${counters.duplicated} copies`,
+  );
+  assert.ok(Math.abs(z) < SIGMA_LIMIT, `z ${z}`);
+  // Nothing lost, each copy arrived, and the duplicator's own counts agree exactly.
+  assert.equal(r.unique, count);
+  assert.equal(r.received, count + r.duplicates);
+  assert.equal(counters.matched, count);
+  assert.equal(counters.duplicated, r.duplicates);
 });
