@@ -81,6 +81,8 @@ export {
   type DelayFault,
   type DelayOptions,
   type Direction,
+  duplicate,
+  type DuplicateFault,
   type Fault,
   type FaultBase,
   type FaultMatch,

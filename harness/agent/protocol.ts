@@ -169,7 +169,8 @@ export type WorkloadControl =
  * params `{ queue, ... }`: `delay.start` `{ config, maxLength? }` (binds the NFQUEUE
  * queue; answers null), `delay.set` `{ config, effectiveAtMs? }`, `delay.read` and
  * `delay.stop` `{ mode: "drain" | "drop", timeoutMs? }` (answer the line's state,
- * counters and per-flow drops).
+ * counters and per-flow drops); the duplicators', `dup.set` `{ ifname, config }` and
+ * `dup.take` `{ ifname }` (detaches; answers `{ matched, duplicated }`).
  */
 export type CallMethod =
   | "dropper.set"
@@ -179,7 +180,9 @@ export type CallMethod =
   | "delay.start"
   | "delay.set"
   | "delay.read"
-  | "delay.stop";
+  | "delay.stop"
+  | "dup.set"
+  | "dup.take";
 
 /** Runner to agent. */
 export type RunnerMessage =

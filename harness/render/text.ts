@@ -76,9 +76,11 @@ export function formatEvent(raw: RunEvent, options: TextOptions): string | undef
       return `  fault  #${event.id} ${event.description}`;
     case "fault-removed":
       return dim(
-        `  fault  #${event.id} removed (dropped ${event.dropped}${
-          event.line ? lineText(event.line) : ""
-        })`,
+        `  fault  #${event.id} removed (${
+          event.duplicated !== undefined
+            ? `duplicated ${event.duplicated}`
+            : `dropped ${event.dropped}`
+        }${event.line ? lineText(event.line) : ""})`,
       );
     case "progress":
       return event.flows.map((f) =>

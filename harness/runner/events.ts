@@ -45,6 +45,8 @@ export type RunEvent =
     dropped: number;
     /** For a delay or rate limit: what its delay lines did. */
     line?: LineTally;
+    /** For a duplicate: the copies it sent. */
+    duplicated?: number;
   }
   | { type: "progress"; scenario: string; elapsedMs: number; flows: FlowProgress[] }
   | { type: "teardown"; scenario: string };

@@ -12,6 +12,7 @@ import { ScenarioError } from "../core/errors.ts";
 import {
   type DelayFault,
   describeFault,
+  type DuplicateFault,
   type Fault,
   isLineFault,
   portRange,
@@ -89,6 +90,8 @@ interface FaultRecord {
   report: FaultReport;
   ends: End[];
   lines: LineEnd[];
+  /** Duplicators on the senders' ends. */
+  dups: { host: string; ifname: string; taken: boolean }[];
   timer?: ReturnType<typeof setTimeout>;
   removing?: Promise<void>;
 }
@@ -102,6 +105,8 @@ type FaultEvent =
     dropped: number;
     /** For a delay or rate limit: what its delay lines did. */
     line?: LineTally;
+    /** For a duplicate: the copies it sent. */
+    duplicated?: number;
   };
 
 /** The faults of one run. */
@@ -154,6 +159,7 @@ export class FaultManager {
       },
       ends: [],
       lines: [],
+      dups: [],
     };
     if (isLineFault(fault)) {
       this.#checkTools(description);
@@ -165,11 +171,15 @@ export class FaultManager {
         await this.#startLine(record, fault, index, direction);
         continue;
       }
+      if (fault.kind === "duplicate") {
+        await this.#startDuplicator(record, fault, index, direction);
+        continue;
+      }
       const [sender, receiver] = direction === "forward" ? [a, b] : [b, a];
       const ifname = this.#interface(receiver, index);
       const slot = this.#allocate(ifname, description);
       const rule = toRule(
-        fault as Exclude<Fault, DelayFault | RateLimitFault>,
+        fault as Exclude<Fault, DelayFault | RateLimitFault | DuplicateFault>,
         this.#source(fault, sender, index),
       );
       record.ends.push({ host: receiver, ifname, slot });
@@ -268,6 +278,34 @@ export class FaultManager {
     }
   }
 
+  /** Duplicates on the egress of the sender's end of the link (one per end at a time). */
+  async #startDuplicator(
+    record: FaultRecord,
+    fault: DuplicateFault,
+    index: number,
+    direction: string,
+  ): Promise<void> {
+    const [a, b] = this.#plan.links[index]!.hosts;
+    const [sender] = direction === "forward" ? [a, b] : [b, a];
+    const ifname = this.#interface(sender, index);
+    if (this.#records.some((r) => r.dups.some((d) => d.ifname === ifname && !d.taken))) {
+      throw new RangeError(
+        `Cannot apply "${record.report.description}": a duplicate() is already on "${ifname}" (one per link direction)`,
+      );
+    }
+    const [dportMin, dportMax] = portRange(fault.match.ports);
+    const protocol = fault.match.protocol === "udp" ? 17 : fault.match.protocol === "tcp" ? 6 : 0;
+    // On the sender's own end, "from" a host is that host's address on the link.
+    const source = this.#source(fault, sender, index);
+    const end = { host: sender, ifname, taken: false };
+    record.dups.push(end);
+    record.report.duplicated ??= 0;
+    await this.#agent(sender).call("dup.set", {
+      ifname,
+      config: { rate: fault.rate, protocol, dportMin, dportMax, source },
+    });
+  }
+
   /** Deletes a line's rules, then lets it release what it holds, and keeps its tally. */
   async #stopLine(record: FaultRecord, end: LineEnd): Promise<void> {
     const fault = record.report.fault as DelayFault | RateLimitFault;
@@ -360,6 +398,15 @@ export class FaultManager {
       clearTimeout(record.timer);
       record.removing = (async () => {
         for (const end of record.lines) await this.#stopLine(record, end);
+        for (const end of record.dups) {
+          const tally = await this.#agent(end.host).call("dup.take", { ifname: end.ifname }) as {
+            matched: number;
+            duplicated: number;
+          };
+          end.taken = true;
+          record.report.passed += tally.matched;
+          record.report.duplicated = (record.report.duplicated ?? 0) + tally.duplicated;
+        }
         for (const end of record.ends) {
           end.tally = await this.#agent(end.host).call("dropper.take", {
             ifname: end.ifname,
@@ -376,6 +423,9 @@ export class FaultManager {
           description: record.report.description,
           dropped: record.report.dropped,
           ...(record.report.line ? { line: record.report.line } : {}),
+          ...(record.report.duplicated !== undefined
+            ? { duplicated: record.report.duplicated }
+            : {}),
         });
       })();
     }
@@ -426,7 +476,7 @@ function emptyTally(): LineTally {
 
 /** Turns a (valid) dropper fault into a dropper rule; `source` is an IPv4 address or any. */
 export function toRule(
-  fault: Exclude<Fault, DelayFault | RateLimitFault>,
+  fault: Exclude<Fault, DelayFault | RateLimitFault | DuplicateFault>,
   source: string | undefined,
 ): Rule {
   const [dportMin, dportMax] = portRange(fault.match.ports);

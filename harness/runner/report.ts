@@ -153,6 +153,8 @@ export interface FaultReport {
   dropped: number;
   /** For a delay or rate limit: what its delay lines did, summed over both directions. */
   line?: LineTally;
+  /** For a duplicate: the copies it sent (`passed` is the packets it matched). */
+  duplicated?: number;
 }
 
 /**

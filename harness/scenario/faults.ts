@@ -234,7 +234,47 @@ export interface RateLimitFault extends FaultBase {
  * console.assert(faults.map((f) => f.kind).join() === "loss,burstLoss,blackhole,delay");
  * ```
  */
-export type Fault = LossFault | BurstLossFault | BlackholeFault | DelayFault | RateLimitFault;
+export type Fault =
+  | LossFault
+  | BurstLossFault
+  | BlackholeFault
+  | DelayFault
+  | RateLimitFault
+  | DuplicateFault;
+
+/**
+ * Sends each matching packet twice with probability `rate`: a copy is cloned on the
+ * sending end's egress (a tc BPF program), so the receiver sees it right after the
+ * original, before any delay.
+ *
+ * @example
+ * ```ts
+ * import { duplicate, type DuplicateFault } from "./faults.ts";
+ * const fault: DuplicateFault = duplicate(0.2, { direction: "forward" });
+ * console.assert(fault.kind === "duplicate" && fault.rate === 0.2);
+ * ```
+ */
+export interface DuplicateFault extends FaultBase {
+  /** Always `"duplicate"`. */
+  kind: "duplicate";
+  /** Probability of sending a packet twice, 0-1. */
+  rate: number;
+}
+
+/**
+ * Duplicates each matching packet with probability `rate` (0-1). One per link
+ * direction at a time.
+ *
+ * @example
+ * ```ts
+ * import { describeFault, duplicate } from "./faults.ts";
+ * const fault = duplicate(0.2, { protocol: "udp", direction: "forward" });
+ * console.assert(describeFault(fault, ["client", "server"]) === "duplicate 20% on client → server (udp)");
+ * ```
+ */
+export function duplicate(rate: number, options: FaultOptions = {}): DuplicateFault {
+  return { kind: "duplicate", rate, ...base(options) };
+}
 
 /**
  * The faults a delay line carries (the others are XDP dropper rules).
@@ -533,6 +573,9 @@ export function validateFault(fault: unknown, where: string): Problem[] {
     case "loss":
       probability("rate", f.rate);
       break;
+    case "duplicate":
+      probability("rate", f.rate);
+      break;
     case "burstLoss":
       if (f.given) {
         // Say what is wrong with what was given, not with the chain made from it.
@@ -687,6 +730,9 @@ export function describeFault(f: Fault, link: readonly [string, string]): string
       }
       break;
     }
+    case "duplicate":
+      what = `duplicate ${percent(f.rate)}`;
+      break;
     case "rateLimit":
       what = `rate limit ${formatRate(parseRate(f.rate) as number)}, queue ${
         describeQueue(f.queue)

@@ -4,6 +4,7 @@ import {
   burstLoss,
   delay,
   describeFault,
+  duplicate,
   loss,
   meanBurstLength,
   parseRate,
@@ -188,4 +189,13 @@ Deno.test("parseRate() reads tc's units as powers of 1000", () => {
   assert.equal(parseRate("500kbit"), 500e3);
   assert.equal(parseRate("1Gbit"), 1e9);
   assert.equal(typeof parseRate("10mbps"), "object");
+});
+
+Deno.test("duplicate() takes a probability and describes itself", () => {
+  assert.equal(
+    describeFault(duplicate(0.2, { direction: "reverse" }), ["client", "server"]),
+    "duplicate 20% on server → client",
+  );
+  assert.deepEqual(validateFault(duplicate(0.2), "f"), []);
+  assert.deepEqual(validateFault(duplicate(1.5), "f").map((p) => p.where), ["f.rate"]);
 });
