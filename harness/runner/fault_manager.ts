@@ -314,11 +314,23 @@ export class FaultManager {
       await this.#iptables(end.host, ["-t", table, "-D", "PREROUTING", ...rule]).catch(() => {});
     }
     const kernel = await this.#queueDrops(end);
-    const state = await this.#agent(end.host).call("delay.stop", {
-      queue: end.queue,
-      mode: "drain",
-      timeoutMs: drainMs(fault),
-    }) as LineState;
+    let state: LineState;
+    try {
+      state = await this.#agent(end.host).call("delay.stop", {
+        queue: end.queue,
+        mode: "drain",
+        timeoutMs: drainMs(fault),
+      }) as LineState;
+    } catch (error) {
+      // The agent is gone, and its namespace with the queue: the kernel dropped what the
+      // line held, and nobody can say how much.
+      state = {
+        state: "failed",
+        counters: { ...EMPTY_COUNTERS },
+        flows: [],
+        error: `its agent is gone (${error instanceof Error ? error.message : error})`,
+      };
+    }
     end.final = {
       counters: state.counters,
       flows: state.flows,
@@ -460,6 +472,22 @@ export class FaultManager {
     );
   }
 }
+
+const EMPTY_COUNTERS: LineCounters = {
+  received: 0,
+  released: 0,
+  tailDropped: 0,
+  droppedAtStop: 0,
+  held: 0,
+  reordered: 0,
+  overrun: 0,
+  latenessSumNs: 0,
+  latenessMaxNs: 0,
+  socketErrors: 0,
+  unattributed: 0,
+  guardNs: 0,
+  maxHeld: 0,
+};
 
 function emptyTally(): LineTally {
   return {
