@@ -140,7 +140,9 @@ Deno.test("a delay changed mid-run from 10 to 600 ms applies to packets arriving
   await line.stop();
   assert.equal(r.unique, 3000);
   const p = r.percentilesUs;
-  const near = (us: number, target: number) => Math.abs(us - target * 1000) < 1000;
+  // At one delay or the other: at least it, at most 5 ms more (the odd VM hiccup).
+  const near = (us: number, target: number) =>
+    us > target * 1000 - 100 && us < target * 1000 + 5000;
   const modes = p.slice(1).map((us) => near(us, 10) ? 10 : near(us, 600) ? 600 : us);
   console.log(`p5 ${ms(p[5]!)}, p25 ${ms(p[25]!)}, p75 ${ms(p[75]!)}, p95 ${ms(p[95]!)}`);
   // Every percentile is at one delay or the other, and each holds a fair share.
