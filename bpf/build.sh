@@ -3,7 +3,8 @@
 #
 # Builds bpf/xdp_drop.o from bpf/xdp_drop.c (squall's dropper), bpf/xdp_count.o from
 # bpf/xdp_count.c (the count-only reference of the benchmark, tests/bench/xdp.ts) and
-# bpf/bind_watch.o from bpf/bind_watch.c (failed bind() calls, harness/bind_watch.ts),
+# bpf/bind_watch.o from bpf/bind_watch.c (failed bind() calls, harness/bind_watch.ts)
+# and bpf/tc_dup.o from bpf/tc_dup.c (packet duplication, harness/kernel/tc_duplicator.ts),
 # reproducibly: the same compiler gives the same bytes in any checkout directory (the
 # source path is relative, the directory is mapped to ".", DWARF is stripped; .BTF and
 # .BTF.ext stay, map definitions need them).
@@ -16,9 +17,9 @@
 set -eu
 
 # The objects, each built from the .c file of the same name; xdp_drop and xdp_count
-# include xdp_drop.h, bind_watch includes bind_watch.h.
+# include xdp_drop.h, bind_watch includes bind_watch.h, tc_dup includes no header of ours.
 # xdp_drop comes first: its lines lead the output (tests/bpf_build_test.ts reads them).
-objects="xdp_drop xdp_count bind_watch"
+objects="xdp_drop xdp_count bind_watch tc_dup"
 
 usage() {
 	echo "usage: bpf/build.sh [--check]" >&2

@@ -254,8 +254,12 @@ Deno.test("the example workflow installs every package squall needs at run time"
   // Programs under test of the example scenarios must be there too.
   for (const entry of Deno.readDirSync(new URL("scenarios/", root))) {
     if (!entry.isFile || !entry.name.endsWith(".ts") || entry.name.startsWith("_")) continue;
-    if (read(`scenarios/${entry.name}`).includes('"python3"')) {
+    const source = read(`scenarios/${entry.name}`);
+    if (source.includes('"python3"')) {
       assert.ok(packages.has("python3"), `installs python3, which ${entry.name} runs`);
+    }
+    if (/\b(delay|rateLimit)\(/.test(source)) {
+      assert.ok(packages.has("iptables"), `installs iptables, which ${entry.name}'s delays need`);
     }
   }
 });

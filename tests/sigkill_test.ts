@@ -123,6 +123,51 @@ Deno.test("SIGKILL of the runner leaves nothing a program under test forked, eve
   assert.match(await squallClean(), new RegExp(`removed run ${runId}: 0 processes still running`));
 });
 
+Deno.test("SIGKILL of the runner while delay lines hold packets leaves no line, queue or rule", async () => {
+  const run = await startRun("tests/fixtures/long_delay_probe.ts", "start  probe");
+  const { runId, agentPids } = run;
+  assert.equal(agentPids.length, 2);
+  const agentNs = agentPids.map((pid) => netnsOf(pid)!);
+  // While it runs: each agent's namespace has its queues bound and the rules feeding them
+  // (the server: the delay and the rate limit; the client: the delay of the way back).
+  await new Promise((r) => setTimeout(r, 500));
+  for (const [i, pid] of agentPids.entries()) {
+    const queues = Deno.readTextFileSync(`/proc/${pid}/net/netfilter/nfnetlink_queue`).trim();
+    assert.equal(queues.split("\n").length, i === 0 ? 1 : 2, `queues of agent ${pid}: ${queues}`);
+    const rules = await iptablesRules(pid);
+    assert.ok(rules.some((r) => r.includes("NFQUEUE")), `rules in agent ${pid}: ${rules}`);
+  }
+  const hostRules = await iptablesRules(Deno.pid);
+
+  await killRunner(run);
+  assert.ok(await eventually(() => agentPids.every((pid) => !isAlive(pid)), 5000), "agents exited");
+  assert.ok(
+    await eventually(() => agentNs.every((ns) => !allNetns().has(ns)), 5000),
+    "the namespaces, and their queues and rules with them, are gone",
+  );
+  // Nothing was ever put in the host's namespace.
+  assert.deepEqual(await iptablesRules(Deno.pid), hostRules);
+  assert.ok(!hostRules.some((r) => r.includes(runId)));
+  assert.deepEqual((await hostInterfaces()).filter((n) => n.includes(runId)), []);
+  assert.match(await squallClean(), new RegExp(`removed run ${runId}: 0 processes still running`));
+});
+
+/** The raw and mangle rules in the network namespace of `pid`, as iptables -S lists them. */
+async function iptablesRules(pid: number): Promise<string[]> {
+  const rules: string[] = [];
+  for (const table of ["raw", "mangle"]) {
+    const out = await new Deno.Command("nsenter", {
+      args: ["-t", String(pid), "-n", "iptables", "-w", "5", "-t", table, "-S"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    rules.push(
+      ...new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => `${table} ${l}`),
+    );
+  }
+  return rules;
+}
+
 /** A `squall run` of a fixture, read up to the line that says `marker`. */
 interface StartedRun {
   runner: Deno.ChildProcess;

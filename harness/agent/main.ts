@@ -31,6 +31,8 @@ import { startUdpEcho } from "./udp_echo.ts";
 import { startUdpProbe } from "./udp_probe.ts";
 import { isLoopbackIpv4 } from "../core/addresses.ts";
 import { XdpDropper, type XdpDropperOptions } from "../kernel/xdp_dropper.ts";
+import { DelayLines } from "./_delay_line.ts";
+import { Duplicators } from "./_duplicators.ts";
 
 /** Prefix of every interface squall creates. */
 export const INTERFACE_PREFIX = "sq-";
@@ -177,6 +179,14 @@ async function main(args: string[]): Promise<void> {
       : undefined,
   );
 
+  // Delay lines: only where this agent may hold faults (it then has libc and libbpf).
+  const lines = new DelayLines(values["bpf-object"] ? values.libc : undefined);
+  const duplicators = new Duplicators(
+    values["bpf-object"] && values.libbpf && values.libc
+      ? { libbpfPath: values.libbpf, libcPath: values.libc }
+      : undefined,
+  );
+
   send({ type: "ready", pid: Deno.pid, host: values.host ?? "" });
 
   for await (const line of readLines(Deno.stdin.readable)) {
@@ -191,6 +201,10 @@ async function main(args: string[]): Promise<void> {
       case "call":
         (message.method === "workload.control"
           ? control(running, message.params as { id: number; control: WorkloadControl })
+          : message.method.startsWith("delay.")
+          ? lines.call(message.method, message.params as Record<string, unknown>)
+          : message.method.startsWith("dup.")
+          ? duplicators.call(message.method, message.params as Record<string, unknown>)
           : droppers.call(message.method, message.params as Record<string, unknown>)).then(
             (value) => send({ type: "reply", id: message.id, value }),
             (error) => send({ type: "error", id: message.id, error: toWireError(error) }),
@@ -235,6 +249,8 @@ async function main(args: string[]): Promise<void> {
   }
   // stdin closed: the runner is gone or done. Release every socket, then leave.
   await Promise.allSettled([...running.values()].map(async (w) => (await w)?.stop()));
+  await lines.close();
+  await duplicators.close();
   droppers[Symbol.dispose]();
   Deno.exit(0);
 }

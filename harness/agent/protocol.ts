@@ -185,6 +185,27 @@ export type WorkloadControl =
   | { action: "stop"; keepChildren: true }
   | { action: "kill"; signal: Deno.Signal };
 
+/**
+ * The calls (`op: "call"`) an agent answers: `dropper.set`, `dropper.take`, `dropper.read`
+ * (XDP droppers, params `{ ifname, ... }`); `workload.control`; and the delay lines',
+ * params `{ queue, ... }`: `delay.start` `{ config, maxLength? }` (binds the NFQUEUE
+ * queue; answers null), `delay.set` `{ config, effectiveAtMs? }`, `delay.read` and
+ * `delay.stop` `{ mode: "drain" | "drop", timeoutMs? }` (answer the line's state,
+ * counters and per-flow drops); the duplicators', `dup.set` `{ ifname, config }` and
+ * `dup.take` `{ ifname }` (detaches; answers `{ matched, duplicated }`).
+ */
+export type CallMethod =
+  | "dropper.set"
+  | "dropper.take"
+  | "dropper.read"
+  | "workload.control"
+  | "delay.start"
+  | "delay.set"
+  | "delay.read"
+  | "delay.stop"
+  | "dup.set"
+  | "dup.take";
+
 /** Runner to agent. */
 export type RunnerMessage =
   | { op: "call"; id: number; method: string; params: unknown }

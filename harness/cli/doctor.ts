@@ -195,12 +195,22 @@ export function assess(facts: DoctorFacts): DoctorItem[] {
     ),
   });
   add({
+    id: "nfqueue",
+    name: "NFQUEUE through iptables (delay lines)",
+    required: false,
+    ...probe(
+      facts.nfqueue ?? { ok: false, detail: "not checked" },
+      "delays and rate limits (delay(), rateLimit()): their packets reach the delay line through an iptables NFQUEUE rule, so scenarios with them stop with exit 3",
+      "apt-get install iptables; a kernel with CONFIG_NETFILTER_NETLINK_QUEUE and CONFIG_NETFILTER_XT_TARGET_NFQUEUE",
+    ),
+  });
+  add({
     id: "netem",
     name: "netem qdisc",
     required: false,
     ...probe(
       facts.netem,
-      "nothing today (squall's faults are XDP); delay and jitter faults, when they come, need netem or a wire of their own",
+      "nothing: delays, jitter and rate limits come from squall's NFQUEUE delay line, not netem",
       "a kernel with CONFIG_NET_SCH_NETEM (on Ubuntu: apt-get install linux-modules-extra-$(uname -r); modprobe sch_netem)",
     ),
   });

@@ -1,8 +1,8 @@
 /**
  * The facts `squall doctor` judges, found out for real: privileges, namespaces, a veth
  * pair, XDP and the bind watch in throwaway network namespaces (a child process entered
- * with `unshare --net`, see _doctor_probe.ts), netem, a cgroup, libbpf's version and the
- * tools on PATH. Nothing is created in the host's namespace.
+ * with `unshare --net`, see _doctor_probe.ts), netem, an iptables NFQUEUE rule (delay
+ * lines), a cgroup, libbpf's version and the tools on PATH. Nothing is created in the host's namespace.
  *
  * @module
  */
@@ -35,6 +35,11 @@ export interface DoctorFacts {
   tracepoints: ProbeOutcome;
   /** Whether the kernel has the netem qdisc. */
   netem: ProbeOutcome;
+  /**
+   * An iptables NFQUEUE rule, added in a throwaway namespace (what feeds delay lines).
+   * Absent in facts gathered before delays existed.
+   */
+  nfqueue?: ProbeOutcome;
   /** A cgroup (v2) made and removed, as a run does for its programs under test. */
   cgroup: ProbeOutcome;
   /** libbpf.so.1: its path and version (`1.1`), or why not. */
@@ -81,6 +86,13 @@ export const TOOLS: {
     pkg: "util-linux",
     required: true,
     without: "every scenario: agents are started with setpriv --pdeathsig",
+  },
+  {
+    name: "iptables",
+    pkg: "iptables",
+    required: false,
+    without:
+      "delays and rate limits: their packets reach the delay line through an iptables NFQUEUE rule",
   },
   {
     name: "ss",
@@ -147,6 +159,7 @@ export async function gatherFacts(options: GatherOptions = {}): Promise<DoctorFa
     namespaceProbes(timeoutMs),
     netemSupport(timeoutMs),
   ]);
+  const nfqueue = await nfqueueSupport(timeoutMs);
   return {
     uid: Deno.uid() ?? -1,
     capEff: effectiveCapabilities(),
@@ -154,6 +167,7 @@ export async function gatherFacts(options: GatherOptions = {}): Promise<DoctorFa
     veth: veth.ok ? { ok: true, detail: "made a veth pair in a throwaway namespace" } : veth,
     ...inNamespace,
     netem,
+    nfqueue,
     cgroup: cgroupSupport(),
     libbpf: libbpfVersion(),
     deno: Deno.version.deno,
@@ -294,6 +308,26 @@ async function netemSupport(timeoutMs: number): Promise<ProbeOutcome> {
       setting === "m" ? "CONFIG_NET_SCH_NETEM=m but " : "no /proc/config.gz, and "
     }modinfo sch_netem failed: ${modinfo.detail}`,
   };
+}
+
+/**
+ * An NFQUEUE rule as a delay line's, in a throwaway namespace (the rule goes with it):
+ * iptables is there and the kernel has the NFQUEUE target and nfnetlink_queue.
+ */
+async function nfqueueSupport(timeoutMs: number): Promise<ProbeOutcome> {
+  if (!findOnPath("iptables")) return { ok: false, detail: `"iptables" not found on PATH` };
+  const rule =
+    "iptables -w 5 -t mangle -A PREROUTING -i lo -j NFQUEUE --queue-num 1 --queue-bypass";
+  const result = await command(
+    "unshare",
+    ["--net", "--", ...rule.split(" ")],
+    undefined,
+    timeoutMs,
+    `unshare --net -- ${rule}`,
+  );
+  return result.ok
+    ? { ok: true, detail: "added an iptables NFQUEUE rule in a throwaway namespace" }
+    : { ok: false, detail: result.detail };
 }
 
 /** libbpf's version, asked of the library itself. */

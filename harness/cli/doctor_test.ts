@@ -20,6 +20,7 @@ function facts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
     xdpGeneric: ok("generic"),
     tracepoints: ok("attached"),
     netem: broken("not in this kernel (CONFIG_NET_SCH_NETEM is not set)"),
+    nfqueue: ok("added an iptables NFQUEUE rule in a throwaway namespace"),
     cgroup: ok("made and removed a cgroup in /sys/fs/cgroup"),
     libbpf: { path: "/usr/lib/x86_64-linux-gnu/libbpf.so.1", version: "1.1", error: null },
     deno: "2.9.6",
@@ -29,6 +30,7 @@ function facts(overrides: Partial<DoctorFacts> = {}): DoctorFacts {
       unshare: "/usr/bin/unshare",
       setpriv: "/usr/bin/setpriv",
       ss: "/usr/bin/ss",
+      iptables: "/usr/sbin/iptables",
       strace: null,
       sockperf: null,
       chromium: null,
@@ -70,7 +72,9 @@ Deno.test("assess() passes a machine that lacks only optional items, and says so
       "xdp-generic",
       "tracepoints",
       "netem",
+      "nfqueue",
       "cgroup",
+      "tool:iptables",
       "tool:ss",
       "tool:strace",
       "tool:sockperf",
@@ -178,4 +182,17 @@ Deno.test("doctorReport() is plain JSON: ok, exitCode and every item", () => {
   assert.deepEqual(back, report);
   assert.equal(back.exitCode, 3);
   assert.equal(item(back.items, "netns").detail, "unshare failed");
+});
+
+Deno.test("assess() says what a machine without iptables loses: delays and rate limits", () => {
+  const items = assess(facts({
+    nfqueue: broken(`"iptables" not found on PATH`),
+    tools: { ...facts().tools, iptables: null },
+  }));
+  assert.equal(doctorReport(items).ok, true, "optional: only scenarios with delays need it");
+  const nfqueue = item(items, "nfqueue");
+  assert.equal(nfqueue.ok, false);
+  assert.match(nfqueue.without!, /delays and rate limits/);
+  assert.match(nfqueue.fix!, /apt-get install iptables/);
+  assert.equal(item(items, "tool:iptables").fix, "apt-get install iptables");
 });

@@ -33,6 +33,12 @@ const LIBBPF_SYMBOLS = {
   bpf_map_get_next_key: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   bpf_map_delete_elem: { parameters: ["i32", "buffer"], result: "i32" },
   libbpf_num_possible_cpus: { parameters: [], result: "i32" },
+  // tc (clsact) programs: the duplicator. Each is a few netlink round trips.
+  bpf_program__fd: { parameters: ["pointer"], result: "i32" },
+  bpf_tc_hook_create: { parameters: ["buffer"], result: "i32" },
+  bpf_tc_hook_destroy: { parameters: ["buffer"], result: "i32" },
+  bpf_tc_attach: { parameters: ["buffer", "buffer"], result: "i32" },
+  bpf_tc_detach: { parameters: ["buffer", "buffer"], result: "i32" },
 } as const;
 
 // Memory behind a pointer is read by libc's own memcpy/strncpy into a buffer of ours:

@@ -16,6 +16,11 @@ export interface FaultDrops {
   description: string;
   /** Datagrams of the flow it dropped. */
   packets: number;
+  /**
+   * For a delay line's drops, why: a rate limit's tail drop, or held when the line
+   * stopped. Absent for the XDP dropper's.
+   */
+  cause?: "tailDrop" | "heldAtStop";
 }
 
 /** What the kernel of the receiving namespace counted while the flow ran. */
@@ -99,11 +104,12 @@ function entry(lost: number, drops: FaultDrops[], kernel: KernelDrops): LedgerEn
 }
 
 function merge(a: FaultDrops[], b: FaultDrops[]): FaultDrops[] {
-  const byFault = new Map<number, FaultDrops>();
+  const byFault = new Map<string, FaultDrops>();
   for (const d of [...a, ...b]) {
-    const seen = byFault.get(d.fault);
+    const key = `${d.fault}:${d.cause ?? ""}`;
+    const seen = byFault.get(key);
     if (seen) seen.packets += d.packets;
-    else byFault.set(d.fault, { ...d });
+    else byFault.set(key, { ...d });
   }
   return [...byFault.values()];
 }

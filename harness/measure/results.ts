@@ -266,8 +266,16 @@ export interface ProbePacing {
 export interface LedgerEntry {
   /** Datagrams lost. */
   lost: number;
-  /** Dropped by faults, by fault id (see the report's `faults`). */
-  droppedByFault: { fault: number; description: string; packets: number }[];
+  /**
+   * Dropped by faults, by fault id (see the report's `faults`); a delay line's drops
+   * carry their cause: a rate limit's tail drop, or held when the line stopped.
+   */
+  droppedByFault: {
+    fault: number;
+    description: string;
+    packets: number;
+    cause?: "tailDrop" | "heldAtStop";
+  }[];
   /** Dropped because the receiving socket's buffer was full (nstat UdpRcvbufErrors). */
   receiveBufferOverflow: number;
   /** Dropped because no socket was bound to the port (nstat UdpNoPorts). */

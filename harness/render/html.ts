@@ -212,6 +212,22 @@ function topologyTables(s: ScenarioReport): Markup {
         }</code> ↔ <code>${l.interfaces[1]}</code></td></tr>`,
     ),
   );
+  // What a delay line or a duplicator did, after the fault's description.
+  const faultDetail = (f: ScenarioReport["faults"][number]): string => {
+    if (f.duplicated !== undefined) return ` (sent ${f.duplicated} copies)`;
+    const t = f.line;
+    if (!t) return "";
+    const parts = [
+      `released ${t.released}`,
+      ...(t.tailDropped ? [`${t.tailDropped} tail drop`] : []),
+      ...(t.queueFull ? [`${t.queueFull} queue full`] : []),
+      ...(t.overrun ? [`${t.overrun} netlink overrun`] : []),
+      ...(t.droppedAtStop ? [`${t.droppedAtStop} held when its line stopped`] : []),
+      ...(t.reordered ? [`${t.reordered} reordered`] : []),
+      ...(t.failed ? [`its delay line failed: ${t.failed}`] : []),
+    ];
+    return ` (${parts.join(", ")})`;
+  };
   const faults = s.faults.length === 0 ? h`` : table(
     "Faults (the fault timeline)",
     ["#", "fault", "applied", "removed", "passed", "dropped"],
@@ -219,9 +235,9 @@ function topologyTables(s: ScenarioReport): Markup {
       s.faults,
       6,
       (f) =>
-        h`<tr><td class="num">${f.id}</td><td>${f.description}</td><td class="num">${
-          since(f.appliedAtMs)
-        }</td><td class="num">${
+        h`<tr><td class="num">${f.id}</td><td>${f.description}${
+          faultDetail(f)
+        }</td><td class="num">${since(f.appliedAtMs)}</td><td class="num">${
           f.removedAtMs === null ? "still on at the end" : since(f.removedAtMs)
         }</td><td class="num">${int(f.passed)}</td><td class="num">${int(f.dropped)}</td></tr>`,
     ),

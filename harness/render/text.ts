@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { LineTally } from "../runner/report.ts";
 import { styleText } from "node:util";
 import { formatDuration } from "../core/duration.ts";
 import { escapeControls, terminalSafe } from "./terminal_safe.ts";
@@ -74,7 +75,13 @@ export function formatEvent(raw: RunEvent, options: TextOptions): string | undef
     case "fault-applied":
       return `  fault  #${event.id} ${event.description}`;
     case "fault-removed":
-      return dim(`  fault  #${event.id} removed (dropped ${event.dropped})`);
+      return dim(
+        `  fault  #${event.id} removed (${
+          event.duplicated !== undefined
+            ? `duplicated ${event.duplicated}`
+            : `dropped ${event.dropped}`
+        }${event.line ? lineText(event.line) : ""})`,
+      );
     case "progress":
       return event.flows.map((f) =>
         dim(
@@ -280,11 +287,34 @@ export function formatSummary(report: RunReport, options: TextOptions): string {
   return "\n" + paint(options, ok ? "green" : "red", text);
 }
 
+/** What a delay line did, after its fault's drop count: causes, releases, reordering. */
+function lineText(t: LineTally): string {
+  const causes = [
+    t.tailDropped ? `${t.tailDropped} tail drop` : "",
+    t.queueFull ? `${t.queueFull} queue full` : "",
+    t.overrun ? `${t.overrun} netlink overrun` : "",
+    t.droppedAtStop ? `${t.droppedAtStop} held when its line stopped` : "",
+  ].filter(Boolean);
+  return `${
+    causes.length ? `: ${causes.join(", ")}` : ""
+  }; released ${t.released}, reordered ${t.reordered}, at most ${t.maxHeld} held${
+    t.failed ? `; its delay line failed: ${t.failed}` : ""
+  }`;
+}
+
+/** How a delay line's drop causes read after "by fault #N". */
+const CAUSE_TEXT: Record<string, string> = {
+  tailDrop: " (tail drop)",
+  heldAtStop: " (held when its delay line stopped)",
+};
+
 /** The ledger of a flow: one line per direction, and a loud line if anything is unexplained. */
 function formatLedger(name: string, ledger: LossLedger, options: TextOptions): string[] {
   const line = (label: string, e: LedgerEntry) => {
     const causes = [
-      ...e.droppedByFault.map((d) => `${d.packets} by fault #${d.fault}`),
+      ...e.droppedByFault.map((d) =>
+        `${d.packets} by fault #${d.fault}${CAUSE_TEXT[d.cause ?? ""] ?? ""}`
+      ),
       ...(e.receiveBufferOverflow ? [`${e.receiveBufferOverflow} receive buffer overflow`] : []),
       ...(e.noSocket ? [`${e.noSocket} no socket`] : []),
       ...(e.unexplained ? [paint(options, ["bold", "red"], `${e.unexplained} UNEXPLAINED`)] : []),

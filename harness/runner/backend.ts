@@ -16,7 +16,10 @@ export interface AgentLaunch {
   host: PlannedHost;
   /** Addresses the agent may use, for `--allow-net`. */
   allowNet: readonly string[];
-  /** Set when the agent may hold XDP droppers: it then gets `--allow-ffi` for these two. */
+  /**
+   * Set when the agent may hold XDP droppers and delay lines: it then gets `--allow-ffi`
+   * for libbpf and libc, and `--allow-read` for harness/native (the lines' worker).
+   */
   dropper?: DropperFiles;
   /**
    * libc.so.6, when the agent may run its UDP echo or probe natively (libc's socket calls
@@ -65,8 +68,9 @@ export function agentDenoArgs(launch: AgentLaunch, network: string): string[] {
     ...(network === "namespaces" ? ["--allow-sys=networkInterfaces"] : []),
     ...ffiFlag(launch),
     ...(launch.allowRun?.length ? [`--allow-run=${launch.allowRun.join(",")}`] : []),
-    // The native workers are modules Deno loads at run time: the agent needs to read them.
-    ...(launch.nativeEcho ? [`--allow-read=${NATIVE_DIR}`] : []),
+    // The native workers (echo, probe, delay lines) are modules Deno loads at run time:
+    // the agent needs to read them (an agent that may hold faults may hold delay lines).
+    ...(launch.nativeEcho || launch.dropper ? [`--allow-read=${NATIVE_DIR}`] : []),
     AGENT_PATH,
     "--host",
     launch.host.name,

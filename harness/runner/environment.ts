@@ -7,6 +7,8 @@
 import { EnvironmentError, PrivilegeError } from "../core/errors.ts";
 import type { NetworkKind } from "../scenario/topology.ts";
 import type { ValidScenario } from "../scenario/scenario.ts";
+import { linkFaults } from "../scenario/topology.ts";
+import { isLineFault } from "../scenario/faults.ts";
 
 /** Each tool squall runs, the Debian package it comes in, and what needs it. */
 const TOOLS: Record<string, { pkg: string; why: string }> = {
@@ -16,6 +18,10 @@ const TOOLS: Record<string, { pkg: string; why: string }> = {
   unshare: { pkg: "util-linux", why: "each host's namespace is made with it" },
   nsenter: { pkg: "util-linux", why: "programs under test join their host's namespace with it" },
   ss: { pkg: "iproute2", why: "programs under test and bind churn look up port holders with it" },
+  iptables: {
+    pkg: "iptables",
+    why: "delays and rate limits queue packets to their delay line with it",
+  },
 };
 
 /** What a scenario needs of the machine, from its declaration. */
@@ -27,6 +33,12 @@ export interface EnvironmentNeeds {
    * function (which may start them with `t.start`).
    */
   programs: boolean;
+  /**
+   * Whether it declares delays or rate limits on links (a scenario function that applies
+   * them finds out when it does).
+   * @default {false}
+   */
+  delays?: boolean;
 }
 
 /** The tools a scenario needs, by name. */
@@ -34,6 +46,7 @@ export function toolsNeeded(needs: EnvironmentNeeds): string[] {
   const tools = ["setpriv", "setsid"];
   if (needs.network === "namespaces") tools.push("ip", "unshare", "nsenter");
   if (needs.programs) tools.push("ss");
+  if (needs.delays && needs.network === "namespaces") tools.push("iptables");
   return tools;
 }
 
@@ -68,7 +81,8 @@ export function needsOf(v: ValidScenario): EnvironmentNeeds {
     v.workloads.some(({ placement }) =>
       placement.run.kind === "exec" || placement.run.kind === "bindChurn"
     );
-  return { network: v.network, programs };
+  const delays = v.links.some((link) => linkFaults(link).some(isLineFault));
+  return { network: v.network, programs, delays };
 }
 
 /** The full path of an executable on PATH, or undefined. */

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { LineTally } from "./report.ts";
 import type { Plan } from "../scenario/topology.ts";
 import type { Timeline, WorkloadResult } from "../measure/results.ts";
 import type { HostReport, WorkloadReport } from "./report.ts";
@@ -37,7 +38,16 @@ export type RunEvent =
   | { type: "workload-ended"; name: string; host: string; status: WorkloadReport["status"] }
   | { type: "log"; message: string }
   | { type: "fault-applied"; id: number; description: string }
-  | { type: "fault-removed"; id: number; description: string; dropped: number }
+  | {
+    type: "fault-removed";
+    id: number;
+    description: string;
+    dropped: number;
+    /** For a delay or rate limit: what its delay lines did. */
+    line?: LineTally;
+    /** For a duplicate: the copies it sent. */
+    duplicated?: number;
+  }
   | { type: "progress"; scenario: string; elapsedMs: number; flows: FlowProgress[] }
   | { type: "teardown"; scenario: string };
 

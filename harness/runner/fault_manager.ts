@@ -1,11 +1,28 @@
 // Applies faults to links and removes them: picks the dropper on the receiving end of
 // each direction, a free rule slot there, turns the fault into a rule, and keeps the
-// fault timeline and what each fault dropped, per probe flow.
+// fault timeline and what each fault dropped, per probe flow. A delay or a rate limit
+// is a delay line instead: the receiving host's agent starts one on a fresh NFQUEUE
+// queue, and the runner adds the iptables rules that feed it in that namespace
+// (`nsenter -t <agent pid> -n iptables ...`; agents run no programs). The rules and
+// queues go with the namespace, which dies with its agent.
 
 import type { AgentConnection } from "./agent_connection.ts";
 import { tryParseDuration } from "../core/duration.ts";
 import { ScenarioError } from "../core/errors.ts";
-import { describeFault, type Fault, portRange } from "../scenario/faults.ts";
+import {
+  type DelayFault,
+  describeFault,
+  type DuplicateFault,
+  type Fault,
+  isLineFault,
+  portRange,
+  type RateLimitFault,
+} from "../scenario/faults.ts";
+import { EnvironmentError } from "../core/errors.ts";
+import { runCommand } from "../core/command.ts";
+import { drainMs, lineConfig, lineRules, lineTable } from "./_line_rules.ts";
+import type { LineTally } from "./report.ts";
+import type { FlowDrops, LineCounters } from "../native/delay_line_control.ts";
 import type { FaultDrops } from "../measure/loss_ledger.ts";
 import type { FaultReport } from "./report.ts";
 import { type AppliedFault, validateLinkFault } from "../scenario/scenario.ts";
@@ -31,16 +48,66 @@ interface End {
   tally?: RuleTally;
 }
 
+/** One direction of a delay or rate limit: a line on `queue` in `host`'s namespace. */
+interface LineEnd {
+  host: string;
+  ifname: string;
+  queue: number;
+  /** The rule specs added (after the chain name). */
+  rules: string[][];
+  /** Its final state, once stopped. */
+  final?: LineFinal;
+}
+
+/** What a stopped line did, and what the kernel dropped for its queue. */
+interface LineFinal {
+  counters: LineCounters;
+  flows: FlowDrops[];
+  queueFull: number;
+  overrun: number;
+  error: string | null;
+}
+
+/** What the agent answers to `delay.read` and `delay.stop`. */
+interface LineState {
+  state: "running" | "stopped" | "failed";
+  counters: LineCounters;
+  flows: FlowDrops[];
+  error?: string;
+}
+
+/** The programs that put a delay line's rules in a namespace. */
+export interface LineTools {
+  /** `iptables`, absolute path, or undefined when this machine has none. */
+  iptables: string | undefined;
+  /** `nsenter`, absolute path. */
+  nsenter: string | undefined;
+  /** The pid of a host's agent (its namespace). */
+  agentPid(host: string): number;
+}
+
 interface FaultRecord {
   report: FaultReport;
   ends: End[];
+  lines: LineEnd[];
+  /** Duplicators on the senders' ends. */
+  dups: { host: string; ifname: string; taken: boolean }[];
   timer?: ReturnType<typeof setTimeout>;
   removing?: Promise<void>;
 }
 
 type FaultEvent =
   | { type: "fault-applied"; id: number; description: string }
-  | { type: "fault-removed"; id: number; description: string; dropped: number };
+  | {
+    type: "fault-removed";
+    id: number;
+    description: string;
+    dropped: number;
+    /** For a delay or rate limit: what its delay lines did. */
+    line?: LineTally;
+    /** For a duplicate: the copies it sent. */
+    duplicated?: number;
+  };
 
 /** The faults of one run. */
 export class FaultManager {
@@ -50,13 +117,18 @@ export class FaultManager {
   #emit: (event: FaultEvent) => void;
   #records: FaultRecord[] = [];
   #slots = new Map<string, Set<number>>();
+  #tools: LineTools | undefined;
+  /** The last NFQUEUE queue number used in each host's namespace. */
+  #queues = new Map<string, number>();
 
   constructor(
     plan: Plan,
     agent: (host: string) => AgentConnection,
     now: () => number,
     emit: (event: FaultEvent) => void,
+    tools?: LineTools,
   ) {
+    this.#tools = tools;
     this.#plan = plan;
     this.#agent = agent;
     this.#now = now;
@@ -86,13 +158,30 @@ export class FaultManager {
         dropped: 0,
       },
       ends: [],
+      lines: [],
+      dups: [],
     };
+    if (isLineFault(fault)) {
+      this.#checkTools(description);
+      record.report.line = emptyTally();
+    }
     this.#records.push(record);
     for (const direction of directions) {
+      if (isLineFault(fault)) {
+        await this.#startLine(record, fault, index, direction);
+        continue;
+      }
+      if (fault.kind === "duplicate") {
+        await this.#startDuplicator(record, fault, index, direction);
+        continue;
+      }
       const [sender, receiver] = direction === "forward" ? [a, b] : [b, a];
       const ifname = this.#interface(receiver, index);
       const slot = this.#allocate(ifname, description);
-      const rule = toRule(fault, this.#source(fault, sender, index));
+      const rule = toRule(
+        fault as Exclude<Fault, DelayFault | RateLimitFault | DuplicateFault>,
+        this.#source(fault, sender, index),
+      );
       record.ends.push({ host: receiver, ifname, slot });
       await this.#agent(receiver).call("dropper.set", { ifname, slot, rule });
     }
@@ -118,6 +207,13 @@ export class FaultManager {
 
   /** What every fault dropped of probe flow `flowId` on interface `ifname`. */
   async dropsFor(flowId: number, ifname: string): Promise<FaultDrops[]> {
+    return [
+      ...(await this.#dropperDrops(flowId, ifname)),
+      ...(await this.#lineDrops(flowId, ifname)),
+    ];
+  }
+
+  async #dropperDrops(flowId: number, ifname: string): Promise<FaultDrops[]> {
     const onIf = this.#records.filter((r) => r.ends.some((e) => e.ifname === ifname));
     if (onIf.length === 0) return [];
     const end0 = onIf[0]!.ends.find((e) => e.ifname === ifname)!;
@@ -136,10 +232,193 @@ export class FaultManager {
     });
   }
 
+  #checkTools(description: string): void {
+    if (!this.#tools?.iptables || !this.#tools.nsenter) {
+      throw new EnvironmentError(
+        `Cannot apply "${description}": no ${
+          this.#tools?.nsenter ? "iptables" : "nsenter"
+        } on this machine`,
+        "delays and rate limits need iptables (apt-get install iptables) and nsenter (util-linux)",
+      );
+    }
+  }
+
+  async #iptables(host: string, args: string[]): Promise<void> {
+    const tools = this.#tools!;
+    await runCommand(tools.nsenter!, [
+      "-t",
+      String(tools.agentPid(host)),
+      "-n",
+      tools.iptables!,
+      "-w",
+      "5",
+      ...args,
+    ]);
+  }
+
+  async #startLine(
+    record: FaultRecord,
+    fault: DelayFault | RateLimitFault,
+    index: number,
+    direction: string,
+  ): Promise<void> {
+    const [a, b] = this.#plan.links[index]!.hosts;
+    const [sender, receiver] = direction === "forward" ? [a, b] : [b, a];
+    const ifname = this.#interface(receiver, index);
+    const queue = (this.#queues.get(receiver) ?? 0) + 1;
+    this.#queues.set(receiver, queue);
+    const rules = lineRules(fault, ifname, queue, this.#source(fault, sender, index));
+    const end: LineEnd = { host: receiver, ifname, queue, rules: [] };
+    record.lines.push(end);
+    await this.#agent(receiver).call("delay.start", { queue, config: lineConfig(fault) });
+    const table = lineTable(fault);
+    for (const rule of rules) {
+      await this.#iptables(receiver, ["-t", table, "-I", "PREROUTING", "1", ...rule]);
+      end.rules.push(rule);
+    }
+  }
+
+  /** Duplicates on the egress of the sender's end of the link (one per end at a time). */
+  async #startDuplicator(
+    record: FaultRecord,
+    fault: DuplicateFault,
+    index: number,
+    direction: string,
+  ): Promise<void> {
+    const [a, b] = this.#plan.links[index]!.hosts;
+    const [sender] = direction === "forward" ? [a, b] : [b, a];
+    const ifname = this.#interface(sender, index);
+    if (this.#records.some((r) => r.dups.some((d) => d.ifname === ifname && !d.taken))) {
+      throw new RangeError(
+        `Cannot apply "${record.report.description}": a duplicate() is already on "${ifname}" (one per link direction)`,
+      );
+    }
+    const [dportMin, dportMax] = portRange(fault.match.ports);
+    const protocol = fault.match.protocol === "udp" ? 17 : fault.match.protocol === "tcp" ? 6 : 0;
+    // On the sender's own end, "from" a host is that host's address on the link.
+    const source = this.#source(fault, sender, index);
+    const end = { host: sender, ifname, taken: false };
+    record.dups.push(end);
+    record.report.duplicated ??= 0;
+    await this.#agent(sender).call("dup.set", {
+      ifname,
+      config: { rate: fault.rate, protocol, dportMin, dportMax, source },
+    });
+  }
+
+  /** Deletes a line's rules, then lets it release what it holds, and keeps its tally. */
+  async #stopLine(record: FaultRecord, end: LineEnd): Promise<void> {
+    const fault = record.report.fault as DelayFault | RateLimitFault;
+    const table = lineTable(fault);
+    for (const rule of end.rules.splice(0)) {
+      await this.#iptables(end.host, ["-t", table, "-D", "PREROUTING", ...rule]).catch(() => {});
+    }
+    const kernel = await this.#queueDrops(end);
+    let state: LineState;
+    try {
+      state = await this.#agent(end.host).call("delay.stop", {
+        queue: end.queue,
+        mode: "drain",
+        timeoutMs: drainMs(fault),
+      }) as LineState;
+    } catch (error) {
+      // The agent is gone, and its namespace with the queue: the kernel dropped what the
+      // line held, and nobody can say how much.
+      state = {
+        state: "failed",
+        counters: { ...EMPTY_COUNTERS },
+        flows: [],
+        error: `its agent is gone (${error instanceof Error ? error.message : error})`,
+      };
+    }
+    end.final = {
+      counters: state.counters,
+      flows: state.flows,
+      queueFull: kernel.queueFull,
+      overrun: Math.max(kernel.overrun, state.counters.overrun),
+      error: state.state === "failed" ? state.error ?? "the line failed" : null,
+    };
+    const tally = record.report.line!;
+    const c = state.counters;
+    tally.released += c.released;
+    tally.tailDropped += c.tailDropped;
+    tally.queueFull += end.final.queueFull;
+    tally.overrun += end.final.overrun;
+    // A line that died dropped what it held (the kernel flushes its queue).
+    tally.droppedAtStop += c.droppedAtStop + (state.state === "failed" ? c.held : 0);
+    tally.reordered += c.reordered;
+    tally.maxHeld = Math.max(tally.maxHeld, c.maxHeld);
+    tally.failed ??= end.final.error;
+    record.report.passed += c.released;
+    record.report.dropped = tally.tailDropped + tally.queueFull + tally.overrun +
+      tally.droppedAtStop;
+  }
+
+  /** The kernel's drops for a line's queue (/proc/net/netfilter/nfnetlink_queue). */
+  async #queueDrops(end: LineEnd): Promise<{ queueFull: number; overrun: number }> {
+    try {
+      const pid = this.#tools!.agentPid(end.host);
+      const text = await Deno.readTextFile(`/proc/${pid}/net/netfilter/nfnetlink_queue`);
+      for (const line of text.split("\n")) {
+        const f = line.trim().split(/\s+/).map(Number);
+        if (f[0] === end.queue) return { queueFull: f[5] ?? 0, overrun: f[6] ?? 0 };
+      }
+    } catch {
+      // The namespace is gone: its agent died, and the kernel with it dropped the queue.
+    }
+    return { queueFull: 0, overrun: 0 };
+  }
+
+  /** What the line faults on `ifname` dropped of probe flow `flowId`, by cause. */
+  async #lineDrops(flowId: number, ifname: string): Promise<FaultDrops[]> {
+    const out: FaultDrops[] = [];
+    for (const record of this.#records) {
+      for (const end of record.lines) {
+        if (end.ifname !== ifname) continue;
+        let flows = end.final?.flows;
+        if (!flows) {
+          const state = await this.#agent(end.host).call("delay.read", { queue: end.queue })
+            .catch(() => null) as LineState | null;
+          flows = state?.flows ?? [];
+        }
+        const f = flows.find((x) => x.flowId === flowId);
+        if (!f) continue;
+        const { id, description } = record.report;
+        if (f.tailDropped > 0) {
+          out.push({
+            fault: id,
+            description: `${description}: tail drop`,
+            packets: f.tailDropped,
+            cause: "tailDrop",
+          });
+        }
+        if (f.droppedAtStop > 0) {
+          out.push({
+            fault: id,
+            description: `${description}: held when its line stopped`,
+            packets: f.droppedAtStop,
+            cause: "heldAtStop",
+          });
+        }
+      }
+    }
+    return out;
+  }
+
   #remove(record: FaultRecord): Promise<void> {
     if (!record.removing) {
       clearTimeout(record.timer);
       record.removing = (async () => {
+        for (const end of record.lines) await this.#stopLine(record, end);
+        for (const end of record.dups) {
+          const tally = await this.#agent(end.host).call("dup.take", { ifname: end.ifname }) as {
+            matched: number;
+            duplicated: number;
+          };
+          end.taken = true;
+          record.report.passed += tally.matched;
+          record.report.duplicated = (record.report.duplicated ?? 0) + tally.duplicated;
+        }
         for (const end of record.ends) {
           end.tally = await this.#agent(end.host).call("dropper.take", {
             ifname: end.ifname,
@@ -155,6 +434,10 @@ export class FaultManager {
           id: record.report.id,
           description: record.report.description,
           dropped: record.report.dropped,
+          ...(record.report.line ? { line: record.report.line } : {}),
+          ...(record.report.duplicated !== undefined
+            ? { duplicated: record.report.duplicated }
+            : {}),
         });
       })();
     }
@@ -190,8 +473,40 @@ export class FaultManager {
   }
 }
 
-/** Turns a (valid) fault into a dropper rule; `source` is an IPv4 address or any. */
-export function toRule(fault: Fault, source: string | undefined): Rule {
+const EMPTY_COUNTERS: LineCounters = {
+  received: 0,
+  released: 0,
+  tailDropped: 0,
+  droppedAtStop: 0,
+  held: 0,
+  reordered: 0,
+  overrun: 0,
+  latenessSumNs: 0,
+  latenessMaxNs: 0,
+  socketErrors: 0,
+  unattributed: 0,
+  guardNs: 0,
+  maxHeld: 0,
+};
+
+function emptyTally(): LineTally {
+  return {
+    released: 0,
+    tailDropped: 0,
+    queueFull: 0,
+    overrun: 0,
+    droppedAtStop: 0,
+    reordered: 0,
+    maxHeld: 0,
+    failed: null,
+  };
+}
+
+/** Turns a (valid) dropper fault into a dropper rule; `source` is an IPv4 address or any. */
+export function toRule(
+  fault: Exclude<Fault, DelayFault | RateLimitFault | DuplicateFault>,
+  source: string | undefined,
+): Rule {
   const [dportMin, dportMax] = portRange(fault.match.ports);
   const protocol = fault.match.protocol === "udp"
     ? SQ_PROTO_UDP

@@ -152,6 +152,40 @@ export interface FaultReport {
   passed: number;
   /** Packets it dropped. */
   dropped: number;
+  /** For a delay or rate limit: what its delay lines did, summed over both directions. */
+  line?: LineTally;
+  /** For a duplicate: the copies it sent (`passed` is the packets it matched). */
+  duplicated?: number;
+}
+
+/**
+ * What the delay lines of a delay or rate limit fault did with the packets they were
+ * given (`passed` is `released`; `dropped` is the sum of the four kinds of drop).
+ *
+ * @example
+ * ```ts
+ * import type { LineTally } from "./report.ts";
+ * const t: LineTally = { released: 90, tailDropped: 10, queueFull: 0, overrun: 0, droppedAtStop: 0, reordered: 3, maxHeld: 12, failed: null };
+ * console.assert(t.released + t.tailDropped === 100);
+ * ```
+ */
+export interface LineTally {
+  /** Packets let go on at their due times. */
+  released: number;
+  /** Dropped by a rate limit's full queue (tail drop). */
+  tailDropped: number;
+  /** Dropped by the kernel because the line's NFQUEUE queue was full. */
+  queueFull: number;
+  /** Dropped by the kernel because the line's netlink socket overran. */
+  overrun: number;
+  /** Held when the line stopped (or died) without releasing them. */
+  droppedAtStop: number;
+  /** Released after a packet that arrived later (jitter). */
+  reordered: number;
+  /** Most packets held at once. */
+  maxHeld: number;
+  /** Why a line died while the fault was on, or null. */
+  failed: string | null;
 }
 
 /**

@@ -9,7 +9,14 @@
 
 import type { Target } from "../core/addresses.ts";
 import { formatDuration, parseDuration } from "../core/duration.ts";
-import { AgentError, EnvironmentError, ScenarioError, SquallError } from "../core/errors.ts";
+import {
+  AgentError,
+  CommandError,
+  EnvironmentError,
+  ScenarioError,
+  SquallError,
+} from "../core/errors.ts";
+import { isLineFault } from "../scenario/faults.ts";
 import type { KernelDrops } from "../measure/loss_ledger.ts";
 import type { UdpProbeResult, WorkloadResult } from "../measure/results.ts";
 import type { ReconnectStormResult } from "../measure/tcp_results.ts";
@@ -209,6 +216,11 @@ class Run {
       (host) => this.#agents.get(host)!,
       () => performance.now() - this.#startMs,
       (event) => this.#emit(event),
+      {
+        iptables: programPath("iptables"),
+        nsenter: this.#nsenterPath,
+        agentPid: (host) => this.#agents.get(host)!.pid,
+      },
     );
   }
 
@@ -335,11 +347,14 @@ class Run {
         try {
           await this.#untilAborted(this.#faults.apply(i, fault, `links[${i}].faults[${j}]`));
         } catch (error) {
-          // The kernel or libbpf refused the dropper: the machine, not the scenario.
-          if (!(error instanceof AgentError)) throw error;
+          // The kernel or libbpf refused the dropper or the delay line: the machine, not
+          // the scenario.
+          if (!(error instanceof AgentError || error instanceof CommandError)) throw error;
           throw new EnvironmentError(
             `Cannot apply fault ${j + 1} of link ${i + 1}: ${error.message}`,
-            "check that this kernel supports XDP on veth (squall needs root, BPF and XDP)",
+            isLineFault(fault)
+              ? "check that this kernel has NFQUEUE (CONFIG_NETFILTER_NETLINK_QUEUE) and that iptables works (squall doctor)"
+              : "check that this kernel supports XDP on veth (squall needs root, BPF and XDP)",
             { cause: error },
           );
         }

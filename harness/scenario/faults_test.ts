@@ -2,10 +2,14 @@ import assert from "node:assert/strict";
 import {
   blackhole,
   burstLoss,
+  delay,
   describeFault,
+  duplicate,
   loss,
   meanBurstLength,
+  parseRate,
   portRange,
+  rateLimit,
   stationaryLoss,
   validateFault,
 } from "./faults.ts";
@@ -110,7 +114,7 @@ Deno.test("validateFault() rejects an upside-down port range, a bad port and a b
     validateFault({ ...loss(0.1), direction: "sideways" } as unknown, "f")[0]?.where,
     "f.direction",
   );
-  assert.equal(validateFault({ kind: "delay" }, "f")[0]?.where, "f.kind");
+  assert.equal(validateFault({ kind: "corrupt" }, "f")[0]?.where, "f.kind");
   assert.equal(validateFault(undefined, "f")[0]?.where, "f");
 });
 
@@ -146,4 +150,52 @@ Deno.test("toRule() turns faults into dropper rules", () => {
 Deno.test("portRange() of no ports is every port", () => {
   assert.deepEqual(portRange(undefined), [0, 65535]);
   assert.deepEqual(portRange(53), [53, 53]);
+});
+
+Deno.test("delay() and rateLimit() describe themselves in one line", () => {
+  const link = ["client", "server"] as const;
+  assert.equal(describeFault(delay("10ms"), link), "delay 10ms on client ↔ server");
+  assert.equal(
+    describeFault(delay(5, { jitter: "1ms", distribution: "normal", keepOrder: true }), link),
+    "delay 5ms σ 1ms (normal), in order on client ↔ server",
+  );
+  assert.equal(
+    describeFault(rateLimit({ rate: 2.5e9, queue: { time: "20ms" }, ports: 80 }), link),
+    "rate limit 2.5 Gbit/s, queue 20ms on client ↔ server (dport 80)",
+  );
+});
+
+Deno.test("validateFault() rejects a bad delay, jitter, rate and queue", () => {
+  const where = (f: unknown) => validateFault(f, "f").map((p) => p.where);
+  assert.deepEqual(where(delay("10ms", { jitter: "2ms" })), []);
+  assert.deepEqual(where(delay("soon" as "1s")), ["f.delay"]);
+  assert.deepEqual(where(delay(-1)), ["f.delay"]);
+  assert.deepEqual(where(delay(1, { jitter: "x" as "1s", distribution: "pareto" as "normal" })), [
+    "f.jitter",
+    "f.distribution",
+  ]);
+  assert.deepEqual(where(rateLimit({ rate: "10mbit" })), []);
+  assert.deepEqual(where(rateLimit({ rate: "fast" as "1mbit" })), ["f.rate"]);
+  assert.deepEqual(where(rateLimit({ rate: 100 })), ["f.rate"]);
+  assert.deepEqual(where(rateLimit({ rate: "1mbit", queue: { packets: 0 } })), ["f.queue.packets"]);
+  assert.deepEqual(where(rateLimit({ rate: "1mbit", queue: { time: "x" as "1s" } })), [
+    "f.queue.time",
+  ]);
+  assert.deepEqual(where(rateLimit({ rate: "1mbit", queue: {} as { packets: 1 } })), ["f.queue"]);
+});
+
+Deno.test("parseRate() reads tc's units as powers of 1000", () => {
+  assert.equal(parseRate("10mbit"), 10e6);
+  assert.equal(parseRate("500kbit"), 500e3);
+  assert.equal(parseRate("1Gbit"), 1e9);
+  assert.equal(typeof parseRate("10mbps"), "object");
+});
+
+Deno.test("duplicate() takes a probability and describes itself", () => {
+  assert.equal(
+    describeFault(duplicate(0.2, { direction: "reverse" }), ["client", "server"]),
+    "duplicate 20% on server → client",
+  );
+  assert.deepEqual(validateFault(duplicate(0.2), "f"), []);
+  assert.deepEqual(validateFault(duplicate(1.5), "f").map((p) => p.where), ["f.rate"]);
 });

@@ -96,7 +96,7 @@ const probe: Record<string, MetricDefinition<UdpProbeResult>> = {
   late: { unit: "count", description: "answered after the timeout", read: (r) => r.late },
   "lost.dropped": {
     unit: "count",
-    description: "lost to faults (the XDP dropper)",
+    description: "lost to faults (XDP dropper drops, a rate limit's tail drops)",
     read: (r) => r.ledger?.total.droppedByFault.reduce((n, d) => n + d.packets, 0) ?? null,
   },
   "lost.overflow": {

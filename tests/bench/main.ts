@@ -19,11 +19,14 @@
 //      against plain Deno clients < 25% (7 and 8 are tests/bench/sockets.ts, which also
 //      runs on its own; each side runs in a fresh child process, alternating, medians);
 //   9. writing the JSON, JUnit and HTML reports of a 1M-packet run takes < 1 s, and the
-//      HTML stays < 2 MB (tests/bench/reports.ts; reference: JSON alone, same run).
+//      HTML stays < 2 MB (tests/bench/reports.ts; reference: JSON alone, same run);
+//  10. the delay line at 50k datagrams/s through 10 ms for 10 s: nothing lost, and the
+//      line's process under half a core (tests/bench/delay.ts, which also runs on its own).
 //
 // Run as root: deno task bench (= deno run -A --unstable-net tests/bench/main.ts).
 // Prints a table, then one line `BENCH_JSON {...}`. Exits 0 when every target passes,
-// 1 when any is missed (or could not be measured). `--only rtt,paced,owd,loss,setup2,setup20,memory,xdp-cost,xdp-switch,churn,churn-tcp,storm,reports`
+// 1 when any is missed (or could not be measured).
+// `--only rtt,paced,owd,loss,setup2,setup20,memory,xdp-cost,xdp-switch,churn,churn-tcp,storm,reports,delay`
 // runs a subset (the others are reported as skipped and do not count).
 
 import { benchReports } from "./reports.ts";
@@ -58,6 +61,7 @@ import {
 import { benchXdp, type XdpBenchResult } from "./xdp.ts";
 import { benchChurn, benchStorm, SOCKETS_CONFIG } from "./sockets.ts";
 import { iperf3Reference, irttReference } from "./probe.ts";
+import { benchDelay, DELAY_CONFIG } from "./delay.ts";
 
 /** Everything the benchmark does, in one place. */
 const CONFIG = {
@@ -86,6 +90,8 @@ const CONFIG = {
   memory: { small: 10_000, large: 1_000_000, rate: 45_000, limitBytes: 20e6 },
   /** Targets 7 and 8 (tests/bench/sockets.ts). */
   sockets: SOCKETS_CONFIG,
+  /** Target 10 (tests/bench/delay.ts). */
+  delay: DELAY_CONFIG,
 } as const;
 
 const SOCKPERF_PORT = 11_111;
@@ -1109,6 +1115,38 @@ async function targetXdpSwitch(): Promise<Outcome> {
   };
 }
 
+// --- 10. the delay line at 50k datagrams/s (tests/bench/delay.ts) ---
+
+async function targetDelay(): Promise<Outcome> {
+  const r = await benchDelay();
+  const { rate, seconds, delayMs, maxCores } = DELAY_CONFIG;
+  const lost = r.sent - r.received;
+  return {
+    id: "delay",
+    row: {
+      target: `10. delay line, ${rate / 1000}k/s through ${delayMs} ms`,
+      measured: `${r.lineCores.toFixed(2)} cores, ${lost} lost`,
+      reference: `${r.lineSystemCores.toFixed(2)} cores in the kernel`,
+      ratio: "-",
+      limit: `< ${maxCores} core, 0 lost`,
+      result: verdict(r.pass),
+    },
+    pass: r.pass,
+    ...(r.pass ? {} : {
+      why: `the line's process used ${r.lineCores.toFixed(2)} cores, ${lost} datagrams lost`,
+    }),
+    notes: [
+      `delay line: ${r.sent} datagrams at ${rate}/s for ${seconds} s through ${delayMs} ms ` +
+      `(tests/_delay_lab.ts: its own two namespaces, libc sender and receiver): received ` +
+      `${r.received}, one-way p50 ${r.p50Ms.toFixed(3)} ms, p90 ${r.p90Ms.toFixed(3)} ms, ` +
+      `p99 ${r.p99Ms.toFixed(3)} ms, at most ${r.maxHeld} held, kernel queue drops ` +
+      `${r.queueDropped}; the line's CPU (utime + stime of its process over the ${seconds} s) ` +
+      `includes the kernel's work of re-injecting each packet up to the receiver's socket`,
+    ],
+    data: { ...r },
+  };
+}
+
 async function main(args: string[]): Promise<number> {
   if (Deno.uid() !== 0) {
     console.error("The benchmark builds network namespaces: run it as root.");
@@ -1146,6 +1184,7 @@ async function main(args: string[]): Promise<number> {
     ["churn-tcp", "7. bind/close churn, TCP (info)", () => targetChurn("tcp")],
     ["storm", "8. reconnect storm overhead", targetStorm],
     ["reports", "9. writing reports of 1M packets", targetReports],
+    ["delay", "10. delay line at 50k/s", targetDelay],
   ];
   const { values } = parseArgs({ args, options: { only: { type: "string" } } });
   const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean);

@@ -1,0 +1,233 @@
+// The delay line on the real kernel: an NFQUEUE rule in the receiving namespace, the
+// line's worker in a process there, and a one-way delay sender/receiver (CLOCK_REALTIME
+// right before sendto and right after recv, same machine clock) in the two namespaces.
+// Added delay is measured against a no-delay baseline taken in the same test.
+
+import assert from "node:assert/strict";
+import { DelayLab } from "./_delay_lab.ts";
+import type { OwdReport } from "./_owd_child.ts";
+import { SIGMA_LIMIT } from "./_statistics.ts";
+
+const MS = 1e6;
+const PORT = 9000;
+const UDP = ["-p", "udp", "--dport", String(PORT)];
+
+function ms(us: number): string {
+  return `${(us / 1000).toFixed(3)}ms`;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+Deno.test("a delay line adds 1, 10 and 50 ms at 10k pkt/s: median within 0.1 ms, p90 within 0.2 ms", async () => {
+  await using lab = await DelayLab.create();
+  const rate = 10_000;
+  const count = 50_000; // 5 s
+  const base = await lab.measure(PORT, rate, count);
+  assert.equal(base.unique, count);
+  const line = await lab.startLine(1);
+  await lab.addRule(1, UDP);
+  const problems: string[] = [];
+  for (const delay of [1, 10, 50]) {
+    await line.configure({ delayNs: delay * MS });
+    const r = await lab.measure(PORT, rate, count);
+    assert.equal(r.unique, count, `delay ${delay}ms lost packets`);
+    const p50 = r.percentilesUs[50]! - base.percentilesUs[50]!;
+    const p90 = r.percentilesUs[90]! - base.percentilesUs[50]!;
+    console.log(
+      `delay ${delay}ms: added p50 ${ms(p50)}, p90 ${ms(p90)} ` +
+        `(baseline p50 ${ms(base.percentilesUs[50]!)}, p90 ${ms(base.percentilesUs[90]!)})`,
+    );
+    if (Math.abs(p50 - delay * 1000) > 100) problems.push(`${delay}ms: p50 ${ms(p50)}`);
+    if (Math.abs(p90 - delay * 1000) > 200) problems.push(`${delay}ms: p90 ${ms(p90)}`);
+  }
+  const counters = await line.stop();
+  assert.equal(counters.received, 3 * count);
+  assert.equal(counters.released, 3 * count);
+  assert.deepEqual(problems, []);
+});
+
+Deno.test("jitter 10 ± 2 ms uniform: every decile of the added delay within 0.2 ms, and it reorders", async () => {
+  await using lab = await DelayLab.create();
+  const rate = 10_000;
+  const count = 50_000;
+  const base = await lab.measure(PORT, rate, count);
+  const line = await lab.startLine(1);
+  await lab.addRule(1, UDP);
+  await line.configure({ delayNs: 10 * MS, jitterNs: 2 * MS, distribution: "uniform" });
+  const r = await lab.measure(PORT, rate, count);
+  const counters = await line.counters();
+  assert.equal(r.unique, count);
+  const deciles = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((d) => ({
+    d,
+    added: r.percentilesUs[d * 10]! - base.percentilesUs[50]!,
+    ideal: 8000 + 400 * d,
+  }));
+  console.log(
+    deciles.map(({ d, added, ideal }) => `d${d} ${ms(added)} (ideal ${ms(ideal)})`).join(", "),
+  );
+  console.log(`reordered: ${r.reordered} at the receiver, ${counters.reordered} by the line`);
+  assert.deepEqual(deciles.filter(({ added, ideal }) => Math.abs(added - ideal) > 200), []);
+  // Packets 0.1 ms apart with ±2 ms of jitter: most of them overtake or are overtaken.
+  assert.ok(r.reordered > count / 4, `reordered ${r.reordered}`);
+  assert.ok(counters.reordered > count / 4, `the line counted ${counters.reordered}`);
+
+  // keepOrder: the same jitter, nothing overtakes.
+  await line.configure({ delayNs: 10 * MS, jitterNs: 2 * MS, keepOrder: true });
+  const kept = await lab.measure(PORT, rate, 10_000);
+  assert.equal(kept.unique, 10_000);
+  assert.equal(kept.reordered, 0);
+  await line.stop();
+});
+
+Deno.test("50k pkt/s through a 10 ms delay for 10 s: nothing lost", async () => {
+  await using lab = await DelayLab.create();
+  const line = await lab.startLine(1);
+  await lab.addRule(1, UDP);
+  await line.configure({ delayNs: 10 * MS });
+  const count = 500_000;
+  const r = await lab.measure(PORT, 50_000, count);
+  const queues = await lab.queueStats();
+  const counters = await line.stop();
+  console.log(
+    `received ${r.unique}/${count}, p50 ${ms(r.percentilesUs[50]!)}, ` +
+      `p90 ${ms(r.percentilesUs[90]!)}, most held ${counters.maxHeld}`,
+  );
+  assert.equal(r.unique, count);
+  assert.equal(counters.released, count);
+  assert.equal(counters.overrun, 0);
+  assert.deepEqual(queues.get(1), { dropped: 0, userDropped: 0 });
+});
+
+Deno.test("a 10 Mbit/s rate limit delivers 10 Mbit/s within 2% and counts its tail drops", async () => {
+  await using lab = await DelayLab.create();
+  const line = await lab.startLine(1);
+  await lab.addRule(1, UDP);
+  await line.configure({
+    delayNs: 5 * MS,
+    rateBitsPerSecond: 10e6,
+    queueKind: "packets",
+    queueLimit: 100,
+  });
+  // 1250-byte IP packets (10,000 bits) at 2000/s: twice what the link carries.
+  const count = 8000;
+  const r = await lab.measure(PORT, 2000, count, { size: 1250 - 28 });
+  const counters = await line.stop();
+  const bits = (r.ipBytes - 1250) * 8; // the first packet's arrival starts the span
+  const rate = bits / (r.spanNs / 1e9);
+  console.log(
+    `delivered ${r.unique}/${count} at ${(rate / 1e6).toFixed(3)} Mbit/s, ` +
+      `tail-dropped ${counters.tailDropped}`,
+  );
+  assert.ok(Math.abs(rate - 10e6) / 10e6 < 0.02, `rate ${rate}`);
+  assert.ok(counters.tailDropped > count / 3);
+  // Every packet is delivered or a counted tail drop.
+  assert.equal(r.unique + counters.tailDropped, count);
+  assert.equal(counters.released, r.unique);
+});
+
+Deno.test("a delay changed mid-run from 10 to 600 ms applies to packets arriving after the change", async () => {
+  await using lab = await DelayLab.create();
+  const line = await lab.startLine(1);
+  await lab.addRule(1, UDP);
+  await line.configure({ delayNs: 10 * MS });
+  const measuring = lab.measure(PORT, 1000, 3000, { idleMs: 2000 });
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await line.configure({ delayNs: 600 * MS }, performance.timeOrigin + performance.now());
+  const r: OwdReport = await measuring;
+  await line.stop();
+  assert.equal(r.unique, 3000);
+  const p = r.percentilesUs;
+  // At one delay or the other: at least it, at most 5 ms more (the odd VM hiccup).
+  const near = (us: number, target: number) =>
+    us > target * 1000 - 100 && us < target * 1000 + 5000;
+  const modes = p.slice(1).map((us) => near(us, 10) ? 10 : near(us, 600) ? 600 : us);
+  console.log(`p5 ${ms(p[5]!)}, p25 ${ms(p[25]!)}, p75 ${ms(p[75]!)}, p95 ${ms(p[95]!)}`);
+  // Every percentile is at one delay or the other, and each holds a fair share.
+  assert.deepEqual(modes.filter((m) => m !== 10 && m !== 600), []);
+  assert.ok(modes.filter((m) => m === 10).length > 15);
+  assert.ok(modes.filter((m) => m === 600).length > 15);
+  // The later packets waited longer, so nothing overtook.
+  assert.equal(r.reordered, 0);
+});
+
+Deno.test("TCP through 10 ms each way: connect and request RTT about 20 ms more", async () => {
+  await using lab = await DelayLab.create();
+  const tcpPort = 9100;
+  const base = await lab.tcpRtt(tcpPort, 20);
+  const there = await lab.startLine(1, { index: 1 });
+  const back = await lab.startLine(1, { index: 0 });
+  await there.configure({ delayNs: 10 * MS });
+  await back.configure({ delayNs: 10 * MS });
+  // Every TCP packet of the connection, SYN and SYN-ACK included, both ways.
+  await lab.addRule(1, ["-p", "tcp", "--dport", String(tcpPort)], 1);
+  await lab.addRule(1, ["-p", "tcp", "--sport", String(tcpPort)], 0);
+  const delayed = await lab.tcpRtt(tcpPort, 20);
+  const connect = median(delayed.connectMs) - median(base.connectMs);
+  const rtt = median(delayed.rttMs) - median(base.rttMs);
+  console.log(`connect +${connect.toFixed(2)}ms, request RTT +${rtt.toFixed(2)}ms`);
+  const [a, b] = [await there.stop(), await back.stop()];
+  assert.ok(Math.abs(connect - 20) < 2, `connect +${connect}`);
+  assert.ok(Math.abs(rtt - 20) < 2, `rtt +${rtt}`);
+  assert.ok(a.released > 100 && b.released > 100);
+});
+
+Deno.test("a full kernel queue drops, and /proc counts each drop", async () => {
+  await using lab = await DelayLab.create();
+  // The kernel holds at most 100 packets; 50 ms at 10k/s would need 500.
+  const line = await lab.startLine(1, { maxLength: 100 });
+  await lab.addRule(1, UDP);
+  await line.configure({ delayNs: 50 * MS });
+  const count = 5000;
+  const r = await lab.measure(PORT, 10_000, count);
+  const queues = await lab.queueStats();
+  const counters = await line.stop();
+  const dropped = queues.get(1)!.dropped;
+  console.log(
+    `received ${r.unique}/${count}, queue full ${dropped}, held at most ${counters.maxHeld}`,
+  );
+  assert.ok(dropped > count / 2);
+  assert.equal(r.unique + dropped, count);
+  assert.equal(counters.received, r.unique);
+});
+
+Deno.test("a killed delay line leaves no queue, and later packets pass (--queue-bypass)", async () => {
+  await using lab = await DelayLab.create();
+  const line = await lab.startLine(1);
+  await lab.addRule(1, UDP);
+  await line.configure({ delayNs: 50 * MS });
+  const before = await lab.queueStats();
+  assert.ok(before.has(1));
+  await line.kill();
+  const after = await lab.queueStats();
+  assert.equal(after.size, 0);
+  const r = await lab.measure(PORT, 1000, 500);
+  assert.equal(r.unique, 500);
+  assert.ok(r.percentilesUs[50]! < 5000, `p50 ${r.percentilesUs[50]}`);
+});
+
+Deno.test("duplicate 20%: the copies are within 3.7 sigma of 20%, and every packet is accounted for", async () => {
+  await using lab = await DelayLab.create();
+  const dup = await lab.startDuplicator(0.2, PORT);
+  const count = 20_000;
+  const r = await lab.measure(PORT, 10_000, count);
+  const counters = await dup.counters();
+  await dup.stop();
+  const expected = count * 0.2;
+  const sigma = Math.sqrt(count * 0.2 * 0.8);
+  const z = (r.duplicates - expected) / sigma;
+  console.log(
+    `duplicated ${r.duplicates} of ${count} (${(r.duplicates / count * 100).toFixed(2)}%, ` +
+      `z ${
+        z.toFixed(2)
+      }); the duplicator matched ${counters.matched}, sent ${counters.duplicated} copies`,
+  );
+  assert.ok(Math.abs(z) < SIGMA_LIMIT, `z ${z}`);
+  // Nothing lost, each copy arrived, and the duplicator's own counts agree exactly.
+  assert.equal(r.unique, count);
+  assert.equal(r.received, count + r.duplicates);
+  assert.equal(counters.matched, count);
+  assert.equal(counters.duplicated, r.duplicates);
+});
