@@ -41,6 +41,7 @@ export {
   type HostInfo,
   type LinkHandle,
   type ProgramHandle,
+  type ProgramStopOptions,
   type ResultOf,
   type Scenario,
   scenario,
@@ -179,6 +180,7 @@ export type {
   BindFailure,
   ExecResult,
   ObservedBindFailure,
+  Orphan,
   PortHolder,
   ProgramRun,
 } from "./harness/measure/bind_results.ts";
