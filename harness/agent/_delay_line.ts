@@ -19,6 +19,17 @@ import type { LineConfig } from "../native/delay_schedule.ts";
 import type { DelayLineMessage, DelayLineStart } from "../native/delay_line_worker.ts";
 
 /**
+ * Set (to 1) once a delay line runs in this agent, for the rest of its life. The kernel
+ * stamps a packet as it enters the namespace, before netfilter, so the line's hold is not
+ * in a socket's receive timestamp: the native probe and echo on this host read their
+ * receive times in user space instead, after the line let the packet go. Shared with
+ * their workers.
+ */
+export const DELAY_LINE_HERE: Int32Array<SharedArrayBuffer> = new Int32Array(
+  new SharedArrayBuffer(4),
+);
+
+/**
  * SCHED_FIFO priority of a line's thread: the lowest real-time one, enough that a busy
  * machine does not hold releases back; the kernel's RT throttling keeps 5% for others.
  */
@@ -102,6 +113,7 @@ export class DelayLines {
       );
     }
     const shared = createShared(config);
+    Atomics.store(DELAY_LINE_HERE, 0, 1);
     const worker = new Worker(new URL("../native/delay_line_worker.ts", import.meta.url), {
       type: "module",
     });

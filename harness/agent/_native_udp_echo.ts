@@ -9,6 +9,7 @@ import {
   type NativeEchoMessage,
   type NativeEchoStart,
 } from "../native/udp_echo_worker.ts";
+import { DELAY_LINE_HERE } from "./_delay_line.ts";
 
 /** Starts the native echo; resolves once it is bound (rejects if it cannot bind). */
 export function startNativeUdpEcho(
@@ -58,7 +59,15 @@ export function startNativeUdpEcho(
     started.reject(error);
     done.reject(error);
   };
-  worker.postMessage({ hostname, port, libcPath, control } satisfies NativeEchoStart);
+  worker.postMessage(
+    {
+      hostname,
+      port,
+      libcPath,
+      control,
+      lineHere: DELAY_LINE_HERE.buffer,
+    } satisfies NativeEchoStart,
+  );
   done.promise.catch(() => {});
   return started.promise.then((address) => ({
     address,

@@ -18,6 +18,7 @@ import {
   REPLY_FIELDS,
   SEND_FIELDS,
 } from "../native/udp_probe_worker.ts";
+import { DELAY_LINE_HERE } from "./_delay_line.ts";
 
 /** Starts the native probe; resolves once its socket is bound (rejects if it cannot bind). */
 export function startNativeUdpProbe(
@@ -159,6 +160,7 @@ export function startNativeUdpProbe(
       pingPong: settings.pingPong,
       sendLimitMs,
       control,
+      lineHere: DELAY_LINE_HERE.buffer,
     } satisfies NativeProbeStart,
   );
   done.promise.catch(() => {});

@@ -38,6 +38,11 @@ export interface NativeEchoStart {
   port: number;
   libcPath: string;
   control: SharedArrayBuffer;
+  /**
+   * Int32Array over it: 1 once a delay line runs on this host; the receive time written
+   * into a reply is then read in user space (the kernel's stamp precedes the line's hold).
+   */
+  lineHere: SharedArrayBuffer;
 }
 
 /** What the worker says. */
@@ -67,6 +72,7 @@ function run(start: NativeEchoStart): void {
   const libc = openSocketLibrary(start.libcPath);
   const c = libc.symbols;
   const control = new Int32Array(start.control);
+  const lineHere = new Int32Array(start.lineHere);
 
   const fd = c.socket(AF_INET, SOCK_DGRAM, 0);
   const address = new Uint8Array(new ArrayBuffer(SOCKADDR_IN_BYTES));
@@ -114,11 +120,14 @@ function run(start: NativeEchoStart): void {
     if (n > 0) {
       let stamped = false;
       stamps.fill(0);
+      // With a delay line here, the kernel's stamp precedes the line's hold: read the time
+      // now, after the line let the batch go.
+      const userReceived = Atomics.load(lineHere, 0) === 1 ? clock.realTime() : undefined;
       for (let i = 0; i < n; i++) {
         const size = slots.received(i);
         const data = views[i]!;
-        if (timestamps && isProbe(data, size) && wantsStamps(data, size)) {
-          const received = slots.control(i).time;
+        if ((timestamps || userReceived) && isProbe(data, size) && wantsStamps(data, size)) {
+          const received = userReceived ?? slots.control(i).time;
           if (received) {
             // The send time is written below, once for the batch, just before sendmmsg.
             writeStamps(data, received.sec, received.nsec, 0, 0);

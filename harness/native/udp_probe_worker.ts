@@ -77,6 +77,11 @@ export interface NativeProbeStart {
   sendLimitMs: number;
   /** Int32Array over it: PROBE_CONTROL_STOP. */
   control: SharedArrayBuffer;
+  /**
+   * Int32Array over it: 1 once a delay line runs on this host, whose hold the kernel's
+   * receive timestamp does not include: receive times are then read in user space.
+   */
+  lineHere: SharedArrayBuffer;
 }
 
 /** Fields of one send record in `NativeProbeBatch.sends`. */
@@ -171,6 +176,7 @@ function run(start: NativeProbeStart): void {
   const libc = openSocketLibrary(start.libcPath);
   const c = libc.symbols;
   const control = new Int32Array(start.control);
+  const lineHere = new Int32Array(start.lineHere);
   const clock = new Clock(c);
   c.prctl(PR_SET_TIMERSLACK, 1n, 0n, 0n, 0n);
   const rusage = new Uint8Array(new ArrayBuffer(RUSAGE_BYTES));
@@ -327,10 +333,13 @@ function run(start: NativeProbeStart): void {
       const n = c.recvmmsg(fd, receiveSlots.headers, RECEIVE_BATCH, MSG_DONTWAIT, null);
       if (n <= 0) return total;
       const userRx = clock.realNs();
+      // A delay line here holds packets after the kernel stamped them: its hold is only in
+      // a time read now, after the line let them go.
+      const kernelTimes = kernelRx && Atomics.load(lineHere, 0) === 0;
       for (let i = 0; i < n; i++) {
         const view = receiveViews[i]!;
         const size = receiveSlots.received(i);
-        const rxKernel = kernelRx ? timeOf(receiveSlots.control(i).time) : NaN;
+        const rxKernel = kernelTimes ? timeOf(receiveSlots.control(i).time) : NaN;
         receiveSlots.prepareReceive(i);
         if (!isProbe(view, size) || view.getUint32(4) !== start.flowId) {
           foreign++;
