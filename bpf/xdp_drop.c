@@ -23,7 +23,12 @@
  * (parse_common) and everything else by a general parser kept out of that line
  * (parse_packet, a subprogram); both fill the same struct packet, so a packet matches
  * the same rules either way.
- * The layout of the maps is bpf/xdp_drop.h, mirrored by harness/_xdp_layout.ts.
+ * A rule can carry a time window (kernel time, bpf_ktime_get_ns(), CLOCK_MONOTONIC):
+ * user space writes both ends of a link a little ahead of the instant a fault starts or
+ * ends, so the two directions flip at one kernel instant whatever the agents' scheduling.
+ * A rule for all time reads no clock; the first drop and the last drop of each rule are
+ * stamped in its entry, so the edges can be checked as they happened.
+ * The layout of the maps is bpf/xdp_drop.h, mirrored by harness/kernel/xdp_layout.ts.
  *
  * Rebuild with `deno task bpf` (bpf/build.sh): the committed object must be byte-for-
  * byte what the script produces.
@@ -205,6 +210,23 @@ static __always_inline int parse_probe(const struct packet *pkt, void *data_end,
 	return 0;
 }
 
+/*
+ * Whether the rule's time window holds now. A rule for all time (from 0 until all ones)
+ * reads no clock; a windowed one reads it once per packet (`*now`, 0 until read) and
+ * shares it with every other rule and the drop stamps. The window sits in the rule's
+ * own value, beside the fields rule_matches() just loaded: no further dependent load.
+ */
+static __always_inline int rule_in_window(const struct sq_rule *rule, __u64 *now)
+{
+	__u64 from = rule->active_from_ns, until = rule->active_until_ns;
+
+	if (likely((from | ~until) == 0))
+		return 1;
+	if (*now == 0)
+		*now = bpf_ktime_get_ns();
+	return from <= *now && *now < until;
+}
+
 static __always_inline int rule_matches(const struct sq_rule *rule, const struct packet *pkt)
 {
 	__u64 protocol = rule->protocol;
@@ -344,9 +366,20 @@ static __always_inline void count_probe_drop(struct sq_counters *own, __u32 flow
 #define SQ_WALK_PASSED 1
 #define SQ_WALK_DROPPED 2
 
-/* Gives rule `index` its say on a packet, and counts what it did. */
+/* Stamps a drop's kernel time in the rule's entry: the first on this CPU, and the last. */
+static __always_inline void stamp_drop(struct sq_counters *own, __u64 *now)
+{
+	if (*now == 0)
+		*now = bpf_ktime_get_ns();
+	if (own->first_drop_ns == 0)
+		own->first_drop_ns = *now;
+	own->last_drop_ns = *now;
+}
+
+/* Gives rule `index` its say on a packet, and counts what it did; `*now` as in
+ * rule_in_window(). */
 static __always_inline int visit_rule(__u32 index, const struct packet *pkt, void *data_end,
-				      __u64 bytes)
+				      __u64 bytes, __u64 *now)
 {
 	const struct sq_rule *rule;
 	struct sq_counters *own;
@@ -354,9 +387,10 @@ static __always_inline int visit_rule(__u32 index, const struct packet *pkt, voi
 
 	rule = bpf_map_lookup_elem(&rules, &key);
 	own = bpf_map_lookup_elem(&counters, &key);
-	if (!rule || !own || !rule_matches(rule, pkt))
+	if (!rule || !own || !rule_matches(rule, pkt) || !rule_in_window(rule, now))
 		return SQ_WALK_NO_MATCH;
 	if (rule_drops(index, rule, own)) {
+		stamp_drop(own, now);
 		if (parse_probe(pkt, data_end, &flow_id) == 0)
 			count_probe_drop(own, flow_id, index);
 		count(own, SQ_VERDICT_DROP, bytes);
@@ -375,6 +409,7 @@ int xdp_drop(struct xdp_md *ctx)
 	struct packet pkt;
 	struct sq_config *cfg;
 	__u32 index, zero = 0, slots;
+	__u64 now = 0; /* the kernel time, read by the first rule that needs it */
 	int seen, matched;
 
 	if (unlikely(parse_common(data, data_end, &pkt) < 0) &&
@@ -388,7 +423,7 @@ int xdp_drop(struct xdp_md *ctx)
 	 * straight line whose loads do not wait for config's (measured: 1 to 3.5 ns less
 	 * per packet than walking from slot 0 in the loop).
 	 */
-	seen = visit_rule(0, &pkt, data_end, bytes);
+	seen = visit_rule(0, &pkt, data_end, bytes, &now);
 	if (seen == SQ_WALK_DROPPED)
 		return XDP_DROP;
 	matched = seen;
@@ -397,7 +432,7 @@ int xdp_drop(struct xdp_md *ctx)
 	for (index = 1; index < SQ_MAX_RULES; index++) {
 		if (index >= slots)
 			break;
-		seen = visit_rule(index, &pkt, data_end, bytes);
+		seen = visit_rule(index, &pkt, data_end, bytes, &now);
 		if (seen == SQ_WALK_DROPPED)
 			return XDP_DROP;
 		matched |= seen;
