@@ -212,19 +212,19 @@ static __always_inline int parse_probe(const struct packet *pkt, void *data_end,
 
 /*
  * Whether the rule's time window holds now. A rule for all time (from 0 until all ones)
- * reads no clock; a windowed one reads it once per packet (`*now`, 0 until read) and
- * shares it with every other rule and the drop stamps. The window sits in the rule's
- * own value, beside the fields rule_matches() just loaded: no further dependent load.
+ * reads no clock; a windowed one reads it (bpf_ktime_get_ns(), each time: sharing one
+ * reading between rules cost the verifier 19% more instructions, against 6%). The window
+ * sits in the rule's own value, beside the fields rule_matches() just loaded: no further
+ * dependent load.
  */
-static __always_inline int rule_in_window(const struct sq_rule *rule, __u64 *now)
+static __always_inline int rule_in_window(const struct sq_rule *rule)
 {
-	__u64 from = rule->active_from_ns, until = rule->active_until_ns;
+	__u64 from = rule->active_from_ns, until = rule->active_until_ns, now;
 
 	if (likely((from | ~until) == 0))
 		return 1;
-	if (*now == 0)
-		*now = bpf_ktime_get_ns();
-	return from <= *now && *now < until;
+	now = bpf_ktime_get_ns();
+	return from <= now && now < until;
 }
 
 static __always_inline int rule_matches(const struct sq_rule *rule, const struct packet *pkt)
@@ -367,19 +367,18 @@ static __always_inline void count_probe_drop(struct sq_counters *own, __u32 flow
 #define SQ_WALK_DROPPED 2
 
 /* Stamps a drop's kernel time in the rule's entry: the first on this CPU, and the last. */
-static __always_inline void stamp_drop(struct sq_counters *own, __u64 *now)
+static __always_inline void stamp_drop(struct sq_counters *own)
 {
-	if (*now == 0)
-		*now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns();
+
 	if (own->first_drop_ns == 0)
-		own->first_drop_ns = *now;
-	own->last_drop_ns = *now;
+		own->first_drop_ns = now;
+	own->last_drop_ns = now;
 }
 
-/* Gives rule `index` its say on a packet, and counts what it did; `*now` as in
- * rule_in_window(). */
+/* Gives rule `index` its say on a packet, and counts what it did. */
 static __always_inline int visit_rule(__u32 index, const struct packet *pkt, void *data_end,
-				      __u64 bytes, __u64 *now)
+				      __u64 bytes)
 {
 	const struct sq_rule *rule;
 	struct sq_counters *own;
@@ -387,10 +386,10 @@ static __always_inline int visit_rule(__u32 index, const struct packet *pkt, voi
 
 	rule = bpf_map_lookup_elem(&rules, &key);
 	own = bpf_map_lookup_elem(&counters, &key);
-	if (!rule || !own || !rule_matches(rule, pkt) || !rule_in_window(rule, now))
+	if (!rule || !own || !rule_matches(rule, pkt) || !rule_in_window(rule))
 		return SQ_WALK_NO_MATCH;
 	if (rule_drops(index, rule, own)) {
-		stamp_drop(own, now);
+		stamp_drop(own);
 		if (parse_probe(pkt, data_end, &flow_id) == 0)
 			count_probe_drop(own, flow_id, index);
 		count(own, SQ_VERDICT_DROP, bytes);
@@ -409,7 +408,6 @@ int xdp_drop(struct xdp_md *ctx)
 	struct packet pkt;
 	struct sq_config *cfg;
 	__u32 index, zero = 0, slots;
-	__u64 now = 0; /* the kernel time, read by the first rule that needs it */
 	int seen, matched;
 
 	if (unlikely(parse_common(data, data_end, &pkt) < 0) &&
@@ -423,7 +421,7 @@ int xdp_drop(struct xdp_md *ctx)
 	 * straight line whose loads do not wait for config's (measured: 1 to 3.5 ns less
 	 * per packet than walking from slot 0 in the loop).
 	 */
-	seen = visit_rule(0, &pkt, data_end, bytes, &now);
+	seen = visit_rule(0, &pkt, data_end, bytes);
 	if (seen == SQ_WALK_DROPPED)
 		return XDP_DROP;
 	matched = seen;
@@ -432,7 +430,7 @@ int xdp_drop(struct xdp_md *ctx)
 	for (index = 1; index < SQ_MAX_RULES; index++) {
 		if (index >= slots)
 			break;
-		seen = visit_rule(index, &pkt, data_end, bytes, &now);
+		seen = visit_rule(index, &pkt, data_end, bytes);
 		if (seen == SQ_WALK_DROPPED)
 			return XDP_DROP;
 		matched |= seen;
