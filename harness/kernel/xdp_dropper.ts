@@ -29,6 +29,8 @@ import {
   SQ_VERDICTS,
 } from "./xdp_layout.ts";
 
+const CLOCK_MONOTONIC = 1;
+
 /** Path of the committed dropper object. */
 export const XDP_DROP_OBJECT = new URL("../../bpf/xdp_drop.o", import.meta.url).pathname;
 
@@ -63,6 +65,105 @@ export interface XdpDropperOptions {
   libcPath?: string;
 }
 
+/** The map fds of a loaded dropper. */
+interface DropperFds {
+  rules: number;
+  chain: number;
+  counters: number;
+  flowDrops: number;
+  config: number;
+}
+
+/**
+ * The dropper program loaded into the kernel (verified: the part that takes 0.3-2 s) but
+ * attached to nothing yet: load it while the interface is still being made, then attach
+ * it in a few ms. Dispose of it if it is never attached.
+ *
+ * @example
+ * ```ts ignore
+ * import { LoadedXdpDropper } from "./xdp_dropper.ts";
+ * using loaded = await LoadedXdpDropper.load(); // as root, with --allow-ffi
+ * using dropper = await loaded.attach("sq-1a2b3c-0a"); // once the interface exists
+ * ```
+ */
+export class LoadedXdpDropper implements Disposable {
+  #libs: Libraries | undefined;
+  #object: Deno.PointerValue;
+  #path: string;
+
+  private constructor(libs: Libraries, object: Deno.PointerValue, path: string) {
+    this.#libs = libs;
+    this.#object = object;
+    this.#path = path;
+  }
+
+  /** Opens the object and loads its program and maps into the kernel (the verifier). */
+  static async load(options: XdpDropperOptions = {}): Promise<LoadedXdpDropper> {
+    const libs = openLibraries(options.libbpfPath, options.libcPath);
+    const path = options.objectPath ?? XDP_DROP_OBJECT;
+    const what = "Cannot load dropper";
+    let object: Deno.PointerValue = null;
+    try {
+      object = await libs.bpf.bpf_object__open_file(cString(path), null);
+      if (object === null) {
+        throw new Error(`${what}: cannot open "${path}": ${lastError(libs).text}`);
+      }
+      const loaded = await libs.bpf.bpf_object__load(object);
+      if (loaded < 0) {
+        throw new Error(`${what}: the kernel refused the program: ${errnoText(libs, loaded)}`);
+      }
+      return new LoadedXdpDropper(libs, object, path);
+    } catch (error) {
+      if (object !== null) libs.bpf.bpf_object__close(object);
+      libs.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Attaches the program to `ifname` (in this process's namespace) with a bpf_link; the
+   * dropper then owns everything, and this object is spent.
+   *
+   * @throws {Deno.errors.NotFound} when there is no such interface (it stays loaded).
+   * @throws {Error} when it was attached or disposed of already, or the kernel refuses.
+   */
+  async attach(ifname: string): Promise<XdpDropper> {
+    const libs = this.#libs;
+    const what = `Cannot attach dropper to "${ifname}"`;
+    if (!libs) throw new Error(`${what}: this loaded program was used or disposed of`);
+    const ifindex = libs.libc.if_nametoindex(cString(ifname));
+    if (ifindex === 0) throw new Deno.errors.NotFound(`${what}: interface does not exist`);
+    const object = this.#object;
+    const program = libs.bpf.bpf_object__find_program_by_name(object, cString("xdp_drop"));
+    if (program === null) throw new Error(`${what}: no program "xdp_drop" in "${this.#path}"`);
+    const fd = (name: string) => {
+      const map = libs.bpf.bpf_object__find_map_by_name(object, cString(name));
+      if (map === null) throw new Error(`${what}: no map "${name}" in "${this.#path}"`);
+      return libs.bpf.bpf_map__fd(map);
+    };
+    const fds = {
+      rules: fd("rules"),
+      chain: fd("chain"),
+      counters: fd("counters"),
+      flowDrops: fd("flow_drops"),
+      config: fd("config"),
+    };
+    const link = await libs.bpf.bpf_program__attach_xdp(program, ifindex);
+    if (link === null) throw new Error(`${what}: ${lastError(libs).text}`);
+    this.#libs = undefined; // the dropper's now
+    return XdpDropper.fromLoaded(ifname, libs, object, link, fds);
+  }
+
+  /** Unloads the program if it was never attached. Safe to call twice. */
+  [Symbol.dispose](): void {
+    const libs = this.#libs;
+    if (!libs) return;
+    this.#libs = undefined;
+    libs.bpf.bpf_object__close(this.#object);
+    libs.close();
+  }
+}
+
 /** The XDP dropper, attached to one interface. Dispose of it to detach. */
 export class XdpDropper implements Disposable {
   /** The interface it is attached to. */
@@ -70,11 +171,13 @@ export class XdpDropper implements Disposable {
   #libs: Libraries;
   #object: Deno.PointerValue;
   #link: Deno.PointerValue;
-  #fds: { rules: number; chain: number; counters: number; flowDrops: number; config: number };
+  #fds: DropperFds;
   #active = new Set<number>();
   /** The encoded rule of each slot in use, for {@linkcode XdpDropper.endRuleAt}. */
   #rules = new Map<number, Uint8Array<ArrayBuffer>>();
   #cpus: number;
+  #timespec = new BigInt64Array(2);
+  #timespecBytes = new Uint8Array(this.#timespec.buffer);
   #disposed = false;
 
   private constructor(
@@ -82,7 +185,7 @@ export class XdpDropper implements Disposable {
     libs: Libraries,
     object: Deno.PointerValue,
     link: Deno.PointerValue,
-    fds: { rules: number; chain: number; counters: number; flowDrops: number; config: number },
+    fds: DropperFds,
   ) {
     this.ifname = ifname;
     this.#libs = libs;
@@ -92,45 +195,28 @@ export class XdpDropper implements Disposable {
     this.#cpus = libs.bpf.libbpf_num_possible_cpus();
   }
 
-  /** Loads the program and attaches it to `ifname` (in this process's namespace). */
+  /**
+   * Loads the program and attaches it to `ifname` (in this process's namespace): the
+   * same as {@linkcode LoadedXdpDropper.load} then {@linkcode LoadedXdpDropper.attach}.
+   */
   static async attach(ifname: string, options: XdpDropperOptions = {}): Promise<XdpDropper> {
-    const libs = openLibraries(options.libbpfPath, options.libcPath);
-    const path = options.objectPath ?? XDP_DROP_OBJECT;
-    const what = `Cannot attach dropper to "${ifname}"`;
-    let object: Deno.PointerValue = null;
+    const loaded = await LoadedXdpDropper.load(options);
     try {
-      const ifindex = libs.libc.if_nametoindex(cString(ifname));
-      if (ifindex === 0) throw new Deno.errors.NotFound(`${what}: interface does not exist`);
-      object = await libs.bpf.bpf_object__open_file(cString(path), null);
-      if (object === null) {
-        throw new Error(`${what}: cannot open "${path}": ${lastError(libs).text}`);
-      }
-      const loaded = await libs.bpf.bpf_object__load(object);
-      if (loaded < 0) {
-        throw new Error(`${what}: the kernel refused the program: ${errnoText(libs, loaded)}`);
-      }
-      const program = libs.bpf.bpf_object__find_program_by_name(object, cString("xdp_drop"));
-      if (program === null) throw new Error(`${what}: no program "xdp_drop" in "${path}"`);
-      const fd = (name: string) => {
-        const map = libs.bpf.bpf_object__find_map_by_name(object, cString(name));
-        if (map === null) throw new Error(`${what}: no map "${name}" in "${path}"`);
-        return libs.bpf.bpf_map__fd(map);
-      };
-      const fds = {
-        rules: fd("rules"),
-        chain: fd("chain"),
-        counters: fd("counters"),
-        flowDrops: fd("flow_drops"),
-        config: fd("config"),
-      };
-      const link = await libs.bpf.bpf_program__attach_xdp(program, ifindex);
-      if (link === null) throw new Error(`${what}: ${lastError(libs).text}`);
-      return new XdpDropper(ifname, libs, object, link, fds);
-    } catch (error) {
-      if (object !== null) libs.bpf.bpf_object__close(object);
-      libs.close();
-      throw error;
+      return await loaded.attach(ifname);
+    } finally {
+      loaded[Symbol.dispose](); // frees it when the attach failed; nothing once attached
     }
+  }
+
+  /** @internal Made by {@linkcode LoadedXdpDropper.attach}. */
+  static fromLoaded(
+    ifname: string,
+    libs: Libraries,
+    object: Deno.PointerValue,
+    link: Deno.PointerValue,
+    fds: DropperFds,
+  ): XdpDropper {
+    return new XdpDropper(ifname, libs, object, link, fds);
   }
 
   /**
@@ -222,6 +308,17 @@ export class XdpDropper implements Disposable {
       this.#libs.bpf.bpf_map_delete_elem(this.#fds.flowDrops, key);
     }
     return tally;
+  }
+
+  /**
+   * The kernel's clock now (CLOCK_MONOTONIC, what `bpf_ktime_get_ns()` reads), in ns:
+   * the clock rule windows are in. Through the libc this dropper opened.
+   */
+  nowNs(): bigint {
+    if (this.#libs.libc.clock_gettime(CLOCK_MONOTONIC, this.#timespecBytes) !== 0) {
+      throw new Error(`Cannot read CLOCK_MONOTONIC on "${this.ifname}": clock_gettime failed`);
+    }
+    return this.#timespec[0]! * 1_000_000_000n + this.#timespec[1]!;
   }
 
   /** When rule slot `index` dropped its first and last packet so far (kernel time). */
