@@ -211,20 +211,44 @@ static __always_inline int parse_probe(const struct packet *pkt, void *data_end,
 }
 
 /*
- * Whether the rule's time window holds now. A rule for all time (from 0 until all ones)
- * reads no clock; a windowed one reads it (bpf_ktime_get_ns(), each time: sharing one
- * reading between rules cost the verifier 19% more instructions, against 6%). The window
- * sits in the rule's own value, beside the fields rule_matches() just loaded: no further
- * dependent load.
+ * Whether a windowed rule's window holds now: reads the clock, and a packet outside the
+ * window stamps the rule's entry (`own`), so user space can bracket each edge between
+ * two packets. A global function (not static): the verifier checks it once, not at each
+ * of the 16 places the rule walk inlines a rule (inlined, the walk took 307k verified
+ * instructions; this way 136k, fewer than the 218k before rules had windows).
  */
-static __always_inline int rule_in_window(const struct sq_rule *rule)
+__noinline int window_check(const struct sq_rule *rule, struct sq_counters *own)
 {
-	__u64 from = rule->active_from_ns, until = rule->active_until_ns, now;
+	__u64 from, until, now;
 
-	if (likely((from | ~until) == 0))
-		return 1;
+	if (!rule || !own)
+		return 0;
+	from = rule->active_from_ns;
+	until = rule->active_until_ns;
 	now = bpf_ktime_get_ns();
-	return from <= now && now < until;
+	if (now < from) {
+		own->before_ns = now;
+		return 0;
+	}
+	if (now >= until) {
+		/* Not while the rule is being written (until 0, below from). */
+		if (until > from && own->after_ns == 0)
+			own->after_ns = now;
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Whether the rule's time window holds now. A rule for all time (from 0 until all ones)
+ * reads no clock. The window sits in the rule's own value, beside the fields
+ * rule_matches() just loaded: no further dependent load.
+ */
+static __always_inline int rule_in_window(const struct sq_rule *rule, struct sq_counters *own)
+{
+	if (likely((rule->active_from_ns | ~rule->active_until_ns) == 0))
+		return 1;
+	return window_check(rule, own);
 }
 
 static __always_inline int rule_matches(const struct sq_rule *rule, const struct packet *pkt)
@@ -386,7 +410,7 @@ static __always_inline int visit_rule(__u32 index, const struct packet *pkt, voi
 
 	rule = bpf_map_lookup_elem(&rules, &key);
 	own = bpf_map_lookup_elem(&counters, &key);
-	if (!rule || !own || !rule_matches(rule, pkt) || !rule_in_window(rule))
+	if (!rule || !own || !rule_matches(rule, pkt) || !rule_in_window(rule, own))
 		return SQ_WALK_NO_MATCH;
 	if (rule_drops(index, rule, own)) {
 		stamp_drop(own);

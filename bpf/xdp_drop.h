@@ -98,7 +98,9 @@ struct sq_flow_count {
  * counters; its other fields stay unused. One lookup finds all that a rule touches per
  * packet, in one or two adjacent cache lines. A drop also stamps the entry's first and
  * last drop times (bpf_ktime_get_ns()), so user space can tell when a rule really dropped
- * (the earliest first and the latest last over the CPUs). */
+ * (the earliest first and the latest last over the CPUs); and a windowed rule stamps the
+ * last packet it saw before its window and the first after, so each edge is known to lie
+ * between two packets' kernel times (the latest before over the CPUs, the earliest after). */
 struct sq_counters {
 	__u64 random_state;   /* 0: not seeded yet */
 	__u64 random_next;    /* the next draw, computed one draw ahead */
@@ -106,6 +108,9 @@ struct sq_counters {
 	struct sq_flow_count flow[SQ_ENTRY_FLOWS];
 	__u64 first_drop_ns;  /* kernel time of the first drop on this CPU; 0: none yet */
 	__u64 last_drop_ns;   /* kernel time of the last drop on this CPU */
+	/* A windowed rule only, from the clock reading its window check took anyway: */
+	__u64 before_ns;      /* the last packet it matched before its window opened */
+	__u64 after_ns;       /* the first packet it matched after its window closed; 0: none */
 };
 
 /* Map "flow_drops": per-CPU hash, drops of probe packets per flow and rule, of the flows

@@ -506,10 +506,20 @@ Deno.test("xdp_drop lets every matching rule have its say and counts every packe
       dropper.setRule(2, { mode: SQ_MODE_BLACKHOLE, activeUntilNs: 0n });
       assert.equal(dropper.run(frame(), 10), XDP_PASS);
       assert.equal(dropper.packets(SQ_SLOT_NO_MATCH), 10, "outside their windows, no match");
+      const seen = monotonicNs();
       for (const rule of [0, 1, 2]) {
         assert.equal(dropper.packets(passSlot(rule)) + dropper.packets(dropSlot(rule)), 0);
-        assert.deepEqual(dropper.dropTimes(rule), { firstNs: null, lastNs: null });
+        const { firstNs, lastNs } = dropper.dropTimes(rule);
+        assert.deepEqual({ firstNs, lastNs }, { firstNs: null, lastNs: null });
       }
+      // Each bracket stamped by the packets outside the window: the last before it opened,
+      // the first after it closed; never while a rule is closed for its write (until 0).
+      const early = dropper.dropTimes(0);
+      assert.ok(early.beforeNs! >= now && early.beforeNs! <= seen && early.afterNs === null);
+      const late = dropper.dropTimes(1);
+      assert.ok(late.afterNs! >= now && late.afterNs! <= seen && late.beforeNs === null);
+      const closed = dropper.dropTimes(2);
+      assert.ok(closed.beforeNs === null && closed.afterNs === null);
       // Within its window: it drops, and its drops are stamped with the kernel's clock.
       dropper.setRule(3, {
         mode: SQ_MODE_BLACKHOLE,

@@ -50,6 +50,10 @@ export interface RuleTally {
   firstDropNs: number | null;
   /** Kernel time of its last drop, as `firstDropNs`. */
   lastDropNs: number | null;
+  /** A rule with a window: the last packet it matched before the window opened; null: none. */
+  beforeNs: number | null;
+  /** A rule with a window: the first packet it matched after the window closed; null: none. */
+  afterNs: number | null;
 }
 
 /** Options of {@linkcode XdpDropper.attach}. */
@@ -297,6 +301,8 @@ export class XdpDropper implements Disposable {
       })),
       firstDropNs: times.firstNs === null ? null : Number(times.firstNs),
       lastDropNs: times.lastNs === null ? null : Number(times.lastNs),
+      beforeNs: times.beforeNs === null ? null : Number(times.beforeNs),
+      afterNs: times.afterNs === null ? null : Number(times.afterNs),
     };
     // The rule's entry: both counters, and its random state (reseeded at the next draw).
     this.#update(this.#fds.counters, index, new Uint8Array(SQ_COUNTERS.size * this.#cpus));

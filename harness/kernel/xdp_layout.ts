@@ -118,9 +118,16 @@ export const SQ_FLOW_COUNT: StructLayout<"flow_id" | "_pad" | "packets"> = {
  * `flow`, {@linkcode SQ_ENTRY_FLOWS} `struct sq_flow_count`.
  */
 export const SQ_COUNTERS: StructLayout<
-  "random_state" | "random_next" | "counter" | "flow" | "first_drop_ns" | "last_drop_ns"
+  | "random_state"
+  | "random_next"
+  | "counter"
+  | "flow"
+  | "first_drop_ns"
+  | "last_drop_ns"
+  | "before_ns"
+  | "after_ns"
 > = {
-  size: 96,
+  size: 112,
   fields: {
     random_state: 0,
     random_next: 8,
@@ -128,6 +135,8 @@ export const SQ_COUNTERS: StructLayout<
     flow: 48,
     first_drop_ns: 80,
     last_drop_ns: 88,
+    before_ns: 96,
+    after_ns: 104,
   },
 };
 
@@ -186,12 +195,19 @@ export interface Rule {
   activeUntilNs?: bigint;
 }
 
-/** When a rule dropped, in kernel time (ns): the earliest first and latest last over CPUs. */
+/**
+ * When a rule dropped, in kernel time (ns), over every CPU; and, for a rule with a
+ * window, the packets it saw on either side of the window.
+ */
 export interface DropTimes {
-  /** Kernel time of the first drop; null when the rule dropped nothing. */
+  /** Kernel time of the first drop (the earliest over the CPUs); null: none. */
   firstNs: bigint | null;
-  /** Kernel time of the last drop; null when the rule dropped nothing. */
+  /** Kernel time of the last drop (the latest over the CPUs); null: none. */
   lastNs: bigint | null;
+  /** The last packet the rule matched before its window opened (the latest); null: none. */
+  beforeNs: bigint | null;
+  /** The first packet it matched after its window closed (the earliest); null: none. */
+  afterNs: bigint | null;
 }
 
 /** Packets and bytes, summed over every CPU. */
@@ -309,8 +325,9 @@ export function encodeRule(rule: Rule): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * Decodes the drop stamps of a value of xdp_drop's `counters` map (one `struct
- * sq_counters` per CPU): the earliest first drop and the latest last drop over the CPUs.
+ * Decodes the time stamps of a value of xdp_drop's `counters` map (one `struct
+ * sq_counters` per CPU): the earliest first drop and the latest last drop over the CPUs,
+ * the latest packet before the rule's window and the earliest after it.
  *
  * @throws {RangeError} when the length is not a whole number of entries.
  * @example
@@ -323,7 +340,7 @@ export function encodeRule(rule: Rule): Uint8Array<ArrayBuffer> {
  * view.setBigUint64(SQ_COUNTERS.size + SQ_COUNTERS.fields.first_drop_ns, 40n, true);
  * view.setBigUint64(SQ_COUNTERS.size + SQ_COUNTERS.fields.last_drop_ns, 70n, true);
  * const times = decodeDropTimes(twoCpus);
- * console.assert(times.firstNs === 40n && times.lastNs === 90n);
+ * console.assert(times.firstNs === 40n && times.lastNs === 90n && times.beforeNs === null);
  * ```
  */
 export function decodeDropTimes(bytes: Uint8Array): DropTimes {
@@ -331,14 +348,21 @@ export function decodeDropTimes(bytes: Uint8Array): DropTimes {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let firstNs: bigint | null = null;
   let lastNs: bigint | null = null;
+  let beforeNs: bigint | null = null;
+  let afterNs: bigint | null = null;
+  const at = SQ_COUNTERS.fields;
   for (let cpu = 0; cpu < bytes.byteLength; cpu += SQ_COUNTERS.size) {
-    const first = view.getBigUint64(cpu + SQ_COUNTERS.fields.first_drop_ns, true);
+    const before = view.getBigUint64(cpu + at.before_ns, true);
+    if (before !== 0n && (beforeNs === null || before > beforeNs)) beforeNs = before;
+    const after = view.getBigUint64(cpu + at.after_ns, true);
+    if (after !== 0n && (afterNs === null || after < afterNs)) afterNs = after;
+    const first = view.getBigUint64(cpu + at.first_drop_ns, true);
     if (first === 0n) continue; // no drop on this CPU
-    const last = view.getBigUint64(cpu + SQ_COUNTERS.fields.last_drop_ns, true);
+    const last = view.getBigUint64(cpu + at.last_drop_ns, true);
     if (firstNs === null || first < firstNs) firstNs = first;
     if (lastNs === null || last > lastNs) lastNs = last;
   }
-  return { firstNs, lastNs };
+  return { firstNs, lastNs, beforeNs, afterNs };
 }
 
 function checkTime(value: unknown, name: string): bigint {

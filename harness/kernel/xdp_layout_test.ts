@@ -186,13 +186,13 @@ Deno.test("decodeCounter() and decodeFlowValue() sum the per-CPU values", () => 
 });
 
 Deno.test("decodeCounters() sums each of an entry's two counters over the CPUs", () => {
-  const entry = new Uint8Array(2 * 96);
+  const entry = new Uint8Array(2 * 112);
   const view = new DataView(entry.buffer);
   view.setBigUint64(0, 0xffffffffffffffffn, true); // CPU 0 random state: skipped
   view.setBigUint64(16, 5n, true); // CPU 0 counter 0
   view.setBigUint64(24, 500n, true);
-  view.setBigUint64(32 + 96, 2n, true); // CPU 1 counter 1
-  view.setBigUint64(40 + 96, 2n ** 40n, true);
+  view.setBigUint64(32 + 112, 2n, true); // CPU 1 counter 1
+  view.setBigUint64(40 + 112, 2n ** 40n, true);
   view.setBigUint64(80, 123n, true); // CPU 0 first drop time: skipped
   view.setBigUint64(56, 9n, true); // CPU 0 flow slot 0: skipped
   assert.deepEqual(decodeCounters(entry), [
@@ -203,11 +203,11 @@ Deno.test("decodeCounters() sums each of an entry's two counters over the CPUs",
 });
 
 Deno.test("decodeEntryFlows() sums each flow's slots over the CPUs and skips free slots", () => {
-  const entry = new Uint8Array(2 * 96);
+  const entry = new Uint8Array(2 * 112);
   const view = new DataView(entry.buffer);
   const slot = (cpu: number, i: number, flowId: number, packets: bigint) => {
-    view.setUint32(cpu * 96 + 48 + i * 16, flowId, true);
-    view.setBigUint64(cpu * 96 + 48 + i * 16 + 8, packets, true);
+    view.setUint32(cpu * 112 + 48 + i * 16, flowId, true);
+    view.setBigUint64(cpu * 112 + 48 + i * 16 + 8, packets, true);
   };
   slot(0, 0, 0xdeadbeef, 3n);
   slot(0, 1, 7, 1n);
@@ -220,17 +220,31 @@ Deno.test("decodeEntryFlows() sums each flow's slots over the CPUs and skips fre
   assert.throws(() => decodeEntryFlows(new Uint8Array(48)), RangeError);
 });
 
-Deno.test("decodeDropTimes() takes the earliest first and the latest last drop over the CPUs", () => {
-  const entry = new Uint8Array(3 * 96);
+Deno.test("decodeDropTimes() takes the earliest first and latest last drop, latest before and earliest after", () => {
+  const entry = new Uint8Array(3 * 112);
   const view = new DataView(entry.buffer);
   view.setBigUint64(80, 2_000n, true); // CPU 0: first
   view.setBigUint64(88, 9_000n, true); // CPU 0: last
-  view.setBigUint64(96 + 80, 1_500n, true); // CPU 1: the earliest first
-  view.setBigUint64(96 + 88, 8_000n, true);
-  view.setBigUint64(192 + 88, 99_000n, true); // CPU 2: no first drop, so no drop: skipped
-  assert.deepEqual(decodeDropTimes(entry), { firstNs: 1_500n, lastNs: 9_000n });
-  assert.deepEqual(decodeDropTimes(new Uint8Array(96)), { firstNs: null, lastNs: null });
-  assert.throws(() => decodeDropTimes(new Uint8Array(80)), RangeError);
+  view.setBigUint64(96, 1_000n, true); // CPU 0: the last packet before the window
+  view.setBigUint64(112 + 80, 1_500n, true); // CPU 1: the earliest first
+  view.setBigUint64(112 + 88, 8_000n, true);
+  view.setBigUint64(112 + 96, 1_200n, true); // CPU 1: the latest before
+  view.setBigUint64(112 + 104, 9_500n, true); // CPU 1: the first after the window
+  view.setBigUint64(224 + 88, 99_000n, true); // CPU 2: no first drop, so no drop: skipped
+  view.setBigUint64(224 + 104, 9_900n, true); // CPU 2: a later first after
+  assert.deepEqual(decodeDropTimes(entry), {
+    firstNs: 1_500n,
+    lastNs: 9_000n,
+    beforeNs: 1_200n,
+    afterNs: 9_500n,
+  });
+  assert.deepEqual(decodeDropTimes(new Uint8Array(112)), {
+    firstNs: null,
+    lastNs: null,
+    beforeNs: null,
+    afterNs: null,
+  });
+  assert.throws(() => decodeDropTimes(new Uint8Array(96)), RangeError);
 });
 
 Deno.test("decodeFlowKey() reads what encodeFlowKey() writes", () => {
