@@ -96,19 +96,19 @@ struct sq_flow_count {
  * (splitmix64, seeded from bpf_get_prandom_u32() at the first draw, and again whenever
  * user space zeroes the entry). Entry SQ_MAX_RULES holds the no-match and not-IPv4
  * counters; its other fields stay unused. One lookup finds all that a rule touches per
- * packet, in one or two adjacent cache lines. A drop also stamps the entry's first and
- * last drop times (bpf_ktime_get_ns()), so user space can tell when a rule really dropped
- * (the earliest first and the latest last over the CPUs); and a windowed rule stamps the
- * last packet it saw before its window and the first after, so each edge is known to lie
- * between two packets' kernel times (the latest before over the CPUs, the earliest after). */
+ * packet, in one or two adjacent cache lines. A rule with a window (which reads the clock
+ * anyway) stamps its first and last drop (bpf_ktime_get_ns()), the last packet it matched
+ * before its window and the first after, so user space can tell when it really dropped
+ * and bracket each edge between two packets' kernel times (over the CPUs: the earliest
+ * first and after, the latest last and before). A rule for all time stamps nothing. */
 struct sq_counters {
 	__u64 random_state;   /* 0: not seeded yet */
 	__u64 random_next;    /* the next draw, computed one draw ahead */
 	struct sq_counter counter[SQ_VERDICTS]; /* by verdict (entry SQ_MAX_RULES: by slot) */
 	struct sq_flow_count flow[SQ_ENTRY_FLOWS];
+	/* A windowed rule only, from the clock reading its window check took anyway: */
 	__u64 first_drop_ns;  /* kernel time of the first drop on this CPU; 0: none yet */
 	__u64 last_drop_ns;   /* kernel time of the last drop on this CPU */
-	/* A windowed rule only, from the clock reading its window check took anyway: */
 	__u64 before_ns;      /* the last packet it matched before its window opened */
 	__u64 after_ns;       /* the first packet it matched after its window closed; 0: none */
 };

@@ -37,7 +37,8 @@ export interface AttachReply extends WriteReply {
 }
 
 /**
- * The droppers of one agent: `dropper.attach`, `.set`, `.end`, `.take`, `.read` and
+ * The droppers of one agent: `dropper.attach`, `.set` (a rule, with its window),
+ * `.window` (a rule's window changed: opened to all time, ended), `.take`, `.read` and
  * `.clock`, as {@linkcode Droppers.call} takes them.
  *
  * @example
@@ -91,9 +92,12 @@ export class Droppers implements Disposable {
         dropper.setRule(Number(params.slot), fromWire(params.rule as WireRule));
         return { writtenNs: String(dropper.nowNs()) } satisfies WriteReply;
       }
-      case "dropper.end": {
+      case "dropper.window": {
         const dropper = await this.#get(ifname);
-        dropper.endRuleAt(Number(params.slot), BigInt(String(params.untilNs)));
+        const window: { fromNs?: bigint; untilNs?: bigint } = {};
+        if (params.fromNs !== undefined) window.fromNs = parseNs(params.fromNs, "fromNs");
+        if (params.untilNs !== undefined) window.untilNs = parseNs(params.untilNs, "untilNs");
+        dropper.setWindow(Number(params.slot), window);
         return { writtenNs: String(dropper.nowNs()) } satisfies WriteReply;
       }
       case "dropper.take":
@@ -186,7 +190,7 @@ export function toWire(rule: Rule): WireRule {
 
 function parseNs(text: unknown, name: string): bigint {
   if (typeof text !== "string" || !/^\d{1,20}$/.test(text)) {
-    throw new TypeError(`Cannot read rule: ${name} must be a decimal string, got ${text}`);
+    throw new TypeError(`Cannot read time: ${name} must be a decimal string, got ${text}`);
   }
   return BigInt(text);
 }

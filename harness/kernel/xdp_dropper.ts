@@ -24,6 +24,7 @@ import {
   SQ_FLOW_VALUE,
   SQ_MAX_RULES,
   SQ_RULE,
+  SQ_TIME_FOREVER,
   SQ_VERDICT_DROP,
   SQ_VERDICT_PASS,
   SQ_VERDICTS,
@@ -177,7 +178,7 @@ export class XdpDropper implements Disposable {
   #link: Deno.PointerValue;
   #fds: DropperFds;
   #active = new Set<number>();
-  /** The encoded rule of each slot in use, for {@linkcode XdpDropper.endRuleAt}. */
+  /** The encoded rule of each slot in use, for {@linkcode XdpDropper.setWindow}. */
   #rules = new Map<number, Uint8Array<ArrayBuffer>>();
   #cpus: number;
   #timespec = new BigInt64Array(2);
@@ -244,24 +245,37 @@ export class XdpDropper implements Disposable {
   }
 
   /**
-   * Ends rule slot `index` at kernel time `untilNs` (CLOCK_MONOTONIC, ns): from then on
-   * it matches nothing (its packets go on to the next rule), in the kernel, at that
-   * instant. Only the window's end changes, one aligned 8-byte field, so no packet sees
-   * a mix. The slot stays in use until {@linkcode XdpDropper.takeRule}.
+   * Changes the time window of rule slot `index` (kernel time, CLOCK_MONOTONIC, ns),
+   * keeping the rest of the rule: `fromNs` 0 and `untilNs` all ones
+   * ({@linkcode SQ_TIME_FOREVER}) make it a rule for all time, which reads no clock. The
+   * caller keeps each change safe for a packet that sees half of it (a map update is a
+   * copy, not atomic; each 8-byte field is written whole): change one field at a time, or
+   * both only when every mix of old and new gives the same verdict now (opening to all
+   * time a window that holds now and until later).
    *
-   * @throws {RangeError} when the slot is not in use, or the time is not a u64.
+   * @throws {RangeError} when the slot is not set, or a time is not a u64.
    */
-  endRuleAt(index: number, untilNs: bigint): void {
+  setWindow(index: number, window: { fromNs?: bigint; untilNs?: bigint }): void {
     this.#checkIndex(index);
     const encoded = this.#rules.get(index);
-    if (!encoded) throw new RangeError(`Cannot end rule ${index} on "${this.ifname}": not set`);
-    if (typeof untilNs !== "bigint" || untilNs < 0n || untilNs >= 2n ** 64n) {
-      throw new RangeError(`Cannot end rule ${index}: untilNs must be a u64, got ${untilNs}`);
+    if (!encoded) {
+      throw new RangeError(
+        `Cannot change the window of rule ${index} on "${this.ifname}": not set`,
+      );
     }
     const view = new DataView(encoded.buffer);
-    const current = view.getBigUint64(SQ_RULE.fields.active_until_ns, true);
-    if (untilNs >= current) return; // it ends earlier already
-    view.setBigUint64(SQ_RULE.fields.active_until_ns, untilNs, true);
+    for (
+      const [field, value] of [["active_from_ns", window.fromNs], [
+        "active_until_ns",
+        window.untilNs,
+      ]] as const
+    ) {
+      if (value === undefined) continue;
+      if (typeof value !== "bigint" || value < 0n || value > SQ_TIME_FOREVER) {
+        throw new RangeError(`Cannot change the window of rule ${index}: ${field} must be a u64`);
+      }
+      view.setBigUint64(SQ_RULE.fields[field], value, true);
+    }
     this.#update(this.#fds.rules, index, encoded);
   }
 
