@@ -148,3 +148,23 @@ Deno.test("a bind failure of a server that exits at once is owed to its program'
     }
   }
 });
+
+Deno.test("BindWatch.wait() times out when nothing happens, and disposal during a wait frees after it", async () => {
+  const watch = await BindWatch.open();
+  try {
+    const started = performance.now();
+    assert.equal(await watch.wait(30), false, "nothing rang");
+    const waitedMs = performance.now() - started;
+    assert.ok(waitedMs >= 25 && waitedMs < 1_000, `waited ${waitedMs} ms`);
+    await assert.rejects(watch.wait(-1), RangeError);
+    const waiting = watch.wait(100);
+    await assert.rejects(watch.wait(10), /in flight/);
+    watch[Symbol.dispose](); // while the wait is in flight
+    assert.equal(await waiting, false);
+    await watch.closed();
+    assert.throws(() => watch.read(), /disposed/);
+  } finally {
+    watch[Symbol.dispose]();
+    await watch.closed();
+  }
+});
