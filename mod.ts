@@ -39,34 +39,37 @@ export {
   type WorkloadHandle,
   type WorkloadPlacement,
 } from "./harness/scenario/scenario.ts";
+export { type WorkloadKind, type WorkloadSpec } from "./harness/workloads/kinds.ts";
+export { udpEcho, type UdpEchoOptions, type UdpEchoSpec } from "./harness/workloads/udp_echo.ts";
+export {
+  udpProbe,
+  type UdpProbeOptions,
+  type UdpProbeSpec,
+} from "./harness/workloads/udp_probe.ts";
+export { tcpEcho, type TcpEchoOptions, type TcpEchoSpec } from "./harness/workloads/tcp_echo.ts";
+export {
+  tcpProbe,
+  type TcpProbeOptions,
+  type TcpProbeSpec,
+} from "./harness/workloads/tcp_probe.ts";
 export {
   type Backoff,
   type BackoffOptions,
+  reconnectStorm,
+  type ReconnectStormOptions,
+  type ReconnectStormSpec,
+} from "./harness/workloads/reconnect_storm.ts";
+export {
   bindChurn,
   type BindChurnOptions,
   type BindChurnSpec,
+} from "./harness/workloads/bind_churn.ts";
+export {
   exec,
   type ExecOptions,
   type ExecSpec,
   type ReadyCondition,
-  reconnectStorm,
-  type ReconnectStormOptions,
-  type ReconnectStormSpec,
-  tcpEcho,
-  type TcpEchoOptions,
-  type TcpEchoSpec,
-  tcpProbe,
-  type TcpProbeOptions,
-  type TcpProbeSpec,
-  udpEcho,
-  type UdpEchoOptions,
-  type UdpEchoSpec,
-  udpProbe,
-  type UdpProbeOptions,
-  type UdpProbeSpec,
-  type WorkloadKind,
-  type WorkloadSpec,
-} from "./harness/workloads/workloads.ts";
+} from "./harness/workloads/exec.ts";
 export {
   blackhole,
   type BlackholeFault,
@@ -84,12 +87,8 @@ export {
   meanBurstLength,
   stationaryLoss,
 } from "./harness/scenario/faults.ts";
-export {
-  type FlowProgress,
-  type RunEvent,
-  runScenario,
-  type RunScenarioOptions,
-} from "./harness/runner/run.ts";
+export { type FlowProgress, type RunEvent } from "./harness/runner/events.ts";
+export { runScenario, type RunScenarioOptions } from "./harness/runner/run.ts";
 export {
   type CheckOutcome,
   type FaultReport,

@@ -83,7 +83,7 @@ export function filesNamed(text: string, dirs: string[]): string[] {
 }
 
 /**
- * Runs `squall clean`, as a user would after a crash: it removes the ledgers of runs
+ * Runs `squall clean`, as a user would after a crash: it removes the run records of runs
  * whose runner is gone. Returns what it printed; throws if it did not exit 0.
  */
 export async function squallClean(): Promise<string> {

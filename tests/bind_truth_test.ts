@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { runScenario, scenario } from "../mod.ts";
 import type { ObservedBindFailure } from "../harness/measure/results.ts";
 import type { ScenarioOptions } from "../harness/scenario/scenario.ts";
-import type { ExecSpec } from "../harness/workloads/workloads.ts";
+import type { ExecSpec } from "../harness/workloads/exec.ts";
 import udpRebind from "../scenarios/udp_rebind.ts";
 import tcpRestart from "../scenarios/tcp_restart.ts";
 

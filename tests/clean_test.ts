@@ -1,13 +1,13 @@
 // `squall clean` ends exactly the processes crashed runs recorded, and nothing else:
 // a recorded process still running with its recorded start time is killed; a recorded
-// pid whose start time differs (the pid was reused) is not; the ledger of a run whose
-// runner still runs is left alone. Ledgers live in a temporary directory given by
-// SQUALL_RUN_DIR, so real ledgers are never touched.
+// pid whose start time differs (the pid was reused) is not; the run record of a run whose
+// runner still runs is left alone. Run records live in a temporary directory given by
+// SQUALL_RUN_DIR, so real run records are never touched.
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { bootId, processInfo, RUN_LEDGER_VERSION } from "../harness/runner/run_record.ts";
+import { bootId, processInfo, RUN_RECORD_VERSION } from "../harness/runner/run_record.ts";
 import {
   cgroupName,
   cgroupProcesses,
@@ -53,8 +53,8 @@ async function deadPid(): Promise<number> {
   return child.pid;
 }
 
-/** Writes a ledger file as RunLedger does: a header line, then one line per process. */
-async function writeLedger(
+/** Writes a run record file as RunRecord does: a header line, then one line per process. */
+async function writeRunRecord(
   dir: string,
   runId: string,
   runner: { pid: number; startTime: number },
@@ -63,7 +63,7 @@ async function writeLedger(
 ): Promise<string> {
   const path = join(dir, `${runId}-${runner.pid}.jsonl`);
   const header = {
-    squallRunLedger: RUN_LEDGER_VERSION,
+    squallRunLedger: RUN_RECORD_VERSION,
     runId,
     bootId: boot,
     runner,
@@ -99,7 +99,7 @@ async function squallClean(dir: string, ...args: string[]): Promise<{ code: numb
   };
 }
 
-Deno.test("clean kills exactly the recorded process of a dead runner, not a reused pid, and removes the ledger", async () => {
+Deno.test("clean kills exactly the recorded process of a dead runner, not a reused pid, and removes the run record", async () => {
   const dir = await Deno.makeTempDir({ prefix: "squall_clean_test_" });
   try {
     await using recorded = sleeper();
@@ -108,12 +108,12 @@ Deno.test("clean kills exactly the recorded process of a dead runner, not a reus
     const self = processInfo(Deno.pid)!;
     // Run 1a2b3c: its runner is gone; it recorded a sleep (to be killed) and a pid that
     // belongs now to another process (its start time differs: to be left alone).
-    const crashed = await writeLedger(dir, "1a2b3c", { pid: await deadPid(), startTime: 42 }, [
+    const crashed = await writeRunRecord(dir, "1a2b3c", { pid: await deadPid(), startTime: 42 }, [
       { pid: recorded.pid, startTime: recorded.startTime, role: "agent server" },
       { pid: reused.pid, startTime: reused.startTime + 1, role: "agent client" },
     ]);
     // Run 4d5e6f: its runner is this test process, still running: left alone.
-    const live = await writeLedger(dir, "4d5e6f", { pid: Deno.pid, startTime: self.startTime }, [
+    const live = await writeRunRecord(dir, "4d5e6f", { pid: Deno.pid, startTime: self.startTime }, [
       { pid: liveRunnersChild.pid, startTime: liveRunnersChild.startTime, role: "agent server" },
     ]);
 
@@ -122,7 +122,7 @@ Deno.test("clean kills exactly the recorded process of a dead runner, not a reus
     assert.match(
       run.out,
       new RegExp(
-        `^removed run 1a2b3c: 1 process still running \\(killed pid ${recorded.pid} agent server\\), ledger file$`,
+        `^removed run 1a2b3c: 1 process still running \\(killed pid ${recorded.pid} agent server\\), run record file$`,
         "m",
       ),
     );
@@ -139,8 +139,8 @@ Deno.test("clean kills exactly the recorded process of a dead runner, not a reus
     assert.equal(status.signal, "SIGKILL", "the recorded process was killed");
     assert.ok(isAlive(reused.pid), "the reused pid was not touched");
     assert.ok(isAlive(liveRunnersChild.pid), "the live run's process was not touched");
-    assert.equal(await exists(crashed), false, "the crashed run's ledger was removed");
-    assert.equal(await exists(live), true, "the live run's ledger is still there");
+    assert.equal(await exists(crashed), false, "the crashed run's record was removed");
+    assert.equal(await exists(live), true, "the live run's record is still there");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -151,7 +151,7 @@ Deno.test("clean treats a runner pid now used by another process as a dead runne
   try {
     await using recorded = sleeper();
     const self = processInfo(Deno.pid)!;
-    const path = await writeLedger(dir, "abcdef", {
+    const path = await writeRunRecord(dir, "abcdef", {
       pid: Deno.pid,
       startTime: self.startTime - 1,
     }, [{ pid: recorded.pid, startTime: recorded.startTime, role: "program server/web" }]);
@@ -169,7 +169,7 @@ Deno.test("clean --dry-run says what it would do and does nothing", async () => 
   const dir = await Deno.makeTempDir({ prefix: "squall_clean_test_" });
   try {
     await using recorded = sleeper();
-    const path = await writeLedger(dir, "0f0f0f", { pid: await deadPid(), startTime: 7 }, [
+    const path = await writeRunRecord(dir, "0f0f0f", { pid: await deadPid(), startTime: 7 }, [
       { pid: recorded.pid, startTime: recorded.startTime, role: "agent server" },
       { pid: await deadPid(), startTime: 9, role: "agent client" },
     ]);
@@ -177,7 +177,7 @@ Deno.test("clean --dry-run says what it would do and does nothing", async () => 
     assert.equal(run.code, 0, run.out);
     assert.equal(
       run.out.trim(),
-      `would remove run 0f0f0f: 1 process still running (would kill pid ${recorded.pid} agent server), ledger file`,
+      `would remove run 0f0f0f: 1 process still running (would kill pid ${recorded.pid} agent server), run record file`,
     );
     assert.ok(isAlive(recorded.pid), "nothing was killed");
     assert.equal(await exists(path), true, "nothing was removed");
@@ -190,11 +190,11 @@ Deno.test("clean --dry-run says what it would do and does nothing", async () => 
   }
 });
 
-Deno.test("clean kills nothing of a ledger written before a reboot (another boot id)", async () => {
+Deno.test("clean kills nothing of a run record written before a reboot (another boot id)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "squall_clean_test_" });
   try {
     await using recorded = sleeper();
-    const path = await writeLedger(
+    const path = await writeRunRecord(
       dir,
       "b007ed",
       { pid: await deadPid(), startTime: 7 },
@@ -202,7 +202,7 @@ Deno.test("clean kills nothing of a ledger written before a reboot (another boot
       "00000000-0000-0000-0000-000000000000",
     );
     const run = await squallClean(dir);
-    assert.match(run.out, /^removed run b007ed: 0 processes still running, ledger file$/m);
+    assert.match(run.out, /^removed run b007ed: 0 processes still running, run record file$/m);
     assert.ok(isAlive(recorded.pid), "a process of another boot is not ours to kill");
     assert.equal(await exists(path), false);
   } finally {
@@ -210,18 +210,18 @@ Deno.test("clean kills nothing of a ledger written before a reboot (another boot
   }
 });
 
-Deno.test("clean with no ledgers says so, and leaves an unreadable ledger alone", async () => {
+Deno.test("clean with no run records says so, and leaves an unreadable run record alone", async () => {
   const dir = await Deno.makeTempDir({ prefix: "squall_clean_test_" });
   try {
     const empty = await squallClean(dir);
     assert.equal(empty.code, 0);
-    assert.equal(empty.out.trim(), `No run ledgers in ${dir}: nothing to clean.`);
+    assert.equal(empty.out.trim(), `No run records in ${dir}: nothing to clean.`);
 
     const junk = join(dir, "junk-1.jsonl");
-    await Deno.writeTextFile(junk, "not a ledger\n");
+    await Deno.writeTextFile(junk, "not a run record\n");
     const run = await squallClean(dir);
     assert.equal(run.code, 0);
-    assert.match(run.out, /^left .*junk-1\.jsonl alone: Cannot read run ledger/m);
+    assert.match(run.out, /^left .*junk-1\.jsonl alone: Cannot read run record/m);
     assert.equal(await exists(junk), true);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -271,14 +271,14 @@ Deno.test("clean empties and removes a crashed run's recorded cgroup, and no oth
     for (let i = 0; i < 100 && !joined(); i++) await new Promise((r) => setTimeout(r, 20));
     assert.ok(joined(), "both shells and their children are in their cgroups");
     const pids = cgroupProcesses(ours).map((p) => p.pid);
-    await writeLedger(dir, "c9c9c9", runner, [{ cgroup: ours }, { cgroup: foreign }]);
+    await writeRunRecord(dir, "c9c9c9", runner, [{ cgroup: ours }, { cgroup: foreign }]);
 
     const run = await squallClean(dir);
     assert.equal(run.code, 0, run.out);
     assert.match(
       run.out,
       new RegExp(
-        `^removed run c9c9c9: 0 processes still running, cgroup ${ours} \\(killed pid \\d+ sleep, pid \\d+ sleep\\), ledger file$`,
+        `^removed run c9c9c9: 0 processes still running, cgroup ${ours} \\(killed pid \\d+ sleep, pid \\d+ sleep\\), run record file$`,
         "m",
       ),
     );
@@ -301,5 +301,97 @@ Deno.test("clean empties and removes a crashed run's recorded cgroup, and no oth
     }
     await Deno.remove(ours).catch(() => {});
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Runs `sh -c script` as the unprivileged user nobody (uid 65534), as a local user would. */
+async function asNobody(script: string): Promise<void> {
+  const output = await new Deno.Command("setpriv", {
+    args: ["--reuid=65534", "--regid=65534", "--clear-groups", "--", "sh", "-c", script],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(output.success, new TextDecoder().decode(output.stderr));
+}
+
+Deno.test("clean refuses run records another user could have written, and kills nothing they name", async () => {
+  await using victim = sleeper();
+  const dead = { pid: await deadPid(), startTime: 1 };
+  const victimLine = { pid: victim.pid, startTime: victim.startTime, role: "agent x" };
+  const parent = await Deno.makeTempDir({ prefix: "squall-clean-trust-" });
+  try {
+    Deno.chmodSync(parent, 0o1777); // like /tmp: anyone may make a directory in it
+    // 1. A directory of records made and owned by nobody, as ${TMPDIR}/squall-runs could be.
+    const planted = join(parent, "planted");
+    const header = JSON.stringify({
+      squallRunLedger: RUN_RECORD_VERSION,
+      runId: "evil01",
+      bootId: bootId(),
+      runner: dead,
+      startedAt: new Date().toISOString(),
+    });
+    await asNobody(
+      `mkdir -m 700 ${planted} && printf '%s\\n%s\\n' '${header}' '${
+        JSON.stringify(victimLine)
+      }' > ${planted}/evil01-${dead.pid}.jsonl`,
+    );
+    let { code, out } = await squallClean(planted);
+    assert.equal(code, 1, out);
+    assert.match(out, /refused .*planted: owned by uid 65534, not by root/);
+    assert.ok(isAlive(victim.pid), "the process the planted record names is alive");
+
+    // 2. Our own directory, but a record file in it owned by nobody.
+    const ours = join(parent, "ours");
+    await Deno.mkdir(ours, { mode: 0o755 });
+    const path = await writeRunRecord(ours, "evil02", dead, [victimLine]);
+    Deno.chownSync(path, 65534, 65534);
+    ({ code, out } = await squallClean(ours));
+    assert.equal(code, 1, out);
+    assert.match(out, /refused .*evil02-\d+\.jsonl: owned by uid 65534, not by root/);
+    assert.ok(isAlive(victim.pid));
+
+    // 3. A directory anyone may write to.
+    Deno.chownSync(path, 0, 0);
+    Deno.chmodSync(ours, 0o777);
+    ({ code, out } = await squallClean(ours));
+    assert.equal(code, 1, out);
+    assert.match(out, /refused .*ours: writable by others \(mode 777\)/);
+    assert.ok(isAlive(victim.pid));
+
+    // The same record in a directory only root can write is acted on.
+    Deno.chmodSync(ours, 0o700);
+    ({ code, out } = await squallClean(ours));
+    assert.equal(code, 0, out);
+    assert.match(out, /removed run evil02: 1 process still running \(killed pid \d+ agent x\)/);
+    assert.equal((await victim.child.status).signal, "SIGKILL", "clean killed it");
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});
+
+Deno.test("a run record is written only to a directory squall made private, never under a missing parent", async () => {
+  const parent = await Deno.makeTempDir({ prefix: "squall-record-dir-" });
+  try {
+    const { RunRecord } = await import("../harness/runner/run_record.ts");
+    const openRunRecord = (id: string, o: { dir: string }) => RunRecord.open(id, o);
+    // A missing parent (a $TMPDIR that does not exist) is not created.
+    assert.throws(
+      () => openRunRecord("abc123", { dir: join(parent, "no", "such") }),
+      /No such file/,
+    );
+    assert.equal(await exists(join(parent, "no")), false);
+    // A directory that exists but others may write to is refused.
+    const open = join(parent, "open");
+    await Deno.mkdir(open);
+    Deno.chmodSync(open, 0o777);
+    assert.throws(() => openRunRecord("abc123", { dir: open }), /writable by others/);
+    // A new one is made 0700.
+    const fresh = join(parent, "fresh");
+    using record = openRunRecord("abc123", { dir: fresh });
+    assert.equal((Deno.statSync(fresh).mode ?? 0) & 0o777, 0o700);
+    assert.ok(record.path.startsWith(fresh));
+  } finally {
+    await Deno.remove(parent, { recursive: true });
   }
 });

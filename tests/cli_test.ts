@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type CliIo, COMMAND_HELP, HELP, main } from "../harness/cli/main.ts";
+import { type CliIo, main } from "../harness/cli/main.ts";
+import { COMMAND_HELP, HELP } from "../harness/cli/help.ts";
 import { CLEAR_LINE } from "../harness/cli/live_line.ts";
 import { SQUALL_VERSION } from "../harness/runner/report.ts";
 
@@ -722,11 +723,11 @@ Deno.test("run and list search directories exactly as the help says", async () =
 Deno.test("the help of clean says it also empties and removes the cgroups crashed runs recorded", () => {
   assert.match(
     HELP.replace(/\s+/g, " "),
-    /clean End the processes [^.]*, empty and remove the cgroups they recorded for their programs under test, and remove those ledgers\./,
+    /clean End the processes [^.]*, empty and remove the cgroups they recorded for their programs under test, and remove those run records\./,
   );
   assert.match(
     COMMAND_HELP.clean.replace(/\s+/g, " "),
-    /and the cgroup it makes for its programs under test, in a run ledger/,
+    /and the cgroup it makes for its programs under test, in a run record/,
   );
   assert.match(
     COMMAND_HELP.clean.replace(/\s+/g, " "),
@@ -934,7 +935,7 @@ Deno.test("a scenario that cannot run here stops the run with its exit code, and
     assert.equal(run.code, 3, `the EnvironmentError's exit code\n${shown}`);
     assert.match(
       run.stderr,
-      /^squall: Cannot run a loopback scenario: "setpriv" not found on PATH\nhint: /m,
+      /^squall: Cannot run a loopback scenario: "setpriv" \(every agent and program is started through it\), "setsid" \(agents run in a session of their own\).* not found on PATH\nhint: /m,
       shown,
     );
     assert.match(run.stdout, /PASSED passes, then the tools are gone/, shown);

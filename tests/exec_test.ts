@@ -8,7 +8,7 @@ import type { RunningWorkload } from "../harness/agent/running.ts";
 import { startProgram } from "../harness/runner/program.ts";
 import { CommandError } from "../harness/core/errors.ts";
 import type { ExecResult, ProgramRun } from "../harness/measure/results.ts";
-import { findProgram } from "../harness/workloads/workloads.ts";
+import { findProgram } from "../harness/workloads/exec.ts";
 import { eventually, isAlive } from "./_processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;

@@ -8,7 +8,13 @@ import { eventually, isAlive } from "./_processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
-Deno.test("SIGINT stops the run, writes the report with what was measured, and exits 130", async () => {
+/**
+ * Runs tests/fixtures/long_probe.ts, interrupts it 1 s into the probe with `interrupt`,
+ * and checks that the run stopped cleanly, with exit 130 and what was measured.
+ */
+async function interruptedRun(
+  interrupt: (runner: Deno.ChildProcess) => void,
+): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "squall-interrupt-" });
   const json = `${dir}/report.json`;
   try {
@@ -27,6 +33,9 @@ Deno.test("SIGINT stops the run, writes the report with what was measured, and e
       stdout: "piped",
       stderr: "piped",
       env: { NO_COLOR: "1" },
+      // A process group of its own, as a shell gives a job: the terminal's Ctrl-C goes
+      // to every process in it.
+      detached: true,
     }).spawn();
     const agentPids: number[] = [];
     const lines = readLines(runner.stdout);
@@ -37,13 +46,13 @@ Deno.test("SIGINT stops the run, writes the report with what was measured, and e
       if (next.value.includes("start  probe")) break;
     }
     await new Promise((r) => setTimeout(r, 1000));
-    runner.kill("SIGINT");
+    interrupt(runner);
     const rest: string[] = [];
     for await (const line of lines) rest.push(line);
     const stderr = await new Response(runner.stderr).text();
     const status = await runner.status;
 
-    assert.equal(status.code, 130);
+    assert.equal(status.code, 130, stderr);
     assert.match(stderr, /Interrupted: stopping workloads/);
     assert.match(rest.join("\n"), /INTERRUPTED long probe/);
     assert.ok(
@@ -54,11 +63,71 @@ Deno.test("SIGINT stops the run, writes the report with what was measured, and e
     const report: RunReport = JSON.parse(await Deno.readTextFile(json));
     assert.equal(report.exitCode, 130);
     assert.equal(report.scenarios[0]!.status, "interrupted");
+    for (const w of report.scenarios[0]!.workloads) {
+      assert.notEqual(w.status, "failed", `${w.name}: ${w.error}`);
+    }
     const probe = report.scenarios[0]!.workloads.find((w) => w.name === "probe")!;
     assert.equal(probe.status, "stopped");
     const r = probe.result as UdpProbeResult;
     assert.ok(r.sent >= 100, `measured before the interrupt: sent ${r.sent}`);
     assert.ok(r.stoppedEarly);
+    assert.equal(r.sent, r.delivered + r.lost + r.late);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("SIGINT to the runner stops the run, writes the report with what was measured, and exits 130", async () => {
+  await interruptedRun((runner) => runner.kill("SIGINT"));
+});
+
+Deno.test("SIGINT to the whole process group, as a terminal's Ctrl-C, stops the run the same way", async () => {
+  await interruptedRun((runner) => Deno.kill(-runner.pid, "SIGINT"));
+});
+
+Deno.test("^C typed at a real terminal (a pseudo-terminal from script(1)) stops the run with every measurement", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall-pty-" });
+  const json = `${dir}/report.json`;
+  try {
+    const command = [
+      Deno.execPath(),
+      "run -A --unstable-net harness/cli/main.ts run tests/fixtures/long_probe.ts --json",
+      json,
+    ].join(" ");
+    // script runs the command on a new pseudo-terminal, as its foreground job, and copies
+    // its own stdin to the terminal: a 0x03 byte there is a Ctrl-C typed at the keyboard.
+    const terminal = new Deno.Command("script", {
+      args: ["-qfec", command, "/dev/null"],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const keyboard = terminal.stdin.getWriter();
+    const decoder = new TextDecoder();
+    let screen = "";
+    let typed = false;
+    for await (const chunk of terminal.stdout) {
+      screen += decoder.decode(chunk, { stream: true });
+      if (!typed && screen.includes("start  probe")) {
+        typed = true;
+        setTimeout(() => keyboard.write(new Uint8Array([0x03])).catch(() => {}), 1000);
+      }
+    }
+    await keyboard.close().catch(() => {});
+    await terminal.stderr.cancel();
+    const status = await terminal.status;
+    assert.equal(status.code, 130, screen.slice(-2000));
+    assert.match(screen, /Interrupted: stopping workloads/);
+    const report: RunReport = JSON.parse(await Deno.readTextFile(json));
+    assert.equal(report.scenarios[0]!.status, "interrupted");
+    for (const w of report.scenarios[0]!.workloads) {
+      assert.notEqual(w.status, "failed", `${w.name}: ${w.error}`);
+    }
+    const r = report.scenarios[0]!.workloads.find((w) => w.name === "probe")!
+      .result as UdpProbeResult;
+    assert.ok(r.sent >= 100, `measured before the interrupt: sent ${r.sent}`);
     assert.equal(r.sent, r.delivered + r.lost + r.late);
   } finally {
     await Deno.remove(dir, { recursive: true });

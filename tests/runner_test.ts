@@ -11,7 +11,7 @@ import {
   udpEcho,
   udpProbe,
 } from "../mod.ts";
-import { settledLoss } from "../harness/runner/run.ts";
+import { settledLoss } from "../harness/runner/events.ts";
 import { isAlive } from "./_processes.ts";
 import type { UdpProbeResult } from "../harness/measure/results.ts";
 

@@ -48,11 +48,11 @@ Deno.test("SIGKILL of the runner mid-scenario leaves no agent, namespace, link o
     (await namedNetns()).filter((n) => n.includes(runId) || n.startsWith("sq-")),
     [],
   );
-  // The one thing left is the run's ledger, which says what the run started; squall
+  // The one thing left is the run's record, which says what the run started; squall
   // clean finds every recorded process already gone and removes it.
-  const ledgers = filesNamed(runId, ["/tmp", "/run", "/dev/shm", "/sys/fs/bpf"]);
-  assert.equal(ledgers.length, 1, `the run's ledger is left: ${ledgers}`);
-  assert.match(ledgers[0]!, new RegExp(`/squall(-runs)?/${runId}-\\d+\\.jsonl$`));
+  const runRecords = filesNamed(runId, ["/tmp", "/run", "/dev/shm", "/sys/fs/bpf"]);
+  assert.equal(runRecords.length, 1, `the run's record is left: ${runRecords}`);
+  assert.match(runRecords[0]!, new RegExp(`/squall(-runs)?/${runId}-\\d+\\.jsonl$`));
   assert.match(await squallClean(), new RegExp(`removed run ${runId}: 0 processes still running`));
   assert.deepEqual(filesNamed(runId, ["/tmp", "/run", "/dev/shm", "/sys/fs/bpf"]), []);
 });

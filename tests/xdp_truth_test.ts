@@ -261,7 +261,7 @@ Deno.test("SIGKILL of the runner while droppers are attached leaves no XDP progr
     }, 5000);
     assert.ok(settled, `xdp_drop programs loaded with no process holding them: ${orphans}`);
     assert.deepEqual([...difference(bpffsEntries(), bpffsBefore)], [], "nothing new in bpffs");
-    // The run's ledger is all that is left; squall clean removes it.
+    // The run's record is all that is left; squall clean removes it.
     assert.match(await squallClean(), /removed run [0-9a-f]{6}: 0 processes still running/);
   } finally {
     if (!killed) {

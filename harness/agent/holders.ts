@@ -8,30 +8,63 @@
  * @module
  */
 
+import { type CommandOutput, runCommand, tailLines } from "../core/command.ts";
 import type { PortHolder } from "../measure/results.ts";
 
+/** Options of {@linkcode ssArgs}. */
+export interface SsArgsOptions {
+  /**
+   * Only listening sockets (`-l`), for a TCP server that is ready once it listens;
+   * otherwise sockets in every state (`-a`).
+   * @default {false}
+   */
+  listening?: boolean;
+  /**
+   * Name the processes that own each socket (`-p`, which reads every process's
+   * /proc/<pid>/fd: slower); without it every holder has a null pid and program.
+   * @default {true}
+   */
+  processes?: boolean;
+}
+
 /** Options of {@linkcode lookupHolders}. */
-export interface LookupHoldersOptions {
+export interface LookupHoldersOptions extends SsArgsOptions {
   /** Cancels the lookup (the `ss` process is killed). */
   signal?: AbortSignal;
 }
 
 /**
- * The arguments of `ss` that list every socket of `protocol` (all states) whose local
- * port is `port`: no header, numeric, with processes.
+ * The arguments of `ss` that list every socket of `protocol` (all states, or only
+ * listening ones) whose local port is `port`: no header, numeric, with processes unless
+ * told otherwise.
  *
  * @example
  * ```ts
  * import { ssArgs } from "./holders.ts";
  * console.assert(ssArgs("udp", 7000).join(" ") === "-H -n -a -p -u sport = :7000");
+ * const listening = ssArgs("tcp", 80, { listening: true, processes: false });
+ * console.assert(listening.join(" ") === "-H -n -l -t sport = :80");
  * ```
  */
-export function ssArgs(protocol: "tcp" | "udp", port: number): string[] {
+export function ssArgs(
+  protocol: "tcp" | "udp",
+  port: number,
+  options: SsArgsOptions = {},
+): string[] {
   checkProtocol(protocol);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new RangeError(`Cannot list holders of port ${JSON.stringify(port)}: expected 0-65535`);
   }
-  return ["-H", "-n", "-a", "-p", protocol === "udp" ? "-u" : "-t", "sport", "=", `:${port}`];
+  return [
+    "-H",
+    "-n",
+    options.listening ? "-l" : "-a",
+    ...(options.processes === false ? [] : ["-p"]),
+    protocol === "udp" ? "-u" : "-t",
+    "sport",
+    "=",
+    `:${port}`,
+  ];
 }
 
 // State Recv-Q Send-Q Local Peer [Process], with a Netid column first when ss lists
@@ -92,8 +125,9 @@ export function parseSs(output: string, protocol: "tcp" | "udp"): PortHolder[] {
 }
 
 /**
- * Runs `[...prefix, ssPath, ...ssArgs(protocol, port)]` and returns who holds the port.
- * Throws when the command fails, with the tail of its stderr.
+ * Runs `[...prefix, ssPath, ...ssArgs(protocol, port, options)]` and returns who holds
+ * the port. Throws a `CommandError` with the tail of its stderr when the command fails
+ * or takes over 10 s.
  *
  * @example
  * ```ts ignore
@@ -109,14 +143,11 @@ export async function lookupHolders(
   prefix: string[] = [],
   options: LookupHoldersOptions = {},
 ): Promise<PortHolder[]> {
-  const [program, ...args] = commandOf(ssPath, protocol, port, prefix);
-  const output = await new Deno.Command(program!, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
+  const [program, ...args] = commandOf(ssPath, protocol, port, prefix, options);
+  const output = await runCommand(program!, args, {
+    noThrow: true,
     ...(options.signal ? { signal: options.signal } : {}),
-  }).output();
+  });
   return parseSs(checked(output, program!, port), protocol);
 }
 
@@ -149,7 +180,14 @@ export function lookupHoldersSync(
     stdout: "piped",
     stderr: "piped",
   }).outputSync();
-  return parseSs(checked(output, program!, port), protocol);
+  const decoder = new TextDecoder();
+  const result = {
+    code: output.signal === null ? output.code : null,
+    signal: output.signal,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+  return parseSs(checked(result, program!, port), protocol);
 }
 
 function commandOf(
@@ -157,25 +195,27 @@ function commandOf(
   protocol: "tcp" | "udp",
   port: number,
   prefix: string[],
+  options: SsArgsOptions = {},
 ): string[] {
   if (typeof ssPath !== "string" || ssPath === "") {
     throw new TypeError(
       `Cannot look up holders: ssPath must be a path, got ${JSON.stringify(ssPath)}`,
     );
   }
-  return [...prefix, ssPath, ...ssArgs(protocol, port)];
+  return [...prefix, ssPath, ...ssArgs(protocol, port, options)];
 }
 
-function checked(output: Deno.CommandOutput, program: string, port: number): string {
+function checked(output: CommandOutput, program: string, port: number): string {
   if (output.code !== 0) {
-    const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").slice(-5).join("\n");
+    const stderr = tailLines(output.stderr.trim(), 5);
+    const how = output.signal
+      ? `was killed by ${output.signal}`
+      : `exited with code ${output.code}`;
     throw new Error(
-      `Cannot look up holders of port ${port}: "${program}" exited with code ${output.code}${
-        stderr ? `: ${stderr}` : ""
-      }`,
+      `Cannot look up holders of port ${port}: "${program}" ${how}${stderr ? `: ${stderr}` : ""}`,
     );
   }
-  return new TextDecoder().decode(output.stdout);
+  return output.stdout;
 }
 
 function checkProtocol(protocol: unknown): void {

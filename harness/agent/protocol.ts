@@ -17,6 +17,28 @@ export type ReadySpec = { tcp: number } | { udp: number } | {
   stdout: { source: string; flags: string };
 };
 
+/** A UDP or TCP echo server as an agent runs it. */
+export interface EchoSettings {
+  /** Address to bind (0.0.0.0, or 127.0.0.1 on loopback). */
+  hostname: string;
+  /** Port to listen on. */
+  port: number;
+}
+
+/** The backoff of a reconnect storm, in ms. */
+export interface BackoffSettings {
+  /** Fixed or exponential. */
+  type: "fixed" | "exponential";
+  /** The first wait, and the wait after a success. */
+  initialMs: number;
+  /** The longest wait. */
+  maxMs: number;
+  /** Growth per failure in a row. */
+  factor: number;
+  /** Random spread, 0-1. */
+  jitter: number;
+}
+
 /** A TCP probe as an agent runs it. */
 export interface TcpProbeSettings {
   /** Local address to bind (0.0.0.0, or 127.0.0.1 on loopback). */
@@ -58,13 +80,7 @@ export interface StormSettings {
   /** Most attempts in flight at once. */
   concurrency: number;
   /** The backoff, in ms. */
-  backoff: {
-    type: "fixed" | "exponential";
-    initialMs: number;
-    maxMs: number;
-    factor: number;
-    jitter: number;
-  };
+  backoff: BackoffSettings;
   /** TCP or UDP. */
   protocol: "tcp" | "udp";
   /** Attempt timeout. */
@@ -131,9 +147,9 @@ export interface ExecSettings {
 
 /** A workload as an agent receives it: every name resolved, every duration in ms. */
 export type AgentWorkload =
-  | { kind: "udpEcho"; hostname: string; port: number }
+  | ({ kind: "udpEcho" } & EchoSettings)
   | ({ kind: "udpProbe" } & ProbeSettings)
-  | { kind: "tcpEcho"; hostname: string; port: number }
+  | ({ kind: "tcpEcho" } & EchoSettings)
   | ({ kind: "tcpProbe" } & TcpProbeSettings)
   | ({ kind: "reconnectStorm" } & StormSettings)
   | ({ kind: "bindChurn" } & ChurnSettings)

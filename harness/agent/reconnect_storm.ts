@@ -18,6 +18,7 @@
 
 import type { StormSettings } from "./protocol.ts";
 import type { RunningWorkload } from "./running.ts";
+import { Sleeper } from "../core/sleep.ts";
 import { classifyError, emptyErrorCounts } from "../measure/connect_errors.ts";
 import { Histogram } from "../measure/histogram.ts";
 import type {
@@ -96,8 +97,8 @@ export function startReconnectStorm(
   const inFlight = new Set<InFlightAttempt>();
   /** The one timer that times out attempts, armed for the oldest deadline in flight. */
   let timeoutTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Clients waiting out a backoff: calling one wakes it. */
-  const sleepers = new Set<() => void>();
+  /** Clients waiting out a backoff; halt() wakes them all. */
+  const sleeper = new Sleeper();
   // Written from one shared buffer, read into another: only the byte count matters,
   // so memory does not grow with the number of clients.
   const payload = new Uint8Array(size).fill(0x5a);
@@ -148,7 +149,7 @@ export function startReconnectStorm(
     if (stopping) return;
     stopping = true;
     slots.close();
-    for (const wake of [...sleepers]) wake();
+    sleeper.wakeAll();
     for (const attempt of inFlight) abort(attempt, STOPPED);
   }
 
@@ -184,18 +185,6 @@ export function startReconnectStorm(
       }
       abort(attempt, TIMED_OUT);
     }
-  }
-
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const id = setTimeout(wake, ms);
-      function wake() {
-        clearTimeout(id);
-        sleepers.delete(wake);
-        resolve();
-      }
-      sleepers.add(wake);
-    });
   }
 
   function record(client: number, atMs: number, connectMs: number | null, outcome: Outcome): void {
@@ -342,7 +331,7 @@ export function startReconnectStorm(
       if (deadline !== null && performance.now() + waitMs >= deadline) return;
       // A zero wait goes on at once: setTimeout(0) takes about 2 ms in Deno 2.9, and each
       // attempt already awaits I/O, so the loop yields without it.
-      if (waitMs > 0) await sleep(waitMs);
+      if (waitMs > 0) await sleeper.sleep(waitMs);
     }
     // Out of the loop early: stopped (or out of time) before its cycles or duration.
     if (stopping && !(deadline !== null && performance.now() >= deadline)) stoppedEarly = true;

@@ -8,6 +8,7 @@
  */
 
 import { type RunningWorkload } from "./running.ts";
+import { Sleeper } from "../core/sleep.ts";
 import { countError } from "../native/counts.ts";
 import type { TcpEchoResult } from "../measure/results.ts";
 
@@ -52,7 +53,8 @@ function echo(listener: Deno.TcpListener, hostname: string): RunningWorkload<Tcp
   let maxConcurrent = 0;
   let bytes = 0;
   let stopping = false;
-  let wake: (() => void) | undefined;
+  /** The waits of the accept loop; shutdown() wakes them. */
+  const sleeper = new Sleeper();
 
   const result = (): TcpEchoResult => ({
     kind: "tcpEcho",
@@ -87,18 +89,6 @@ function echo(listener: Deno.TcpListener, hostname: string): RunningWorkload<Tcp
     }
   }
 
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const id = setTimeout(done, ms);
-      function done() {
-        clearTimeout(id);
-        wake = undefined;
-        resolve();
-      }
-      wake = done;
-    });
-  }
-
   async function acceptLoop(): Promise<void> {
     while (!stopping) {
       let conn: Deno.TcpConn;
@@ -108,7 +98,7 @@ function echo(listener: Deno.TcpListener, hostname: string): RunningWorkload<Tcp
         if (stopping) return;
         countError(errors, error);
         if (error instanceof Deno.errors.BadResource) throw error;
-        await sleep(ACCEPT_RETRY_MS);
+        await sleeper.sleep(ACCEPT_RETRY_MS);
         continue;
       }
       if (stopping) {
@@ -127,7 +117,7 @@ function echo(listener: Deno.TcpListener, hostname: string): RunningWorkload<Tcp
   function shutdown(): void {
     if (stopping) return;
     stopping = true;
-    wake?.();
+    sleeper.wakeAll();
     try {
       listener.close();
     } catch {

@@ -24,6 +24,7 @@
 import { classifyError, emptyErrorCounts } from "../measure/connect_errors.ts";
 import type { TcpProbeSettings } from "./protocol.ts";
 import type { RunningWorkload } from "./running.ts";
+import { Sleeper } from "../core/sleep.ts";
 import { Histogram } from "../measure/histogram.ts";
 import type { TcpProbeResult } from "../measure/results.ts";
 
@@ -90,7 +91,8 @@ export function startTcpProbe(settings: TcpProbeSettings): RunningWorkload<TcpPr
   // event loop would. The next exchange takes it over as its first read.
   let idleRead: Promise<number | null> | undefined;
   let idleWatch: Promise<void> = Promise.resolve();
-  let wake: (() => void) | undefined;
+  /** Every wait of the probe; stop() wakes them. */
+  const sleeper = new Sleeper();
   let abortConnect: (() => void) | undefined;
 
   const result = (): TcpProbeResult => {
@@ -120,19 +122,6 @@ export function startTcpProbe(settings: TcpProbeSettings): RunningWorkload<TcpPr
     const c = conn;
     conn = undefined;
     c?.close();
-  }
-
-  /** Waits `ms`, or less if stopped. */
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const id = setTimeout(done, ms);
-      function done() {
-        clearTimeout(id);
-        wake = undefined;
-        resolve();
-      }
-      wake = done;
-    });
   }
 
   /** Counts a request that failed with `error`. */
@@ -288,7 +277,7 @@ export function startTcpProbe(settings: TcpProbeSettings): RunningWorkload<TcpPr
       }
       if (Math.max(now, slot) >= stopAt) break;
       if (now < slot) {
-        await sleep(slot - now);
+        await sleeper.sleep(slot - now);
         if (stopping) break;
       }
       slot += intervalMs;
@@ -320,7 +309,7 @@ export function startTcpProbe(settings: TcpProbeSettings): RunningWorkload<TcpPr
     stop() {
       if (!stopping) {
         stopping = true;
-        wake?.();
+        sleeper.wakeAll();
         abortConnect?.();
         disconnect();
       }

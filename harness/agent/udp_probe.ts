@@ -9,6 +9,7 @@
 
 import { isProbe, writeHeader } from "../native/probe_packet.ts";
 import { type RunningWorkload } from "./running.ts";
+import { Sleeper } from "../core/sleep.ts";
 import { countError } from "../native/counts.ts";
 import { SeqWindow } from "../native/seq_window.ts";
 import { Histogram } from "../measure/histogram.ts";
@@ -70,7 +71,9 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
   let sendEndMs = 0;
   let stopping = false;
   let stoppedEarly = false;
-  let wake: (() => void) | undefined;
+  /** Every wait of the probe; stop() wakes them. */
+  const sleeper = new Sleeper();
+  /** Wakes the wait for the awaited reply (ping-pong), while there is one. */
   let replied: (() => void) | undefined;
 
   const result = (): UdpProbeResult => {
@@ -147,29 +150,15 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
     }
   }
 
-  /** Waits `ms`, or less if stopped (or, with `orReply`, if the awaited reply comes). */
-  function sleep(ms: number, orReply = false): Promise<void> {
-    return new Promise((resolve) => {
-      const id = setTimeout(done, ms);
-      function done() {
-        clearTimeout(id);
-        wake = undefined;
-        replied = undefined;
-        resolve();
-      }
-      wake = done;
-      if (orReply) replied = done;
-    });
-  }
-
   /** Ping-pong: paces to at most `rate`, sends one datagram, waits for its answer. */
   async function pingPongOnce(view: DataView, packet: Uint8Array, now: number): Promise<void> {
     const next = startMs + sent * (1000 / settings.rate);
-    if (now < next) await sleep(next - now);
+    if (now < next) await sleeper.sleep(next - now);
     if (stopping) return;
     const sentAtMs = performance.now();
     writeHeader(view, flowId, sent, sentAtMs);
-    const answered = sleep(settings.timeoutMs, true);
+    const answered = sleeper.sleepUnlessWoken(settings.timeoutMs);
+    replied = answered.wake;
     // Not awaited: the reply is what matters, and one event-loop turn less is ~10us less.
     // The packet buffer is rewritten only after the answer (or the timeout).
     conn.send(packet as Uint8Array<ArrayBuffer>, target).catch((error) => {
@@ -177,7 +166,8 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
     });
     timeline.sent(sentAtMs - startMs);
     sent++;
-    await answered;
+    await answered.promise;
+    replied = undefined;
   }
 
   async function sendLoop(): Promise<void> {
@@ -223,15 +213,15 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
         // Note: on a VM, a timer pending while replies are in flight delays their receipt
         // (about 250us p50 at 2000/s here); pingPong mode waits on the reply instead.
         const next = startMs + sent * intervalMs;
-        await sleep(Math.max(0, next - performance.now()));
+        await sleeper.sleep(Math.max(0, next - performance.now()));
       } else {
-        await sleep(0);
+        await sleeper.sleep(0);
       }
     }
     sendEndMs = performance.now();
     if (sent < total) stoppedEarly = true;
     // Give the last datagram its full timeout to come back.
-    if (!stopping) await sleep(settings.timeoutMs);
+    if (!stopping) await sleeper.sleep(settings.timeoutMs);
     endMs = performance.now();
   }
 
@@ -254,7 +244,7 @@ export function startUdpProbe(settings: ProbeSettings): RunningWorkload<UdpProbe
     stop() {
       if (!stopping) {
         stopping = true;
-        wake?.();
+        sleeper.wakeAll();
       }
       return done;
     },

@@ -10,6 +10,7 @@
 // process. It refuses to run in a namespace that has any interface but "lo": the host's.
 
 import { BindWatch } from "../kernel/bind_watch.ts";
+import { runCommand } from "../core/command.ts";
 import { cString, errnoText, LIBBPF_CANDIDATES, openLibraries } from "../kernel/libbpf.ts";
 import { findLibrary } from "../native/libc.ts";
 import { XDP_DROP_OBJECT, XdpDropper } from "../kernel/xdp_dropper.ts";
@@ -35,18 +36,9 @@ const XDP_FLAGS_SKB_MODE = 1 << 1;
 const XDP_ATTACHED = { 1: "native (driver)", 2: "generic (skb)", 3: "offloaded", 4: "multi" };
 
 async function ip(...args: string[]): Promise<string> {
-  const out = await new Deno.Command("ip", {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  const decoder = new TextDecoder();
-  if (!out.success) {
-    throw new Error(`ip ${args.join(" ")}: ${decoder.decode(out.stderr).trim()}`);
-  }
-  return decoder.decode(out.stdout);
+  const out = await runCommand("ip", args, { noThrow: true });
+  if (out.code !== 0) throw new Error(`ip ${args.join(" ")}: ${out.stderr.trim()}`);
+  return out.stdout;
 }
 
 /** The XDP mode the kernel reports for an interface, or undefined when none is attached. */

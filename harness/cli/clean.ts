@@ -1,11 +1,11 @@
 /**
- * `squall clean`: removes exactly what crashed runs recorded in their run ledgers (see
- * run_ledger.ts), and nothing else. For each ledger whose runner is gone (no such
+ * `squall clean`: removes exactly what crashed runs recorded in their run records (see
+ * run_record.ts), and nothing else. For each run record whose runner is gone (no such
  * pid, or the pid now belongs to a process with another start time), every recorded
  * process still running with its recorded start time is sent SIGKILL, by pid; a
  * recorded cgroup that still exists (and is named as squall names the run's cgroups,
  * right under a cgroup2 mount) has everything in it killed and is removed; then the
- * ledger file is removed. Ledgers of runs still going are left alone. Nothing is ever
+ * run record file is removed. Run records of runs still going are left alone. Nothing is ever
  * looked up or ended by name.
  *
  * @module
@@ -21,18 +21,19 @@ import {
 import {
   bootId,
   isSameProcess,
-  type LedgerProcess,
-  listRunLedgers,
+  listRunRecords,
   processInfo,
-  readRunLedger,
-  runLedgerDirs,
+  readRunRecord,
+  type RecordedProcess,
+  runRecordDirs,
+  untrustedBecause,
 } from "../runner/run_record.ts";
 
 /** Options of {@linkcode cleanRuns}. */
 export interface CleanOptions {
   /**
-   * The directories to look for ledgers in.
-   * @default {runLedgerDirs()}
+   * The directories to look for run records in.
+   * @default {runRecordDirs()}
    */
   dirs?: string[];
   /**
@@ -47,28 +48,30 @@ export interface CleanOptions {
   waitMs?: number;
 }
 
-/** What clean did (or would do) with one ledger. */
+/** What clean did (or would do) with one run record. */
 export interface CleanedRun {
-  /** The ledger file. */
+  /** The run record file. */
   path: string;
-  /** The run's id, or null when the ledger could not be read. */
+  /** The run's id, or null when the run record could not be read. */
   runId: string | null;
   /**
    * `live`: its runner is still running, left alone. `removed`: cleaned, file removed.
    * `would-remove`: what a dry run found to clean. `unreadable`: left alone. `failed`:
    * something recorded could not be removed (`error` says what); the file is kept.
+   * `refused`: the record, or its directory, could have been written by another user
+   * (`error` says why); it is not read, and nothing it names is touched.
    */
-  outcome: "live" | "removed" | "would-remove" | "unreadable" | "failed";
+  outcome: "live" | "removed" | "would-remove" | "unreadable" | "failed" | "refused";
   /** The runner's pid, when known. */
   runnerPid: number | null;
   /** Recorded processes that were still running and were (or would be) killed. */
-  killed: LedgerProcess[];
+  killed: RecordedProcess[];
   /** Of those, any still there after the wait (a process in uninterruptible sleep). */
-  survived: LedgerProcess[];
+  survived: RecordedProcess[];
   /** Recorded pids now used by another process (different start time): not touched. */
-  reused: LedgerProcess[];
+  reused: RecordedProcess[];
   /** Recorded processes already gone. */
-  gone: LedgerProcess[];
+  gone: RecordedProcess[];
   /**
    * Recorded cgroups that were still there, removed (or to be removed), with the
    * processes that were in them and were (or would be) killed.
@@ -90,42 +93,60 @@ export interface CleanedRun {
  * ```
  */
 export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[]> {
-  const dirs = options.dirs ?? runLedgerDirs();
+  const dirs = options.dirs ?? runRecordDirs();
   const dryRun = options.dryRun ?? false;
   const thisBoot = bootId();
   const results: CleanedRun[] = [];
-  for (const path of dirs.flatMap(listRunLedgers)) {
-    const result: CleanedRun = {
-      path,
-      runId: null,
-      outcome: "unreadable",
-      runnerPid: null,
-      killed: [],
-      survived: [],
-      reused: [],
-      gone: [],
-      cgroups: [],
-      foreignCgroups: [],
-      error: null,
-    };
+  const blank = (path: string): CleanedRun => ({
+    path,
+    runId: null,
+    outcome: "unreadable",
+    runnerPid: null,
+    killed: [],
+    survived: [],
+    reused: [],
+    gone: [],
+    cgroups: [],
+    foreignCgroups: [],
+    error: null,
+  });
+  const paths: string[] = [];
+  for (const dir of dirs) {
+    const files = listRunRecords(dir);
+    if (files.length === 0) continue;
+    // A record names processes to kill: read it only where nobody else could write.
+    const why = untrustedBecause(dir, "directory");
+    if (why !== null) {
+      results.push({ ...blank(dir), outcome: "refused", error: why });
+      continue;
+    }
+    for (const path of files) {
+      const why = untrustedBecause(path, "file");
+      if (why === null) paths.push(path);
+      else results.push({ ...blank(path), outcome: "refused", error: why });
+    }
+  }
+  for (const path of paths) {
+    const result = blank(path);
     results.push(result);
-    let ledger;
+    let runRecord;
     try {
-      ledger = readRunLedger(path);
+      runRecord = readRunRecord(path);
     } catch (error) {
       result.error = error instanceof Error ? error.message : String(error);
       continue;
     }
-    result.runId = ledger.runId;
-    result.runnerPid = ledger.runner.pid;
+    result.runId = runRecord.runId;
+    result.runnerPid = runRecord.runner.pid;
     // After a reboot every recorded process is gone, and pids and start times mean
     // other processes: touch none of them.
-    const sameBoot = ledger.bootId === null || thisBoot === null || ledger.bootId === thisBoot;
-    if (sameBoot && isSameProcess(ledger.runner.pid, ledger.runner.startTime)) {
+    const sameBoot = runRecord.bootId === null || thisBoot === null ||
+      runRecord.bootId === thisBoot;
+    if (sameBoot && isSameProcess(runRecord.runner.pid, runRecord.runner.startTime)) {
       result.outcome = "live";
       continue;
     }
-    for (const p of ledger.processes) {
+    for (const p of runRecord.processes) {
       const info = processInfo(p.pid);
       const running = info !== undefined && info.state !== "Z" && info.state !== "X";
       if (!sameBoot || !running) result.gone.push(p);
@@ -134,8 +155,8 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
     }
     const mounts = systemCgroup2Mounts();
     const cgroups: string[] = [];
-    for (const cgroup of ledger.cgroups) {
-      if (!isRunCgroupPath(cgroup, ledger.runId, mounts)) result.foreignCgroups.push(cgroup);
+    for (const cgroup of runRecord.cgroups) {
+      if (!isRunCgroupPath(cgroup, runRecord.runId, mounts)) result.foreignCgroups.push(cgroup);
       else if (sameBoot && exists(cgroup)) cgroups.push(cgroup);
     }
     if (dryRun) {
@@ -162,8 +183,8 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
       }
     }
     if (errors.length > 0) {
-      // The ledger stays: it is what a later clean needs to try again.
-      result.error = `${errors.join("; ")}; ledger file kept, to try again`;
+      // The run record stays: it is what a later clean needs to try again.
+      result.error = `${errors.join("; ")}; run record file kept, to try again`;
       result.outcome = "failed";
       continue;
     }
@@ -171,7 +192,7 @@ export async function cleanRuns(options: CleanOptions = {}): Promise<CleanedRun[
       Deno.removeSync(path);
       result.outcome = "removed";
     } catch (error) {
-      result.error = `cannot remove the ledger file: ${
+      result.error = `cannot remove the run record file: ${
         error instanceof Error ? error.message : error
       }`;
     }
@@ -188,7 +209,7 @@ function exists(path: string): boolean {
   }
 }
 
-async function waitGone(processes: LedgerProcess[], ms: number): Promise<LedgerProcess[]> {
+async function waitGone(processes: RecordedProcess[], ms: number): Promise<RecordedProcess[]> {
   const deadline = performance.now() + ms;
   let left = processes.filter((p) => isSameProcess(p.pid, p.startTime));
   while (left.length > 0 && performance.now() < deadline) {
@@ -207,14 +228,14 @@ export interface FormatCleanOptions {
   dryRun?: boolean;
   /**
    * The directories that were searched, for the line saying there was nothing.
-   * @default {runLedgerDirs()}
+   * @default {runRecordDirs()}
    */
   dirs?: string[];
 }
 
 /**
- * Lines for people: one per ledger, and a last line.
- * `removed run 1a2b3c: 0 processes still running, ledger file`.
+ * Lines for people: one per run record, and a last line.
+ * `removed run 1a2b3c: 0 processes still running, run record file`.
  *
  * @example
  * ```ts
@@ -223,12 +244,12 @@ export interface FormatCleanOptions {
  * ```
  */
 export function formatClean(results: CleanedRun[], options: FormatCleanOptions = {}): string {
-  const dirs = options.dirs ?? runLedgerDirs();
+  const dirs = options.dirs ?? runRecordDirs();
   if (results.length === 0) {
-    return `No run ledgers in ${dirs.join(", ")}: nothing to clean.`;
+    return `No run records in ${dirs.join(", ")}: nothing to clean.`;
   }
   const lines: string[] = [];
-  const describe = (p: LedgerProcess) => `pid ${p.pid} ${p.role}`;
+  const describe = (p: RecordedProcess) => `pid ${p.pid} ${p.role}`;
   for (const r of results) {
     const run = r.runId !== null ? `run ${r.runId}` : r.path;
     switch (r.outcome) {
@@ -239,6 +260,11 @@ export function formatClean(results: CleanedRun[], options: FormatCleanOptions =
         break;
       case "unreadable":
         lines.push(`left ${r.path} alone: ${r.error}`);
+        break;
+      case "refused":
+        lines.push(
+          `refused ${r.path}: ${r.error}; another user could have written it, so it was not read`,
+        );
         break;
       case "removed":
       case "would-remove":
@@ -257,7 +283,7 @@ export function formatClean(results: CleanedRun[], options: FormatCleanOptions =
               : ""
           }`
         ).join("");
-        const file = r.error === null ? ", ledger file" : `; ${r.error}`;
+        const file = r.error === null ? ", run record file" : `; ${r.error}`;
         const verb = dry ? "would remove" : r.outcome === "failed" ? "could not clean" : "removed";
         lines.push(
           `${verb} ${run}: ${n} process${

@@ -3,7 +3,7 @@
 // that the two never mix. Off a terminal the CLI prints plain progress lines instead.
 
 import { styleText } from "node:util";
-import type { FlowProgress } from "../runner/run.ts";
+import type { FlowProgress } from "../runner/events.ts";
 import { formatProgressFigures } from "../render/text.ts";
 
 /** A terminal the live line can be drawn on. */

@@ -18,6 +18,12 @@
  */
 export type Duration = number | `${number}${"us" | "ms" | "s" | "m" | "h"}`;
 
+/**
+ * The longest duration squall accepts anywhere: 24 days, within what one timer can hold
+ * (2^31-1 ms, about 24.8 days; a longer `setTimeout` fires at once).
+ */
+export const MAX_DURATION_MS = 24 * 24 * 3_600_000;
+
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const PATTERN = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(us|ms|s|m|h)\s*$/;
 
@@ -36,11 +42,11 @@ export function tryParseDuration(value: unknown): number | { error: string } {
     if (!Number.isFinite(value) || value < 0) {
       return { error: `expected a duration of 0 or more milliseconds, got ${value}` };
     }
-    return value;
+    return withinLimit(value, value);
   }
   if (typeof value === "string") {
     const match = PATTERN.exec(value);
-    if (match) return Number(match[1]) * UNIT_MS[match[2]!]!;
+    if (match) return withinLimit(Number(match[1]) * UNIT_MS[match[2]!]!, value);
     return { error: `expected a duration such as "250ms" or "2s", got ${JSON.stringify(value)}` };
   }
   return { error: `expected a duration such as "250ms" or "2s", got ${describeValue(value)}` };
@@ -84,6 +90,11 @@ export function formatDuration(ms: number): string {
   if (seconds < 60) return `${seconds}s`;
   const total = Math.round(ms / 1000);
   return `${Math.floor(total / 60)}m${String(total % 60).padStart(2, "0")}s`;
+}
+
+function withinLimit(ms: number, given: unknown): number | { error: string } {
+  if (ms <= MAX_DURATION_MS) return ms;
+  return { error: `expected a duration of at most 24 days (576h), got ${describeValue(given)}` };
 }
 
 /** Rounds to at most three significant digits (two decimals below 10). */

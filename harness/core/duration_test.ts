@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { type Duration, formatDuration, parseDuration, tryParseDuration } from "./duration.ts";
+import {
+  type Duration,
+  formatDuration,
+  MAX_DURATION_MS,
+  parseDuration,
+  tryParseDuration,
+} from "./duration.ts";
 
 Deno.test("tryParseDuration() reads every unit into milliseconds", () => {
   assert.equal(tryParseDuration("250ms"), 250);
@@ -113,4 +119,15 @@ Deno.test({
     assert.equal(formatDuration(999.96), "1s");
     assert.equal(formatDuration(59_999), "1m00s");
   },
+});
+
+Deno.test("tryParseDuration() rejects durations longer than a timer can hold, as given", () => {
+  assert.deepEqual(tryParseDuration("1000h"), {
+    error: 'expected a duration of at most 24 days (576h), got "1000h"',
+  });
+  assert.deepEqual(tryParseDuration(3e9), {
+    error: "expected a duration of at most 24 days (576h), got 3000000000",
+  });
+  assert.equal(tryParseDuration("576h"), MAX_DURATION_MS);
+  assert.ok(MAX_DURATION_MS < 2 ** 31 - 1);
 });

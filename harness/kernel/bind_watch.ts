@@ -30,6 +30,7 @@ import {
   drainRing,
   type RawBindEvent,
 } from "./bind_watch_layout.ts";
+import { type CommandOutput, runCommand } from "../core/command.ts";
 import { EnvironmentError } from "../core/errors.ts";
 
 /** Path of the committed bind watch object. */
@@ -535,23 +536,22 @@ async function tracepointIds(): Promise<[number, number]> {
   const script = "mount -t tracefs tracefs /sys/kernel/tracing && for name; do " +
     'cat "/sys/kernel/tracing/events/syscalls/$name/id" || exit 1; done';
   const args = ["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"];
-  let output: Deno.CommandOutput;
+  let output: CommandOutput;
   try {
-    output = await new Deno.Command("unshare", {
-      args: [...args, ...TRACEPOINTS],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(10_000),
-    }).output();
+    output = await runCommand("unshare", [...args, ...TRACEPOINTS], {
+      timeoutMs: 10_000,
+      noThrow: true,
+    });
   } catch (error) {
     throw new EnvironmentError(`${what}: cannot run "unshare": ${error}`, HINT, { cause: error });
   }
-  const stderr = new TextDecoder().decode(output.stderr).trim();
-  const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
-  if (!output.success || lines.length !== TRACEPOINTS.length) {
+  const stderr = output.stderr.trim();
+  const lines = output.stdout.trim().split("\n");
+  if (output.code !== 0 || lines.length !== TRACEPOINTS.length) {
     throw new EnvironmentError(
-      `${what}: tracefs is not mounted, and mounting it privately failed (exit ${output.code}): ${stderr}`,
+      `${what}: tracefs is not mounted, and mounting it privately failed (exit ${
+        output.code ?? output.signal
+      }): ${stderr}`,
       HINT,
     );
   }

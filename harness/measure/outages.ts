@@ -14,7 +14,7 @@ import type { Timeline } from "./results.ts";
  * @example
  * ```ts
  * import type { Outage } from "./outages.ts";
- * const outage: Outage = { fromMs: 4100, toMs: 6000, sent: 1902 };
+ * const outage: Outage = { fromMs: 4100, toMs: 6000, sent: 1902, recovered: true };
  * console.assert(outage.toMs - outage.fromMs === 1900);
  * ```
  */
@@ -25,6 +25,12 @@ export interface Outage {
   toMs: number;
   /** Datagrams sent in the outage. */
   sent: number;
+  /**
+   * Whether a later interval was answered. False for an outage that lasted until the
+   * probe's last interval: service was never seen back, and `toMs` is only where the
+   * probe's timeline ends.
+   */
+  recovered: boolean;
 }
 
 /**
@@ -41,6 +47,7 @@ export interface Outage {
  *   late: [0, 0, 0, 0],
  * });
  * console.assert(outages.length === 1 && outages[0]!.fromMs === 100 && outages[0]!.toMs === 300);
+ * console.assert(outages[0]!.recovered);
  * ```
  */
 export function findOutages(timeline: Timeline): Outage[] {
@@ -50,10 +57,13 @@ export function findOutages(timeline: Timeline): Outage[] {
     const sent = timeline.sent[i] ?? 0;
     const answered = timeline.delivered[i] ?? 0;
     if (sent > 0 && answered === 0) {
-      if (!current) current = { fromMs: i * timeline.intervalMs, toMs: 0, sent: 0 };
+      if (!current) {
+        current = { fromMs: i * timeline.intervalMs, toMs: 0, sent: 0, recovered: false };
+      }
       current.toMs = (i + 1) * timeline.intervalMs;
       current.sent += sent;
     } else if (sent > 0 && current) {
+      current.recovered = true;
       outages.push(current);
       current = undefined;
     }

@@ -330,3 +330,16 @@ Deno.test("renderHtml() draws empty plots for flows with no replies and an unrea
   };
   assert.match(renderHtml(empty), /No scenarios ran\./);
 });
+
+Deno.test("renderHtml() says answered again only after an answer", () => {
+  const withOutage = (recovered: boolean) => {
+    const r = structuredClone(sampleReport());
+    const probe = r.scenarios[0]!.workloads.find((w) => w.result?.kind === "udpProbe")!;
+    (probe.result as UdpProbeResult).outages = [{ fromMs: 1000, toMs: 3000, sent: 20, recovered }];
+    return renderHtml(r);
+  };
+  assert.match(withOutage(true), /\(20 datagrams unanswered\); answered again from/);
+  const never = withOutage(false);
+  assert.match(never, /until the probe ended \(20 datagrams unanswered\); never answered again/);
+  assert.doesNotMatch(never, /20 datagrams unanswered\); answered again/);
+});

@@ -7,7 +7,8 @@
 
 import { styleText } from "node:util";
 import { formatDuration } from "../core/duration.ts";
-import type { FlowProgress, RunEvent } from "../runner/run.ts";
+import { escapeControls, terminalSafe } from "./terminal_safe.ts";
+import type { FlowProgress, RunEvent } from "../runner/events.ts";
 import type { RunReport, ScenarioReport, ScenarioStatus } from "../runner/report.ts";
 import type { LatencySummary } from "../measure/histogram.ts";
 import type {
@@ -34,7 +35,8 @@ function paint(options: TextOptions, style: Style, text: string): string {
 }
 
 /** Renders a run event as a progress line, or undefined for events that print nothing. */
-export function formatEvent(event: RunEvent, options: TextOptions): string | undefined {
+export function formatEvent(raw: RunEvent, options: TextOptions): string | undefined {
+  const event = terminalSafe(raw);
   const dim = (s: string) => paint(options, "dim", s);
   switch (event.type) {
     case "setup": {
@@ -134,7 +136,13 @@ export function formatProgressFigures(f: FlowProgress, full: boolean): string {
 }
 
 /** Renders the results of one scenario: flows, servers, thresholds, checks, errors. */
-export function formatScenarioReport(report: ScenarioReport, options: TextOptions): string {
+export function formatScenarioReport(raw: ScenarioReport, options: TextOptions): string {
+  // Names, logs and programs' output are shown escaped; errors keep their line breaks,
+  // each indented below the error, so no text of theirs starts a line of its own.
+  const report = {
+    ...terminalSafe({ ...raw, errors: [] }),
+    errors: raw.errors.map((e) => escapeControls(e, true)),
+  };
   const lines: string[] = [];
   const probes = report.workloads.filter((w) => w.result?.kind === "udpProbe");
   if (probes.length > 0) {
@@ -150,9 +158,13 @@ export function formatScenarioReport(report: ScenarioReport, options: TextOption
         paint(
           options,
           "yellow",
-          `  ${w.name}: outage from +${formatDuration(o.fromMs)} to +${
-            formatDuration(o.toMs)
-          } (${o.sent} datagrams unanswered); answered again from +${formatDuration(o.toMs)}`,
+          o.recovered
+            ? `  ${w.name}: outage from +${formatDuration(o.fromMs)} to +${
+              formatDuration(o.toMs)
+            } (${o.sent} datagrams unanswered); answered again from +${formatDuration(o.toMs)}`
+            : `  ${w.name}: outage from +${
+              formatDuration(o.fromMs)
+            } until the probe ended (${o.sent} datagrams unanswered); never answered again`,
         ),
       );
     }

@@ -36,7 +36,7 @@ export class LocalPrograms implements WorkloadHost {
   #stops = new Map<number, AbortController>();
 
   /**
-   * `onSpawn` hears of every process started (restarts too), for the run ledger;
+   * `onSpawn` hears of every process started (restarts too), for the run record;
    * `cgroup` gives the cgroup a program joins (see _program_cgroup.ts), or null for none;
    * `onLeftovers` hears of what a program left in it when squall ended it (and ended).
    */

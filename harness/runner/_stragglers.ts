@@ -2,6 +2,8 @@
 // under test forked and did not take down with it. They would keep the namespace (and
 // its links) alive after the run, so the runner ends them, by pid, and says so.
 
+import { namespaceInode } from "../kernel/bind_watch.ts";
+
 /** A process found in a namespace. */
 export interface Straggler {
   /** Its pid. */
@@ -49,4 +51,28 @@ export function endStragglers(stragglers: readonly Straggler[]): Straggler[] {
     }
   }
   return ended;
+}
+
+/**
+ * Ends the processes left in each host's namespace besides its agent (`agents`: host to
+ * agent pid); says, for the run's log, what was ended where.
+ */
+export function endHostStragglers(agents: ReadonlyMap<string, number>): string[] {
+  const said: string[] = [];
+  for (const [host, pid] of agents) {
+    let inode: number;
+    try {
+      inode = namespaceInode(pid);
+    } catch {
+      continue; // The agent is gone, and its namespace with it unless others hold it.
+    }
+    const ended = endStragglers(processesInNamespace(inode, new Set([pid])));
+    if (ended.length === 0) continue;
+    said.push(
+      `Processes were left running in host "${host}" after its workloads stopped; squall ended them: ${
+        describeProcesses(ended)
+      }`,
+    );
+  }
+  return said;
 }

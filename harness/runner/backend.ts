@@ -99,8 +99,14 @@ function spawn(argv: string[]): Deno.ChildProcess {
   }).spawn();
 }
 
-/** Ends the agent if the runner dies (even on SIGKILL): `setpriv --pdeathsig KILL --`. */
-const DIE_WITH_RUNNER = ["setpriv", "--pdeathsig", "KILL", "--"];
+/**
+ * Ends the agent if the runner dies (even on SIGKILL): `setpriv --pdeathsig KILL --`;
+ * then `setsid` puts it in a session of its own, out of the terminal's foreground
+ * process group, so a Ctrl-C reaches the runner alone and the runner stops the
+ * workloads, with what they measured. (setsid execs in place: the agent keeps the pid
+ * squall spawned, since a spawned child is not a group leader.)
+ */
+const DIE_WITH_RUNNER = ["setpriv", "--pdeathsig", "KILL", "--", "setsid", "--"];
 
 function localBackend(name: string, network: string, wrap: readonly string[]): HostBackend {
   return {

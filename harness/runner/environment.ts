@@ -6,23 +6,50 @@
 
 import { EnvironmentError, PrivilegeError } from "../core/errors.ts";
 import type { NetworkKind } from "../scenario/topology.ts";
+import type { ValidScenario } from "../scenario/scenario.ts";
 
-const TOOLS: Record<string, string> = {
-  ip: "iproute2",
-  nsenter: "util-linux",
-  unshare: "util-linux",
-  setpriv: "util-linux",
+/** Each tool squall runs, the Debian package it comes in, and what needs it. */
+const TOOLS: Record<string, { pkg: string; why: string }> = {
+  setpriv: { pkg: "util-linux", why: "every agent and program is started through it" },
+  setsid: { pkg: "util-linux", why: "agents run in a session of their own" },
+  ip: { pkg: "iproute2", why: "links are made with it" },
+  unshare: { pkg: "util-linux", why: "each host's namespace is made with it" },
+  nsenter: { pkg: "util-linux", why: "programs under test join their host's namespace with it" },
+  ss: { pkg: "iproute2", why: "programs under test and bind churn look up port holders with it" },
 };
 
-/** Throws a {@linkcode PrivilegeError} or {@linkcode EnvironmentError} with a hint. */
-export function checkEnvironment(network: NetworkKind): void {
-  const needed = network === "namespaces" ? Object.keys(TOOLS) : ["setpriv"];
-  const missing = needed.filter((tool) => findOnPath(tool) === undefined);
+/** What a scenario needs of the machine, from its declaration. */
+export interface EnvironmentNeeds {
+  /** How hosts are made. */
+  network: NetworkKind;
+  /**
+   * Whether it may start programs under test or bind churns: any declared, or a scenario
+   * function (which may start them with `t.start`).
+   */
+  programs: boolean;
+}
+
+/** The tools a scenario needs, by name. */
+export function toolsNeeded(needs: EnvironmentNeeds): string[] {
+  const tools = ["setpriv", "setsid"];
+  if (needs.network === "namespaces") tools.push("ip", "unshare", "nsenter");
+  if (needs.programs) tools.push("ss");
+  return tools;
+}
+
+/**
+ * Throws a {@linkcode PrivilegeError} or {@linkcode EnvironmentError} with a hint when
+ * this machine cannot run a scenario with these needs: every tool it will run is
+ * checked now, before anything is created.
+ */
+export function checkEnvironment(needs: EnvironmentNeeds): void {
+  const { network } = needs;
+  const missing = toolsNeeded(needs).filter((tool) => findOnPath(tool) === undefined);
   if (missing.length > 0) {
-    const packages = [...new Set(missing.map((t) => TOOLS[t]))].join(" ");
+    const packages = [...new Set(missing.map((t) => TOOLS[t]!.pkg))].join(" ");
     throw new EnvironmentError(
       `Cannot run a ${network} scenario: ${
-        missing.map((t) => `"${t}"`).join(", ")
+        missing.map((t) => `"${t}" (${TOOLS[t]!.why})`).join(", ")
       } not found on PATH`,
       `install them: apt-get install ${packages}`,
     );
@@ -33,6 +60,15 @@ export function checkEnvironment(network: NetworkKind): void {
       `run it as root (sudo -E env PATH="$PATH" deno task squall run ...), or give the scenario network: "loopback"`,
     );
   }
+}
+
+/** What a validated scenario needs of the machine. */
+export function needsOf(v: ValidScenario): EnvironmentNeeds {
+  const programs = typeof v.scenario.fn === "function" ||
+    v.workloads.some(({ placement }) =>
+      placement.run.kind === "exec" || placement.run.kind === "bindChurn"
+    );
+  return { network: v.network, programs };
 }
 
 /** The full path of an executable on PATH, or undefined. */

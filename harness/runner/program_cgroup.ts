@@ -8,17 +8,17 @@
 // `cgroup.kill` (Linux 5.14) ends them all at once, atomically against forks.
 //
 // - The cgroup is `<cgroup2 mount>/squall-<run id>-<runner pid>`, made on the first
-//   program start and recorded in the run ledger before it exists.
+//   program start and recorded in the run record before it exists.
 // - Each program joins a cgroup of its own under it (`program-<id>`) before it runs:
 //   `/bin/sh -c 'echo $$ > cgroup.procs && exec "$@"'` sits between setpriv and
 //   nsenter, and every step execs the next in place, so the program keeps the pid squall
-//   spawned (its signals, exit code and the ledger's record are those of the program).
+//   spawned (its signals, exit code and the run record's record are those of the program).
 //   Until it has joined, the parent-death signal covers it. Ending a program (restart,
 //   stop) empties its own cgroup: what it started goes with it, and nothing of the others.
 // - A watchdog, `/bin/sh` in a session of its own reading a pipe from the runner, kills
 //   what is in the cgroup and removes it as soon as that pipe closes: at the end of the
 //   run, or when the runner dies, however it dies. If the watchdog is killed too,
-//   `squall clean` does the same from the ledger.
+//   `squall clean` does the same from the run record.
 //
 // Without a writable cgroup2 mount (a container with a read-only /sys/fs/cgroup),
 // programs run as before, and `squall doctor` says what that costs.
@@ -119,7 +119,7 @@ export function cgroupName(runId: string, runnerPid: number): string {
 /**
  * Whether `path` is a cgroup squall would have made for run `runId`: a directory named
  * `squall-<runId>-<pid>` right under a cgroup2 mount point. `squall clean` touches
- * nothing else, whatever a ledger says.
+ * nothing else, whatever a run record says.
  *
  * @example
  * ```ts
@@ -247,7 +247,7 @@ export class ProgramCgroup {
 
   /**
    * Makes the cgroup of run `runId` under the first writable cgroup2 mount and starts its
-   * watchdog; `record` is called with its path before it is made (for the run ledger).
+   * watchdog; `record` is called with its path before it is made (for the run record).
    * Returns null, having made nothing, when there is no writable cgroup2 mount.
    */
   static create(

@@ -9,7 +9,7 @@ import type { Fault } from "../scenario/faults.ts";
 import type { ObservedBindFailure, WorkloadResult } from "../measure/results.ts";
 import type { ThresholdOutcome } from "../scenario/threshold.ts";
 import type { NetworkKind, PlannedInterface, PlannedLink } from "../scenario/topology.ts";
-import type { WorkloadSpec } from "../workloads/workloads.ts";
+import type { WorkloadSpec } from "../workloads/kinds.ts";
 
 /**
  * Version of the report format; bumped on any incompatible change.

@@ -1,5 +1,5 @@
 /**
- * The run ledger: a file per run that names every process the run started, so that
+ * The run record: a file per run that names every process the run started, so that
  * `squall clean` can end exactly those, and nothing else, after a runner crashed.
  *
  * squall's runs create almost nothing named (namespaces are anonymous and held by their
@@ -22,21 +22,25 @@
  *
  * It lives in `/run/squall/` (a tmpfs: gone after a reboot, like the processes), or in
  * `${TMPDIR:-/tmp}/squall-runs/` when /run cannot be written; `SQUALL_RUN_DIR` overrides
- * both (tests use it).
+ * both (tests use it). `squall clean` kills what a record names, so a record is trusted
+ * only where nobody else could have written it: the directory and the file must be owned
+ * by the user who runs squall (root) and writable by nobody else, and the directory is
+ * made with mode 0700 (its parent is never made: a missing `$TMPDIR` is an error).
+ * {@linkcode untrustedBecause} says why a path fails that test.
  *
  * @module
  */
 
 import { join } from "node:path";
 
-/** The version written in the header line of a ledger. */
-export const RUN_LEDGER_VERSION = 1;
+/** The version written in the header line of a run record. */
+export const RUN_RECORD_VERSION = 1;
 
-/** Where ledgers are written first. */
+/** Where run records are written first. */
 export const RUN_DIR = "/run/squall";
 
-/** A process as the ledger records it. */
-export interface LedgerProcess {
+/** A process as the run record records it. */
+export interface RecordedProcess {
   /** Its pid. */
   pid: number;
   /** Field 22 of /proc/<pid>/stat when it was recorded: clock ticks after boot. */
@@ -45,8 +49,8 @@ export interface LedgerProcess {
   role: string;
 }
 
-/** A ledger as read back from its file. */
-export interface RunLedgerContents {
+/** A run record as read back from its file. */
+export interface RunRecordContents {
   /** The file. */
   path: string;
   /** The run's id. */
@@ -58,53 +62,53 @@ export interface RunLedgerContents {
   /** Wall-clock start, ISO 8601. */
   startedAt: string;
   /** The processes it started, in the order they were recorded. */
-  processes: LedgerProcess[];
+  processes: RecordedProcess[];
   /** The cgroups it made (or was about to make), by path. */
   cgroups: string[];
 }
 
-/** Options of {@linkcode RunLedger.open}. */
-export interface RunLedgerOptions {
+/** Options of {@linkcode RunRecord.open}. */
+export interface RunRecordOptions {
   /**
-   * The directory to write the ledger in (made if missing).
+   * The directory to write the run record in (made if missing).
    * @default {`$SQUALL_RUN_DIR`, else `/run/squall`, else `${TMPDIR:-/tmp}/squall-runs`}
    */
   dir?: string;
 }
 
 /**
- * The directories ledgers may be in, in the order they are tried: `$SQUALL_RUN_DIR`
+ * The directories run records may be in, in the order they are tried: `$SQUALL_RUN_DIR`
  * alone when it is set, else /run/squall and `${TMPDIR:-/tmp}/squall-runs`.
  *
  * @example
  * ```ts
- * import { runLedgerDirs } from "./run_record.ts";
- * console.assert(runLedgerDirs().length >= 1);
+ * import { runRecordDirs } from "./run_record.ts";
+ * console.assert(runRecordDirs().length >= 1);
  * ```
  */
-export function runLedgerDirs(): string[] {
+export function runRecordDirs(): string[] {
   const override = env("SQUALL_RUN_DIR");
   if (override) return [override];
   return [RUN_DIR, join(env("TMPDIR") || "/tmp", "squall-runs")];
 }
 
 /**
- * The ledger of one run, open for writing. Open it when the run starts, record every
+ * The run record of one run, open for writing. Open it when the run starts, record every
  * process the run starts, close it when the run has ended and torn down: closing
  * removes the file.
  *
  * @example
  * ```ts
- * import { RunLedger } from "./run_record.ts";
+ * import { RunRecord } from "./run_record.ts";
  * const dir = Deno.makeTempDirSync();
  * {
- *   using ledger = RunLedger.open("1a2b3c", { dir });
- *   ledger.recordProcess(Deno.pid, "example");
+ *   using runRecord = RunRecord.open("1a2b3c", { dir });
+ *   runRecord.recordProcess(Deno.pid, "example");
  * } // closed: the file is gone
  * Deno.removeSync(dir);
  * ```
  */
-export class RunLedger implements Disposable {
+export class RunRecord implements Disposable {
   /** The file. */
   readonly path: string;
   /** The run's id. */
@@ -117,49 +121,49 @@ export class RunLedger implements Disposable {
   }
 
   /**
-   * Creates the ledger of run `runId` and writes its header: the run id, and this
+   * Creates the run record of run `runId` and writes its header: the run id, and this
    * process (the runner) with its start time.
    *
    * @throws {TypeError} when `runId` is not a string of letters, digits, `-` and `_`.
-   * @throws {Error} when no ledger directory can be written.
+   * @throws {Error} when no run record directory can be written.
    */
-  static open(runId: string, options: RunLedgerOptions = {}): RunLedger {
+  static open(runId: string, options: RunRecordOptions = {}): RunRecord {
     if (typeof runId !== "string" || !/^[A-Za-z0-9_-]{1,64}$/.test(runId)) {
       throw new TypeError(
-        `Cannot open run ledger: run id must be 1-64 letters, digits, "-" or "_", got ${
+        `Cannot open run record: run id must be 1-64 letters, digits, "-" or "_", got ${
           JSON.stringify(runId)
         }`,
       );
     }
     const runner = processInfo(Deno.pid);
     const header = {
-      squallRunLedger: RUN_LEDGER_VERSION,
+      squallRunLedger: RUN_RECORD_VERSION,
       runId,
       bootId: bootId(),
       runner: { pid: Deno.pid, startTime: runner?.startTime ?? 0 },
       startedAt: new Date().toISOString(),
     };
-    const dirs = options.dir !== undefined ? [options.dir] : runLedgerDirs();
+    const dirs = options.dir !== undefined ? [options.dir] : runRecordDirs();
     const failures: string[] = [];
     for (const dir of dirs) {
       const path = join(dir, `${runId}-${Deno.pid}.jsonl`);
       try {
-        Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        ensurePrivateDir(dir);
         Deno.writeTextFileSync(path, JSON.stringify(header) + "\n", {
           createNew: true,
           mode: 0o600,
         });
-        return new RunLedger(path, runId);
+        return new RunRecord(path, runId);
       } catch (error) {
         failures.push(`"${path}": ${error instanceof Error ? error.message : error}`);
       }
     }
-    throw new Error(`Cannot open run ledger of run "${runId}": ${failures.join("; ")}`);
+    throw new Error(`Cannot open run record of run "${runId}": ${failures.join("; ")}`);
   }
 
   /**
    * Records a process the run started, with its start time. Returns false, and records
-   * nothing, when the process is already gone or the ledger is closed.
+   * nothing, when the process is already gone or the run record is closed.
    *
    * @throws {RangeError} when `pid` is not an integer above 1.
    */
@@ -170,14 +174,14 @@ export class RunLedger implements Disposable {
     if (this.#closed) return false;
     const info = processInfo(pid);
     if (info === undefined) return false;
-    const line: LedgerProcess = { pid, startTime: info.startTime, role: String(role) };
+    const line: RecordedProcess = { pid, startTime: info.startTime, role: String(role) };
     Deno.writeTextFileSync(this.path, JSON.stringify(line) + "\n", { append: true });
     return true;
   }
 
   /**
    * Records a cgroup the run is about to make, by path: before it is made, so that a
-   * crash right after leaves it recorded. Returns false when the ledger is closed.
+   * crash right after leaves it recorded. Returns false when the run record is closed.
    */
   recordCgroup(path: string): boolean {
     if (this.#closed) return false;
@@ -198,39 +202,39 @@ export class RunLedger implements Disposable {
     }
   }
 
-  /** Same as {@linkcode RunLedger.close}. */
+  /** Same as {@linkcode RunRecord.close}. */
   [Symbol.dispose](): void {
     this.close();
   }
 }
 
 /**
- * Reads a ledger file. Lines that do not parse are skipped (a crash can cut the last
+ * Reads a run record file. Lines that do not parse are skipped (a crash can cut the last
  * one short).
  *
  * @throws {SyntaxError} when the header is missing or malformed.
  *
  * @example
  * ```ts
- * import { readRunLedger, RunLedger } from "./run_record.ts";
+ * import { readRunRecord, RunRecord } from "./run_record.ts";
  * const dir = Deno.makeTempDirSync();
- * using ledger = RunLedger.open("1a2b3c", { dir });
- * console.assert(readRunLedger(ledger.path).runner.pid === Deno.pid);
- * ledger.close();
+ * using runRecord = RunRecord.open("1a2b3c", { dir });
+ * console.assert(readRunRecord(runRecord.path).runner.pid === Deno.pid);
+ * runRecord.close();
  * Deno.removeSync(dir);
  * ```
  */
-export function readRunLedger(path: string): RunLedgerContents {
+export function readRunRecord(path: string): RunRecordContents {
   const lines = Deno.readTextFileSync(path).split("\n").filter((l) => l.trim() !== "");
   const header = parse(lines[0]);
   const runner = header?.runner as Record<string, unknown> | undefined;
   if (
-    header?.squallRunLedger !== RUN_LEDGER_VERSION || typeof header.runId !== "string" ||
+    header?.squallRunLedger !== RUN_RECORD_VERSION || typeof header.runId !== "string" ||
     !isPid(runner?.pid) || typeof runner?.startTime !== "number"
   ) {
-    throw new SyntaxError(`Cannot read run ledger "${path}": no valid header line`);
+    throw new SyntaxError(`Cannot read run record "${path}": no valid header line`);
   }
-  const processes: LedgerProcess[] = [];
+  const processes: RecordedProcess[] = [];
   const cgroups: string[] = [];
   for (const line of lines.slice(1)) {
     const p = parse(line);
@@ -252,15 +256,15 @@ export function readRunLedger(path: string): RunLedgerContents {
 }
 
 /**
- * The ledger files in `dir` (`*.jsonl`), sorted; none when it does not exist.
+ * The run record files in `dir` (`*.jsonl`), sorted; none when it does not exist.
  *
  * @example
  * ```ts
- * import { listRunLedgers } from "./run_record.ts";
- * console.assert(listRunLedgers("/no/such/dir").length === 0);
+ * import { listRunRecords } from "./run_record.ts";
+ * console.assert(listRunRecords("/no/such/dir").length === 0);
  * ```
  */
-export function listRunLedgers(dir: string): string[] {
+export function listRunRecords(dir: string): string[] {
   try {
     return [...Deno.readDirSync(dir)]
       .filter((e) => e.isFile && e.name.endsWith(".jsonl"))
@@ -269,6 +273,54 @@ export function listRunLedgers(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Why a run record directory or file cannot be trusted, or null when it can: it must be
+ * a real directory (or file), not a link, owned by this process's user and writable by
+ * nobody else. `squall clean` acts only on records that pass.
+ *
+ * @example
+ * ```ts
+ * import { untrustedBecause } from "./run_record.ts";
+ * const dir = Deno.makeTempDirSync();
+ * console.assert(untrustedBecause(dir, "directory") === null);
+ * Deno.chmodSync(dir, 0o777);
+ * console.assert(untrustedBecause(dir, "directory") === "writable by others (mode 777)");
+ * Deno.removeSync(dir);
+ * ```
+ */
+export function untrustedBecause(path: string, kind: "directory" | "file"): string | null {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  if (info.isSymlink) return "a symbolic link";
+  if (kind === "directory" ? !info.isDirectory : !info.isFile) return `not a ${kind}`;
+  const uid = Deno.uid();
+  if (info.uid !== uid) {
+    return `owned by uid ${info.uid}, not by ${uid === 0 ? "root" : `uid ${uid}`}`;
+  }
+  const mode = (info.mode ?? 0) & 0o777;
+  if ((mode & 0o022) !== 0) return `writable by others (mode ${mode.toString(8)})`;
+  return null;
+}
+
+/**
+ * Makes `dir` with mode 0700 if it is missing (not its parents), and checks it can be
+ * trusted; throws saying why not.
+ */
+function ensurePrivateDir(dir: string): void {
+  try {
+    Deno.mkdirSync(dir, { mode: 0o700 });
+    Deno.chmodSync(dir, 0o700); // whatever the umask
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+  const why = untrustedBecause(dir, "directory");
+  if (why !== null) throw new Error(`directory "${dir}" cannot be trusted: ${why}`);
 }
 
 /** A process as /proc shows it now. */

@@ -9,7 +9,12 @@
  * @module
  */
 
-import { type Duration, formatDuration, tryParseDuration } from "../core/duration.ts";
+import {
+  describeValue,
+  type Duration,
+  formatDuration,
+  tryParseDuration,
+} from "../core/duration.ts";
 import type { Problem } from "../core/errors.ts";
 import { isPort } from "../core/addresses.ts";
 
@@ -127,6 +132,8 @@ export interface BurstLossFault extends FaultBase {
   lossGood: number;
   /** Loss probability in the bad state (1 - h). */
   lossBad: number;
+  /** The long-run loss and mean burst length it was made from, if it was. */
+  given?: { loss: number; burst: number };
 }
 
 /**
@@ -242,7 +249,8 @@ export function burstLoss(options: BurstLossOptions): BurstLossFault {
   if ("loss" in options) {
     const r = 1 / options.burst;
     const p = options.loss * r / (1 - options.loss);
-    return { kind: "burstLoss", p, r, lossGood: 0, lossBad: 1, ...base(options) };
+    const given = { loss: options.loss, burst: options.burst };
+    return { kind: "burstLoss", p, r, lossGood: 0, lossBad: 1, given, ...base(options) };
   }
   return {
     kind: "burstLoss",
@@ -321,6 +329,21 @@ export function validateFault(fault: unknown, where: string): Problem[] {
       probability("rate", f.rate);
       break;
     case "burstLoss":
+      if (f.given) {
+        // Say what is wrong with what was given, not with the chain made from it.
+        const { loss, burst } = f.given;
+        const before = problems.length;
+        if (!(typeof loss === "number" && loss > 0 && loss < 1)) {
+          add("loss", `loss must be a probability above 0 and below 1, got ${describeValue(loss)}`);
+        }
+        if (!(typeof burst === "number" && Number.isFinite(burst) && burst >= 1)) {
+          add(
+            "burst",
+            `burst must be a mean burst length of 1 or more packets, got ${describeValue(burst)}`,
+          );
+        }
+        if (problems.length > before) break;
+      }
       if (
         !(typeof f.p === "number" && f.p > 0 && f.p < 1) ||
         !(typeof f.r === "number" && f.r > 0 && f.r <= 1)

@@ -51,6 +51,22 @@ Deno.test("burstLoss() from p and r keeps them, with the usual defaults", () => 
   assert.ok(Math.abs(stationaryLoss(fault) - 0.01 / 0.51) < 1e-12);
 });
 
+Deno.test("validateFault() names the loss or burst given, not the chain made from them", () => {
+  assert.deepEqual(validateFault(burstLoss({ loss: 0.05, burst: 0 }), "f"), [{
+    where: "f.burst",
+    message: "burst must be a mean burst length of 1 or more packets, got 0",
+  }]);
+  assert.deepEqual(validateFault(burstLoss({ loss: 1.5, burst: 4 }), "f"), [{
+    where: "f.loss",
+    message: "loss must be a probability above 0 and below 1, got 1.5",
+  }]);
+  assert.deepEqual(validateFault(burstLoss({ loss: 1, burst: 2 }), "f"), [{
+    where: "f.loss",
+    message: "loss must be a probability above 0 and below 1, got 1",
+  }]);
+  assert.deepEqual(validateFault(burstLoss({ loss: 0.05, burst: 4 }), "f"), []);
+});
+
 Deno.test("validateFault() accepts good faults", () => {
   for (
     const f of [loss(0), loss(1), burstLoss({ p: 0.1, r: 1 }), blackhole(), blackhole({ for: 500 })]
@@ -70,7 +86,6 @@ Deno.test("validateFault() rejects burst parameters that make no chain", () => {
     const f of [
       burstLoss({ p: 0, r: 0.5 }),
       burstLoss({ p: 0.1, r: 0 }),
-      burstLoss({ loss: 1, burst: 2 }),
     ]
   ) {
     const problems = validateFault(f, "f");

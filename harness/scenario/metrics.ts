@@ -6,7 +6,7 @@
  */
 
 import { longestOutageMs } from "../measure/outages.ts";
-import type { WorkloadKind } from "../workloads/workloads.ts";
+import type { WorkloadKind } from "../workloads/kinds.ts";
 import { CONNECT_ERROR_KINDS } from "../measure/connect_errors.ts";
 import type { HistogramData, LatencySummary } from "../measure/histogram.ts";
 import type {

@@ -10,16 +10,7 @@
 import { type Duration, tryParseDuration } from "../core/duration.ts";
 import type { Problem } from "../core/errors.ts";
 import { METRICS } from "./metrics.ts";
-import type {
-  BindChurnResult,
-  ExecResult,
-  ReconnectStormResult,
-  TcpEchoResult,
-  TcpProbeResult,
-  UdpEchoResult,
-  UdpProbeResult,
-  WorkloadResult,
-} from "../measure/results.ts";
+import type { ExecResult, WorkloadResult } from "../measure/results.ts";
 import { parseThreshold, type Threshold } from "./threshold.ts";
 import {
   linkEnds,
@@ -33,18 +24,13 @@ import {
 } from "./topology.ts";
 import { type Fault, validateFault } from "./faults.ts";
 import {
-  type BindChurnSpec,
-  type ExecSpec,
-  type ReconnectStormSpec,
+  type ResultByKind,
   runsUntilStopped,
   targetOf,
-  type TcpEchoSpec,
-  type TcpProbeSpec,
-  type UdpEchoSpec,
-  type UdpProbeSpec,
   validateWorkload,
   type WorkloadSpec,
-} from "../workloads/workloads.ts";
+} from "../workloads/kinds.ts";
+import type { ExecSpec } from "../workloads/exec.ts";
 import { isIpv4, parseTarget } from "../core/addresses.ts";
 
 /**
@@ -53,7 +39,7 @@ import { isIpv4, parseTarget } from "../core/addresses.ts";
  * @example
  * ```ts
  * import type { WorkloadPlacement } from "./scenario.ts";
- * import { udpEcho } from "../workloads/workloads.ts";
+ * import { udpEcho } from "../workloads/udp_echo.ts";
  * const echo: WorkloadPlacement = { on: "server", run: udpEcho({ port: 7000 }) };
  * console.assert(echo.run.kind === "udpEcho");
  * ```
@@ -71,7 +57,8 @@ export interface WorkloadPlacement<S extends WorkloadSpec = WorkloadSpec> {
  * @example
  * ```ts
  * import { scenario, type ScenarioOptions } from "./scenario.ts";
- * import { tcpEcho, tcpProbe } from "../workloads/workloads.ts";
+ * import { tcpEcho } from "../workloads/tcp_echo.ts";
+ * import { tcpProbe } from "../workloads/tcp_probe.ts";
  * const options: ScenarioOptions = {
  *   hosts: ["client", "server"],
  *   links: [["client", "server"]],
@@ -124,19 +111,13 @@ export interface ScenarioOptions {
  * @example
  * ```ts
  * import type { ResultOf } from "./scenario.ts";
- * import type { UdpProbeSpec } from "../workloads/workloads.ts";
+ * import type { UdpProbeSpec } from "../workloads/udp_probe.ts";
  * function lossOf(result: ResultOf<UdpProbeSpec>): number {
  *   return result.loss; // a UdpProbeResult
  * }
  * ```
  */
-export type ResultOf<S extends WorkloadSpec> = S extends UdpProbeSpec ? UdpProbeResult
-  : S extends UdpEchoSpec ? UdpEchoResult
-  : S extends TcpProbeSpec ? TcpProbeResult
-  : S extends TcpEchoSpec ? TcpEchoResult
-  : S extends ReconnectStormSpec ? ReconnectStormResult
-  : S extends BindChurnSpec ? BindChurnResult
-  : S extends ExecSpec ? ExecResult
+export type ResultOf<S extends WorkloadSpec> = S extends WorkloadSpec ? ResultByKind[S["kind"]]
   : WorkloadResult;
 
 /**
@@ -145,7 +126,8 @@ export type ResultOf<S extends WorkloadSpec> = S extends UdpProbeSpec ? UdpProbe
  * @example
  * ```ts
  * import type { HandleOf } from "./scenario.ts";
- * import type { ExecSpec, UdpProbeSpec } from "../workloads/workloads.ts";
+ * import type { UdpProbeSpec } from "../workloads/udp_probe.ts";
+ * import type { ExecSpec } from "../workloads/exec.ts";
  * async function sentSoFar(probe: HandleOf<UdpProbeSpec>): Promise<number> {
  *   return (await probe.snapshot()).sent; // a WorkloadHandle<UdpProbeResult>
  * }
@@ -163,7 +145,8 @@ export type HandleOf<S extends WorkloadSpec> = S extends ExecSpec ? ProgramHandl
  * @example
  * ```ts
  * import { scenario } from "./scenario.ts";
- * import { udpEcho, udpProbe } from "../workloads/workloads.ts";
+ * import { udpEcho } from "../workloads/udp_echo.ts";
+ * import { udpProbe } from "../workloads/udp_probe.ts";
  *
  * export default scenario("a probe started later", {
  *   hosts: ["client", "server"],
@@ -200,7 +183,7 @@ export interface WorkloadHandle<R extends WorkloadResult = WorkloadResult> {
  * @example
  * ```ts
  * import { scenario } from "./scenario.ts";
- * import { exec } from "../workloads/workloads.ts";
+ * import { exec } from "../workloads/exec.ts";
  *
  * export default scenario("a server that crashes", {
  *   hosts: ["server"],
@@ -237,7 +220,8 @@ export interface ProgramHandle extends WorkloadHandle<ExecResult> {
  * ```ts
  * import { type AppliedFault, scenario } from "./scenario.ts";
  * import { blackhole, loss } from "./faults.ts";
- * import { udpEcho, udpProbe } from "../workloads/workloads.ts";
+ * import { udpEcho } from "../workloads/udp_echo.ts";
+ * import { udpProbe } from "../workloads/udp_probe.ts";
  *
  * export default scenario("faults while traffic flows", {
  *   hosts: ["client", "server"],
@@ -273,7 +257,8 @@ export interface AppliedFault extends AsyncDisposable {
  * ```ts
  * import { type LinkHandle, scenario } from "./scenario.ts";
  * import { blackhole } from "./faults.ts";
- * import { tcpEcho, tcpProbe } from "../workloads/workloads.ts";
+ * import { tcpEcho } from "../workloads/tcp_echo.ts";
+ * import { tcpProbe } from "../workloads/tcp_probe.ts";
  *
  * export default scenario("a 2-second outage", {
  *   hosts: ["client", "server"],
@@ -336,7 +321,8 @@ export interface HostInfo {
  * @example
  * ```ts
  * import { scenario, type ScenarioContext } from "./scenario.ts";
- * import { udpEcho, udpProbe } from "../workloads/workloads.ts";
+ * import { udpEcho } from "../workloads/udp_echo.ts";
+ * import { udpProbe } from "../workloads/udp_probe.ts";
  *
  * async function drive(t: ScenarioContext): Promise<void> {
  *   t.log(`server address: ${t.address("server")}`);
@@ -451,7 +437,8 @@ export interface ValidScenario {
  * @example
  * ```ts
  * import { scenario } from "./scenario.ts";
- * import { udpEcho, udpProbe } from "../workloads/workloads.ts";
+ * import { udpEcho } from "../workloads/udp_echo.ts";
+ * import { udpProbe } from "../workloads/udp_probe.ts";
  *
  * export default scenario("udp echo", {
  *   hosts: ["client", "server"],

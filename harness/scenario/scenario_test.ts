@@ -10,7 +10,9 @@ import {
   validateScenario,
   type ValidScenario,
 } from "./scenario.ts";
-import { exec, udpEcho, udpProbe } from "../workloads/workloads.ts";
+import { udpEcho } from "../workloads/udp_echo.ts";
+import { udpProbe } from "../workloads/udp_probe.ts";
+import { exec } from "../workloads/exec.ts";
 
 const WHERE = "scenarios/x.ts";
 

@@ -26,7 +26,7 @@ import { formatDuration } from "../core/duration.ts";
 import type { Problem } from "../core/errors.ts";
 import { ALL_METRIC_NAMES, type MetricDefinition, METRICS, type MetricUnit } from "./metrics.ts";
 import type { WorkloadResult } from "../measure/results.ts";
-import type { WorkloadKind } from "../workloads/workloads.ts";
+import type { WorkloadKind } from "../workloads/kinds.ts";
 
 /** A comparison operator of a threshold. */
 export type Operator = "<" | "<=" | ">" | ">=" | "==" | "!=";

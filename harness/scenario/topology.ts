@@ -174,6 +174,38 @@ export const TEST_RANGE = "198.18.0.0/15";
 export const LOOPBACK_RANGE = "127.0.0.0/8";
 /** Most links a scenario may have (interface names must fit 15 characters). */
 export const MAX_LINKS = 1000;
+/**
+ * What one host costs: its agent's resident memory. Measured with `/proc/<pid>/status`
+ * during a run (2026-12): 41 MB for an idle agent, 51-64 MB for one running a probe or
+ * an echo; this is the busy figure, rounded up.
+ */
+export const AGENT_MEMORY_BYTES = 64 * 2 ** 20;
+/** Most hosts whatever the memory (every host has at least one agent and one process). */
+export const MAX_HOSTS = 1000;
+
+/**
+ * Most hosts a scenario may have on a machine with `memoryBytes` of memory: as many
+ * agents as fit in half of it (the rest is for the runner, programs under test and the
+ * system), and never more than {@linkcode MAX_HOSTS}.
+ *
+ * @example
+ * ```ts
+ * import { hostLimit } from "./topology.ts";
+ * console.assert(hostLimit(24 * 2 ** 30) === 192);
+ * ```
+ */
+export function hostLimit(memoryBytes: number): number {
+  return Math.max(1, Math.min(MAX_HOSTS, Math.floor(memoryBytes / 2 / AGENT_MEMORY_BYTES)));
+}
+
+/** This machine's memory in bytes, or null when it cannot be read. */
+export function machineMemoryBytes(): number | null {
+  try {
+    return Deno.systemMemoryInfo().total;
+  } catch {
+    return null; // No --allow-sys: only the fixed limit is checked.
+  }
+}
 const BASE = ipToNumber("198.18.0.0");
 const HOST_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 
@@ -183,12 +215,16 @@ export function newRunId(): string {
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Checks hosts and links; returns every problem. */
+/**
+ * Checks hosts and links; returns every problem. The number of hosts is checked against
+ * what `memoryBytes` (this machine's memory, by default) can hold.
+ */
 export function validateTopology(
   network: unknown,
   hosts: unknown,
   links: unknown,
   where: string,
+  memoryBytes: number | null = machineMemoryBytes(),
 ): Problem[] {
   const problems: Problem[] = [];
   const add = (field: string, message: string) =>
@@ -199,6 +235,19 @@ export function validateTopology(
   if (!Array.isArray(hosts) || hosts.length === 0) {
     add("hosts", 'expected a non-empty array of host names, such as ["client", "server"]');
     return problems;
+  }
+  const limit = memoryBytes === null ? MAX_HOSTS : hostLimit(memoryBytes);
+  if (hosts.length > limit) {
+    add(
+      "hosts",
+      memoryBytes === null || limit === MAX_HOSTS
+        ? `at most ${MAX_HOSTS} hosts, got ${hosts.length}`
+        : `at most ${limit} hosts on this machine, got ${hosts.length}: each host's agent takes about ${
+          AGENT_MEMORY_BYTES / 2 ** 20
+        } MiB, and squall uses at most half of this machine's ${
+          (memoryBytes / 2 ** 30).toFixed(1)
+        } GiB for them`,
+    );
   }
   const seen = new Set<string>();
   hosts.forEach((name, i) => {

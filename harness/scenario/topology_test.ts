@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import {
   allowedAddresses,
+  hostLimit,
   type LinkOptions,
+  MAX_HOSTS,
   MAX_LINKS,
   newRunId,
   planTopology,
@@ -354,4 +356,21 @@ Deno.test("allowedAddresses() covers every loopback address resolveTarget() acce
     assert.ok("address" in resolved && resolved.address.startsWith("127."));
     assert.ok(allowedAddresses(plan, "client").includes("127.0.0.0/8"));
   }
+});
+
+Deno.test("validateTopology() limits hosts by what this machine's memory holds, and says why", () => {
+  const hosts = Array.from({ length: 200 }, (_, i) => `h${i}`);
+  assert.deepEqual(validateTopology(undefined, hosts, [], "t", 24 * 2 ** 30), [{
+    where: "t.hosts",
+    message:
+      "at most 192 hosts on this machine, got 200: each host's agent takes about 64 MiB, and squall uses at most half of this machine's 24.0 GiB for them",
+  }]);
+  assert.deepEqual(validateTopology(undefined, hosts.slice(0, 192), [], "t", 24 * 2 ** 30), []);
+  const many = Array.from({ length: MAX_HOSTS + 1 }, (_, i) => `h${i}`);
+  assert.deepEqual(validateTopology(undefined, many, [], "t", null), [{
+    where: "t.hosts",
+    message: `at most ${MAX_HOSTS} hosts, got ${MAX_HOSTS + 1}`,
+  }]);
+  assert.equal(hostLimit(2 ** 40), MAX_HOSTS);
+  assert.equal(hostLimit(0), 1);
 });

@@ -1,18 +1,30 @@
 import assert from "node:assert/strict";
 import type { Duration } from "../core/duration.ts";
-import {
-  describeWorkload,
-  runsUntilStopped,
-  udpEcho,
-  udpProbe,
-  type UdpProbeOptions,
-  validateWorkload,
-} from "./workloads.ts";
-import { isIpv4, isLoopbackIpv4, parseTarget } from "../core/addresses.ts";
+import { describeWorkload, resolveWorkload, runsUntilStopped, validateWorkload } from "./kinds.ts";
+import { udpEcho } from "./udp_echo.ts";
+import { udpProbe, type UdpProbeOptions, udpProbeSettings } from "./udp_probe.ts";
+import { planTopology, resolveTarget } from "../scenario/topology.ts";
+import type { ResolveContext } from "./kinds.ts";
 
 /** Validates a probe to "server:7000" at "probe"; the test gives count or duration. */
 function probeProblems(options: Partial<UdpProbeOptions>) {
   return validateWorkload(udpProbe({ target: "server:7000", ...options }), "probe");
+}
+
+/** A two-host network (client 198.18.0.1, server 198.18.0.2) or loopback, as the runner sees it. */
+function context(network: "namespaces" | "loopback", host: string): ResolveContext {
+  const plan = network === "loopback"
+    ? planTopology("loopback", ["local"], [], "c0ffee")
+    : planTopology("namespaces", ["client", "server"], [["client", "server"]], "c0ffee");
+  return {
+    network,
+    host,
+    hostname: network === "loopback" ? "127.0.0.1" : "0.0.0.0",
+    resolveTarget: (target) => resolveTarget(plan, host, target),
+    tools: { setpriv: "/usr/bin/setpriv", ss: "/usr/bin/ss", nsenter: "/usr/bin/nsenter" },
+    mayRun: new Set(["/usr/bin/ss"]),
+    agentPid: 4242,
+  };
 }
 
 Deno.test("udpEcho() and udpProbe() return plain specs with the documented defaults", () => {
@@ -34,28 +46,6 @@ Deno.test("validateWorkload() accepts a valid echo and valid probes", () => {
   assert.deepEqual(probeProblems({ count: 100 }), []);
   assert.deepEqual(probeProblems({ duration: "2s", rate: 500, size: 1400 }), []);
   assert.deepEqual(probeProblems({ count: 100, target: "198.18.0.2:7000", timeout: 250 }), []);
-});
-
-Deno.test("validateWorkload() rejects an echo port of 0, above 65535, or not whole", () => {
-  for (const port of [0, 70000, 1.5]) {
-    assert.deepEqual(validateWorkload(udpEcho({ port }), "echo"), [{
-      where: "echo.port",
-      message: `port must be a whole number 1-65535, got ${port}`,
-    }]);
-  }
-});
-
-Deno.test("validateWorkload() rejects a value that is not a workload", () => {
-  const expected = [{
-    where: "w",
-    message: "expected a workload such as udpEcho({ port }) or udpProbe({ target, count })",
-  }];
-  assert.deepEqual(validateWorkload(undefined, "w"), expected);
-  assert.deepEqual(validateWorkload({ port: 7000 }, "w"), expected);
-  assert.deepEqual(validateWorkload({ kind: "sctpEcho" }, "w"), [{
-    where: "w.kind",
-    message: 'unknown workload kind "sctpEcho"',
-  }]);
 });
 
 Deno.test("validateWorkload() rejects a probe rate of 0, below 0, or above the maximum", () => {
@@ -158,44 +148,6 @@ Deno.test("validateWorkload() reports every problem of a probe at once, each at 
   ]);
 });
 
-Deno.test("parseTarget() splits a host name or an IP address from the port", () => {
-  assert.deepEqual(parseTarget("server:7000"), { host: "server", port: 7000 });
-  assert.deepEqual(parseTarget("198.18.0.2:53"), { host: "198.18.0.2", port: 53 });
-  assert.deepEqual(parseTarget("db_1:65535"), { host: "db_1", port: 65535 });
-});
-
-Deno.test("parseTarget() rejects a target without a host, a port, or a valid port", () => {
-  assert.deepEqual(parseTarget("server"), { error: 'expected "host:port", got "server"' });
-  assert.deepEqual(parseTarget(":7000"), { error: 'expected "host:port", got ":7000"' });
-  assert.deepEqual(parseTarget("server:http"), {
-    error: 'expected "host:port", got "server:http"',
-  });
-  assert.deepEqual(parseTarget("server:0"), {
-    error: 'port must be a whole number 1-65535, got 0 in "server:0"',
-  });
-  assert.deepEqual(parseTarget("server:65536"), {
-    error: 'port must be a whole number 1-65535, got 65536 in "server:65536"',
-  });
-});
-
-Deno.test("parseTarget() rejects a value that is not a string, by type", () => {
-  assert.deepEqual(parseTarget(7000), { error: 'expected "host:port", got number' });
-  assert.deepEqual(parseTarget(undefined), { error: 'expected "host:port", got undefined' });
-});
-
-Deno.test("isIpv4() and isLoopbackIpv4() recognise dotted-quad literals", () => {
-  assert.equal(isIpv4("198.18.0.2"), true);
-  assert.equal(isIpv4("256.0.0.1"), false);
-  assert.equal(isIpv4("1.2.3"), false);
-  assert.equal(isIpv4("server"), false);
-  assert.equal(isLoopbackIpv4("127.0.0.2"), true);
-  assert.equal(isLoopbackIpv4("198.18.0.2"), false);
-});
-
-Deno.test("describeWorkload() describes an echo in one line", () => {
-  assert.equal(describeWorkload(udpEcho({ port: 7000 })), "udp echo on port 7000");
-});
-
 Deno.test("describeWorkload() describes a probe by count in one line", () => {
   assert.equal(
     describeWorkload(udpProbe({ target: "server:7000", count: 1000, rate: 500 })),
@@ -212,7 +164,45 @@ Deno.test("describeWorkload() describes a probe by duration in one line", () => 
   );
 });
 
-Deno.test("runsUntilStopped() is true for servers only", () => {
-  assert.equal(runsUntilStopped(udpEcho({ port: 7000 })), true);
-  assert.equal(runsUntilStopped(udpProbe({ target: "server:7000", count: 1 })), false);
+Deno.test("udpProbeSettings() resolves the target and gives every duration in ms", () => {
+  const spec = udpProbe({ target: "server:7000", duration: "1.5s", timeout: "250ms" });
+  assert.deepEqual(udpProbeSettings(spec, context("namespaces", "client")), {
+    kind: "udpProbe",
+    hostname: "0.0.0.0",
+    targetAddress: "198.18.0.2",
+    targetPort: 7000,
+    count: null,
+    durationMs: 1500,
+    rate: 100,
+    size: 64,
+    timeoutMs: 250,
+    pingPong: false,
+  });
+  assert.equal(runsUntilStopped(spec), false);
+});
+
+Deno.test("udpProbeSettings() on loopback binds 127.0.0.1 and reaches its own host there", () => {
+  const settings = resolveWorkload(
+    udpProbe({ target: "local:7000", count: 5 }),
+    context("loopback", "local"),
+  );
+  if ("error" in settings || settings.kind !== "udpProbe") {
+    throw new Error(JSON.stringify(settings));
+  }
+  assert.equal(settings.hostname, "127.0.0.1");
+  assert.equal(settings.targetAddress, "127.0.0.1");
+});
+
+Deno.test("udpProbeSettings() says why a target cannot be reached: an unknown host, no link", () => {
+  assert.deepEqual(
+    udpProbeSettings(udpProbe({ target: "sever:7000", count: 1 }), context("namespaces", "client")),
+    { error: 'unknown host "sever" (hosts: client, server)' },
+  );
+  assert.deepEqual(
+    udpProbeSettings(
+      udpProbe({ target: "server:7000", count: 1 }),
+      context("namespaces", "nobody"),
+    ),
+    { error: 'unknown host "nobody"' },
+  );
 });

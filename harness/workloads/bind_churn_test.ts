@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { validateWorkload } from "./kinds.ts";
+import { bindChurn, bindChurnSettings } from "./bind_churn.ts";
+import { planTopology, resolveTarget } from "../scenario/topology.ts";
+import type { ResolveContext } from "./kinds.ts";
+
+const messages = (spec: unknown) =>
+  validateWorkload(spec, "w").map((p) => `${p.where}: ${p.message}`);
+
+/** A two-host network (client 198.18.0.1, server 198.18.0.2) or loopback, as the runner sees it. */
+function context(network: "namespaces" | "loopback", host: string): ResolveContext {
+  const plan = network === "loopback"
+    ? planTopology("loopback", ["local"], [], "c0ffee")
+    : planTopology("namespaces", ["client", "server"], [["client", "server"]], "c0ffee");
+  return {
+    network,
+    host,
+    hostname: network === "loopback" ? "127.0.0.1" : "0.0.0.0",
+    resolveTarget: (target) => resolveTarget(plan, host, target),
+    tools: { setpriv: "/usr/bin/setpriv", ss: "/usr/bin/ss", nsenter: "/usr/bin/nsenter" },
+    mayRun: new Set(["/usr/bin/ss"]),
+    agentPid: 4242,
+  };
+}
+
+Deno.test("a churn's port outside 1-65535 and cycles of zero are named", () => {
+  assert.deepEqual(messages(bindChurn({ port: 0, cycles: 0 })), [
+    "w.port: port must be a whole number 1-65535, got 0",
+    "w.cycles: cycles must be a whole number 1-10000000, got 0",
+  ]);
+});
+
+Deno.test("a churn's live connections over UDP, or TCP without SO_REUSEADDR, are named", () => {
+  assert.deepEqual(messages(bindChurn({ port: 7200, cycles: 5, liveConnections: 2 })), [
+    'w.liveConnections: liveConnections needs protocol "tcp"',
+  ]);
+  assert.deepEqual(
+    messages(bindChurn({ port: 7200, cycles: 5, protocol: "tcp", reuseAddress: false })),
+    [
+      "w.reuseAddress: Deno's TCP listeners always set SO_REUSEADDR: use an exec() program to test without it",
+    ],
+  );
+});
+
+Deno.test("bindChurnSettings() gives ss only when the host may run it", () => {
+  const spec = bindChurn({ port: 7200, cycles: 5, rebindTimeout: "200ms" });
+  const allowed = context("loopback", "local");
+  assert.deepEqual(bindChurnSettings(spec, allowed), {
+    kind: "bindChurn",
+    hostname: "127.0.0.1",
+    port: 7200,
+    protocol: "udp",
+    cycles: 5,
+    pendingReceive: false,
+    awaitPending: false,
+    liveConnections: 0,
+    reuseAddress: false,
+    rebindTimeoutMs: 200,
+    maxDurationMs: 30_000,
+    ssPath: "/usr/bin/ss",
+  });
+  assert.equal(bindChurnSettings(spec, { ...allowed, mayRun: new Set() }).ssPath, null);
+  const noSs = { ...allowed, tools: { ...allowed.tools, ss: undefined } };
+  assert.equal(bindChurnSettings(spec, noSs).ssPath, null);
+});

@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { describeWorkload, runsUntilStopped, validateWorkload } from "./kinds.ts";
+import { udpEcho, udpEchoSettings } from "./udp_echo.ts";
+import { planTopology, resolveTarget } from "../scenario/topology.ts";
+import type { ResolveContext } from "./kinds.ts";
+
+/** A two-host network (client 198.18.0.1, server 198.18.0.2) or loopback, as the runner sees it. */
+function context(network: "namespaces" | "loopback", host: string): ResolveContext {
+  const plan = network === "loopback"
+    ? planTopology("loopback", ["local"], [], "c0ffee")
+    : planTopology("namespaces", ["client", "server"], [["client", "server"]], "c0ffee");
+  return {
+    network,
+    host,
+    hostname: network === "loopback" ? "127.0.0.1" : "0.0.0.0",
+    resolveTarget: (target) => resolveTarget(plan, host, target),
+    tools: { setpriv: "/usr/bin/setpriv", ss: "/usr/bin/ss", nsenter: "/usr/bin/nsenter" },
+    mayRun: new Set(["/usr/bin/ss"]),
+    agentPid: 4242,
+  };
+}
+
+Deno.test("validateWorkload() rejects an echo port of 0, above 65535, or not whole", () => {
+  for (const port of [0, 70000, 1.5]) {
+    assert.deepEqual(validateWorkload(udpEcho({ port }), "echo"), [{
+      where: "echo.port",
+      message: `port must be a whole number 1-65535, got ${port}`,
+    }]);
+  }
+});
+
+Deno.test("describeWorkload() describes an echo in one line", () => {
+  assert.equal(describeWorkload(udpEcho({ port: 7000 })), "udp echo on port 7000");
+});
+
+Deno.test("udpEchoSettings() binds the network's address: 0.0.0.0, or 127.0.0.1 on loopback", () => {
+  assert.deepEqual(udpEchoSettings(udpEcho({ port: 7000 }), context("namespaces", "server")), {
+    kind: "udpEcho",
+    hostname: "0.0.0.0",
+    port: 7000,
+  });
+  assert.deepEqual(udpEchoSettings(udpEcho({ port: 7000 }), context("loopback", "local")), {
+    kind: "udpEcho",
+    hostname: "127.0.0.1",
+    port: 7000,
+  });
+  assert.equal(runsUntilStopped(udpEcho({ port: 7000 })), true);
+});
