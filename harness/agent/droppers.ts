@@ -1,14 +1,22 @@
 /**
  * The XDP droppers an agent holds, one per interface of its host, and the calls the
- * runner makes on them. The programs are loaded (the verifier: 0.3-2 s) as soon as the
+ * runner makes on them. The programs are loaded (the verifier: 0.2-2 s) as soon as the
  * agent starts, while the runner is still wiring the links, and attached when the
- * runner asks at setup (a few ms), so a fault during the run is only map writes. Rules
- * carry kernel-time windows; times travel as decimal strings (JSON has no u64).
+ * runner asks at setup (a few ms): the agent holds each program's bpf_link (it goes
+ * with the agent), and the runner opens the maps by id and writes the rules itself, so
+ * a fault during the run is map writes that wait on no agent. The calls that write
+ * rules here (`.set`, `.window`, `.take`) serve tools and tests; rule windows travel as
+ * decimal strings (JSON has no u64).
  *
  * @module
  */
 
-import { LoadedXdpDropper, XdpDropper, type XdpDropperOptions } from "../kernel/xdp_dropper.ts";
+import {
+  type DropperMapIds,
+  LoadedXdpDropper,
+  XdpDropper,
+  type XdpDropperOptions,
+} from "../kernel/xdp_dropper.ts";
 import type { Rule } from "../kernel/xdp_layout.ts";
 
 /** Prefix of every interface squall creates: the only ones a dropper may go on. */
@@ -30,10 +38,12 @@ export interface WriteReply {
 
 /** What `dropper.attach` replies. */
 export interface AttachReply extends WriteReply {
-  /** How long the load (the verifier) took, in ms; 0 when it was done before the call. */
+  /** How long the attach waited for the load (the verifier), in ms; 0 when it was done. */
   loadWaitMs: number;
   /** How long the attach itself took, in ms. */
   attachMs: number;
+  /** The maps' kernel-wide ids: the runner opens them and writes the rules itself. */
+  maps: DropperMapIds;
 }
 
 /**
@@ -85,6 +95,7 @@ export class Droppers implements Disposable {
           writtenNs: String(dropper.nowNs()),
           loadWaitMs: this.#timing.get(ifname)?.loadWaitMs ?? performance.now() - started,
           attachMs: this.#timing.get(ifname)?.attachMs ?? 0,
+          maps: dropper.mapIds(),
         } satisfies AttachReply;
       }
       case "dropper.set": {

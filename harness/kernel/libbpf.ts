@@ -33,6 +33,9 @@ const LIBBPF_SYMBOLS = {
   bpf_map_get_next_key: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   bpf_map_delete_elem: { parameters: ["i32", "buffer"], result: "i32" },
   libbpf_num_possible_cpus: { parameters: [], result: "i32" },
+  // Maps by kernel-wide id (root): the runner writes the agents' droppers' rules itself.
+  bpf_map_get_fd_by_id: { parameters: ["u32"], result: "i32" },
+  bpf_obj_get_info_by_fd: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   // A BPF ring buffer's reader: its epoll fd wakes when a record comes; consume() calls
   // the sample callback for each, on the calling thread.
   ring_buffer__new: {

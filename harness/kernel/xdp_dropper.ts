@@ -169,59 +169,109 @@ export class LoadedXdpDropper implements Disposable {
   }
 }
 
-/** The XDP dropper, attached to one interface. Dispose of it to detach. */
-export class XdpDropper implements Disposable {
-  /** The interface it is attached to. */
+/** Kernel-wide ids of a dropper's maps, which any root process can open by id. */
+export interface DropperMapIds {
+  rules: number;
+  chain: number;
+  counters: number;
+  flowDrops: number;
+  config: number;
+}
+
+/** `struct bpf_map_info` (linux/bpf.h): `id` at 4; a buffer this long, zeroed, is taken. */
+const MAP_INFO = { id: 4, size: 128 } as const;
+
+/**
+ * A dropper's maps, and the rules and counters in them. An {@linkcode XdpDropper} is one
+ * (it loaded them); {@linkcode DropperMaps.open} opens those of a dropper another process
+ * holds, by id (root), so the runner can switch both ends of a link itself, at once,
+ * whatever the agents holding them are doing.
+ */
+export class DropperMaps implements Disposable {
+  /** The interface the dropper is attached to. */
   readonly ifname: string;
-  #libs: Libraries;
-  #object: Deno.PointerValue;
-  #link: Deno.PointerValue;
+  /** The opened libraries. */
+  protected readonly libs: Libraries;
   #fds: DropperFds;
+  #ownsFds: boolean;
   #active = new Set<number>();
-  /** The encoded rule of each slot in use, for {@linkcode XdpDropper.setWindow}. */
+  /** The encoded rule of each slot in use, for {@linkcode DropperMaps.setWindow}. */
   #rules = new Map<number, Uint8Array<ArrayBuffer>>();
   #cpus: number;
   #timespec = new BigInt64Array(2);
   #timespecBytes = new Uint8Array(this.#timespec.buffer);
   #disposed = false;
 
-  private constructor(
-    ifname: string,
-    libs: Libraries,
-    object: Deno.PointerValue,
-    link: Deno.PointerValue,
-    fds: DropperFds,
-  ) {
+  /** `ownsFds`: whether the fds are this object's to close (opened by id). */
+  protected constructor(ifname: string, libs: Libraries, fds: DropperFds, ownsFds: boolean) {
     this.ifname = ifname;
-    this.#libs = libs;
-    this.#object = object;
-    this.#link = link;
+    this.libs = libs;
     this.#fds = fds;
+    this.#ownsFds = ownsFds;
     this.#cpus = libs.bpf.libbpf_num_possible_cpus();
   }
 
   /**
-   * Loads the program and attaches it to `ifname` (in this process's namespace): the
-   * same as {@linkcode LoadedXdpDropper.load} then {@linkcode LoadedXdpDropper.attach}.
+   * Opens the maps of a dropper another process attached to `ifname`, by their ids
+   * ({@linkcode DropperMaps.mapIds} there). Needs root (CAP_SYS_ADMIN) and --allow-ffi.
+   * Rules are written here from then on; the other process only holds the program.
+   *
+   * @throws {Error} when a map cannot be opened (gone, or not root).
    */
-  static async attach(ifname: string, options: XdpDropperOptions = {}): Promise<XdpDropper> {
-    const loaded = await LoadedXdpDropper.load(options);
+  static open(
+    ifname: string,
+    ids: DropperMapIds,
+    options: Pick<XdpDropperOptions, "libbpfPath" | "libcPath"> = {},
+  ): DropperMaps {
+    const libs = openLibraries(options.libbpfPath, options.libcPath);
+    const opened: number[] = [];
     try {
-      return await loaded.attach(ifname);
-    } finally {
-      loaded[Symbol.dispose](); // frees it when the attach failed; nothing once attached
+      const open = (name: keyof DropperMapIds) => {
+        const fd = libs.bpf.bpf_map_get_fd_by_id(ids[name]);
+        if (fd < 0) {
+          throw new Error(
+            `Cannot open the dropper map "${name}" (id ${ids[name]}) of "${ifname}": ${
+              errnoText(libs, fd)
+            }`,
+          );
+        }
+        opened.push(fd);
+        return fd;
+      };
+      const fds = {
+        rules: open("rules"),
+        chain: open("chain"),
+        counters: open("counters"),
+        flowDrops: open("flowDrops"),
+        config: open("config"),
+      };
+      return new DropperMaps(ifname, libs, fds, true);
+    } catch (error) {
+      for (const fd of opened) libs.libc.close(fd);
+      libs.close();
+      throw error;
     }
   }
 
-  /** @internal Made by {@linkcode LoadedXdpDropper.attach}. */
-  static fromLoaded(
-    ifname: string,
-    libs: Libraries,
-    object: Deno.PointerValue,
-    link: Deno.PointerValue,
-    fds: DropperFds,
-  ): XdpDropper {
-    return new XdpDropper(ifname, libs, object, link, fds);
+  /** The kernel-wide ids of the maps, for {@linkcode DropperMaps.open} elsewhere. */
+  mapIds(): DropperMapIds {
+    const id = (fd: number) => {
+      const info = new Uint8Array(MAP_INFO.size);
+      const length = new Uint32Array([MAP_INFO.size]);
+      const result = this.libs.bpf.bpf_obj_get_info_by_fd(fd, info, new Uint8Array(length.buffer));
+      if (result < 0) {
+        throw new Error(`Cannot read a dropper map's id: ${errnoText(this.libs, result)}`);
+      }
+      return new DataView(info.buffer).getUint32(MAP_INFO.id, true);
+    };
+    const fds = this.#fds;
+    return {
+      rules: id(fds.rules),
+      chain: id(fds.chain),
+      counters: id(fds.counters),
+      flowDrops: id(fds.flowDrops),
+      config: id(fds.config),
+    };
   }
 
   /**
@@ -325,7 +375,7 @@ export class XdpDropper implements Disposable {
       const view = new DataView(key.buffer);
       view.setUint32(SQ_FLOW_KEY.fields.flow_id, flow.flowId, true);
       view.setUint32(SQ_FLOW_KEY.fields.rule, index, true);
-      this.#libs.bpf.bpf_map_delete_elem(this.#fds.flowDrops, key);
+      this.libs.bpf.bpf_map_delete_elem(this.#fds.flowDrops, key);
     }
     return tally;
   }
@@ -335,7 +385,7 @@ export class XdpDropper implements Disposable {
    * the clock rule windows are in. Through the libc this dropper opened.
    */
   nowNs(): bigint {
-    if (this.#libs.libc.clock_gettime(CLOCK_MONOTONIC, this.#timespecBytes) !== 0) {
+    if (this.libs.libc.clock_gettime(CLOCK_MONOTONIC, this.#timespecBytes) !== 0) {
       throw new Error(`Cannot read CLOCK_MONOTONIC on "${this.ifname}": clock_gettime failed`);
     }
     return this.#timespec[0]! * 1_000_000_000n + this.#timespec[1]!;
@@ -386,10 +436,10 @@ export class XdpDropper implements Disposable {
     const valueView = new DataView(value.buffer);
     let first = true;
     while (
-      this.#libs.bpf.bpf_map_get_next_key(this.#fds.flowDrops, first ? null : key, next) === 0
+      this.libs.bpf.bpf_map_get_next_key(this.#fds.flowDrops, first ? null : key, next) === 0
     ) {
       first = false;
-      if (this.#libs.bpf.bpf_map_lookup_elem(this.#fds.flowDrops, next, value) === 0) {
+      if (this.libs.bpf.bpf_map_lookup_elem(this.#fds.flowDrops, next, value) === 0) {
         let packets = 0;
         for (let cpu = 0; cpu < this.#cpus; cpu++) {
           packets += Number(
@@ -407,13 +457,17 @@ export class XdpDropper implements Disposable {
     return found;
   }
 
-  /** Detaches the program and frees everything. Safe to call twice. */
+  /** Frees everything (an {@linkcode XdpDropper} also detaches). Safe to call twice. */
   [Symbol.dispose](): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#libs.bpf.bpf_link__destroy(this.#link);
-    this.#libs.bpf.bpf_object__close(this.#object);
-    this.#libs.close();
+    this.release();
+  }
+
+  /** Closes what this object holds; called once, by disposal. */
+  protected release(): void {
+    if (this.#ownsFds) { for (const fd of Object.values(this.#fds)) this.libs.libc.close(fd); }
+    this.libs.close();
   }
 
   #checkIndex(index: number): void {
@@ -423,21 +477,70 @@ export class XdpDropper implements Disposable {
   }
 
   #update(fd: number, index: number, value: Uint8Array<ArrayBuffer>): void {
-    const result = this.#libs.bpf.bpf_map_update_elem(fd, u32(index), value, 0n);
+    const result = this.libs.bpf.bpf_map_update_elem(fd, u32(index), value, 0n);
     if (result < 0) {
       throw new Error(
-        `Cannot update dropper map on "${this.ifname}": ${errnoText(this.#libs, result)}`,
+        `Cannot update dropper map on "${this.ifname}": ${errnoText(this.libs, result)}`,
       );
     }
   }
 
   #lookup(fd: number, key: Uint8Array<ArrayBuffer>, value: Uint8Array<ArrayBuffer>): void {
-    const result = this.#libs.bpf.bpf_map_lookup_elem(fd, key, value);
+    const result = this.libs.bpf.bpf_map_lookup_elem(fd, key, value);
     if (result < 0) {
       throw new Error(
-        `Cannot read dropper map on "${this.ifname}": ${errnoText(this.#libs, result)}`,
+        `Cannot read dropper map on "${this.ifname}": ${errnoText(this.libs, result)}`,
       );
     }
+  }
+}
+
+/** The XDP dropper, attached to one interface. Dispose of it to detach. */
+export class XdpDropper extends DropperMaps {
+  #object: Deno.PointerValue;
+  #link: Deno.PointerValue;
+
+  private constructor(
+    ifname: string,
+    libs: Libraries,
+    object: Deno.PointerValue,
+    link: Deno.PointerValue,
+    fds: DropperFds,
+  ) {
+    super(ifname, libs, fds, false);
+    this.#object = object;
+    this.#link = link;
+  }
+
+  /**
+   * Loads the program and attaches it to `ifname` (in this process's namespace): the
+   * same as {@linkcode LoadedXdpDropper.load} then {@linkcode LoadedXdpDropper.attach}.
+   */
+  static async attach(ifname: string, options: XdpDropperOptions = {}): Promise<XdpDropper> {
+    const loaded = await LoadedXdpDropper.load(options);
+    try {
+      return await loaded.attach(ifname);
+    } finally {
+      loaded[Symbol.dispose](); // frees it when the attach failed; nothing once attached
+    }
+  }
+
+  /** @internal Made by {@linkcode LoadedXdpDropper.attach}. */
+  static fromLoaded(
+    ifname: string,
+    libs: Libraries,
+    object: Deno.PointerValue,
+    link: Deno.PointerValue,
+    fds: DropperFds,
+  ): XdpDropper {
+    return new XdpDropper(ifname, libs, object, link, fds);
+  }
+
+  /** Detaches the program, then frees everything (the maps go with the object). */
+  protected override release(): void {
+    this.libs.bpf.bpf_link__destroy(this.#link);
+    this.libs.bpf.bpf_object__close(this.#object);
+    super.release();
   }
 }
 

@@ -1,22 +1,28 @@
 // The kernel's clock as the fault manager uses it: faults switch at a kernel time
 // (CLOCK_MONOTONIC, what the droppers' bpf_ktime_get_ns() reads) chosen a little ahead
 // of now, written to both ends of a link, so both directions flip at one instant. How
-// far ahead (the lead) follows how long the agents have taken to answer lately: long
-// enough that both writes land before the instant, short enough that a fault takes
-// effect within about a millisecond of the call on an idle machine.
+// far ahead (the lead) follows how long the agents' writes have taken to land lately
+// (from the call to the kernel time the agent read right after its write): long enough
+// that both writes land before the instant, short enough that a fault takes effect
+// within about a millisecond of the call on an idle machine.
 
-import { monotonicNs, monotonicOffsetMs } from "../native/clock.ts";
+import { MonotonicClock } from "../native/clock.ts";
 import { sleep } from "../core/sleep.ts";
 
-/** The shortest lead: two map writes and a reply take about 0.1-0.3 ms on an idle machine. */
-export const MIN_LEAD_MS = 0.6;
+/** The shortest lead. */
+export const MIN_LEAD_MS = 0.5;
 /** The longest: past this, a late agent lets its end flip late (the timeline says so). */
 export const MAX_LEAD_MS = 5;
-/** Round trips remembered for the lead. */
-const ROUND_TRIPS = 8;
-/** The lead is this many times the slowest recent round trip. */
-const LEAD_FACTOR = 2;
-/** Before any round trip is known. */
+/** Write latencies remembered for the lead. */
+const LATENCIES = 8;
+/**
+ * The lead is this many times the median recent write latency, plus `LEAD_SLACK_MS`: a
+ * write that was descheduled once says little about the next, and one that lands late
+ * only moves its edge (the timeline says when it took effect).
+ */
+const LEAD_FACTOR = 3;
+const LEAD_SLACK_MS = 0.1;
+/** Before any latency is known. */
 const FIRST_LEAD_MS = 2;
 
 /**
@@ -27,26 +33,33 @@ const FIRST_LEAD_MS = 2;
  * ```ts ignore
  * import { FaultClock } from "./_fault_clock.ts";
  * const clock = new FaultClock(performance.now());
- * clock.noteRoundTrip(0.3);
+ * clock.noteWrite(clock.nowNs() - 200_000n, clock.nowNs()); // a write took 0.2 ms
  * const at = clock.nowNs() + clock.leadNs(); // when both ends flip
  * await clock.sleepUntil(at);
  * console.log(clock.toRunMs(at)); // ms since the run started
  * ```
  */
-export class FaultClock {
+export class FaultClock implements Disposable {
   readonly #startMs: number;
+  readonly #clock: MonotonicClock;
   readonly #offsetMs: number;
-  #roundTrips: number[] = [];
+  #latencies: number[] = [];
 
-  /** `startMs`: `performance.now()` when the run started. */
-  constructor(startMs: number) {
+  /** `startMs`: `performance.now()` when the run started. Opens libc (`libcPath`). */
+  constructor(startMs: number, libcPath?: string) {
     this.#startMs = startMs;
-    this.#offsetMs = monotonicOffsetMs();
+    this.#clock = new MonotonicClock(libcPath);
+    this.#offsetMs = this.#clock.offsetMs();
   }
 
   /** The kernel's clock now, ns. */
   nowNs(): bigint {
-    return monotonicNs();
+    return this.#clock.nowNs();
+  }
+
+  /** Unloads libc. */
+  [Symbol.dispose](): void {
+    this.#clock[Symbol.dispose]();
   }
 
   /** A kernel time as ms since the run started. */
@@ -59,19 +72,23 @@ export class FaultClock {
     return BigInt(Math.round((ms + this.#startMs + this.#offsetMs) * 1e6));
   }
 
-  /** Remembers how long an agent took to answer a call (ms, sent to reply). */
-  noteRoundTrip(ms: number): void {
+  /**
+   * Remembers how long a write took to land: from `sentNs` (kernel time when the call
+   * was sent) to `writtenNs` (the kernel time the agent read right after its write).
+   */
+  noteWrite(sentNs: bigint, writtenNs: bigint): void {
+    const ms = Number(writtenNs - sentNs) / 1e6;
     if (!(ms >= 0)) return;
-    this.#roundTrips.push(ms);
-    if (this.#roundTrips.length > ROUND_TRIPS) this.#roundTrips.shift();
+    this.#latencies.push(ms);
+    if (this.#latencies.length > LATENCIES) this.#latencies.shift();
   }
 
   /** How far ahead of now the next edge goes, ns. */
   leadNs(): bigint {
-    const slowest = this.#roundTrips.length === 0
-      ? FIRST_LEAD_MS / LEAD_FACTOR
-      : Math.max(...this.#roundTrips);
-    const ms = Math.min(MAX_LEAD_MS, Math.max(MIN_LEAD_MS, LEAD_FACTOR * slowest));
+    const ms = this.#latencies.length === 0 ? FIRST_LEAD_MS : Math.min(
+      MAX_LEAD_MS,
+      Math.max(MIN_LEAD_MS, LEAD_FACTOR * median(this.#latencies) + LEAD_SLACK_MS),
+    );
     return BigInt(Math.round(ms * 1e6));
   }
 
@@ -81,9 +98,14 @@ export class FaultClock {
    */
   async sleepUntil(ns: bigint, signal?: AbortSignal): Promise<void> {
     for (;;) {
-      const leftMs = Number(ns - monotonicNs()) / 1e6;
+      const leftMs = Number(ns - this.#clock.nowNs()) / 1e6;
       if (leftMs < 0) return;
       await sleep(Math.max(leftMs, 0.1), signal);
     }
   }
+}
+
+/** The median (the upper one of an even count). */
+function median(values: readonly number[]): number {
+  return values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)]!;
 }

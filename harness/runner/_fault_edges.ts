@@ -40,6 +40,8 @@ export interface Edge {
   effectiveNs: bigint;
   /** Receiving hosts whose write landed after `atNs` (they flipped late). */
   late: string[];
+  /** When it took effect at each end (in the order of the ends): `atNs` or later. */
+  perEndNs: bigint[];
 }
 
 /** One end's tally, as the dropper gave it when the rule was taken. */
@@ -107,8 +109,21 @@ export class WindowedFault {
         rule: toWire({ ...end.rule, activeFromNs: atNs, activeUntilNs: untilNs }),
       })
     ));
-    const fault = new WindowedFault(clock, ends, edge(askedNs, atNs, ends, written), untilNs);
-    if (untilNs === SQ_TIME_FOREVER) fault.#settling = fault.#openToAllTime();
+    const start = edge(askedNs, atNs, ends, written);
+    let until = untilNs;
+    if (options.forNs !== undefined && start.effectiveNs > atNs) {
+      // An end flipped late: the fault lasts its duration from then, at both ends.
+      until = start.effectiveNs + options.forNs;
+      await Promise.all(ends.map((end) =>
+        timedCall(clock, end, "dropper.window", {
+          ifname: end.ifname,
+          slot: end.slot,
+          untilNs: String(until),
+        })
+      ));
+    }
+    const fault = new WindowedFault(clock, ends, start, until);
+    if (until === SQ_TIME_FOREVER) fault.#settling = fault.#openToAllTime();
     return fault;
   }
 
@@ -148,11 +163,13 @@ export class WindowedFault {
       let edgeNow: Edge;
       if (this.#untilNs <= atNs) {
         // Planned, and due sooner than a new end could be: the droppers end it.
+        const at = this.#untilNs;
         edgeNow = {
-          askedNs: this.#untilNs,
-          atNs: this.#untilNs,
-          effectiveNs: this.#untilNs,
+          askedNs: at,
+          atNs: at,
+          effectiveNs: at,
           late: [],
+          perEndNs: this.ends.map(() => at),
         };
       } else {
         const written = await Promise.all(
@@ -219,22 +236,24 @@ export class WindowedFault {
   }
 }
 
-/** Calls an end's agent, notes the round trip, and returns when the write landed. */
+/** Calls an end's agent, notes how long its write took to land, and returns when it did. */
 async function timedCall(
   clock: FaultClock,
   end: RuleEnd,
   method: string,
   params: Record<string, unknown>,
 ): Promise<bigint> {
-  const sent = performance.now();
+  const sentNs = clock.nowNs();
   const reply = await end.call(method, params) as WriteReply;
-  clock.noteRoundTrip(performance.now() - sent);
-  return BigInt(reply.writtenNs);
+  const writtenNs = BigInt(reply.writtenNs);
+  clock.noteWrite(sentNs, writtenNs);
+  return writtenNs;
 }
 
 /** The edge asked at `askedNs` for `atNs`, given when each end's write landed. */
 function edge(askedNs: bigint, atNs: bigint, ends: readonly RuleEnd[], written: bigint[]): Edge {
   const late = ends.filter((_, i) => written[i]! > atNs).map((e) => e.to);
-  const effectiveNs = written.reduce((a, b) => (a > b ? a : b), atNs);
-  return { askedNs, atNs, effectiveNs, late };
+  const perEndNs = written.map((w) => (w > atNs ? w : atNs));
+  const effectiveNs = perEndNs.reduce((a, b) => (a > b ? a : b), atNs);
+  return { askedNs, atNs, effectiveNs, late, perEndNs };
 }
