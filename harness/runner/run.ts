@@ -288,7 +288,7 @@ class Run {
     this.#teardown.defer(() => this.#closeCgroup());
     this.#teardown.defer(async () => {
       await this.#bindWatchStarting?.catch(() => {});
-      this.#bindWatch?.stop();
+      await this.#bindWatch?.stop();
     });
     const ready = Promise.all([...this.#agents.values()].map((a) => a.ready));
     await this.#untilAborted(withTimeout(ready, AGENT_READY_TIMEOUT_MS, "agents to start"));
@@ -625,6 +625,7 @@ class Run {
   #report(startedAt: string): ScenarioReport {
     const bindFailures = attributeBindFailures(this.#bindWatch, this.#workloads, {
       agentPid: (host) => this.#agents.get(host)?.pid,
+      programOf: (cgroupIds) => this.#cgroup.programOf(cgroupIds),
     });
     const results = new Map<string, WorkloadResult>();
     for (const [name, w] of this.#workloads) if (w.final) results.set(name, w.final);
