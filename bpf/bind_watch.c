@@ -16,6 +16,11 @@
  * successes record nothing.
  * Events go to a ring (an array of BW_RING_SIZE and a counter, see bind_watch.h) that
  * user space drains; what it does not drain in time is overwritten and counted as lost.
+ * Each complete event also rings a doorbell (a BPF ring buffer of its index) that wakes
+ * user space at once, instead of at its next poll. An event carries the caller's cgroup
+ * v2 id and its ancestors' ids, taken in the kernel while the caller is in bind(), so a
+ * failure is owed to its program under test (which has a cgroup of its own) whatever
+ * happens to the process afterwards.
  *
  * Kernel structures are declared here, only the fields read, with preserve_access_index:
  * libbpf relocates the offsets against the running kernel's BTF (CO-RE), so the object
@@ -155,6 +160,11 @@ struct {
 	__type(value, struct bw_event);
 } events SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, BW_DOORBELL_BYTES);
+} doorbell SEC(".maps");
+
 /* The sockaddr_in and sockaddr_in6 fields read, by offset (linux/in.h, linux/in6.h). */
 #define SOCKADDR_PORT 2  /* sin_port, sin6_port: __be16 */
 #define SOCKADDR_IN_ADDR 4 /* sin_addr: 4 bytes */
@@ -194,7 +204,7 @@ static __always_inline __u32 socket_type(__u32 fd)
 static __always_inline void record(const struct call *call, __u64 pid_tgid, __u32 kind,
 				   __u32 err, __u32 sock_type)
 {
-	__u32 zero = 0, slot;
+	__u32 zero = 0, slot, level;
 	struct bw_head *h = bpf_map_lookup_elem(&head, &zero);
 	struct bw_event *ev;
 	__u64 index;
@@ -220,8 +230,12 @@ static __always_inline void record(const struct call *call, __u64 pid_tgid, __u3
 	ev->err = err;
 	ev->sock_type = sock_type;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	ev->cgroup_id = bpf_get_current_cgroup_id();
+	for (level = 0; level < BW_CGROUP_LEVELS; level++)
+		ev->cgroup_ancestors[level] = bpf_get_current_ancestor_cgroup_id(level + 1);
 	asm volatile("" ::: "memory"); /* every field above is stored before seq */
 	*(volatile __u64 *)&ev->seq = index + 1;
+	bpf_ringbuf_output(&doorbell, &index, sizeof(index), 0); /* wakes the reader */
 }
 
 SEC("tracepoint/syscalls/sys_enter_bind")

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The contract between bpf/bind_watch.c and harness/_bind_watch_layout.ts (which
- * mirrors it; harness/bind_watch_layout_test.ts checks that the two agree). Only
+ * The contract between bpf/bind_watch.c and harness/kernel/bind_watch_layout.ts (which
+ * mirrors it; harness/kernel/bind_watch_layout_test.ts checks that the two agree). Only
  * fixed-width types, no implicit padding: every struct is a multiple of 8 bytes with
  * fields in size order.
  */
@@ -16,6 +16,14 @@
 #define BW_MAX_NAMESPACES 1024
 /* Bytes of a thread name (the kernel's TASK_COMM_LEN). */
 #define BW_COMM_LEN 16
+
+/* Cgroup levels whose ancestor ids an event records (levels 1 to BW_CGROUP_LEVELS of the
+ * cgroup v2 hierarchy; level 0 is the root): a program under test's cgroup is one of
+ * them for every process it starts, however deep those nest their own cgroups. */
+#define BW_CGROUP_LEVELS 8
+/* Bytes of the doorbell ring (BPF_MAP_TYPE_RINGBUF, a power of two pages): a record of 8
+ * bytes per event, only to wake user space, which then reads "events". */
+#define BW_DOORBELL_BYTES 4096
 
 /* Event kinds. */
 #define BW_KIND_FAILURE 1 /* a bind() that returned an error */
@@ -47,6 +55,13 @@ struct bw_head {
 	__u64 untracked; /* bind() calls in watched namespaces not followed: too many in flight */
 };
 
+/*
+ * Map "doorbell": BPF_MAP_TYPE_RINGBUF of BW_DOORBELL_BYTES. Each event, once complete,
+ * also puts its ring index (a __u64) here, which wakes a reader waiting in epoll on the
+ * map; the event itself is read from "events". When the doorbell is full the reader has
+ * a wake-up pending anyway.
+ */
+
 /* Map "events": array of BW_RING_SIZE, the ring. */
 struct bw_event {
 	__u64 seq;        /* ring index + 1, written last: the event is complete when it matches */
@@ -61,6 +76,9 @@ struct bw_event {
 	__u32 err;        /* errno (-return value) of a failure; 0 for a success */
 	__u32 sock_type;  /* BW_SOCK_* or another SOCK_* number; 0 when not known */
 	__u8 comm[BW_COMM_LEN]; /* name of the calling thread, NUL-terminated */
+	__u64 cgroup_id;  /* cgroup v2 id of the calling task (the inode of its directory) */
+	__u64 cgroup_ancestors[BW_CGROUP_LEVELS]; /* its ancestors' ids at levels 1, 2, ...
+						     * (0 past its own level) */
 };
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The contract between bpf/xdp_drop.c and harness/_xdp_layout.ts (which mirrors it;
- * harness/xdp_layout_test.ts checks that the two agree). Only fixed-width types, no
+ * The contract between bpf/xdp_drop.c and harness/kernel/xdp_layout.ts (which mirrors
+ * it; harness/kernel/xdp_layout_test.ts checks that the two agree). Only fixed-width types, no
  * implicit padding: every struct is a multiple of 8 bytes with fields in size order.
  */
 #ifndef SQUALL_XDP_DROP_H
@@ -60,6 +60,13 @@ struct sq_rule {
 	__u32 loss_bad;   /* Gilbert: loss chance in the bad state */
 	__u32 p_enter_bad; /* Gilbert: chance good -> bad per packet (p) */
 	__u32 p_leave_bad; /* Gilbert: chance bad -> good per packet (r) */
+	/* The kernel time (bpf_ktime_get_ns(), CLOCK_MONOTONIC) from which and until which the
+	 * rule applies: it matches while active_from_ns <= now < active_until_ns. From 0 until
+	 * all ones (forever) is always, and reads no clock; until 0 is never. User space writes a
+	 * rule with until 0 first, then with its window, so a packet that races the write
+	 * never sees the new mode with a window that is not the new one. */
+	__u64 active_from_ns;
+	__u64 active_until_ns;
 };
 
 /* Map "chain": array of SQ_MAX_RULES, the Gilbert-Elliott state of each rule. */
@@ -89,12 +96,21 @@ struct sq_flow_count {
  * (splitmix64, seeded from bpf_get_prandom_u32() at the first draw, and again whenever
  * user space zeroes the entry). Entry SQ_MAX_RULES holds the no-match and not-IPv4
  * counters; its other fields stay unused. One lookup finds all that a rule touches per
- * packet, in one or two adjacent cache lines. */
+ * packet, in one or two adjacent cache lines. A rule with a window (which reads the clock
+ * anyway) stamps its first and last drop (bpf_ktime_get_ns()), the last packet it matched
+ * before its window and the first after, so user space can tell when it really dropped
+ * and bracket each edge between two packets' kernel times (over the CPUs: the earliest
+ * first and after, the latest last and before). A rule for all time stamps nothing. */
 struct sq_counters {
 	__u64 random_state;   /* 0: not seeded yet */
 	__u64 random_next;    /* the next draw, computed one draw ahead */
 	struct sq_counter counter[SQ_VERDICTS]; /* by verdict (entry SQ_MAX_RULES: by slot) */
 	struct sq_flow_count flow[SQ_ENTRY_FLOWS];
+	/* A windowed rule only, from the clock reading its window check took anyway: */
+	__u64 first_drop_ns;  /* kernel time of the first drop on this CPU; 0: none yet */
+	__u64 last_drop_ns;   /* kernel time of the last drop on this CPU */
+	__u64 before_ns;      /* the last packet it matched before its window opened */
+	__u64 after_ns;       /* the first packet it matched after its window closed; 0: none */
 };
 
 /* Map "flow_drops": per-CPU hash, drops of probe packets per flow and rule, of the flows

@@ -386,9 +386,26 @@ Deno.test("SIGKILL of a process holding a bind watch leaves no bind watch progra
   }
 });
 
-function withoutTime(event: BindEvent): Omit<BindEvent, "atMs"> {
-  const { atMs: _, ...rest } = event;
+/** An event without its time and cgroups, after checking its cgroup is this process's. */
+function withoutTime(
+  event: BindEvent,
+): Omit<BindEvent, "atMs" | "cgroupId" | "cgroupAncestors"> {
+  const { atMs: _, cgroupId, cgroupAncestors, ...rest } = event;
+  // The binders run in this process's cgroup (v2): its id is its directory's inode.
+  const own = ownCgroup();
+  assert.equal(cgroupId, own.id, "the caller's cgroup id, read in the kernel");
+  assert.equal(cgroupAncestors[own.level - 1] ?? own.id, own.id, "its own level's ancestor");
   return rest;
+}
+
+/** This process's cgroup v2: its id (inode) and level (0 for the root). */
+function ownCgroup(): { id: number; level: number } {
+  const path = /^0::(.*)$/m.exec(Deno.readTextFileSync("/proc/self/cgroup"))![1]!;
+  const mount = /^\S+ \S+ \S+ \S+ (\S+) .* - cgroup2 /m.exec(
+    Deno.readTextFileSync("/proc/self/mountinfo"),
+  )![1]!;
+  const level = path.split("/").filter(Boolean).length;
+  return { id: Deno.statSync(`${mount}${path === "/" ? "" : path}`).ino!, level };
 }
 
 /** Events come in time order, within the wall-clock window the binds ran in. */

@@ -4,11 +4,14 @@
 
 import assert from "node:assert/strict";
 import { netnsOf } from "./_processes.ts";
+import { closeClock, monotonicNs } from "../harness/native/clock.ts";
 import {
   chance,
   decodeCounters,
+  decodeDropTimes,
   decodeEntryFlows,
   decodeFlowValue,
+  type DropTimes,
   encodeFlowKey,
   encodeRule,
   type Rule,
@@ -211,6 +214,13 @@ class LoadedDropper {
     const key = encodeFlowKey({ flowId, rule });
     const found = this.#lib.symbols.bpf_map_lookup_elem(this.#maps.flow_drops, key, value) === 0;
     return found ? decodeFlowValue(value) : 0;
+  }
+
+  /** When a rule dropped first and last (kernel time), over the CPUs. */
+  dropTimes(rule: number): DropTimes {
+    const entry = new Uint8Array(SQ_COUNTERS.size * this.#cpus);
+    assert.equal(this.#lib.symbols.bpf_map_lookup_elem(this.#maps.counters, u32(rule), entry), 0);
+    return decodeDropTimes(entry);
   }
 
   chainIsBad(index: number): boolean {
@@ -485,7 +495,58 @@ Deno.test("xdp_drop lets every matching rule have its say and counts every packe
       assert.equal(dropper.packets(dropSlot(0)), 3 + 100, "stays bad");
       assert.equal(dropper.chainIsBad(0), true);
     });
+
+    await t.step("a rule applies only within its kernel-time window and stamps its drops", () => {
+      dropper.reset();
+      const second = 1_000_000_000n;
+      const now = monotonicNs();
+      // Not yet, no more, never (until 0): each matches nothing, so the packet goes on.
+      dropper.setRule(0, { mode: SQ_MODE_BLACKHOLE, activeFromNs: now + 60n * second });
+      dropper.setRule(1, { mode: SQ_MODE_BLACKHOLE, activeFromNs: 1n, activeUntilNs: now });
+      dropper.setRule(2, { mode: SQ_MODE_BLACKHOLE, activeUntilNs: 0n });
+      assert.equal(dropper.run(frame(), 10), XDP_PASS);
+      assert.equal(dropper.packets(SQ_SLOT_NO_MATCH), 10, "outside their windows, no match");
+      const seen = monotonicNs();
+      for (const rule of [0, 1, 2]) {
+        assert.equal(dropper.packets(passSlot(rule)) + dropper.packets(dropSlot(rule)), 0);
+        const { firstNs, lastNs } = dropper.dropTimes(rule);
+        assert.deepEqual({ firstNs, lastNs }, { firstNs: null, lastNs: null });
+      }
+      // Each bracket stamped by the packets outside the window: the last before it opened,
+      // the first after it closed; never while a rule is closed for its write (until 0).
+      const early = dropper.dropTimes(0);
+      assert.ok(early.beforeNs! >= now && early.beforeNs! <= seen && early.afterNs === null);
+      const late = dropper.dropTimes(1);
+      assert.ok(late.afterNs! >= now && late.afterNs! <= seen && late.beforeNs === null);
+      const closed = dropper.dropTimes(2);
+      assert.ok(closed.beforeNs === null && closed.afterNs === null);
+      // Within its window: it drops, and its drops are stamped with the kernel's clock.
+      dropper.setRule(3, {
+        mode: SQ_MODE_BLACKHOLE,
+        activeFromNs: now - second,
+        activeUntilNs: now + 60n * second,
+      });
+      const before = monotonicNs();
+      assert.equal(dropper.run(frame(), 1000), XDP_DROP);
+      const after = monotonicNs();
+      assert.equal(dropper.packets(dropSlot(3)), 1000);
+      const times = dropper.dropTimes(3);
+      assert.ok(times.firstNs !== null && times.lastNs !== null, "stamped");
+      assert.ok(before <= times.firstNs! && times.firstNs! < times.lastNs!, `${before} ${times}`);
+      assert.ok(times.lastNs! <= after, "the last drop is stamped before the run returned");
+      // A rule for all time (from 0 until all ones) reads no clock: it drops, unstamped.
+      dropper.setRule(3, { mode: SQ_MODE_OFF });
+      dropper.setRule(4, { mode: SQ_MODE_BLACKHOLE });
+      assert.equal(dropper.run(frame()), XDP_DROP);
+      assert.deepEqual(dropper.dropTimes(4), {
+        firstNs: null,
+        lastNs: null,
+        beforeNs: null,
+        afterNs: null,
+      });
+    });
   } finally {
     dropper.close();
+    closeClock();
   }
 });

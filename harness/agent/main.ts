@@ -21,7 +21,6 @@ import {
   type WorkloadControl,
 } from "./protocol.ts";
 import type { RunningWorkload } from "./running.ts";
-import type { Rule } from "../kernel/xdp_layout.ts";
 import type { WorkloadResult } from "../measure/results.ts";
 import { startBindChurn } from "./bind_churn.ts";
 import { startReconnectStorm } from "./reconnect_storm.ts";
@@ -30,9 +29,9 @@ import { startTcpProbe } from "./tcp_probe.ts";
 import { startUdpEcho } from "./udp_echo.ts";
 import { startUdpProbe } from "./udp_probe.ts";
 import { isLoopbackIpv4 } from "../core/addresses.ts";
-import { XdpDropper, type XdpDropperOptions } from "../kernel/xdp_dropper.ts";
 import { DelayLines } from "./_delay_line.ts";
 import { Duplicators } from "./_duplicators.ts";
+import { Droppers } from "./droppers.ts";
 
 /** Prefix of every interface squall creates. */
 export const INTERFACE_PREFIX = "sq-";
@@ -92,59 +91,6 @@ function start(
   }
 }
 
-/** The droppers an agent holds, one per interface, attached on first use. */
-class Droppers {
-  #options: XdpDropperOptions | undefined;
-  #attached = new Map<string, XdpDropper>();
-  #attaching = new Map<string, Promise<XdpDropper>>();
-
-  constructor(options: XdpDropperOptions | undefined) {
-    this.#options = options;
-  }
-
-  async call(method: string, params: Record<string, unknown>): Promise<unknown> {
-    const ifname = String(params.ifname);
-    switch (method) {
-      case "dropper.set":
-        (await this.#get(ifname)).setRule(Number(params.slot), params.rule as Rule);
-        return null;
-      case "dropper.take":
-        return (await this.#get(ifname)).takeRule(Number(params.slot));
-      case "dropper.read": {
-        const dropper = this.#attached.get(ifname);
-        return dropper ? { slots: dropper.counters(), flows: dropper.flowDrops() } : null;
-      }
-      default:
-        throw new TypeError(`Unknown method "${method}"`);
-    }
-  }
-
-  [Symbol.dispose](): void {
-    for (const dropper of this.#attached.values()) dropper[Symbol.dispose]();
-    this.#attached.clear();
-  }
-
-  #get(ifname: string): Promise<XdpDropper> {
-    if (!ifname.startsWith(INTERFACE_PREFIX)) {
-      throw new Deno.errors.PermissionDenied(
-        `Refusing to attach a dropper to "${ifname}": squall only touches its own sq-* interfaces`,
-      );
-    }
-    let dropper = this.#attaching.get(ifname);
-    if (!dropper) {
-      if (!this.#options) {
-        throw new Deno.errors.NotCapable(
-          `Cannot attach dropper to "${ifname}": this agent was started without --allow-ffi`,
-        );
-      }
-      dropper = XdpDropper.attach(ifname, this.#options);
-      this.#attaching.set(ifname, dropper);
-      dropper.then((d) => this.#attached.set(ifname, d), () => this.#attaching.delete(ifname));
-    }
-    return dropper;
-  }
-}
-
 /** Restarts or signals a running program under test. */
 async function control(
   running: Map<number, Promise<RunningWorkload | undefined>>,
@@ -167,16 +113,20 @@ async function main(args: string[]): Promise<void> {
       "bpf-object": { type: "string" },
       libbpf: { type: "string" },
       libc: { type: "string" },
+      "preload-droppers": { type: "string" },
     },
   });
   const network = values.network ?? "loopback";
   // A workload is here from its start message on, as a promise: a stop or snapshot that
   // comes while it is still starting waits for it.
   const running = new Map<number, Promise<RunningWorkload | undefined>>();
+  // The droppers' programs load (the verifier) from now on, while the runner wires the
+  // links; the runner attaches them at setup.
   using droppers = new Droppers(
     values["bpf-object"] && values.libbpf && values.libc
       ? { objectPath: values["bpf-object"], libbpfPath: values.libbpf, libcPath: values.libc }
       : undefined,
+    Number(values["preload-droppers"] ?? 0),
   );
 
   // Delay lines: only where this agent may hold faults (it then has libc and libbpf).

@@ -62,6 +62,17 @@ export interface BindEvent {
   error: string;
   /** Kind of socket: stream (`"tcp"`), datagram (`"udp"`), another type, or null when unknown. */
   socketType: "tcp" | "udp" | "other" | null;
+  /**
+   * Cgroup v2 id of the caller, read in the kernel during the call (the inode number of
+   * its cgroup's directory, as `Deno.statSync(dir).ino` gives it).
+   */
+  cgroupId: number;
+  /**
+   * Ids of the caller's cgroup's ancestors at levels 1, 2, ... 8 (level 0 is the root),
+   * 0 past its own level: a process in a cgroup its program made under the program's own
+   * still shows the program's cgroup here.
+   */
+  cgroupAncestors: number[];
 }
 
 /** What {@linkcode BindWatch.read} found since the previous read. */
@@ -131,6 +142,12 @@ const SYS_PERF_EVENT_OPEN: Partial<Record<typeof Deno.build.arch, bigint>> = {
 };
 const CLOCK_MONOTONIC = 1;
 
+/** libbpf's ring_buffer_sample_fn: (ctx, data, size) -> int. */
+const DOORBELL_CALLBACK = {
+  parameters: ["pointer", "pointer", "usize"],
+  result: "i32",
+} as const;
+
 const TRACEFS_ROOTS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 const TRACEPOINTS = ["sys_enter_bind", "sys_exit_bind"] as const;
 
@@ -160,7 +177,15 @@ export class BindWatch implements Disposable {
   #libs: Libraries;
   #object: Deno.PointerValue;
   #links: Deno.PointerValue[];
-  #fds: { netns: number; head: number; events: number };
+  #fds: { netns: number; head: number; events: number; doorbell: number };
+  /** The doorbell's reader (libbpf's ring_buffer) and its epoll fd. */
+  #doorbell: Deno.PointerValue = null;
+  #doorbellCallback: Deno.UnsafeCallback<typeof DOORBELL_CALLBACK> | undefined;
+  #epollFd = -1;
+  #epollEvents = new Uint8Array(12 * 4); // struct epoll_event is 12 bytes (packed) on x86_64
+  /** The epoll_wait() in flight, if any: what is freed waits for it. */
+  #waiting: Promise<number> | undefined;
+  #closed: Promise<void> | undefined;
   /** Wall clock (Date.now()) minus CLOCK_MONOTONIC, in ms. */
   #clockOffsetMs: number;
   #next = 0;
@@ -172,13 +197,35 @@ export class BindWatch implements Disposable {
     libs: Libraries,
     object: Deno.PointerValue,
     links: Deno.PointerValue[],
-    fds: { netns: number; head: number; events: number },
+    fds: { netns: number; head: number; events: number; doorbell: number },
   ) {
     this.#libs = libs;
     this.#object = object;
     this.#links = links;
     this.#fds = fds;
     this.#clockOffsetMs = clockOffsetMs(libs);
+  }
+
+  /**
+   * Opens the doorbell's reader: libbpf's ring_buffer on the `doorbell` map, with a
+   * sample callback that does nothing (the events are read from the `events` ring), and
+   * its epoll fd, which {@linkcode BindWatch.wait} waits on.
+   */
+  #openDoorbell(what: string): void {
+    this.#doorbellCallback = new Deno.UnsafeCallback(DOORBELL_CALLBACK, () => 0);
+    this.#doorbell = this.#libs.bpf.ring_buffer__new(
+      this.#fds.doorbell,
+      this.#doorbellCallback.pointer,
+      null,
+      null,
+    );
+    if (this.#doorbell === null) {
+      const { text } = lastError(this.#libs);
+      this.#doorbellCallback.close();
+      this.#doorbellCallback = undefined;
+      throw new EnvironmentError(`${what}: cannot read the doorbell ring buffer: ${text}`, HINT);
+    }
+    this.#epollFd = this.#libs.bpf.ring_buffer__epoll_fd(this.#doorbell);
   }
 
   /**
@@ -214,6 +261,7 @@ export class BindWatch implements Disposable {
     const libs = openLibraries(options.libbpfPath, options.libcPath);
     let object: Deno.PointerValue = null;
     const links: Deno.PointerValue[] = [];
+    let watch: BindWatch | undefined;
     try {
       object = await libs.bpf.bpf_object__open_file(cString(path), null);
       if (object === null) throw new Error(`${what}: libbpf cannot open "${path}"`);
@@ -229,7 +277,12 @@ export class BindWatch implements Disposable {
         if (map === null) throw new Error(`${what}: no map "${name}" in "${path}"`);
         return libs.bpf.bpf_map__fd(map);
       };
-      const fds = { netns: fd("netns"), head: fd("head"), events: fd("events") };
+      const fds = {
+        netns: fd("netns"),
+        head: fd("head"),
+        events: fd("events"),
+        doorbell: fd("doorbell"),
+      };
       // Exit first: an exit without its enter is ignored, an enter without its exit
       // would leave a stale call behind.
       for (const [name, id] of [[PROGRAMS.exit, ids[1]], [PROGRAMS.enter, ids[0]]] as const) {
@@ -237,8 +290,14 @@ export class BindWatch implements Disposable {
         if (program === null) throw new Error(`${what}: no program "${name}" in "${path}"`);
         links.push(attachTracepoint(libs, syscallNumber, program, id, `${what}: ${name}`));
       }
-      return new BindWatch(libs, object, links, fds);
+      watch = new BindWatch(libs, object, links, fds);
+      watch.#openDoorbell(what);
+      return watch;
     } catch (error) {
+      if (watch) { // it owns everything now
+        watch[Symbol.dispose]();
+        throw error;
+      }
       for (const link of links) libs.bpf.bpf_link__destroy(link);
       if (object !== null) libs.bpf.bpf_object__close(object);
       libs.close();
@@ -319,13 +378,67 @@ export class BindWatch implements Disposable {
     };
   }
 
-  /** Detaches both programs and frees everything. Safe to call twice. */
+  /**
+   * Waits until an event has been written (the program rings a doorbell, a BPF ring
+   * buffer, for each), or `timeoutMs` passes: true when it rang. The wait runs on Deno's
+   * blocking thread pool (epoll_wait), so the event loop goes on; the doorbell is then
+   * consumed here, on the calling thread. Then {@linkcode BindWatch.read} the events.
+   * One wait at a time; keep `timeoutMs` short (disposal waits for it to end).
+   *
+   * @throws {RangeError} when `timeoutMs` is not an integer from 0 to 60000.
+   * @throws {Error} when a wait is already in flight, or the watch was disposed of.
+   */
+  async wait(timeoutMs: number): Promise<boolean> {
+    this.#checkOpen();
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 60_000) {
+      throw new RangeError(
+        `Cannot wait for bind events: timeoutMs must be an integer from 0 to 60000, got ${timeoutMs}`,
+      );
+    }
+    if (this.#waiting) throw new Error("Cannot wait for bind events: a wait is in flight");
+    const waiting = this.#libs.libc.epoll_wait(this.#epollFd, this.#epollEvents, 4, timeoutMs);
+    this.#waiting = waiting;
+    let ready: number;
+    try {
+      ready = await waiting;
+    } finally {
+      this.#waiting = undefined;
+    }
+    if (this.#disposed || ready <= 0) return false; // timed out, or EINTR: the caller reads anyway
+    this.#libs.bpf.ring_buffer__consume(this.#doorbell);
+    return true;
+  }
+
+  /**
+   * After disposal, resolves when everything is freed: at once, or when a
+   * {@linkcode BindWatch.wait} in flight has returned (at most its timeout later).
+   * Before disposal, resolves at once.
+   */
+  closed(): Promise<void> {
+    return this.#closed ?? Promise.resolve();
+  }
+
+  /**
+   * Detaches both programs at once (no event comes after this), and frees everything,
+   * after the wait in flight if any (see {@linkcode BindWatch.closed}). Safe to call twice.
+   */
   [Symbol.dispose](): void {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const link of this.#links.toReversed()) this.#libs.bpf.bpf_link__destroy(link);
-    this.#libs.bpf.bpf_object__close(this.#object);
-    this.#libs.close();
+    const free = () => {
+      if (this.#doorbell !== null) this.#libs.bpf.ring_buffer__free(this.#doorbell);
+      this.#doorbellCallback?.close();
+      this.#libs.bpf.bpf_object__close(this.#object);
+      this.#libs.close();
+    };
+    const waiting = this.#waiting;
+    if (waiting) {
+      this.#closed = waiting.then(free, free);
+    } else {
+      free();
+      this.#closed = Promise.resolve();
+    }
   }
 
   #toEvent(raw: RawBindEvent): BindEvent {
@@ -342,6 +455,8 @@ export class BindWatch implements Disposable {
       errno: raw.kind === BW_KIND_FAILURE ? raw.errno : 0,
       error: raw.kind === BW_KIND_FAILURE ? errnoName(raw.errno) : "",
       socketType: socketTypeName(raw.sockType),
+      cgroupId: Number(raw.cgroupId),
+      cgroupAncestors: raw.cgroupAncestors.map(Number),
     };
   }
 

@@ -1,7 +1,7 @@
 // The TypeScript mirror of bpf/bind_watch.h: its constants under the same names, the
 // byte layout of its structs (C field names; an array field gives the offset of its first
 // element), a decoder for the events, and the reading of the event ring.
-// harness/bind_watch_layout_test.ts parses the header and checks that this file agrees.
+// harness/kernel/bind_watch_layout_test.ts parses the header and checks that this file agrees.
 //
 // Host-order fields are little-endian (squall runs on x86_64); addresses are stored in
 // network byte order, as the program read them from the caller's sockaddr.
@@ -14,6 +14,11 @@ export const BW_RING_SIZE = 4096;
 export const BW_MAX_NAMESPACES = 1024;
 /** Bytes of a thread name in an event (the kernel's TASK_COMM_LEN). */
 export const BW_COMM_LEN = 16;
+
+/** Cgroup levels (1 to this) whose ancestor ids an event records. */
+export const BW_CGROUP_LEVELS = 8;
+/** Bytes of the `doorbell` ring buffer, which wakes the reader once per event. */
+export const BW_DOORBELL_BYTES = 4096;
 
 /** Event kind: a bind() that returned an error. */
 export const BW_KIND_FAILURE = 1;
@@ -52,8 +57,10 @@ export const BW_EVENT: StructLayout<
   | "err"
   | "sock_type"
   | "comm"
+  | "cgroup_id"
+  | "cgroup_ancestors"
 > = {
-  size: 80,
+  size: 152,
   fields: {
     seq: 0,
     ktime_ns: 8,
@@ -67,6 +74,8 @@ export const BW_EVENT: StructLayout<
     err: 56,
     sock_type: 60,
     comm: 64,
+    cgroup_id: 80,
+    cgroup_ancestors: 88,
   },
 };
 
@@ -96,6 +105,10 @@ export interface RawBindEvent {
   sockType: number;
   /** Name of the calling thread. */
   comm: string;
+  /** Cgroup v2 id of the calling task (the inode number of its cgroup's directory). */
+  cgroupId: bigint;
+  /** Ids of its cgroup's ancestors at levels 1 to {@linkcode BW_CGROUP_LEVELS}; 0 past its own. */
+  cgroupAncestors: bigint[];
 }
 
 const decoder = new TextDecoder();
@@ -136,6 +149,11 @@ export function decodeEvent(bytes: Uint8Array): RawBindEvent {
     errno: view.getUint32(at.err, true),
     sockType: view.getUint32(at.sock_type, true),
     comm: decodeComm(bytes.subarray(at.comm, at.comm + BW_COMM_LEN)),
+    cgroupId: view.getBigUint64(at.cgroup_id, true),
+    cgroupAncestors: Array.from(
+      { length: BW_CGROUP_LEVELS },
+      (_, level) => view.getBigUint64(at.cgroup_ancestors + 8 * level, true),
+    ),
   };
 }
 

@@ -88,6 +88,9 @@ Deno.test("decodeEvent() reads every field, IPv4 as 4 address bytes and IPv6 as 
   view.setBigUint64(BW_EVENT.fields.ktime_ns, 123_456_789_012n, true);
   bytes.set([198, 18, 0, 2], BW_EVENT.fields.addr);
   bytes.set(new TextEncoder().encode("python3"), BW_EVENT.fields.comm);
+  view.setBigUint64(BW_EVENT.fields.cgroup_id, 0x1_0000_0001n, true);
+  view.setBigUint64(BW_EVENT.fields.cgroup_ancestors, 7n, true); // level 1
+  view.setBigUint64(BW_EVENT.fields.cgroup_ancestors + 8, 0x1_0000_0001n, true); // level 2
   const decoded = decodeEvent(bytes);
   assert.deepEqual({ ...decoded, address: [...decoded.address] }, {
     seq: 7,
@@ -102,6 +105,8 @@ Deno.test("decodeEvent() reads every field, IPv4 as 4 address bytes and IPv6 as 
     errno: 98,
     sockType: BW_SOCK_DGRAM,
     comm: "python3",
+    cgroupId: 0x1_0000_0001n,
+    cgroupAncestors: [7n, 0x1_0000_0001n, 0n, 0n, 0n, 0n, 0n, 0n],
   });
   view.setUint32(BW_EVENT.fields.family, BW_AF_INET6, true);
   assert.equal(decodeEvent(bytes).address.byteLength, 16);

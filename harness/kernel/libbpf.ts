@@ -39,6 +39,18 @@ const LIBBPF_SYMBOLS = {
   bpf_tc_hook_destroy: { parameters: ["buffer"], result: "i32" },
   bpf_tc_attach: { parameters: ["buffer", "buffer"], result: "i32" },
   bpf_tc_detach: { parameters: ["buffer", "buffer"], result: "i32" },
+  // Maps by kernel-wide id (root): the runner writes the agents' droppers' rules itself.
+  bpf_map_get_fd_by_id: { parameters: ["u32"], result: "i32" },
+  bpf_obj_get_info_by_fd: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // A BPF ring buffer's reader: its epoll fd wakes when a record comes; consume() calls
+  // the sample callback for each, on the calling thread.
+  ring_buffer__new: {
+    parameters: ["i32", "function", "pointer", "pointer"],
+    result: "pointer",
+  },
+  ring_buffer__epoll_fd: { parameters: ["pointer"], result: "i32" },
+  ring_buffer__consume: { parameters: ["pointer"], result: "i32" },
+  ring_buffer__free: { parameters: ["pointer"], result: "void" },
 } as const;
 
 // Memory behind a pointer is read by libc's own memcpy/strncpy into a buffer of ours:
@@ -51,6 +63,12 @@ const LIBC_SYMBOLS = {
   strncpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  // Waits on Deno's blocking thread pool (nonblocking): the event loop goes on meanwhile.
+  epoll_wait: {
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   // syscall(SYS_perf_event_open, attr, pid, cpu, group_fd, flags): glibc has no wrapper.
   // syscall() is variadic; on x86_64 and arm64 its integer arguments travel in the same
   // registers as in a fixed-argument call, and glibc's syscall() reads nothing else.

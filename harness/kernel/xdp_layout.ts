@@ -1,7 +1,7 @@
 // The TypeScript mirror of bpf/xdp_drop.h: its constants under the same names, the byte
 // layout of its structs (C field names, so the two can be read side by side), and
 // encoders and decoders for the map keys and values user space reads and writes.
-// harness/xdp_layout_test.ts parses the header and checks that this file agrees with it.
+// harness/kernel/xdp_layout_test.ts parses the header and checks that this file agrees with it.
 //
 // Host-order fields are little-endian (squall runs on x86_64); IPv4 addresses and masks
 // are stored in network byte order, exactly as they appear in the packet.
@@ -77,8 +77,10 @@ export const SQ_RULE: StructLayout<
   | "loss_bad"
   | "p_enter_bad"
   | "p_leave_bad"
+  | "active_from_ns"
+  | "active_until_ns"
 > = {
-  size: 40,
+  size: 56,
   fields: {
     mode: 0,
     protocol: 4,
@@ -90,6 +92,8 @@ export const SQ_RULE: StructLayout<
     loss_bad: 28,
     p_enter_bad: 32,
     p_leave_bad: 36,
+    active_from_ns: 40,
+    active_until_ns: 48,
   },
 };
 
@@ -114,10 +118,26 @@ export const SQ_FLOW_COUNT: StructLayout<"flow_id" | "_pad" | "packets"> = {
  * `flow`, {@linkcode SQ_ENTRY_FLOWS} `struct sq_flow_count`.
  */
 export const SQ_COUNTERS: StructLayout<
-  "random_state" | "random_next" | "counter" | "flow"
+  | "random_state"
+  | "random_next"
+  | "counter"
+  | "flow"
+  | "first_drop_ns"
+  | "last_drop_ns"
+  | "before_ns"
+  | "after_ns"
 > = {
-  size: 80,
-  fields: { random_state: 0, random_next: 8, counter: 16, flow: 48 },
+  size: 112,
+  fields: {
+    random_state: 0,
+    random_next: 8,
+    counter: 16,
+    flow: 48,
+    first_drop_ns: 80,
+    last_drop_ns: 88,
+    before_ns: 96,
+    after_ns: 104,
+  },
 };
 
 /** Layout of `struct sq_flow_key`, the key of the `flow_drops` map. */
@@ -134,6 +154,12 @@ export const SQ_CONFIG: StructLayout<"rule_slots" | "_pad"> = {
   size: 8,
   fields: { rule_slots: 0, _pad: 4 },
 };
+
+/**
+ * `active_until_ns` of a rule that applies until it is removed (all ones). With
+ * `active_from_ns` 0 the rule applies at all times and the program reads no clock.
+ */
+export const SQ_TIME_FOREVER = 0xffff_ffff_ffff_ffffn;
 
 /** A rule as {@linkcode encodeRule} takes it: numbers as the C program uses them. */
 export interface Rule {
@@ -157,6 +183,31 @@ export interface Rule {
   pEnterBad: number;
   /** Chance per packet of moving from the bad to the good state (Gilbert). */
   pLeaveBad: number;
+  /**
+   * Kernel time (`bpf_ktime_get_ns()`, CLOCK_MONOTONIC, ns) from which the rule applies.
+   * @default {0n}
+   */
+  activeFromNs?: bigint;
+  /**
+   * Kernel time until which the rule applies (exclusive); 0 never applies.
+   * @default {SQ_TIME_FOREVER}
+   */
+  activeUntilNs?: bigint;
+}
+
+/**
+ * When a rule dropped, in kernel time (ns), over every CPU; and, for a rule with a
+ * window, the packets it saw on either side of the window.
+ */
+export interface DropTimes {
+  /** Kernel time of the first drop (the earliest over the CPUs); null: none. */
+  firstNs: bigint | null;
+  /** Kernel time of the last drop (the latest over the CPUs); null: none. */
+  lastNs: bigint | null;
+  /** The last packet the rule matched before its window opened (the latest); null: none. */
+  beforeNs: bigint | null;
+  /** The first packet it matched after its window closed (the earliest); null: none. */
+  afterNs: bigint | null;
 }
 
 /** Packets and bytes, summed over every CPU. */
@@ -247,6 +298,8 @@ export function encodeRule(rule: Rule): Uint8Array<ArrayBuffer> {
       `Cannot encode rule: dportMin ${dportMin} is above dportMax ${dportMax}`,
     );
   }
+  const activeFromNs = checkTime(rule.activeFromNs ?? 0n, "activeFromNs");
+  const activeUntilNs = checkTime(rule.activeUntilNs ?? SQ_TIME_FOREVER, "activeUntilNs");
   const chances = {
     loss_good: checkInteger(rule.lossGood, "lossGood", 0, SQ_CHANCE_ALWAYS),
     loss_bad: checkInteger(rule.lossBad, "lossBad", 0, SQ_CHANCE_ALWAYS),
@@ -266,7 +319,60 @@ export function encodeRule(rule: Rule): Uint8Array<ArrayBuffer> {
   for (const [field, value] of Object.entries(chances)) {
     view.setUint32(at[field as keyof typeof chances], value, true);
   }
+  view.setBigUint64(at.active_from_ns, activeFromNs, true);
+  view.setBigUint64(at.active_until_ns, activeUntilNs, true);
   return bytes;
+}
+
+/**
+ * Decodes the time stamps of a value of xdp_drop's `counters` map (one `struct
+ * sq_counters` per CPU): the earliest first drop and the latest last drop over the CPUs,
+ * the latest packet before the rule's window and the earliest after it.
+ *
+ * @throws {RangeError} when the length is not a whole number of entries.
+ * @example
+ * ```ts
+ * import { decodeDropTimes, SQ_COUNTERS } from "./xdp_layout.ts";
+ * const twoCpus = new Uint8Array(2 * SQ_COUNTERS.size);
+ * const view = new DataView(twoCpus.buffer);
+ * view.setBigUint64(SQ_COUNTERS.fields.first_drop_ns, 50n, true);
+ * view.setBigUint64(SQ_COUNTERS.fields.last_drop_ns, 90n, true);
+ * view.setBigUint64(SQ_COUNTERS.size + SQ_COUNTERS.fields.first_drop_ns, 40n, true);
+ * view.setBigUint64(SQ_COUNTERS.size + SQ_COUNTERS.fields.last_drop_ns, 70n, true);
+ * const times = decodeDropTimes(twoCpus);
+ * console.assert(times.firstNs === 40n && times.lastNs === 90n && times.beforeNs === null);
+ * ```
+ */
+export function decodeDropTimes(bytes: Uint8Array): DropTimes {
+  checkLength(bytes, SQ_COUNTERS.size, "counters entry");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let firstNs: bigint | null = null;
+  let lastNs: bigint | null = null;
+  let beforeNs: bigint | null = null;
+  let afterNs: bigint | null = null;
+  const at = SQ_COUNTERS.fields;
+  for (let cpu = 0; cpu < bytes.byteLength; cpu += SQ_COUNTERS.size) {
+    const before = view.getBigUint64(cpu + at.before_ns, true);
+    if (before !== 0n && (beforeNs === null || before > beforeNs)) beforeNs = before;
+    const after = view.getBigUint64(cpu + at.after_ns, true);
+    if (after !== 0n && (afterNs === null || after < afterNs)) afterNs = after;
+    const first = view.getBigUint64(cpu + at.first_drop_ns, true);
+    if (first === 0n) continue; // no drop on this CPU
+    const last = view.getBigUint64(cpu + at.last_drop_ns, true);
+    if (firstNs === null || first < firstNs) firstNs = first;
+    if (lastNs === null || last > lastNs) lastNs = last;
+  }
+  return { firstNs, lastNs, beforeNs, afterNs };
+}
+
+function checkTime(value: unknown, name: string): bigint {
+  if (typeof value !== "bigint") {
+    throw new TypeError(`Cannot encode rule: ${name} must be a bigint, got ${typeof value}`);
+  }
+  if (value < 0n || value > SQ_TIME_FOREVER) {
+    throw new RangeError(`Cannot encode rule: ${name} must be a u64, got ${value}`);
+  }
+  return value;
 }
 
 /**

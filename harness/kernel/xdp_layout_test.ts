@@ -8,6 +8,7 @@ import {
   chance,
   decodeCounter,
   decodeCounters,
+  decodeDropTimes,
   decodeEntryFlows,
   decodeFlowKey,
   decodeFlowValue,
@@ -100,7 +101,30 @@ Deno.test("encodeRule() writes host-order fields little-endian and addresses in 
     255, 255, 255, 255, //  loss_bad
     0, 0, 0, 0x80, //       p_enter_bad
     0, 0, 0, 0, //          p_leave_bad
+    0, 0, 0, 0, 0, 0, 0, 0, //                  active_from_ns: 0 (always, by default)
+    255, 255, 255, 255, 255, 255, 255, 255, //  active_until_ns: forever
   ]);
+});
+
+Deno.test("encodeRule() writes a time window as two little-endian u64s", () => {
+  const bytes = encodeRule({
+    mode: SQ_MODE_GILBERT,
+    protocol: SQ_PROTO_UDP,
+    srcAddr: "0.0.0.0",
+    srcMask: "0.0.0.0",
+    dportMin: 0,
+    dportMax: 65535,
+    lossGood: 0,
+    lossBad: 0,
+    pEnterBad: 0,
+    pLeaveBad: 0,
+    activeFromNs: 0x0102030405060708n,
+    activeUntilNs: 0x1112131415161718n,
+  });
+  const view = new DataView(bytes.buffer);
+  assert.equal(view.getBigUint64(layout.SQ_RULE.fields.active_from_ns, true), 0x0102030405060708n);
+  assert.equal(view.getBigUint64(layout.SQ_RULE.fields.active_until_ns, true), 0x1112131415161718n);
+  assert.equal(bytes[layout.SQ_RULE.fields.active_from_ns], 0x08, "little-endian");
 });
 
 Deno.test("encodeRule() rejects bad fields before encoding anything", () => {
@@ -116,7 +140,10 @@ Deno.test("encodeRule() rejects bad fields before encoding anything", () => {
     pEnterBad: 0,
     pLeaveBad: 0,
   };
-  assert.equal(encodeRule(rule).length, 40);
+  assert.equal(encodeRule(rule).length, 56);
+  assert.throws(() => encodeRule({ ...rule, activeFromNs: -1n }), RangeError);
+  assert.throws(() => encodeRule({ ...rule, activeUntilNs: 2n ** 64n }), RangeError);
+  assert.throws(() => encodeRule({ ...rule, activeFromNs: 5 as unknown as bigint }), TypeError);
   assert.throws(() => encodeRule({ ...rule, mode: 4 }), RangeError);
   assert.throws(() => encodeRule({ ...rule, srcAddr: "198.18.0.256" }), TypeError);
   assert.throws(() => encodeRule({ ...rule, srcMask: "255.255.255" }), TypeError);
@@ -159,13 +186,14 @@ Deno.test("decodeCounter() and decodeFlowValue() sum the per-CPU values", () => 
 });
 
 Deno.test("decodeCounters() sums each of an entry's two counters over the CPUs", () => {
-  const entry = new Uint8Array(2 * 80);
+  const entry = new Uint8Array(2 * 112);
   const view = new DataView(entry.buffer);
   view.setBigUint64(0, 0xffffffffffffffffn, true); // CPU 0 random state: skipped
   view.setBigUint64(16, 5n, true); // CPU 0 counter 0
   view.setBigUint64(24, 500n, true);
-  view.setBigUint64(32 + 80, 2n, true); // CPU 1 counter 1
-  view.setBigUint64(40 + 80, 2n ** 40n, true);
+  view.setBigUint64(32 + 112, 2n, true); // CPU 1 counter 1
+  view.setBigUint64(40 + 112, 2n ** 40n, true);
+  view.setBigUint64(80, 123n, true); // CPU 0 first drop time: skipped
   view.setBigUint64(56, 9n, true); // CPU 0 flow slot 0: skipped
   assert.deepEqual(decodeCounters(entry), [
     { packets: 5, bytes: 500 },
@@ -175,11 +203,11 @@ Deno.test("decodeCounters() sums each of an entry's two counters over the CPUs",
 });
 
 Deno.test("decodeEntryFlows() sums each flow's slots over the CPUs and skips free slots", () => {
-  const entry = new Uint8Array(2 * 80);
+  const entry = new Uint8Array(2 * 112);
   const view = new DataView(entry.buffer);
   const slot = (cpu: number, i: number, flowId: number, packets: bigint) => {
-    view.setUint32(cpu * 80 + 48 + i * 16, flowId, true);
-    view.setBigUint64(cpu * 80 + 48 + i * 16 + 8, packets, true);
+    view.setUint32(cpu * 112 + 48 + i * 16, flowId, true);
+    view.setBigUint64(cpu * 112 + 48 + i * 16 + 8, packets, true);
   };
   slot(0, 0, 0xdeadbeef, 3n);
   slot(0, 1, 7, 1n);
@@ -190,6 +218,33 @@ Deno.test("decodeEntryFlows() sums each flow's slots over the CPUs and skips fre
     { flowId: 7, packets: 5 },
   ]);
   assert.throws(() => decodeEntryFlows(new Uint8Array(48)), RangeError);
+});
+
+Deno.test("decodeDropTimes() takes the earliest first and latest last drop, latest before and earliest after", () => {
+  const entry = new Uint8Array(3 * 112);
+  const view = new DataView(entry.buffer);
+  view.setBigUint64(80, 2_000n, true); // CPU 0: first
+  view.setBigUint64(88, 9_000n, true); // CPU 0: last
+  view.setBigUint64(96, 1_000n, true); // CPU 0: the last packet before the window
+  view.setBigUint64(112 + 80, 1_500n, true); // CPU 1: the earliest first
+  view.setBigUint64(112 + 88, 8_000n, true);
+  view.setBigUint64(112 + 96, 1_200n, true); // CPU 1: the latest before
+  view.setBigUint64(112 + 104, 9_500n, true); // CPU 1: the first after the window
+  view.setBigUint64(224 + 88, 99_000n, true); // CPU 2: no first drop, so no drop: skipped
+  view.setBigUint64(224 + 104, 9_900n, true); // CPU 2: a later first after
+  assert.deepEqual(decodeDropTimes(entry), {
+    firstNs: 1_500n,
+    lastNs: 9_000n,
+    beforeNs: 1_200n,
+    afterNs: 9_500n,
+  });
+  assert.deepEqual(decodeDropTimes(new Uint8Array(112)), {
+    firstNs: null,
+    lastNs: null,
+    beforeNs: null,
+    afterNs: null,
+  });
+  assert.throws(() => decodeDropTimes(new Uint8Array(96)), RangeError);
 });
 
 Deno.test("decodeFlowKey() reads what encodeFlowKey() writes", () => {

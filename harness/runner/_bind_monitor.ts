@@ -1,6 +1,8 @@
 // The runner's side of the bind watch: loads bpf/bind_watch.o for the run's namespaces,
-// reads its events while the run goes on, and looks up who held each port in that
-// namespace (from /proc, what `ss -p` would show) as soon as a failure is seen.
+// sleeps on its doorbell and reads its events as they come, keeps the cgroups the kernel
+// saw each failing process in (a program under test's own cgroup owes it the failure
+// whatever the process does next), and looks up who held each port in that namespace
+// (from /proc, what `ss -p` would show) as soon as a failure is seen.
 
 import type { AgentConnection } from "./agent_connection.ts";
 import { LIBBPF_CANDIDATES } from "../kernel/libbpf.ts";
@@ -16,11 +18,12 @@ import type { ObservedBindFailure } from "../measure/bind_results.ts";
 import type { Plan } from "../scenario/topology.ts";
 
 /**
- * How often the event ring is read: a read is one bpf() call when nothing happened, and
- * the sooner a failure is read, the likelier the lookup still finds the process that held
- * the port.
+ * How long one wait for the watch's doorbell lasts before it is renewed: the watch wakes
+ * this process as soon as an event is written (about 0.4 ms after the bind() here), so
+ * the holder is looked up before a rebind can hide it; the timeout only bounds how long
+ * a stop waits for the wait in flight.
  */
-const POLL_MS = 10;
+const WAIT_MS = 50;
 /** Failures whose holders are looked up; later ones are counted, not looked up. */
 const MAX_LOOKUPS = 200;
 
@@ -33,10 +36,13 @@ export class BindWatchMonitor {
   /** Parents of each failing process, read from /proc when the failure was seen. */
   #ancestors = new Map<ObservedBindFailure, number[]>();
   #parentsByPid = new Map<number, number[]>();
+  /** The cgroup v2 ids of each failing process, read in the kernel during its bind(). */
+  #cgroups = new Map<ObservedBindFailure, number[]>();
+  #waiting: Promise<void> | undefined;
+  #stopping = false;
   #lost = 0;
   #untracked = 0;
   #lookedUp = 0;
-  #timer: ReturnType<typeof setInterval> | undefined;
 
   private constructor(watch: BindWatch | undefined, reason: string | null) {
     this.#watch = watch;
@@ -79,7 +85,7 @@ export class BindWatchMonitor {
       watch.watchNamespace(inode);
       monitor.#hosts.set(inode, { host: host.name, pid });
     }
-    monitor.#timer = setInterval(() => monitor.#poll(), POLL_MS);
+    monitor.#waiting = monitor.#watchLoop();
     return monitor;
   }
 
@@ -110,17 +116,45 @@ export class BindWatchMonitor {
     return this.#ancestors.get(failure) ?? [];
   }
 
-  /** Reads what is left and unloads the program. */
-  stop(): void {
-    clearInterval(this.#timer);
-    this.#poll();
-    this.#watch?.[Symbol.dispose]();
-    this.#watch = undefined;
+  /**
+   * The cgroup v2 ids of the process that failed, read in the kernel while it was in
+   * bind() (its own cgroup's, then its ancestors' at levels 1-8): a program under test
+   * has a cgroup of its own, so this owes the failure to it whatever the process did
+   * next. Empty for a failure of a kernel that does not say.
+   */
+  cgroupsOf(failure: ObservedBindFailure): number[] {
+    return this.#cgroups.get(failure) ?? [];
   }
 
-  #poll(): void {
-    if (!this.#watch) return;
-    const { events, lost, untracked } = this.#watch.read();
+  /** Reads what is left and unloads the program; resolves once everything is freed. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const watch = this.#watch;
+    if (!watch) return;
+    this.#poll(watch);
+    this.#watch = undefined;
+    watch[Symbol.dispose](); // detaches at once; frees after the wait in flight
+    await this.#waiting;
+    await watch.closed();
+  }
+
+  /** Sleeps on the watch's doorbell, and reads the events each time it rings. */
+  async #watchLoop(): Promise<void> {
+    const watch = this.#watch!;
+    while (!this.#stopping) {
+      try {
+        await watch.wait(WAIT_MS);
+      } catch {
+        return; // disposed of: stopping
+      }
+      if (this.#stopping) return;
+      this.#poll(watch);
+    }
+  }
+
+  #poll(watch: BindWatch): void {
+    if (this.#watch !== watch) return; // stopped
+    const { events, lost, untracked } = watch.read();
     this.#lost += lost;
     this.#untracked += untracked;
     for (const event of events) {
@@ -149,6 +183,10 @@ export class BindWatchMonitor {
       holderLookupDelayMs: null,
     };
     this.#failures.push(failure);
+    this.#cgroups.set(
+      failure,
+      [event.cgroupId, ...event.cgroupAncestors].filter((id) => id > 0),
+    );
     // A process that has exited by now has the parents it had at its last failure.
     const parents = parentsOf(event.pid, where.pid);
     if (parents.length > 0) this.#parentsByPid.set(event.pid, parents);

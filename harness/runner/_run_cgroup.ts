@@ -6,7 +6,7 @@
  */
 
 import { describeProcesses } from "./_stragglers.ts";
-import { ProgramCgroup } from "./program_cgroup.ts";
+import { cgroupId, ProgramCgroup } from "./program_cgroup.ts";
 import type { RunRecord } from "./run_record.ts";
 
 /** Says why programs under test may outlive a run on this machine. */
@@ -22,6 +22,8 @@ export class RunCgroup {
   readonly #note: (message: string) => void;
   /** null: none could be made; undefined: not yet. */
   #cgroup: ProgramCgroup | null | undefined;
+  /** The workload id of each program cgroup, by cgroup v2 id (its directory's inode). */
+  #programs = new Map<number, number>();
 
   /** `runRecord` records what the cgroup makes; `note` says what the run's log should. */
   constructor(
@@ -48,7 +50,21 @@ export class RunCgroup {
         this.#runRecord()?.recordProcess(this.#cgroup.watchdogPid, "cgroup watchdog");
       } else this.#note(NO_CGROUP);
     }
-    return this.#cgroup?.programCgroup(id) ?? null;
+    const path = this.#cgroup?.programCgroup(id) ?? null;
+    if (path !== null) this.#programs.set(cgroupId(path), id);
+    return path;
+  }
+
+  /**
+   * The workload id of the program whose cgroup is one of `cgroupIds` (a process's own
+   * cgroup and its ancestors', as the bind watch read them in the kernel), or undefined.
+   */
+  programOf(cgroupIds: readonly number[]): number | undefined {
+    for (const id of cgroupIds) {
+      const program = this.#programs.get(id);
+      if (program !== undefined) return program;
+    }
+    return undefined;
   }
 
   /**

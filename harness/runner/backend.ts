@@ -77,7 +77,15 @@ export function agentDenoArgs(launch: AgentLaunch, network: string): string[] {
     "--network",
     network,
     ...(launch.dropper
-      ? ["--bpf-object", launch.dropper.objectPath, "--libbpf", launch.dropper.libbpfPath]
+      ? [
+        "--bpf-object",
+        launch.dropper.objectPath,
+        "--libbpf",
+        launch.dropper.libbpfPath,
+        // One dropper per interface, loaded from the agent's start on.
+        "--preload-droppers",
+        String(launch.host.interfaces.length),
+      ]
       : []),
     ...(launch.dropper || launch.nativeEcho
       ? ["--libc", launch.dropper?.libcPath ?? launch.nativeEcho!]

@@ -21,7 +21,7 @@ import type {
 import type { Plan } from "../scenario/topology.ts";
 import type { WorkloadSpec } from "../workloads/kinds.ts";
 import type { WorkloadRecord } from "./_workload_record.ts";
-import type { FaultManager } from "./fault_manager.ts";
+import type { ApplyFaultOptions, FaultManager } from "./fault_manager.ts";
 import type { CheckOutcome } from "./report.ts";
 
 /**
@@ -131,7 +131,7 @@ function linkHandle(run: ContextRun, a: string, b: string): LinkHandle {
     }]);
   }
   const reversed = plan.links[index]!.hosts[0] !== a;
-  const apply = async (fault: Fault) => {
+  const apply = async (fault: Fault, options: ApplyFaultOptions = {}) => {
     if (!run.canDrop) {
       throw new EnvironmentError(
         `Cannot apply "${fault?.kind}" to the link between "${a}" and "${b}": the XDP dropper cannot be loaded here`,
@@ -144,7 +144,12 @@ function linkHandle(run: ContextRun, a: string, b: string): LinkHandle {
       ? { ...fault, direction: fault.direction === "forward" ? "reverse" : "forward" } as Fault
       : fault;
     try {
-      return await run.faults.apply(index, oriented, `t.link("${a}", "${b}").apply()`);
+      return await run.faults.apply(
+        index,
+        oriented,
+        `t.link("${a}", "${b}").${options.forMs === undefined ? "apply" : "during"}()`,
+        options,
+      );
     } catch (error) {
       if (error instanceof ScenarioError) run.badInput();
       throw error;
@@ -152,12 +157,13 @@ function linkHandle(run: ContextRun, a: string, b: string): LinkHandle {
   };
   return {
     hosts: [a, b],
-    apply,
+    apply: (fault) => apply(fault),
     during: async (fault, duration) => {
       const ms = parseDuration(duration, "fault duration");
-      const applied = await apply(fault);
+      // The droppers end it themselves, `ms` after it took effect, at both ends at once.
+      const applied = await apply(fault, { forMs: ms });
       try {
-        await sleep(ms, run.signal);
+        await run.faults.ended(applied.id, run.signal);
       } finally {
         await applied.remove();
       }

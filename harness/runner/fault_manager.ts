@@ -1,15 +1,18 @@
 // Applies faults to links and removes them: picks the dropper on the receiving end of
-// each direction, a free rule slot there, turns the fault into a rule, and keeps the
-// fault timeline and what each fault dropped, per probe flow. A delay or a rate limit
-// is a delay line instead: the receiving host's agent starts one on a fresh NFQUEUE
-// queue, and the runner adds the iptables rules that feed it in that namespace
-// (`nsenter -t <agent pid> -n iptables ...`; agents run no programs). The rules and
-// queues go with the namespace, which dies with its agent.
+// each direction, a free rule slot there, turns the fault into a rule with a kernel-time
+// window (both ends switch at one instant), and keeps the fault timeline (each edge when
+// asked and when it took effect) and what each fault dropped, per direction and per
+// probe flow. A delay or a rate limit is a delay line instead: the receiving host's agent
+// starts one on a fresh NFQUEUE queue, and the runner adds the iptables rules that feed
+// it in that namespace (`nsenter -t <agent pid> -n iptables ...`; agents run no
+// programs). A duplicate is the tc duplicator on the sender's egress. The rules, queues
+// and programs go with the namespace, which dies with its agent.
 
 import type { AgentConnection } from "./agent_connection.ts";
 import { tryParseDuration } from "../core/duration.ts";
-import { ScenarioError } from "../core/errors.ts";
+import { EnvironmentError, ScenarioError } from "../core/errors.ts";
 import {
+  blackhole,
   type DelayFault,
   describeFault,
   type DuplicateFault,
@@ -18,7 +21,6 @@ import {
   portRange,
   type RateLimitFault,
 } from "../scenario/faults.ts";
-import { EnvironmentError } from "../core/errors.ts";
 import { runCommand } from "../core/command.ts";
 import { drainMs, lineConfig, lineRules, lineTable } from "./_line_rules.ts";
 import type { LineTally } from "./report.ts";
@@ -28,7 +30,17 @@ import type { FaultReport } from "./report.ts";
 import { type AppliedFault, validateLinkFault } from "../scenario/scenario.ts";
 import type { Plan } from "../scenario/topology.ts";
 import { isIpv4 } from "../core/addresses.ts";
-import type { RuleTally } from "../kernel/xdp_dropper.ts";
+import { DropperMaps, type RuleTally } from "../kernel/xdp_dropper.ts";
+import {
+  type AttachReply,
+  fromWire,
+  toWire,
+  type WireRule,
+  type WriteReply,
+} from "../agent/droppers.ts";
+import type { DropperFiles } from "./backend.ts";
+import { FaultClock } from "./_fault_clock.ts";
+import { type RuleEnd, WindowedFault } from "./_fault_edges.ts";
 import {
   chance,
   type Rule,
@@ -89,10 +101,16 @@ export interface LineTools {
 interface FaultRecord {
   report: FaultReport;
   ends: End[];
+  /** Delay lines, for a delay or rate limit. */
   lines: LineEnd[];
   /** Duplicators on the senders' ends. */
   dups: { host: string; ifname: string; taken: boolean }[];
+  /** Removes a delay line or duplicate fault at the end of its duration. */
   timer?: ReturnType<typeof setTimeout>;
+  /** Its rules, switched at kernel time; undefined until they are written. */
+  windowed?: WindowedFault;
+  /** Ends the wait for a planned end (a duration) when the fault is removed first. */
+  planned?: AbortController;
   removing?: Promise<void>;
 }
 
@@ -109,23 +127,46 @@ type FaultEvent =
     duplicated?: number;
   };
 
-/** The faults of one run. */
+/** Options of {@linkcode FaultManager.apply}. */
+export interface ApplyFaultOptions {
+  /**
+   * How long it lasts, ms: the droppers end it themselves at that kernel time (both ends
+   * at once), and it is then removed. A blackhole's own `for` counts too (the shorter).
+   * @default {undefined} until removed
+   */
+  forMs?: number;
+}
+
+/**
+ * The faults of one run. Every fault is dropper rules on the receiving ends of its link,
+ * switched at kernel time (see _fault_edges.ts): both directions take effect at one
+ * instant a little after they are asked for, and end at one instant.
+ */
 export class FaultManager {
   #plan: Plan;
   #agent: (host: string) => AgentConnection;
   #now: () => number;
+  #startMs: () => number;
   #emit: (event: FaultEvent) => void;
   #records: FaultRecord[] = [];
   #slots = new Map<string, Set<number>>();
+  #clock: FaultClock | undefined;
+  /** Each interface's dropper maps, opened here by id at setup. */
+  #maps = new Map<string, DropperMaps>();
   #tools: LineTools | undefined;
   /** The last NFQUEUE queue number used in each host's namespace. */
   #queues = new Map<string, number>();
 
+  /**
+   * `now`: ms since the run started; `startMs`: `performance.now()` when it started (for
+   * kernel time in the run's ms); `tools`: what puts delay lines' rules in a namespace.
+   */
   constructor(
     plan: Plan,
     agent: (host: string) => AgentConnection,
     now: () => number,
     emit: (event: FaultEvent) => void,
+    startMs: () => number = () => performance.now() - now(),
     tools?: LineTools,
   ) {
     this.#tools = tools;
@@ -133,10 +174,71 @@ export class FaultManager {
     this.#agent = agent;
     this.#now = now;
     this.#emit = emit;
+    this.#startMs = startMs;
+  }
+
+  /**
+   * Attaches a dropper to every interface of every host at the end of a link (their
+   * programs load from the agents' start on), and opens their maps here by id, so a
+   * fault later is map writes from this process: both ends written within microseconds,
+   * whatever the agents are doing. Called at setup when faults can come.
+   */
+  async attachDroppers(files: DropperFiles): Promise<void> {
+    const hosts = this.#plan.hosts.filter((h) => h.interfaces.length > 0);
+    await Promise.all(hosts.flatMap((h) =>
+      h.interfaces.map(async (i) => {
+        const reply = await this.#agent(h.name).call("dropper.attach", {
+          ifname: i.name,
+        }) as AttachReply;
+        this.#maps.set(
+          i.name,
+          DropperMaps.open(i.name, reply.maps, {
+            libbpfPath: files.libbpfPath,
+            libcPath: files.libcPath,
+          }),
+        );
+      })
+    ));
+    // Warm the path a fault's writes take (the first run of that code took 0.3 ms a
+    // write here, ten times a warm one), on a slot no fault takes until 16 are on, with a
+    // rule that never applies; and learn how long a write takes to land, for the lead.
+    const clock = this.#kernelClock();
+    const spare = SQ_MAX_RULES - 1;
+    const never = toRule(blackhole({ protocol: "udp", ports: 9 }), "0.0.0.1");
+    for (let round = 0; round < 3; round++) {
+      for (const [ifname, maps] of this.#maps) {
+        const write = this.#writer(ifname);
+        const sentNs = clock.nowNs();
+        const reply = await write("dropper.set", {
+          ifname,
+          slot: spare,
+          rule: toWire({ ...never, activeFromNs: sentNs, activeUntilNs: 0n }),
+        }) as WriteReply;
+        clock.noteWrite(sentNs, BigInt(reply.writtenNs));
+        await write("dropper.window", { ifname, slot: spare, fromNs: "0", untilNs: "0" });
+        maps.takeRule(spare);
+      }
+    }
+  }
+
+  /**
+   * Closes the maps opened by {@linkcode FaultManager.attachDroppers} and the kernel
+   * clock (after removeAll).
+   */
+  close(): void {
+    for (const maps of this.#maps.values()) maps[Symbol.dispose]();
+    this.#maps.clear();
+    this.#clock?.[Symbol.dispose]();
+    this.#clock = undefined;
   }
 
   /** Applies `fault` to link `index`; throws a ScenarioError for an invalid fault. */
-  async apply(index: number, fault: Fault, where: string): Promise<AppliedFault> {
+  async apply(
+    index: number,
+    fault: Fault,
+    where: string,
+    options: ApplyFaultOptions = {},
+  ): Promise<AppliedFault> {
     const link = this.#plan.links[index]!;
     const problems = validateLinkFault(fault, link.hosts, where);
     if (problems.length > 0) throw new ScenarioError(problems);
@@ -144,6 +246,7 @@ export class FaultManager {
     const directions = fault.direction === "both" ? ["forward", "reverse"] : [fault.direction];
     const id = this.#records.length + 1;
     const description = describeFault(fault, link.hosts);
+    const askedAtMs = this.#now();
     const record: FaultRecord = {
       report: {
         id,
@@ -152,10 +255,13 @@ export class FaultManager {
         kind: fault.kind,
         direction: fault.direction,
         fault,
-        appliedAtMs: this.#now(),
+        askedAtMs,
+        appliedAtMs: askedAtMs,
+        removeAskedAtMs: null,
         removedAtMs: null,
         passed: 0,
         dropped: 0,
+        directions: [],
       },
       ends: [],
       lines: [],
@@ -166,33 +272,53 @@ export class FaultManager {
       record.report.line = emptyTally();
     }
     this.#records.push(record);
+    if (isLineFault(fault) || fault.kind === "duplicate") {
+      return await this.#applyOutsideDroppers(record, fault, index, directions, options);
+    }
+    const ruleEnds: RuleEnd[] = [];
     for (const direction of directions) {
-      if (isLineFault(fault)) {
-        await this.#startLine(record, fault, index, direction);
-        continue;
-      }
-      if (fault.kind === "duplicate") {
-        await this.#startDuplicator(record, fault, index, direction);
-        continue;
-      }
       const [sender, receiver] = direction === "forward" ? [a, b] : [b, a];
       const ifname = this.#interface(receiver, index);
       const slot = this.#allocate(ifname, description);
-      const rule = toRule(
-        fault as Exclude<Fault, DelayFault | RateLimitFault | DuplicateFault>,
-        this.#source(fault, sender, index),
-      );
+      const rule = toRule(fault, this.#source(fault, sender, index));
       record.ends.push({ host: receiver, ifname, slot });
-      await this.#agent(receiver).call("dropper.set", { ifname, slot, rule });
+      ruleEnds.push({ from: sender, to: receiver, ifname, slot, rule, call: this.#writer(ifname) });
     }
-    record.report.appliedAtMs = this.#now();
+    const own = fault.kind === "blackhole" && fault.for !== null
+      ? tryParseDuration(fault.for) as number
+      : undefined;
+    const forMs = options.forMs === undefined
+      ? own
+      : own === undefined
+      ? options.forMs
+      : Math.min(own, options.forMs);
+    const clock = this.#kernelClock();
+    const windowed = await WindowedFault.apply(
+      clock,
+      ruleEnds,
+      forMs === undefined ? {} : { forNs: BigInt(Math.round(forMs * 1e6)) },
+    );
+    record.windowed = windowed;
+    record.report.askedAtMs = clock.toRunMs(windowed.start.askedNs);
+    record.report.appliedAtMs = clock.toRunMs(windowed.start.effectiveNs);
     this.#emit({ type: "fault-applied", id, description });
-    if (fault.kind === "blackhole" && fault.for !== null) {
-      const ms = tryParseDuration(fault.for) as number;
-      record.timer = setTimeout(() => this.#remove(record).catch(() => {}), ms);
+    if (forMs !== undefined) {
+      // The droppers end it at its planned end; then its rules are taken.
+      const planned = record.planned = new AbortController();
+      windowed.plannedEnd(planned.signal).then(() => this.#remove(record)).catch(() => {});
     }
     const remove = () => this.#remove(record);
     return { id, remove, [Symbol.asyncDispose]: remove };
+  }
+
+  /**
+   * Resolves once fault `id`, applied with a duration, has ended in the kernel (its
+   * rules may still be being taken); rejects with the signal's reason if it aborts first.
+   */
+  async ended(id: number, signal?: AbortSignal): Promise<void> {
+    const record = this.#records[id - 1];
+    if (!record?.windowed) throw new RangeError(`Cannot wait for fault ${id}: not applied`);
+    await record.windowed.plannedEnd(signal);
   }
 
   /** Removes every fault still on (at teardown). */
@@ -217,10 +343,13 @@ export class FaultManager {
     const onIf = this.#records.filter((r) => r.ends.some((e) => e.ifname === ifname));
     if (onIf.length === 0) return [];
     const end0 = onIf[0]!.ends.find((e) => e.ifname === ifname)!;
+    const maps = this.#maps.get(ifname);
     const live = onIf.some((r) => r.ends.some((e) => e.ifname === ifname && !e.tally))
-      ? await this.#agent(end0.host).call("dropper.read", { ifname }) as
-        | { flows: { flowId: number; rule: number; packets: number }[] }
-        | null
+      ? maps
+        ? { flows: maps.flowDrops() }
+        : await this.#agent(end0.host).call("dropper.read", { ifname }) as
+          | { flows: { flowId: number; rule: number; packets: number }[] }
+          | null
       : null;
     return onIf.map((r) => {
       const end = r.ends.find((e) => e.ifname === ifname)!;
@@ -229,6 +358,52 @@ export class FaultManager {
         : (live?.flows ?? []).filter((f) => f.rule === end.slot);
       const packets = flows.filter((f) => f.flowId === flowId).reduce((n, f) => n + f.packets, 0);
       return { fault: r.report.id, description: r.report.description, packets };
+    });
+  }
+
+  /** Applies a delay line or duplicate fault (no dropper rule, no kernel-time window). */
+  async #applyOutsideDroppers(
+    record: FaultRecord,
+    fault: DelayFault | RateLimitFault | DuplicateFault,
+    index: number,
+    directions: string[],
+    options: ApplyFaultOptions,
+  ): Promise<AppliedFault> {
+    for (const direction of directions) {
+      if (fault.kind === "duplicate") await this.#startDuplicator(record, fault, index, direction);
+      else await this.#startLine(record, fault, index, direction);
+    }
+    const { id, description } = record.report;
+    record.report.appliedAtMs = this.#now();
+    this.#emit({ type: "fault-applied", id, description });
+    if (options.forMs !== undefined) {
+      record.timer = setTimeout(() => this.#remove(record).catch(() => {}), options.forMs);
+    }
+    const remove = () => this.#remove(record);
+    return { id, remove, [Symbol.asyncDispose]: remove };
+  }
+
+  /** Stops a delay line or duplicate fault's lines and duplicators, keeping their tallies. */
+  async #removeOutsideDroppers(record: FaultRecord): Promise<void> {
+    record.report.removeAskedAtMs = this.#now();
+    for (const end of record.lines) await this.#stopLine(record, end);
+    for (const end of record.dups) {
+      const tally = await this.#agent(end.host).call("dup.take", { ifname: end.ifname }) as {
+        matched: number;
+        duplicated: number;
+      };
+      end.taken = true;
+      record.report.passed += tally.matched;
+      record.report.duplicated = (record.report.duplicated ?? 0) + tally.duplicated;
+    }
+    record.report.removedAtMs = this.#now();
+    this.#emit({
+      type: "fault-removed",
+      id: record.report.id,
+      description: record.report.description,
+      dropped: record.report.dropped,
+      ...(record.report.line ? { line: record.report.line } : {}),
+      ...(record.report.duplicated !== undefined ? { duplicated: record.report.duplicated } : {}),
     });
   }
 
@@ -406,42 +581,85 @@ export class FaultManager {
   }
 
   #remove(record: FaultRecord): Promise<void> {
-    if (!record.removing) {
+    record.removing ??= (async () => {
+      record.planned?.abort();
       clearTimeout(record.timer);
-      record.removing = (async () => {
-        for (const end of record.lines) await this.#stopLine(record, end);
-        for (const end of record.dups) {
-          const tally = await this.#agent(end.host).call("dup.take", { ifname: end.ifname }) as {
-            matched: number;
-            duplicated: number;
-          };
-          end.taken = true;
-          record.report.passed += tally.matched;
-          record.report.duplicated = (record.report.duplicated ?? 0) + tally.duplicated;
-        }
-        for (const end of record.ends) {
-          end.tally = await this.#agent(end.host).call("dropper.take", {
-            ifname: end.ifname,
-            slot: end.slot,
-          }) as RuleTally;
-          this.#slots.get(end.ifname)?.delete(end.slot);
-          record.report.passed += end.tally.passed.packets;
-          record.report.dropped += end.tally.dropped.packets;
-        }
-        record.report.removedAtMs = this.#now();
-        this.#emit({
-          type: "fault-removed",
-          id: record.report.id,
-          description: record.report.description,
-          dropped: record.report.dropped,
-          ...(record.report.line ? { line: record.report.line } : {}),
-          ...(record.report.duplicated !== undefined
-            ? { duplicated: record.report.duplicated }
-            : {}),
+      if (record.lines.length > 0 || record.dups.length > 0) {
+        return await this.#removeOutsideDroppers(record);
+      }
+      const windowed = record.windowed;
+      if (!windowed) return; // its writes failed: nothing is on
+      const clock = this.#kernelClock();
+      const tallies = await windowed.remove();
+      const edge = windowed.endEdge!;
+      for (const [i, { end, tally, firstDropSeen }] of tallies.entries()) {
+        const own = record.ends.find((e) => e.ifname === end.ifname && e.slot === end.slot)!;
+        own.tally = tally;
+        this.#slots.get(end.ifname)?.delete(end.slot);
+        record.report.passed += tally.passed.packets;
+        record.report.dropped += tally.dropped.packets;
+        const at = (ns: number | null) => ns === null ? null : clock.toRunMs(BigInt(ns));
+        record.report.directions.push({
+          from: end.from,
+          to: end.to,
+          appliedAtMs: clock.toRunMs(windowed.start.perEndNs[i]!),
+          removedAtMs: clock.toRunMs(edge.perEndNs[i]!),
+          passed: tally.passed.packets,
+          dropped: tally.dropped.packets,
+          beforeAtMs: at(tally.beforeNs),
+          firstDropAtMs: firstDropSeen ? at(tally.firstDropNs) : null,
+          lastDropAtMs: at(tally.lastDropNs),
+          afterAtMs: at(tally.afterNs),
         });
-      })();
-    }
+      }
+      record.report.removeAskedAtMs = clock.toRunMs(edge.askedNs);
+      record.report.removedAtMs = clock.toRunMs(edge.effectiveNs);
+      this.#emit({
+        type: "fault-removed",
+        id: record.report.id,
+        description: record.report.description,
+        dropped: record.report.dropped,
+      });
+    })();
     return record.removing;
+  }
+
+  /**
+   * How an end's rule is written: here, into the maps opened by id (microseconds, the
+   * same calls as the agent's `dropper.*`), or through the agent when they are not open.
+   */
+  #writer(ifname: string): RuleEnd["call"] {
+    return (method, params) => {
+      const maps = this.#maps.get(ifname);
+      if (!maps) {
+        const host = this.#plan.hosts.find((h) => h.interfaces.some((i) => i.name === ifname))!;
+        return this.#agent(host.name).call(method, params);
+      }
+      const slot = Number(params.slot);
+      switch (method) {
+        case "dropper.set":
+          maps.setRule(slot, fromWire(params.rule as WireRule));
+          break;
+        case "dropper.window": {
+          const window: { fromNs?: bigint; untilNs?: bigint } = {};
+          if (params.fromNs !== undefined) window.fromNs = BigInt(String(params.fromNs));
+          if (params.untilNs !== undefined) window.untilNs = BigInt(String(params.untilNs));
+          maps.setWindow(slot, window);
+          break;
+        }
+        case "dropper.take":
+          return Promise.resolve(maps.takeRule(slot));
+        default:
+          return Promise.reject(new TypeError(`Unknown method "${method}"`));
+      }
+      return Promise.resolve({ writtenNs: String(maps.nowNs()) });
+    };
+  }
+
+  /** Kernel time for this run, made on first use (the run has started by then). */
+  #kernelClock(): FaultClock {
+    this.#clock ??= new FaultClock(this.#startMs());
+    return this.#clock;
   }
 
   #interface(host: string, link: number): string {

@@ -552,6 +552,12 @@ export function runStatus(
 export interface AttributeBindFailuresOptions {
   /** The pid of a host's agent; undefined if it has none. */
   agentPid: (host: string) => number | undefined;
+  /**
+   * The workload id of the program under test whose cgroup is one of these (a failing
+   * process's cgroups, read in the kernel during its bind()), or undefined.
+   * @default {() => undefined} (by pids only)
+   */
+  programOf?: (cgroupIds: readonly number[]) => number | undefined;
 }
 
 /**
@@ -577,6 +583,13 @@ export function attributeBindFailures(
   // Counts the watch may have missed some of decide no threshold: not measured.
   const complete = watch !== undefined && watch.lost + watch.untracked === 0;
   for (const f of bindFailures ?? []) {
+    // First by the cgroup the kernel saw the process in, whatever it did next; then by
+    // its pid and the parents /proc showed when the failure was read.
+    const program = options.programOf?.(monitor!.cgroupsOf(f));
+    if (program !== undefined) {
+      f.workload ??= [...workloads.values()].find((w) => w.id === program)?.report.name ??
+        null;
+    }
     f.workload ??= ownerOf(workloads.values(), [f.pid, ...monitor!.ancestorsOf(f)], {
       host: f.host,
       port: f.port,

@@ -3,7 +3,11 @@
 // the run's status and exit code.
 
 import assert from "node:assert/strict";
+import type { BindWatchMonitor } from "./_bind_monitor.ts";
+import type { WorkloadRecord } from "./_workload_record.ts";
+import type { ObservedBindFailure } from "../measure/bind_results.ts";
 import {
+  attributeBindFailures,
   difference,
   exitFailure,
   lastFaultEnd,
@@ -154,4 +158,46 @@ Deno.test("runStatus() ranks interrupted over errors over failures, and errors b
     status: "interrupted",
     exitCode: 130,
   });
+});
+
+Deno.test("attributeBindFailures() owes a failure to the program whose cgroup the kernel saw, before any pid", () => {
+  const failure = (pid: number): ObservedBindFailure => ({
+    atMs: 0,
+    host: "server",
+    workload: null,
+    pid,
+    tid: pid,
+    program: "python3",
+    address: "0.0.0.0",
+    port: 7600,
+    protocol: "tcp",
+    error: "EADDRINUSE",
+    errno: 98,
+    rebindMs: null,
+    holders: null,
+    holderLookupDelayMs: null,
+  });
+  const gone = failure(501); // exited before /proc was read: no parents, no run of its own
+  const other = failure(777);
+  const cgroups = new Map([[gone, [9001, 12, 9000]], [other, [1]]]);
+  const monitor = {
+    status: () => ({ active: true, reason: null, lost: 0, untracked: 0 }),
+    failures: () => [gone, other],
+    ancestorsOf: () => [],
+    cgroupsOf: (f: ObservedBindFailure) => cgroups.get(f) ?? [],
+  } as unknown as BindWatchMonitor;
+  const record = (id: number, name: string) =>
+    ({
+      id,
+      report: { name, host: "server", spec: { kind: "exec" } },
+      final: { kind: "exec", runs: [{ pid: 400 + id }] },
+    }) as unknown as WorkloadRecord;
+  const workloads = new Map([["holder", record(1, "holder")], ["server", record(2, "server")]]);
+  const programs = new Map([[9000, 2], [8000, 1]]); // cgroup id -> workload id
+  attributeBindFailures(monitor, workloads, {
+    agentPid: () => 50,
+    programOf: (ids) => ids.map((id) => programs.get(id)).find((p) => p !== undefined),
+  });
+  assert.equal(gone.workload, "server", "by an ancestor cgroup: a cgroup the program made");
+  assert.equal(other.workload, null, "the root cgroup is no program's, nor is pid 777");
 });

@@ -55,6 +55,22 @@ while [ -d "$cg" ]; do
 done
 `;
 
+/**
+ * The cgroup v2 id of the cgroup at `path` (its directory's inode number): what the
+ * kernel's `bpf_get_current_cgroup_id()` says of a process in it.
+ *
+ * @example
+ * ```ts ignore
+ * import { cgroupId } from "./program_cgroup.ts";
+ * console.log(cgroupId("/sys/fs/cgroup/unified")); // 1, the root
+ * ```
+ */
+export function cgroupId(path: string): number {
+  const ino = Deno.statSync(path).ino;
+  if (ino === null) throw new Error(`Cannot read the id of cgroup "${path}": no inode number`);
+  return ino;
+}
+
 /** How long {@linkcode ProgramCgroup.close} waits for the cgroup to empty. */
 const EMPTY_WAIT_MS = 5_000;
 

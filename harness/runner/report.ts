@@ -123,10 +123,13 @@ export interface WorkloadReport {
  *   kind: fault.kind,
  *   direction: fault.direction,
  *   fault,
- *   appliedAtMs: 0,
- *   removedAtMs: 2000,
+ *   askedAtMs: 0,
+ *   appliedAtMs: 0.7,
+ *   removeAskedAtMs: 2000,
+ *   removedAtMs: 2000.7,
  *   passed: 1800,
  *   dropped: 200,
+ *   directions: [],
  * };
  * console.assert(applied.dropped / (applied.passed + applied.dropped) === 0.1);
  * ```
@@ -144,9 +147,19 @@ export interface FaultReport {
   direction: Fault["direction"];
   /** The fault as given. */
   fault: Fault;
-  /** When it was applied, in ms since the scenario started. */
+  /** When it was asked for (`apply()` called), in ms since the scenario started. */
+  askedAtMs: number;
+  /**
+   * When it took effect, in ms since the scenario started: the kernel time both ends
+   * switched at (a little after `askedAtMs`), or when the last end's write landed, if later.
+   */
   appliedAtMs: number;
-  /** When it was removed, or null if it was still on when the run ended. */
+  /**
+   * When its removal was asked for (`remove()`, the end of `during`, of `blackhole({ for })`
+   * or of the run), or null if it was never removed.
+   */
+  removeAskedAtMs: number | null;
+  /** When it was removed (took effect, as `appliedAtMs`), or null if it was still on when the run ended. */
   removedAtMs: number | null;
   /** Packets it matched and let through (summed over both directions). */
   passed: number;
@@ -156,6 +169,8 @@ export interface FaultReport {
   line?: LineTally;
   /** For a duplicate: the copies it sent (`passed` is the packets it matched). */
   duplicated?: number;
+  /** Each direction it acted on, as the dropper on its receiving end counted and stamped it. */
+  directions: FaultDirectionReport[];
 }
 
 /**
@@ -186,6 +201,56 @@ export interface LineTally {
   maxHeld: number;
   /** Why a line died while the fault was on, or null. */
   failed: string | null;
+}
+
+/**
+ * One direction of a fault: its rule in the dropper on the receiving end of the link.
+ * Times are the dropper's own kernel stamps, in ms since the scenario started; they are
+ * taken while the rule has a time window (around the fault's edges), so each edge lies
+ * between `beforeAtMs` and `firstDropAtMs`, and between `lastDropAtMs` and `afterAtMs`.
+ *
+ * @example
+ * ```ts
+ * import type { FaultDirectionReport } from "./report.ts";
+ * const way: FaultDirectionReport = {
+ *   from: "client",
+ *   to: "server",
+ *   appliedAtMs: 1000,
+ *   removedAtMs: 2000,
+ *   passed: 0,
+ *   dropped: 10_000,
+ *   beforeAtMs: 999.98,
+ *   firstDropAtMs: 1000.03,
+ *   lastDropAtMs: 1999.95,
+ *   afterAtMs: 2000.01,
+ * };
+ * console.assert(way.beforeAtMs! < 1000 && 1000 <= way.firstDropAtMs!);
+ * ```
+ */
+export interface FaultDirectionReport {
+  /** The sending host. */
+  from: string;
+  /** The receiving host, whose dropper acted. */
+  to: string;
+  /**
+   * When it took effect on this end: the fault's instant, or later if the write to this
+   * end landed after it (the fault's `appliedAtMs` is the latest of its directions').
+   */
+  appliedAtMs: number;
+  /** When it was removed on this end (as `appliedAtMs`), or null if it was not. */
+  removedAtMs: number | null;
+  /** Packets its rule matched and let through. */
+  passed: number;
+  /** Packets its rule dropped. */
+  dropped: number;
+  /** The last packet it matched before the fault took effect; null: none seen. */
+  beforeAtMs: number | null;
+  /** Its first drop; null: none, or none while its start was being watched. */
+  firstDropAtMs: number | null;
+  /** Its last drop; null: none. */
+  lastDropAtMs: number | null;
+  /** The first packet it matched after the fault was removed; null: none seen. */
+  afterAtMs: number | null;
 }
 
 /**

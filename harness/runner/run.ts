@@ -216,6 +216,7 @@ class Run {
       (host) => this.#agents.get(host)!,
       () => performance.now() - this.#startMs,
       (event) => this.#emit(event),
+      () => this.#startMs,
       {
         iptables: programPath("iptables"),
         nsenter: this.#nsenterPath,
@@ -321,13 +322,31 @@ class Run {
     this.#teardown.defer(() => this.#closeCgroup());
     this.#teardown.defer(async () => {
       await this.#bindWatchStarting?.catch(() => {});
-      this.#bindWatch?.stop();
+      await this.#bindWatch?.stop();
     });
     const ready = Promise.all([...this.#agents.values()].map((a) => a.ready));
     await this.#untilAborted(withTimeout(ready, AGENT_READY_TIMEOUT_MS, "agents to start"));
     if (this.#plan.network === "namespaces") {
       const pids = new Map([...this.#agents].map(([host, agent]) => [host, agent.pid]));
       await this.#untilAborted(wireLinks(this.#plan, pids));
+    }
+    // Wherever faults can come, the droppers are attached now (their programs have been
+    // loading since the agents started, while the links were wired): a fault later is
+    // map writes, and takes effect when the scenario says.
+    if (this.#dropper && this.#plan.network === "namespaces") {
+      // After the faults are removed (deferred below, so undone first).
+      this.#teardown.defer(() => this.#faults.close());
+      try {
+        await this.#untilAborted(this.#faults.attachDroppers(this.#dropper));
+      } catch (error) {
+        // The kernel or libbpf refused the dropper: the machine, not the scenario.
+        if (!(error instanceof AgentError)) throw error;
+        throw new EnvironmentError(
+          `Cannot attach the XDP dropper: ${error.message}`,
+          "check that this kernel supports XDP on veth (squall needs root, BPF and XDP)",
+          { cause: error },
+        );
+      }
     }
     this.#setupMs = performance.now() - this.#startMs;
     this.#emit({
@@ -650,6 +669,7 @@ class Run {
   #report(startedAt: string): ScenarioReport {
     const bindFailures = attributeBindFailures(this.#bindWatch, this.#workloads, {
       agentPid: (host) => this.#agents.get(host)?.pid,
+      programOf: (cgroupIds) => this.#cgroup.programOf(cgroupIds),
     });
     const results = new Map<string, WorkloadResult>();
     for (const [name, w] of this.#workloads) if (w.final) results.set(name, w.final);

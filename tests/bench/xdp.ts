@@ -28,7 +28,8 @@
 // The veth's receive path, and so the XDP program, runs on the sender's CPU.
 //
 // Run as root: deno run -A --unstable-net tests/bench/xdp.ts [--pairs N] [--rate PPS]
-// [--switches N]
+// [--switches N]; SQUALL_XDP_BENCH_WINDOWED=1 gives the dropper's rule a time window (see
+// ruleFor()), as faults applied at run time have.
 // Prints a table, then one line `BENCH_XDP_JSON {...}`; exits 0 when every target passes,
 // 1 otherwise, 130 on SIGINT/SIGTERM (after cleaning up). The same file is also the two
 // child programs (`--role sender`, `--role attacher`), so the benchmark is one module.
@@ -52,6 +53,7 @@ import {
   SQ_COUNTERS,
   SQ_MODE_BERNOULLI,
   SQ_PROTO_UDP,
+  SQ_TIME_FOREVER,
   SQ_VERDICT_DROP,
   SQ_VERDICT_PASS,
   SQ_VERDICTS,
@@ -788,6 +790,7 @@ class Attacher {
         "--no-config",
         "--quiet",
         `--allow-ffi=${libbpf}`,
+        "--allow-env=SQUALL_XDP_BENCH_WINDOWED",
         HERE_FILE,
         "--role",
         "attacher",
@@ -1178,9 +1181,16 @@ async function attacherMain(args: { libbpf: string; ifindex: number }): Promise<
   }
 }
 
-/** The benchmark's rule: Bernoulli with fixed-point chance `lossGood`, on its UDP port. */
+/**
+ * The benchmark's rule: Bernoulli with fixed-point chance `lossGood`, on its UDP port.
+ * With SQUALL_XDP_BENCH_WINDOWED=1 in the environment (the attacher inherits it), the rule
+ * has a time window that always holds but is not "all time" (from 1 ns until all ones
+ * less one), so every packet pays the clock read a fault applied at run time pays.
+ */
 function ruleFor(lossGood: number): Uint8Array<ArrayBuffer> {
+  const windowed = Deno.env.get("SQUALL_XDP_BENCH_WINDOWED") === "1";
   return encodeRule({
+    ...(windowed ? { activeFromNs: 1n, activeUntilNs: SQ_TIME_FOREVER - 1n } : {}),
     mode: SQ_MODE_BERNOULLI,
     protocol: SQ_PROTO_UDP,
     srcAddr: "0.0.0.0",

@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { type RuleEnd, SETTLE_NS, WindowedFault } from "./_fault_edges.ts";
+import { FaultClock } from "./_fault_clock.ts";
+import { closeClock, monotonicNs } from "../native/clock.ts";
+import { SQ_MODE_BLACKHOLE } from "../kernel/xdp_layout.ts";
+import type { RuleTally } from "../kernel/xdp_dropper.ts";
+
+const RULE = {
+  mode: SQ_MODE_BLACKHOLE,
+  protocol: 0,
+  srcAddr: "0.0.0.0",
+  srcMask: "0.0.0.0",
+  dportMin: 0,
+  dportMax: 65535,
+  lossGood: 0,
+  lossBad: 0,
+  pEnterBad: 0,
+  pLeaveBad: 0,
+};
+
+/** A fake end: records every call, answers at once (or `delayMs` later). */
+function fakeEnd(
+  to: string,
+  delayMs = 0,
+): RuleEnd & { calls: [string, Record<string, unknown>][] } {
+  const calls: [string, Record<string, unknown>][] = [];
+  return {
+    from: to === "a" ? "b" : "a",
+    to,
+    ifname: `sq-test-0${to}`,
+    slot: 0,
+    rule: RULE,
+    calls,
+    async call(method, params) {
+      calls.push([method, params]);
+      // A slow agent: the write itself lands late (writtenNs is read after the delay).
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (method === "dropper.take") {
+        return {
+          passed: { packets: 0, bytes: 0 },
+          dropped: { packets: 0, bytes: 0 },
+          flows: [],
+          firstDropNs: null,
+          lastDropNs: null,
+          beforeNs: null,
+          afterNs: null,
+        } satisfies RuleTally;
+      }
+      return { writtenNs: String(monotonicNs()) };
+    },
+  };
+}
+
+Deno.test("a fault with a duration gives both ends one window, and ends when the droppers end it", async () => {
+  using clock = new FaultClock(performance.now());
+  const ends = [fakeEnd("a"), fakeEnd("b")];
+  const fault = await WindowedFault.apply(clock, ends, { forNs: 20_000_000n });
+  const [[, a], [, b]] = [ends[0]!.calls[0]!, ends[1]!.calls[0]!];
+  assert.deepEqual(a.rule, b.rule, "the same rule and window at both ends");
+  const rule = a.rule as { activeFromNs: string; activeUntilNs: string };
+  assert.equal(BigInt(rule.activeFromNs), fault.start.atNs);
+  assert.equal(BigInt(rule.activeUntilNs), fault.start.atNs + 20_000_000n);
+  assert.ok(fault.start.atNs > fault.start.askedNs, "a little ahead");
+  assert.equal(fault.start.effectiveNs, fault.start.atNs, "both writes landed before it");
+  assert.deepEqual(fault.start.late, []);
+  await fault.plannedEnd();
+  assert.ok(monotonicNs() >= fault.untilNs!, "waited for the planned end");
+  const tallies = await fault.remove();
+  assert.equal(tallies.length, 2);
+  assert.deepEqual(fault.endEdge?.effectiveNs, fault.start.atNs + 20_000_000n, "as planned");
+  for (const end of ends) {
+    assert.deepEqual(end.calls.map(([m]) => m), ["dropper.set", "dropper.take"], "no more writes");
+  }
+  assert.equal(await fault.remove(), tallies, "twice is once");
+  closeClock();
+});
+
+Deno.test("an open-ended fault is opened to all time after its start, and given one end at both ends", async () => {
+  using clock = new FaultClock(performance.now());
+  const ends = [fakeEnd("a"), fakeEnd("b")];
+  const fault = await WindowedFault.apply(clock, ends);
+  assert.equal(fault.untilNs, null);
+  await assert.rejects(fault.plannedEnd(), TypeError);
+  await new Promise((resolve) => setTimeout(resolve, Number(SETTLE_NS / 1_000_000n) + 30));
+  for (const end of ends) {
+    assert.deepEqual(end.calls[1], ["dropper.window", {
+      ifname: end.ifname,
+      slot: 0,
+      fromNs: "0",
+    }], "opened to all time: no clock read per packet");
+  }
+  const edge = await fault.end();
+  const untils = ends.map((e) => e.calls[2]![1].untilNs);
+  assert.equal(untils[0], untils[1], "one end instant at both ends");
+  assert.equal(BigInt(untils[0] as string), edge.atNs);
+  assert.ok(monotonicNs() >= edge.effectiveNs, "end() returns once it has passed");
+  await fault.remove();
+  closeClock();
+});
+
+Deno.test("an end whose write lands after the instant is named, and the edge is when it landed", async () => {
+  using clock = new FaultClock(performance.now());
+  clock.noteWrite(0n, 100_000n); // a lead of 0.3 ms, shorter than the slow end's 20 ms
+  const ends = [fakeEnd("a"), fakeEnd("b", 20)];
+  const fault = await WindowedFault.apply(clock, ends, { forNs: 100_000_000n });
+  assert.deepEqual(fault.start.late, ["b"]);
+  assert.ok(fault.start.effectiveNs > fault.start.atNs + 10_000_000n, "when the late one landed");
+  await fault.remove();
+  closeClock();
+});
