@@ -141,6 +141,7 @@ export type { FlowProgress, RunEvent } from "./harness/runner/events.ts";
 // Report: plain data, and its renderings.
 export {
   type CheckOutcome,
+  type FaultDirectionReport,
   type FaultReport,
   type HostReport,
   type LineTally,
