@@ -128,6 +128,21 @@ Deno.test("an agent allowed libc echoes natively: it answers, counts, refuses a 
   assert.deepEqual(reply, datagram);
   socket.close();
 
+  // Two snapshots asked at once (two probes ending together) both get an answer.
+  await writer.write(encodeLine({ op: "snapshot", id: 1 }));
+  await writer.write(encodeLine({ op: "snapshot", id: 1 }));
+  for (const _ of [1, 2]) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const snapshot = await Promise.race([
+      next(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("no answer to a snapshot in 3 s")), 3000);
+      }),
+    ]).finally(() => clearTimeout(timer)) as { type: string; result: { received: number } };
+    assert.equal(snapshot.type, "snapshot");
+    assert.equal(snapshot.result.received, 1);
+  }
+
   await writer.write(
     encodeLine({ op: "start", id: 2, workload: { kind: "udpEcho", hostname: "127.0.0.1", port } }),
   );

@@ -24,7 +24,7 @@ export function startNativeUdpEcho(
   const flags = new Int32Array(control);
   const started = Promise.withResolvers<string>();
   const done = Promise.withResolvers<UdpEchoResult>();
-  const snapshots: PromiseWithResolvers<UdpEchoResult>[] = [];
+  const snapshots: (PromiseWithResolvers<UdpEchoResult> & { asked: number })[] = [];
   let last: UdpEchoResult | undefined;
   worker.onmessage = (event: MessageEvent<NativeEchoMessage>) => {
     const message = event.data;
@@ -41,10 +41,15 @@ export function startNativeUdpEcho(
         worker.terminate();
         break;
       }
-      case "snapshot":
+      case "snapshot": {
+        // One snapshot answers every request made before the worker took it (two asked
+        // between two of its looks get one answer, and both are answered by it).
         last = message.result;
-        snapshots.shift()?.resolve(message.result);
+        while (snapshots.length > 0 && snapshots[0]!.asked <= message.upTo) {
+          snapshots.shift()!.resolve(message.result);
+        }
         break;
+      }
       case "done":
         last = message.result;
         for (const s of snapshots.splice(0)) s.resolve(message.result);
@@ -75,8 +80,8 @@ export function startNativeUdpEcho(
     snapshot(): Promise<UdpEchoResult> {
       if (last && Atomics.load(flags, CONTROL_STOP) !== 0) return done.promise;
       const request = Promise.withResolvers<UdpEchoResult>();
-      snapshots.push(request);
-      Atomics.add(flags, CONTROL_SNAPSHOT, 1);
+      const asked = Atomics.add(flags, CONTROL_SNAPSHOT, 1) + 1;
+      snapshots.push({ ...request, asked });
       return request.promise;
     },
     stop() {

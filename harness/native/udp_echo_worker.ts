@@ -49,7 +49,12 @@ export interface NativeEchoStart {
 export type NativeEchoMessage =
   | { type: "started"; address: string }
   | { type: "failed"; name: string; message: string }
-  | { type: "snapshot"; result: ReturnType<EchoCounter["result"]> }
+  | {
+    type: "snapshot";
+    result: ReturnType<EchoCounter["result"]>;
+    /** The snapshot counter it answers: every request up to this one is answered. */
+    upTo: number;
+  }
   | { type: "done"; result: ReturnType<EchoCounter["result"]> };
 
 /**
@@ -170,7 +175,7 @@ function run(start: NativeEchoStart): void {
     const wanted = Atomics.load(control, CONTROL_SNAPSHOT);
     if (wanted !== snapshots) {
       snapshots = wanted;
-      post({ type: "snapshot", result: counter.result() });
+      post({ type: "snapshot", result: counter.result(), upTo: wanted });
     }
   }
   c.close(fd);
