@@ -12,7 +12,8 @@ import { delay, scenario, udpEcho, udpProbe } from "../mod.ts";
 
 export default scenario("a 500 ms timeout against a delay rising to 600 ms", {
   hosts: ["client", "server"],
-  links: [["client", "server"]],
+  // 10 ms on the way to the server from the start; the function raises it to 600 ms.
+  links: [{ between: ["client", "server"], faults: [delay("10ms", { direction: "forward" })] }],
   workloads: {
     echo: { on: "server", run: udpEcho({ port: 7000 }) },
     probe: {
@@ -26,12 +27,9 @@ export default scenario("a 500 ms timeout against a delay rising to 600 ms", {
     "probe.rtt.p50": "< 15ms",
   },
 }, async (t) => {
-  const link = t.link("client", "server");
-  const fast = await link.apply(delay("10ms", { direction: "forward" }));
   await t.sleep("2s");
-  const slow = await link.apply(delay("600ms", { direction: "forward" }));
-  await fast.remove();
+  // The newer delay takes over for packets arriving after it; removed, the 10 ms is back.
+  const slow = await t.link("client", "server").apply(delay("600ms", { direction: "forward" }));
   await t.sleep("2s");
-  await link.apply(delay("10ms", { direction: "forward" }));
   await slow.remove();
 });

@@ -997,6 +997,54 @@ Deno.test("a report whose write fails after the run (disk full) is said on stder
   }
 });
 
+Deno.test("run --skip-unavailable skips, and says so, scenarios that need iptables on a machine without it", async () => {
+  // A PATH with every tool but iptables, as on a fresh Debian machine.
+  const bin = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
+  try {
+    for (const tool of ["setpriv", "setsid", "ip", "unshare", "nsenter", "ss"]) {
+      const which = await new Deno.Command("sh", {
+        args: ["-c", `command -v ${tool}`],
+        stdout: "piped",
+      }).output();
+      await Deno.symlink(new TextDecoder().decode(which.stdout).trim(), join(bin, tool));
+    }
+    const run = (...extra: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--unstable-net",
+          "harness/cli/main.ts",
+          "run",
+          "scenarios/jitter.ts",
+          "scenarios/udp_echo.ts",
+          "--quiet",
+          ...extra,
+        ],
+        cwd: ROOT,
+        env: { PATH: bin, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const decode = (o: Deno.CommandOutput) =>
+      new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr);
+    const stopped = await run();
+    assert.equal(stopped.code, 3, decode(stopped));
+    assert.match(decode(stopped), /"iptables" \(.*\) not found on PATH/);
+    const skipping = await run("--skip-unavailable");
+    const text = decode(skipping);
+    assert.equal(skipping.code, 0, text);
+    assert.match(
+      text,
+      /squall: skipped scenarios\/jitter\.ts: "iptables" \(.*\) not found on PATH; apt-get install iptables/,
+    );
+    assert.match(text, /PASSED udp echo between two namespaces/);
+    assert.match(text, /squall: 1 scenario skipped/);
+  } finally {
+    await Deno.remove(bin, { recursive: true });
+  }
+});
+
 Deno.test("a scenario that cannot run here stops the run with its exit code, and the reports still hold the scenarios that ran", async () => {
   const dir = await Deno.makeTempDir({ prefix: "squall_cli_test_" });
   try {

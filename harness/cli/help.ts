@@ -10,6 +10,7 @@ import { REPORT_SCHEMA_VERSION } from "../runner/report.ts";
 /** The usage lines of every command. */
 export const USAGE = `Usage:
   squall run <file|dir>... [--json FILE] [--junit FILE] [--html FILE] [--quiet] [--no-color]
+             [--skip-unavailable]
   squall list <file|dir>...
   squall doctor [--json]
   squall clean [--dry-run]
@@ -23,6 +24,7 @@ export const OPTIONS = {
     "--html FILE",
     "--quiet",
     "--no-color",
+    "--skip-unavailable",
     "--help",
     "--version",
   ],
@@ -77,6 +79,7 @@ Examples:
 export const COMMAND_HELP: Readonly<Record<Command, string>> = {
   run:
     `Usage: squall run <file|dir>... [--json FILE] [--junit FILE] [--html FILE] [--quiet] [--no-color]
+                  [--skip-unavailable]
 
 Runs scenarios, one after the other, and prints their results. Directories are searched,
 with their subdirectories, for .ts files; skipped: *_test.ts files, and files and
@@ -93,6 +96,10 @@ Options:
   --html FILE   Also write the report as one self-contained HTML page.
   --quiet       Print only the results, not the run header nor progress.
   --no-color    Never colour the output.
+  --skip-unavailable
+                Skip, and say so, the scenarios that need a tool this machine lacks
+                and that only some scenarios need (iptables, for delays and rate
+                limits), instead of stopping with exit 3. The demo uses it.
 
 On a terminal a live line shows each running scenario's probes (packets sent, loss and
 p99 so far), redrawn in place; otherwise a progress line is printed every 5 s.

@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { checkEnvironment, needsOf } from "../runner/environment.ts";
+import { checkEnvironment, needsOf, unavailableBecause } from "../runner/environment.ts";
 import { EnvironmentError, formatProblems, type Problem, SquallError } from "../core/errors.ts";
 import { ExitCode } from "../core/exit_codes.ts";
 import { runReport, type ScenarioReport, SQUALL_VERSION } from "../runner/report.ts";
@@ -78,6 +78,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
         html: { type: "string" },
         quiet: { type: "boolean" },
         "no-color": { type: "boolean" },
+        "skip-unavailable": { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -135,8 +136,17 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     return ExitCode.Pass;
   }
 
+  // With --skip-unavailable, a scenario that needs an optional tool this machine lacks
+  // is left out, and said so; anything else missing stops the run as always.
+  const skipped: string[] = [];
+  const runnable = loaded.filter((l) => {
+    const why = values["skip-unavailable"] ? unavailableBecause(needsOf(l.valid)) : undefined;
+    if (why !== undefined) skipped.push(`skipped ${l.file}: ${why}`);
+    return why === undefined;
+  });
+  for (const line of skipped) io.err(`squall: ${line}`);
   try {
-    for (const l of loaded) checkEnvironment(needsOf(l.valid));
+    for (const l of runnable) checkEnvironment(needsOf(l.valid));
   } catch (error) {
     if (error instanceof EnvironmentError) {
       io.err(`squall: ${error.message}\nhint: ${error.hint}`);
@@ -144,7 +154,15 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     }
     throw error;
   }
-  return await runAll(loaded, outputs, values.quiet ?? false, text, io);
+  const code = await runAll(runnable, outputs, values.quiet ?? false, text, io);
+  if (skipped.length > 0) {
+    io.err(
+      `squall: ${skipped.length} scenario${
+        skipped.length === 1 ? "" : "s"
+      } skipped (this machine lacks a tool they need; see above)`,
+    );
+  }
+  return code;
 }
 
 /**

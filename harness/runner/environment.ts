@@ -50,6 +50,24 @@ export function toolsNeeded(needs: EnvironmentNeeds): string[] {
   return tools;
 }
 
+/** Tools only some scenarios need: a scenario that needs one may be skipped without it. */
+const OPTIONAL_TOOLS = new Set(["iptables"]);
+
+/**
+ * Why a scenario with these needs cannot run here because of optional tools alone
+ * (iptables for delays), with the package to install; undefined when nothing optional is
+ * missing, or something every scenario needs is missing too.
+ */
+export function unavailableBecause(needs: EnvironmentNeeds): string | undefined {
+  const missing = toolsNeeded(needs).filter((tool) => findOnPath(tool) === undefined);
+  if (missing.length === 0 || !missing.every((t) => OPTIONAL_TOOLS.has(t))) return undefined;
+  return `${
+    missing.map((t) => `"${t}" (${TOOLS[t]!.why})`).join(", ")
+  } not found on PATH; apt-get install ${
+    [...new Set(missing.map((t) => TOOLS[t]!.pkg))].join(" ")
+  }`;
+}
+
 /**
  * Throws a {@linkcode PrivilegeError} or {@linkcode EnvironmentError} with a hint when
  * this machine cannot run a scenario with these needs: every tool it will run is
