@@ -37,6 +37,7 @@
 // Declare: a scenario, its hosts and links, and what it may do while it runs.
 export {
   type AppliedFault,
+  type EchoHandle,
   type HandleOf,
   type HostInfo,
   type LinkHandle,
@@ -47,6 +48,7 @@ export {
   type ScenarioContext,
   type ScenarioFunction,
   type ScenarioOptions,
+  type StopMemberOptions,
   type WorkloadHandle,
   type WorkloadPlacement,
 } from "./harness/scenario/scenario.ts";
@@ -143,6 +145,7 @@ export {
 export type {
   ClockSource,
   EchoFlow,
+  GroupSpread,
   LedgerEntry,
   LossLedger,
   OneWayDelays,
@@ -151,6 +154,7 @@ export type {
   ProbePacing,
   Timeline,
   UdpEchoResult,
+  UdpGroupMember,
   UdpProbeResult,
   WorkloadResult,
 } from "./harness/measure/results.ts";
@@ -160,6 +164,7 @@ export type {
   ReconnectStormResult,
   StormAttempt,
   TcpEchoResult,
+  TcpGroupMember,
   TcpProbeResult,
   UnservedPeriod,
 } from "./harness/measure/tcp_results.ts";

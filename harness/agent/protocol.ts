@@ -22,6 +22,11 @@ export interface EchoSettings {
   hostname: string;
   /** Port to listen on. */
   port: number;
+  /**
+   * Sockets of a SO_REUSEPORT group on the port; null (or absent) for one without it.
+   * @default {null}
+   */
+  group?: number | null;
 }
 
 /** The backoff of a reconnect storm, in ms. */
@@ -183,7 +188,8 @@ export type AgentWorkload =
 export type WorkloadControl =
   | { action: "restart"; keepChildren?: boolean }
   | { action: "stop"; keepChildren: true }
-  | { action: "kill"; signal: Deno.Signal };
+  | { action: "kill"; signal: Deno.Signal }
+  | { action: "stopMember"; member: number; hangMs: number };
 
 /** Runner to agent. */
 export type RunnerMessage =

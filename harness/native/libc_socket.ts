@@ -53,6 +53,8 @@ export const SOL_IP = 0;
 export const SO_RCVTIMEO = 20;
 /** Receive buffer size. */
 export const SO_RCVBUF = 8;
+/** SO_REUSEPORT: sockets that all set it (same owner) share a port; the kernel spreads traffic. */
+export const SO_REUSEPORT = 15;
 /** Receive buffer size past net.core.rmem_max (needs CAP_NET_ADMIN). */
 export const SO_RCVBUFFORCE = 33;
 /** Kernel receive times as struct timespec (CLOCK_REALTIME). */

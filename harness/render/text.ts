@@ -12,15 +12,17 @@ import type { FlowProgress, RunEvent } from "../runner/events.ts";
 import type { RunReport, ScenarioReport, ScenarioStatus } from "../runner/report.ts";
 import type { LatencySummary } from "../measure/histogram.ts";
 import type {
+  GroupSpread,
   LedgerEntry,
   LossLedger,
   OneWayDirection,
   UdpEchoResult,
+  UdpGroupMember,
   UdpProbeResult,
   WorkloadResult,
 } from "../measure/results.ts";
 import type { ObservedBindFailure, PortHolder } from "../measure/bind_results.ts";
-import type { TcpProbeResult } from "../measure/tcp_results.ts";
+import type { TcpEchoResult, TcpGroupMember, TcpProbeResult } from "../measure/tcp_results.ts";
 
 /** How to render. */
 export interface TextOptions {
@@ -211,6 +213,16 @@ export function formatScenarioReport(raw: ScenarioReport, options: TextOptions):
           errors ? `, send errors: ${errors}` : ""
         }`,
       );
+      if (r.group) lines.push(...groupLines(r.group.spread, r.group.members.map(udpMemberText)));
+    }
+    if (w.result?.kind === "tcpEcho") {
+      const r = w.result as TcpEchoResult;
+      if (r.group) {
+        lines.push(
+          `  ${w.name} on ${w.host} (${r.address}): ${r.connections} connection(s), ${r.bytes} bytes`,
+          ...groupLines(r.group.spread, r.group.members.map(tcpMemberText)),
+        );
+      }
     }
     if (w.result?.kind === "udpProbe") {
       const r = w.result as UdpProbeResult;
@@ -280,6 +292,34 @@ export function formatSummary(report: RunReport, options: TextOptions): string {
   return "\n" + paint(options, ok ? "green" : "red", text);
 }
 
+/** The lines of a SO_REUSEPORT group: one per member, then the spread. */
+function groupLines(spread: GroupSpread, members: string[]): string[] {
+  return [
+    ...members.map((m) => `    ${m}`),
+    `    spread over ${spread.members} members: largest share ${percent(spread.maxShare)} (${
+      spread.maxOverEven.toFixed(2)
+    }x an even share), smallest ${percent(spread.minShare)}, ${spread.idle} idle`,
+  ];
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
+}
+
+function udpMemberText(m: UdpGroupMember): string {
+  return `member ${m.member}${m.state === "stopped" ? " (stopped)" : ""}: ${m.flows} flow(s) (${
+    percent(m.flowShare)
+  }), received ${m.received} (${percent(m.datagramShare)}), replied ${m.replied}${
+    m.discarded ? `, ${m.discarded} lost queued in its socket when it closed` : ""
+  }`;
+}
+
+function tcpMemberText(m: TcpGroupMember): string {
+  return `member ${m.member}${
+    m.state === "stopped" ? " (stopped)" : ""
+  }: ${m.connections} connection(s) (${percent(m.share)}), ${m.bytes} bytes`;
+}
+
 /** The ledger of a flow: one line per direction, and a loud line if anything is unexplained. */
 function formatLedger(name: string, ledger: LossLedger, options: TextOptions): string[] {
   const line = (label: string, e: LedgerEntry) => {
@@ -287,6 +327,7 @@ function formatLedger(name: string, ledger: LossLedger, options: TextOptions): s
       ...e.droppedByFault.map((d) => `${d.packets} by fault #${d.fault}`),
       ...(e.receiveBufferOverflow ? [`${e.receiveBufferOverflow} receive buffer overflow`] : []),
       ...(e.noSocket ? [`${e.noSocket} no socket`] : []),
+      ...(e.closedSocket ? [`${e.closedSocket} queued in a closed group member`] : []),
       ...(e.unexplained ? [paint(options, ["bold", "red"], `${e.unexplained} UNEXPLAINED`)] : []),
     ];
     return `  ${name} ${label}: lost ${e.lost}${

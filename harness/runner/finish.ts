@@ -81,8 +81,16 @@ export async function finishProbe(
     outboundKernel: difference(targetNow, before.target),
     returnKernel: difference(sourceNow, before.source),
     shared: options.shared(path),
+    closedSocket: discardedOf(result.flowId, seen),
   });
   return finished;
+}
+
+/** Datagrams of flow `flowId` the echoes lost queued in a stopped group member's socket. */
+function discardedOf(flowId: number, echoes: readonly (UdpEchoResult | undefined)[]): number {
+  let n = 0;
+  for (const seen of echoes) n += seen?.flows.find((f) => f.flowId === flowId)?.discarded ?? 0;
+  return n;
 }
 
 /**
