@@ -91,7 +91,7 @@ function start(
       refuseForeign(network, workload.targetAddress);
       return Promise.resolve(startReconnectStorm(workload));
     case "bindChurn":
-      return startBindChurn(workload);
+      return startBindChurn(workload, libcPath);
     case "exec":
       throw new TypeError("Programs under test are started by the runner, not by agents");
   }

@@ -133,6 +133,11 @@ export interface ChurnSettings {
   liveConnections: number;
   /** SO_REUSEADDR (UDP). */
   reuseAddress: boolean;
+  /**
+   * SO_REUSEPORT before each bind (UDP through libc, which the agent must be allowed).
+   * @default {false}
+   */
+  reusePort?: boolean;
   /** Give up a rebind after this long. */
   rebindTimeoutMs: number;
   /** Stop after this long. */

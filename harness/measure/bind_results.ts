@@ -36,6 +36,14 @@ export interface PortHolder {
   local: string;
   /** Peer address, `ip:port` (`*` when none). */
   peer: string;
+  /** The socket's owner (the uid that made it), where the lookup could tell. */
+  uid?: number;
+  /**
+   * Whether the socket set SO_REUSEPORT, where squall could look (its holder's fd,
+   * borrowed with pidfd_getfd as root); absent when unknown. Neither /proc/net nor `ss`
+   * show it.
+   */
+  reusePort?: boolean;
 }
 
 /**
@@ -69,6 +77,12 @@ export interface BindFailure {
    * if not looked up (after the first 100 failures, or when `ss` could not run).
    */
   holders: PortHolder[] | null;
+  /**
+   * Why a port shared on purpose (SO_REUSEPORT) refused this bind, when the holders say:
+   * a socket without the option next to a group, or a member of another owner. Absent
+   * otherwise.
+   */
+  reason?: string;
 }
 
 /**
@@ -258,6 +272,8 @@ export interface ObservedBindFailure {
    * null if not looked up.
    */
   holders: PortHolder[] | null;
+  /** Why a SO_REUSEPORT group refused the bind, when the holders say; absent otherwise. */
+  reason?: string;
   /**
    * By how long after the failure squall had looked, ms: when the lookup returned.
    * Holders that left sooner are not seen. null: not looked up.

@@ -22,7 +22,7 @@ import type {
   WorkloadResult,
 } from "../measure/results.ts";
 import type { ObservedBindFailure, PortHolder } from "../measure/bind_results.ts";
-import type { TcpEchoResult, TcpGroupMember, TcpProbeResult } from "../measure/tcp_results.ts";
+import type { TcpGroupMember, TcpProbeResult } from "../measure/tcp_results.ts";
 
 /** How to render. */
 export interface TextOptions {
@@ -214,15 +214,6 @@ export function formatScenarioReport(raw: ScenarioReport, options: TextOptions):
         }`,
       );
       if (r.group) lines.push(...groupLines(r.group.spread, r.group.members.map(udpMemberText)));
-    }
-    if (w.result?.kind === "tcpEcho") {
-      const r = w.result as TcpEchoResult;
-      if (r.group) {
-        lines.push(
-          `  ${w.name} on ${w.host} (${r.address}): ${r.connections} connection(s), ${r.bytes} bytes`,
-          ...groupLines(r.group.spread, r.group.members.map(tcpMemberText)),
-        );
-      }
     }
     if (w.result?.kind === "udpProbe") {
       const r = w.result as UdpProbeResult;
@@ -520,14 +511,16 @@ export function holderText(holders: PortHolder[] | null): string {
   if (holders.length === 0) return "no socket on the port any more when squall looked";
   const groups = new Map<string, PortHolder[]>();
   for (const h of holders) {
-    const key = `${h.program ?? ""}|${h.pid ?? ""}|${h.state}`;
+    const key = `${h.program ?? ""}|${h.pid ?? ""}|${h.state}|${h.reusePort ?? ""}|${h.uid ?? ""}`;
     groups.set(key, [...(groups.get(key) ?? []), h]);
   }
   const socket = (h: PortHolder) =>
     `${h.local}${h.peer !== "*" && !h.peer.endsWith(":*") ? ` ↔ ${h.peer}` : ""}`;
   const parts = [...groups.values()].map((group) => {
     const h = group[0]!;
-    const owner = h.pid !== null ? `${h.program ?? "?"} pid ${h.pid}` : "no process";
+    const owner = (h.pid !== null ? `${h.program ?? "?"} pid ${h.pid}` : "no process") +
+      (h.uid !== undefined && h.uid !== 0 ? ` uid ${h.uid}` : "") +
+      (h.reusePort === true ? ", SO_REUSEPORT" : h.reusePort === false ? ", no SO_REUSEPORT" : "");
     return group.length === 1
       ? `${owner} (${h.state} ${socket(h)})`
       : `${group.length} ${h.state} sockets (${owner}), e.g. ${socket(h)}`;
@@ -552,6 +545,7 @@ function formatResult(
         `  ${name} on ${host} (${r.address}): ${r.connections} connections (at most ${r.maxConcurrent} at once), ${r.bytes} bytes${
           errors ? `, errors: ${errors}` : ""
         }`,
+        ...(r.group ? groupLines(r.group.spread, r.group.members.map(tcpMemberText)) : []),
       ];
     }
     case "reconnectStorm": {
@@ -598,8 +592,8 @@ function formatResult(
       for (const f of r.failureLog.slice(0, 3)) {
         lines.push(dim(
           `    ${f.error} at ${since(f.atMs, origin)}: ${holderText(f.holders)}${
-            f.rebindMs !== null ? `; bound again after ${formatDuration(f.rebindMs)}` : ""
-          }`,
+            f.reason ? `; ${f.reason}` : ""
+          }${f.rebindMs !== null ? `; bound again after ${formatDuration(f.rebindMs)}` : ""}`,
         ));
       }
       if (r.failures > 3) lines.push(dim(`    and ${r.failures - 3} more failures`));
@@ -665,7 +659,7 @@ function formatBindFailures(
     lines.push(paint(
       options,
       "dim",
-      `    ${holderText(f.holders)}${lookupNote(f)}; ${
+      `    ${holderText(f.holders)}${lookupNote(f)}${f.reason ? `; ${f.reason}` : ""}; ${
         f.rebindMs !== null ? `bound again after ${formatDuration(f.rebindMs)}` : "not bound again"
       }`,
     ));
