@@ -128,6 +128,14 @@ function run(start: NativeEchoStart): void {
     if (Atomics.load(control, CONTROL_STOP) === STOP_DISCARD) break;
     // Blocks for the first datagram (at most 50 ms), then takes what else is queued.
     const n = c.recvmmsg(fd, slots.headers, BATCH, MSG_WAITFORONE, null);
+    if (n > 0 && Atomics.load(control, CONTROL_STOP) === STOP_DISCARD) {
+      // Told to die while it waited: what it just took is not answered either.
+      for (let i = 0; i < n; i++) {
+        counter.discard(views[i]!, slots.received(i), peers[i]!);
+        slots.prepareReceive(i);
+      }
+      break;
+    }
     if (n > 0) {
       let stamped = false;
       stamps.fill(0);
