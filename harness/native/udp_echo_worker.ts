@@ -194,6 +194,15 @@ function run(start: NativeEchoStart): void {
     // A worker that dies: it stops reading; what queues meanwhile dies with the socket.
     const hangMs = Atomics.load(control, CONTROL_HANG_MS);
     if (hangMs > 0) Atomics.wait(control, CONTROL_IDLE, 0, hangMs);
+    // Leave the group before draining, so that nothing arrives between the last read
+    // and close(): connecting a UDP socket takes it out of its SO_REUSEPORT group (the
+    // kernel re-hashes its flows over the rest at once), and a connected socket takes
+    // only its peer's datagrams, here a discard port nothing sends from. What was queued
+    // stays queued, to be read and counted exactly. (If connect fails, a datagram that
+    // comes between the drain and close() is lost uncounted.)
+    const nowhere = new Uint8Array(SOCKADDR_IN_BYTES);
+    writeSockaddrIn(new DataView(nowhere.buffer), 0, "127.0.0.1", 9);
+    c.connect(fd, nowhere, SOCKADDR_IN_BYTES);
     for (;;) {
       const n = c.recvmmsg(fd, slots.headers, BATCH, MSG_DONTWAIT, null);
       if (n <= 0) break;
