@@ -13,6 +13,15 @@ import { HEADER_BYTES, writeHeader } from "../harness/native/probe_packet.ts";
 import type { ChurnSettings } from "../harness/agent/protocol.ts";
 import type { UdpEchoResult } from "../harness/measure/results.ts";
 import { sleep } from "../harness/core/sleep.ts";
+import {
+  exec,
+  runScenario,
+  scenario,
+  udpEcho,
+  udpProbe,
+  type UdpProbeResult,
+  type WorkloadPlacement,
+} from "../mod.ts";
 
 const LIBC = findLibrary(LIBC_CANDIDATES)!;
 const HOST = "127.0.0.1";
@@ -229,4 +238,44 @@ Deno.test("a SO_REUSEPORT member of another owner is named as such", async () =>
     await program.stdout.cancel();
     await program.status;
   }
+});
+
+Deno.test("a program under test joins an echo's group; one without SO_REUSEPORT fails, the reason named", async () => {
+  const program = new URL("./fixtures/programs/reuseport_udp_echo.py", import.meta.url).pathname;
+  const python = (...args: string[]) => ["/usr/bin/python3", "-u", program, "7000", ...args];
+  const probes: Record<string, WorkloadPlacement> = {};
+  for (let i = 0; i < 16; i++) {
+    probes[`flow${i}`] = {
+      on: "client",
+      run: udpProbe({ target: "server:7000", count: 50, rate: 100 }),
+    };
+  }
+  const report = await runScenario(
+    scenario("a program joins a SO_REUSEPORT group", {
+      hosts: ["client", "server"],
+      links: [["client", "server"]],
+      workloads: {
+        echo: { on: "server", run: udpEcho({ port: 7000, group: 2 }) },
+        worker: {
+          on: "server",
+          run: exec(python("--reuse-port"), { ready: { stdout: /ready/ } }),
+        },
+        intruder: { on: "server", run: exec(python(), { waitForExit: true, expectExit: 1 }) },
+        ...probes,
+      },
+    }),
+  );
+  const probeResults = report.workloads.filter((w) => w.name.startsWith("flow"))
+    .map((w) => w.result as UdpProbeResult);
+  assert.equal(probeResults.length, 16);
+  // Every datagram answered: by a member of squall's echo or by the program.
+  assert.equal(probeResults.reduce((n, r) => n + r.delivered, 0), 16 * 50);
+  const echo = report.workloads.find((w) => w.name === "echo")!.result as UdpEchoResult;
+  assert.ok(echo.received < 16 * 50, `the program took a share (echo got ${echo.received})`);
+  const failure = report.bindFailures?.find((f) => f.workload === "intruder");
+  assert.ok(failure, JSON.stringify(report.bindFailures));
+  assert.equal(failure.error, "EADDRINUSE");
+  const members = (failure.holders ?? []).filter((h) => h.reusePort === true);
+  assert.equal(members.length, 3, JSON.stringify(failure.holders));
+  assert.match(failure.reason ?? "", /^3 SO_REUSEPORT group members .*python3.* hold the port/);
 });
