@@ -175,6 +175,7 @@ export type {
   ObservedBindFailure,
   PortHolder,
   ProgramRun,
+  QueuedAtKill,
 } from "./harness/measure/bind_results.ts";
 export type { HistogramData, LatencySummary } from "./harness/measure/histogram.ts";
 export type { ThresholdOutcome } from "./harness/scenario/threshold.ts";

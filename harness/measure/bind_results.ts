@@ -225,6 +225,34 @@ export interface ExecResult {
    * the runner, absent when the bind watch could not run.
    */
   bindFailures?: ObservedBindFailure[];
+  /**
+   * What was queued, unread, in its UDP sockets of a SO_REUSEPORT group when `kill()`
+   * ended it: lost with the sockets, counted per probe flow (squall holds a duplicate
+   * of each such socket across the kill, then takes it out of the group, reads what is
+   * queued and closes it). Absent when there was none.
+   */
+  queuedAtKill?: QueuedAtKill[];
+}
+
+/**
+ * Datagrams queued in a program's SO_REUSEPORT UDP sockets when it was killed.
+ *
+ * @example
+ * ```ts
+ * import type { QueuedAtKill } from "./bind_results.ts";
+ * const queued: QueuedAtKill = { atMs: 1_700_000_000_000, run: 0, datagrams: 42, flows: [{ flowId: 7, datagrams: 40 }] };
+ * console.assert(queued.flows[0]!.datagrams <= queued.datagrams);
+ * ```
+ */
+export interface QueuedAtKill {
+  /** When the program was signalled, ms since the epoch. */
+  atMs: number;
+  /** Which run (index in `runs`). */
+  run: number;
+  /** Datagrams queued in all its group sockets. */
+  datagrams: number;
+  /** Of those, probe datagrams per flow id. */
+  flows: { flowId: number; datagrams: number }[];
 }
 
 /**

@@ -624,6 +624,13 @@ function formatResult(
           `  ${name}: ${r.bindFailures.length} failed bind(s), see bind failures below`,
         ));
       }
+      for (const q of r.queuedAtKill ?? []) {
+        lines.push(
+          `  ${name} run ${
+            q.run + 1
+          }: ${q.datagrams} datagram(s) queued unread in its SO_REUSEPORT socket(s) when killed, lost with them (${q.flows.length} probe flow(s))`,
+        );
+      }
       return lines;
     }
     default:
