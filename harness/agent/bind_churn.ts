@@ -31,6 +31,7 @@ import {
   openSocketLibrary,
   setIntOption,
   SO_REUSEPORT,
+  SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCKADDR_IN_BYTES,
   type SocketLibrary,
@@ -74,7 +75,7 @@ class LibcSocket {
   /** Binds a new UDP socket with SO_REUSEPORT; throws Deno's error class for the errno. */
   static bind(lib: SocketLibrary, address: Uint8Array, reuseAddress: boolean): LibcSocket {
     const c = lib.symbols;
-    const fd = c.socket(AF_INET, SOCK_DGRAM, 0);
+    const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (
       fd >= 0 && (!reuseAddress || setIntOption(c, fd, SOL_SOCKET, SO_REUSEADDR, 1)) &&
       setIntOption(c, fd, SOL_SOCKET, SO_REUSEPORT, 1) &&

@@ -46,6 +46,8 @@ export function openSocketLibrary(libcPath: string): SocketLibrary {
 export const AF_INET = 2;
 /** Datagram socket type. */
 export const SOCK_DGRAM = 2;
+/** With the type: the descriptor is closed in children (`ss`, ...), never inherited. */
+export const SOCK_CLOEXEC = 0o2000000;
 /** Socket-level options. */
 export const SOL_SOCKET = 1;
 /** IP-level options (and IP_RECVERR messages). */

@@ -22,6 +22,7 @@ import {
   setReceiveTimeout,
   SO_REUSEPORT,
   SO_TIMESTAMPNS,
+  SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCKADDR_IN_BYTES,
   SOL_SOCKET,
@@ -83,7 +84,9 @@ function run(start: NativeEchoStart): void {
   const c = libc.symbols;
   const control = new Int32Array(start.control);
 
-  const fd = c.socket(AF_INET, SOCK_DGRAM, 0);
+  // CLOEXEC: a child the agent spawns (ss) must not hold the socket, nor keep it in its
+  // SO_REUSEPORT group after the echo closed it.
+  const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   const address = new Uint8Array(new ArrayBuffer(SOCKADDR_IN_BYTES));
   const view = new DataView(address.buffer);
   writeSockaddrIn(view, 0, start.hostname, start.port);
