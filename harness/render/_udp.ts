@@ -290,6 +290,12 @@ function ledgerFigure(r: UdpProbeResult, ledger: LossLedger, subject: string): M
       value: e.receiveBufferOverflow,
     },
     { cls: "k-nosocket", label: "no socket", short: "no socket", value: e.noSocket },
+    {
+      cls: "k-closed",
+      label: "queued in a closed group member",
+      short: "closed",
+      value: e.closedSocket ?? 0,
+    },
     { cls: "k-unexplained", label: "unexplained", short: "unexplained", value: e.unexplained },
   ];
   const sentRow: Segment[] = [
@@ -397,6 +403,9 @@ ${parts}
       : []),
     ["k-overflow", "receive buffer overflow"],
     ["k-nosocket", "no socket"],
+    ...(ledger.total.closedSocket
+      ? [["k-closed", "queued in a closed group member"] as [string, string]]
+      : []),
     ["k-unexplained", "unexplained"],
   ];
   // The table: one row per cause, every fault included.
