@@ -15,9 +15,12 @@ import type { UdpEchoResult } from "../harness/measure/results.ts";
 import type { ExecResult } from "../harness/measure/bind_results.ts";
 import { sleep } from "../harness/core/sleep.ts";
 import {
+  type EchoHandle,
   exec,
   runScenario,
   scenario,
+  tcpEcho,
+  type TcpEchoResult,
   udpEcho,
   udpProbe,
   type UdpProbeResult,
@@ -325,4 +328,33 @@ Deno.test("a program in a group that is frozen, then killed, loses its flows' qu
   const total = unexplained.reduce((a, b) => a + b, 0);
   assert.ok(unexplained.every((n) => n === 0 || n === 1), JSON.stringify(unexplained));
   assert.ok(total <= 1, JSON.stringify(unexplained));
+});
+
+Deno.test("stopMember() refuses an echo without a group and a member out of range", async () => {
+  const errors: string[] = [];
+  const report = await runScenario(
+    scenario("stopMember misuse", {
+      hosts: ["local"],
+      network: "loopback",
+      workloads: {
+        plain: { on: "local", run: tcpEcho({ port: 47_301 }) },
+        group: { on: "local", run: tcpEcho({ port: 47_302, group: 2 }) },
+      },
+    }, async (t) => {
+      for (const [name, member] of [["plain", 0], ["group", 2], ["group", -1]] as const) {
+        await (t.workload(name) as EchoHandle).stopMember(member).catch((e: Error) =>
+          errors.push(`${e.name}: ${e.message}`)
+        );
+      }
+      await (t.workload("group") as EchoHandle).stopMember(1);
+    }),
+  );
+  assert.deepEqual(report.errors, []);
+  assert.deepEqual(errors, [
+    'TypeError: Cannot stop member 0 of workload "plain": it is not a SO_REUSEPORT group (give it group)',
+    'RangeError: Cannot stop member 2 of workload "group": members are 0-1',
+    'RangeError: Cannot stop member -1 of workload "group": members are 0-1',
+  ]);
+  const group = report.workloads.find((w) => w.name === "group")!.result as TcpEchoResult;
+  assert.deepEqual(group.group!.members.map((m) => m.state), ["open", "stopped"]);
 });
