@@ -37,6 +37,7 @@
 // Declare: a scenario, its hosts and links, and what it may do while it runs.
 export {
   type AppliedFault,
+  type EchoHandle,
   type HandleOf,
   type HostInfo,
   type LinkHandle,
@@ -48,6 +49,7 @@ export {
   type ScenarioContext,
   type ScenarioFunction,
   type ScenarioOptions,
+  type StopMemberOptions,
   type WorkloadHandle,
   type WorkloadPlacement,
 } from "./harness/scenario/scenario.ts";
@@ -156,6 +158,7 @@ export {
 export type {
   ClockSource,
   EchoFlow,
+  GroupSpread,
   LedgerEntry,
   LossLedger,
   OneWayDelays,
@@ -164,6 +167,7 @@ export type {
   ProbePacing,
   Timeline,
   UdpEchoResult,
+  UdpGroupMember,
   UdpProbeResult,
   WorkloadResult,
 } from "./harness/measure/results.ts";
@@ -173,6 +177,7 @@ export type {
   ReconnectStormResult,
   StormAttempt,
   TcpEchoResult,
+  TcpGroupMember,
   TcpProbeResult,
   UnservedPeriod,
 } from "./harness/measure/tcp_results.ts";
@@ -184,6 +189,7 @@ export type {
   Orphan,
   PortHolder,
   ProgramRun,
+  QueuedAtKill,
 } from "./harness/measure/bind_results.ts";
 export type { HistogramData, LatencySummary } from "./harness/measure/histogram.ts";
 export type { ThresholdOutcome } from "./harness/scenario/threshold.ts";

@@ -21,7 +21,23 @@ import type { ChurnSettings } from "./protocol.ts";
 import { type RunningWorkload } from "./running.ts";
 import { countName } from "../native/counts.ts";
 import { Histogram } from "../measure/histogram.ts";
-import { lookupHoldersSync } from "./holders.ts";
+import { lookupHoldersSync, type ReusePortOf } from "./holders.ts";
+import { SocketOptionReader } from "./socket_options.ts";
+import { reuseConflict } from "../measure/reuse_conflict.ts";
+import {
+  AF_INET,
+  errnoName,
+  errnoOf as libcErrno,
+  openSocketLibrary,
+  setIntOption,
+  SO_REUSEPORT,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCKADDR_IN_BYTES,
+  type SocketLibrary,
+  SOL_SOCKET,
+  writeSockaddrIn,
+} from "../native/libc_socket.ts";
 import type { BindChurnResult, BindFailure, PortHolder } from "../measure/bind_results.ts";
 
 /** Failures logged one by one (with their holders) at most; later ones are only counted. */
@@ -42,7 +58,47 @@ const YIELD_EVERY_MS = 20;
  */
 const IMMEDIATE_RETRIES = 16;
 
-type Socket = Deno.DatagramConn | Deno.Listener;
+type Socket = Deno.DatagramConn | Deno.Listener | LibcSocket;
+
+const SO_REUSEADDR = 2;
+
+/** A UDP socket bound through libc: Deno's UDP sockets cannot set SO_REUSEPORT. */
+class LibcSocket {
+  readonly #lib: SocketLibrary;
+  readonly #fd: number;
+
+  constructor(lib: SocketLibrary, fd: number) {
+    this.#lib = lib;
+    this.#fd = fd;
+  }
+
+  /** Binds a new UDP socket with SO_REUSEPORT; throws Deno's error class for the errno. */
+  static bind(lib: SocketLibrary, address: Uint8Array, reuseAddress: boolean): LibcSocket {
+    const c = lib.symbols;
+    const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (
+      fd >= 0 && (!reuseAddress || setIntOption(c, fd, SOL_SOCKET, SO_REUSEADDR, 1)) &&
+      setIntOption(c, fd, SOL_SOCKET, SO_REUSEPORT, 1) &&
+      c.bind(fd, address, SOCKADDR_IN_BYTES) === 0
+    ) {
+      return new LibcSocket(lib, fd);
+    }
+    const name = errnoName(libcErrno(c));
+    if (fd >= 0) c.close(fd);
+    const Class = name === "EADDRINUSE"
+      ? Deno.errors.AddrInUse
+      : name === "EADDRNOTAVAIL"
+      ? Deno.errors.AddrNotAvailable
+      : name === "EACCES"
+      ? Deno.errors.PermissionDenied
+      : Error;
+    throw new Class(`bind: ${name}`);
+  }
+
+  close(): void {
+    this.#lib.symbols.close(this.#fd);
+  }
+}
 
 /**
  * Starts a bind churn on `settings.hostname:settings.port`; resolves once its first bind
@@ -75,11 +131,26 @@ type Socket = Deno.DatagramConn | Deno.Listener;
  */
 export async function startBindChurn(
   settings: ChurnSettings,
+  libcPath?: string,
 ): Promise<RunningWorkload<BindChurnResult>> {
   validate(settings);
-  const churn = new BindChurn(settings);
-  await churn.start();
-  const done = churn.run();
+  const libc = libcPath &&
+      Deno.permissions.querySync({ name: "ffi", path: libcPath }).state === "granted"
+    ? libcPath
+    : undefined;
+  if (settings.reusePort && settings.protocol === "udp" && !libc) {
+    throw new Deno.errors.NotCapable(
+      `Cannot churn UDP "${settings.hostname}:${settings.port}" with SO_REUSEPORT: it binds through libc, which this agent may not load`,
+    );
+  }
+  const churn = new BindChurn(settings, libc);
+  try {
+    await churn.start();
+  } catch (error) {
+    churn.dispose();
+    throw error;
+  }
+  const done = churn.run().finally(() => churn.dispose());
   return {
     address: churn.address,
     done,
@@ -174,12 +245,30 @@ class BindChurn {
   /** Set once `ss` failed: holders are then not looked up again. */
   #lookupBroken = false;
 
-  constructor(settings: ChurnSettings) {
+  /** libc for UDP binds with SO_REUSEPORT; null otherwise. */
+  #lib: SocketLibrary | null = null;
+  /** Reads holders' SO_REUSEPORT, where libc may be loaded. */
+  #reader: SocketOptionReader | null = null;
+  #reusePortOf: ReusePortOf | undefined;
+
+  constructor(settings: ChurnSettings, libcPath: string | undefined) {
     this.#s = settings;
     this.address = `${settings.hostname}:${settings.port}`;
     const { hostname, port } = settings;
+    if (libcPath) {
+      this.#reader = SocketOptionReader.open(libcPath);
+      const reader = this.#reader;
+      this.#reusePortOf = (pid, fd) => reader.reusePort(pid, fd);
+    }
     // Made once: a cycle allocates nothing of its own but what Deno does for a socket.
-    if (settings.protocol === "udp") {
+    if (settings.protocol === "udp" && settings.reusePort) {
+      const lib = openSocketLibrary(libcPath!);
+      this.#lib = lib;
+      const address = new Uint8Array(SOCKADDR_IN_BYTES);
+      writeSockaddrIn(new DataView(address.buffer), 0, hostname, port);
+      this.#bind = () => LibcSocket.bind(lib, address, settings.reuseAddress);
+      this.#pend = () => Promise.resolve();
+    } else if (settings.protocol === "udp") {
       const options = {
         transport: "udp" as const,
         hostname,
@@ -193,7 +282,12 @@ class BindChurn {
         return (socket as Deno.DatagramConn).receive(buffer).then(this.#settle, this.#settle);
       };
     } else {
-      const options = { transport: "tcp" as const, hostname, port };
+      const options = {
+        transport: "tcp" as const,
+        hostname,
+        port,
+        reusePort: settings.reusePort ?? false,
+      };
       this.#bind = () => Deno.listen(options);
       this.#pend = (socket) => {
         this.#inFlight++;
@@ -291,6 +385,14 @@ class BindChurn {
     this.#stopping = true;
   }
 
+  /** Releases libc (once the socket is closed). */
+  dispose(): void {
+    this.#reader?.[Symbol.dispose]();
+    this.#reader = null;
+    this.#lib?.close();
+    this.#lib = null;
+  }
+
   result(): BindChurnResult {
     const end = this.#endedAt ?? performance.now();
     const durationMs = end - this.#startedAt;
@@ -373,13 +475,24 @@ class BindChurn {
     const lookupStart = performance.now();
     const holders = this.#holders();
     const lookupMs = performance.now() - lookupStart;
-    this.#log.push({
+    const failure: BindFailure = {
       atMs: performance.timeOrigin + failedAt,
       error: name,
       rebindMs: null,
       holders,
-    });
+    };
+    const reason = this.#reason(holders);
+    if (reason) failure.reason = reason;
+    this.#log.push(failure);
     return lookupMs;
+  }
+
+  /** Why a SO_REUSEPORT group on the port refused the bind, if the holders say. */
+  #reason(holders: PortHolder[] | null): string | undefined {
+    return reuseConflict({
+      reusePort: this.#s.reusePort ?? false,
+      uid: this.#reader?.uid() ?? null,
+    }, holders);
   }
 
   /**
@@ -391,7 +504,10 @@ class BindChurn {
     const ssPath = this.#s.ssPath;
     if (ssPath === null || this.#lookupBroken) return null;
     try {
-      return lookupHoldersSync(ssPath, this.#s.protocol, this.#s.port);
+      return lookupHoldersSync(ssPath, this.#s.protocol, this.#s.port, [], {
+        extended: true,
+        ...(this.#reusePortOf ? { reusePortOf: this.#reusePortOf } : {}),
+      });
     } catch {
       this.#lookupBroken = true;
       return null;
@@ -419,9 +535,10 @@ class BindChurn {
             : `pid ${h.pid} "${h.program}", state ${h.state}`
         ).join("; ")
       })`;
-    const message = `Cannot bind ${what} to "${this.address}": ${detail}${held}, still after ${
-      Math.round(this.#s.rebindTimeoutMs)
-    } ms of retrying`;
+    const reason = this.#reason(holders);
+    const message = `Cannot bind ${what} to "${this.address}": ${detail}${held}${
+      reason ? `: ${reason}` : ""
+    }, still after ${Math.round(this.#s.rebindTimeoutMs)} ms of retrying`;
     const Class = error instanceof Error
       ? error.constructor as new (message: string, options: ErrorOptions) => Error
       : Error;

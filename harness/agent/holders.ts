@@ -25,7 +25,27 @@ export interface SsArgsOptions {
    * @default {true}
    */
   processes?: boolean;
+  /**
+   * Ask for each socket's owner too (`-e`): holders then carry their `uid`.
+   * @default {false}
+   */
+  extended?: boolean;
 }
+
+/**
+ * Tells whether socket `fd` of process `pid` set SO_REUSEPORT (null: cannot tell); see
+ * {@linkcode ./socket_options.ts}.
+ */
+export type ReusePortOf = (pid: number, fd: number) => boolean | null;
+
+/** Options of {@linkcode parseSs}. */
+export interface ParseSsOptions {
+  /** Looks up SO_REUSEPORT of each holder's socket; without it holders carry no `reusePort`. */
+  reusePortOf?: ReusePortOf;
+}
+
+/** Options of {@linkcode lookupHoldersSync}. */
+export interface LookupHoldersSyncOptions extends SsArgsOptions, ParseSsOptions {}
 
 /** Options of {@linkcode lookupHolders}. */
 export interface LookupHoldersOptions extends SsArgsOptions {
@@ -60,6 +80,7 @@ export function ssArgs(
     "-n",
     options.listening ? "-l" : "-a",
     ...(options.processes === false ? [] : ["-p"]),
+    ...(options.extended ? ["-e"] : []),
     protocol === "udp" ? "-u" : "-t",
     "sport",
     "=",
@@ -72,7 +93,10 @@ export function ssArgs(
 const LINE = /^(?:([a-z][a-z0-9_]*)\s+)?([A-Z][A-Z0-9-]*)\s+\d+\s+\d+\s+(\S+)\s+(\S+)(?:\s+(.*))?$/;
 // One user of a socket: ("name",pid=123,fd=4). ss does not escape the name, so the
 // name ends at the first `",pid=`.
-const USER = /\("(.*?)",pid=(\d+),fd=\d+\)/g;
+const USER = /\("(.*?)",pid=(\d+),fd=(\d+)\)/g;
+// With -e: the owner, printed only when not root, and the inode (always).
+const UID = /(?:^|\s)uid:(\d+)(?:\s|$)/;
+const INODE = /(?:^|\s)ino:\d+/;
 
 /**
  * Parses the output of `ss` run with {@linkcode ssArgs} into one holder per socket and
@@ -91,7 +115,11 @@ const USER = /\("(.*?)",pid=(\d+),fd=\d+\)/g;
  * console.assert(holder?.pid === 4242 && holder.state === "UNCONN" && holder.peer === "*");
  * ```
  */
-export function parseSs(output: string, protocol: "tcp" | "udp"): PortHolder[] {
+export function parseSs(
+  output: string,
+  protocol: "tcp" | "udp",
+  options: ParseSsOptions = {},
+): PortHolder[] {
   checkProtocol(protocol);
   const holders: PortHolder[] = [];
   for (const raw of output.split("\n")) {
@@ -112,14 +140,20 @@ export function parseSs(output: string, protocol: "tcp" | "udp"): PortHolder[] {
     ];
     if (netid !== undefined && netid !== protocol) continue;
     const peer = peerField.endsWith(":*") ? "*" : peerField;
+    const rest = process ?? "";
+    const uidMatch = UID.exec(rest);
+    const owner = uidMatch ? { uid: Number(uidMatch[1]) } : INODE.test(rest) ? { uid: 0 } : {};
     const seen = new Set<number>();
-    for (const user of (process ?? "").matchAll(USER)) {
+    for (const user of rest.matchAll(USER)) {
       const pid = Number(user[2]);
       if (seen.has(pid)) continue;
       seen.add(pid);
-      holders.push({ pid, program: user[1]!, state, local, peer });
+      const holder: PortHolder = { pid, program: user[1]!, state, local, peer, ...owner };
+      const reusePort = options.reusePortOf?.(pid, Number(user[3]));
+      if (typeof reusePort === "boolean") holder.reusePort = reusePort;
+      holders.push(holder);
     }
-    if (seen.size === 0) holders.push({ pid: null, program: null, state, local, peer });
+    if (seen.size === 0) holders.push({ pid: null, program: null, state, local, peer, ...owner });
   }
   return holders;
 }
@@ -172,8 +206,9 @@ export function lookupHoldersSync(
   protocol: "tcp" | "udp",
   port: number,
   prefix: string[] = [],
+  options: LookupHoldersSyncOptions = {},
 ): PortHolder[] {
-  const [program, ...args] = commandOf(ssPath, protocol, port, prefix);
+  const [program, ...args] = commandOf(ssPath, protocol, port, prefix, options);
   const output = new Deno.Command(program!, {
     args,
     stdin: "null",
@@ -187,7 +222,7 @@ export function lookupHoldersSync(
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
-  return parseSs(checked(result, program!, port), protocol);
+  return parseSs(checked(result, program!, port), protocol, options);
 }
 
 function commandOf(

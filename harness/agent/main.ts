@@ -25,6 +25,7 @@ import type { WorkloadResult } from "../measure/results.ts";
 import { startBindChurn } from "./bind_churn.ts";
 import { startReconnectStorm } from "./reconnect_storm.ts";
 import { startTcpEcho } from "./tcp_echo.ts";
+import { startTcpEchoGroup, startUdpEchoGroup } from "./echo_group.ts";
 import { startTcpProbe } from "./tcp_probe.ts";
 import { startUdpEcho } from "./udp_echo.ts";
 import { startUdpProbe } from "./udp_probe.ts";
@@ -72,11 +73,17 @@ function start(
 ): Promise<RunningWorkload> {
   switch (workload.kind) {
     case "udpEcho":
+      if (workload.group != null) {
+        return startUdpEchoGroup(workload.hostname, workload.port, workload.group, libcPath);
+      }
       return startUdpEcho(workload.hostname, workload.port, libcPath);
     case "udpProbe":
       refuseForeign(network, workload.targetAddress);
       return startUdpProbe(workload, libcPath);
     case "tcpEcho":
+      if (workload.group != null) {
+        return startTcpEchoGroup(workload.hostname, workload.port, workload.group);
+      }
       return startTcpEcho(workload.hostname, workload.port);
     case "tcpProbe":
       refuseForeign(network, workload.targetAddress);
@@ -85,7 +92,7 @@ function start(
       refuseForeign(network, workload.targetAddress);
       return Promise.resolve(startReconnectStorm(workload));
     case "bindChurn":
-      return startBindChurn(workload);
+      return startBindChurn(workload, libcPath);
     case "exec":
       throw new TypeError("Programs under test are started by the runner, not by agents");
   }

@@ -22,6 +22,11 @@ export interface EchoSettings {
   hostname: string;
   /** Port to listen on. */
   port: number;
+  /**
+   * Sockets of a SO_REUSEPORT group on the port; null (or absent) for one without it.
+   * @default {null}
+   */
+  group?: number | null;
 }
 
 /** The backoff of a reconnect storm, in ms. */
@@ -128,6 +133,11 @@ export interface ChurnSettings {
   liveConnections: number;
   /** SO_REUSEADDR (UDP). */
   reuseAddress: boolean;
+  /**
+   * SO_REUSEPORT before each bind (UDP through libc, which the agent must be allowed).
+   * @default {false}
+   */
+  reusePort?: boolean;
   /** Give up a rebind after this long. */
   rebindTimeoutMs: number;
   /** Stop after this long. */
@@ -183,7 +193,8 @@ export type AgentWorkload =
 export type WorkloadControl =
   | { action: "restart"; keepChildren?: boolean }
   | { action: "stop"; keepChildren: true }
-  | { action: "kill"; signal: Deno.Signal };
+  | { action: "kill"; signal: Deno.Signal }
+  | { action: "stopMember"; member: number; hangMs: number };
 
 /**
  * The calls (`op: "call"`) an agent answers: `dropper.set`, `dropper.take`, `dropper.read`

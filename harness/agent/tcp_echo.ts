@@ -18,7 +18,8 @@ const BUFFER_BYTES = 16_384;
 const ACCEPT_RETRY_MS = 10;
 
 /**
- * Listens on `hostname:port` (port 0: any free port) and echoes until stopped.
+ * Listens on `hostname:port` (port 0: any free port) and echoes until stopped; with
+ * `reusePort`, the listener sets SO_REUSEPORT (a member of a group).
  *
  * stop() closes the listener and every open connection, then waits for the pending
  * accept and reads: in Deno the port is free again only once the pending accept has
@@ -35,9 +36,10 @@ const ACCEPT_RETRY_MS = 10;
 export function startTcpEcho(
   hostname: string,
   port: number,
+  reusePort = false,
 ): Promise<RunningWorkload<TcpEchoResult>> {
   try {
-    const listener = Deno.listen({ transport: "tcp", hostname, port });
+    const listener = Deno.listen({ transport: "tcp", hostname, port, reusePort });
     return Promise.resolve(echo(listener, hostname));
   } catch (error) {
     return Promise.reject(withContext(error, `Cannot listen on TCP "${hostname}:${port}"`));

@@ -36,6 +36,14 @@ export interface PortHolder {
   local: string;
   /** Peer address, `ip:port` (`*` when none). */
   peer: string;
+  /** The socket's owner (the uid that made it), where the lookup could tell. */
+  uid?: number;
+  /**
+   * Whether the socket set SO_REUSEPORT, where squall could look (its holder's fd,
+   * borrowed with pidfd_getfd as root); absent when unknown. Neither /proc/net nor `ss`
+   * show it.
+   */
+  reusePort?: boolean;
 }
 
 /**
@@ -69,6 +77,12 @@ export interface BindFailure {
    * if not looked up (after the first 100 failures, or when `ss` could not run).
    */
   holders: PortHolder[] | null;
+  /**
+   * Why a port shared on purpose (SO_REUSEPORT) refused this bind, when the holders say:
+   * a socket without the option next to a group, or a member of another owner. Absent
+   * otherwise.
+   */
+  reason?: string;
 }
 
 /**
@@ -211,6 +225,34 @@ export interface ExecResult {
    * the runner, absent when the bind watch could not run.
    */
   bindFailures?: ObservedBindFailure[];
+  /**
+   * What was queued, unread, in its UDP sockets of a SO_REUSEPORT group when `kill()`
+   * ended it: lost with the sockets, counted per probe flow (squall holds a duplicate
+   * of each such socket across the kill, then takes it out of the group, reads what is
+   * queued and closes it). Absent when there was none.
+   */
+  queuedAtKill?: QueuedAtKill[];
+}
+
+/**
+ * Datagrams queued in a program's SO_REUSEPORT UDP sockets when it was killed.
+ *
+ * @example
+ * ```ts
+ * import type { QueuedAtKill } from "./bind_results.ts";
+ * const queued: QueuedAtKill = { atMs: 1_700_000_000_000, run: 0, datagrams: 42, flows: [{ flowId: 7, datagrams: 40 }] };
+ * console.assert(queued.flows[0]!.datagrams <= queued.datagrams);
+ * ```
+ */
+export interface QueuedAtKill {
+  /** When the program was signalled, ms since the epoch. */
+  atMs: number;
+  /** Which run (index in `runs`). */
+  run: number;
+  /** Datagrams queued in all its group sockets. */
+  datagrams: number;
+  /** Of those, probe datagrams per flow id. */
+  flows: { flowId: number; datagrams: number }[];
 }
 
 /**
@@ -258,6 +300,8 @@ export interface ObservedBindFailure {
    * null if not looked up.
    */
   holders: PortHolder[] | null;
+  /** Why a SO_REUSEPORT group refused the bind, when the holders say; absent otherwise. */
+  reason?: string;
   /**
    * By how long after the failure squall had looked, ms: when the lookup returned.
    * Holders that left sooner are not seen. null: not looked up.

@@ -45,6 +45,12 @@ export interface LedgerInput {
   returnKernel: KernelDrops;
   /** Whether another probe shared the namespaces meanwhile. */
   shared: boolean;
+  /**
+   * Datagrams of the flow queued in a stopped member of the echo's SO_REUSEPORT group
+   * (lost on the way out, at the echo).
+   * @default {0}
+   */
+  closedSocket?: number;
 }
 
 /**
@@ -69,8 +75,9 @@ export interface LedgerInput {
 export function buildLedger(input: LedgerInput): LossLedger {
   const { result } = input;
   const split = result.echoReceived !== null;
+  const closed = input.closedSocket ?? 0;
   const outbound = split
-    ? entry(result.sent - result.echoReceived!, input.outboundDrops, input.outboundKernel)
+    ? entry(result.sent - result.echoReceived!, input.outboundDrops, input.outboundKernel, closed)
     : null;
   const back = split
     ? entry(result.echoReceived! - result.delivered - result.late, input.returnDrops, {
@@ -82,7 +89,7 @@ export function buildLedger(input: LedgerInput): LossLedger {
     receiveBufferOverflow: input.outboundKernel.receiveBufferOverflow +
       input.returnKernel.receiveBufferOverflow,
     noSocket: input.outboundKernel.noSocket,
-  });
+  }, closed);
   return {
     outbound,
     return: back,
@@ -92,15 +99,22 @@ export function buildLedger(input: LedgerInput): LossLedger {
   };
 }
 
-function entry(lost: number, drops: FaultDrops[], kernel: KernelDrops): LedgerEntry {
+function entry(
+  lost: number,
+  drops: FaultDrops[],
+  kernel: KernelDrops,
+  closedSocket = 0,
+): LedgerEntry {
   const dropped = drops.reduce((n, d) => n + d.packets, 0);
-  return {
+  const e: LedgerEntry = {
     lost,
     droppedByFault: drops.filter((d) => d.packets > 0),
     receiveBufferOverflow: kernel.receiveBufferOverflow,
     noSocket: kernel.noSocket,
-    unexplained: lost - dropped - kernel.receiveBufferOverflow - kernel.noSocket,
+    unexplained: lost - dropped - kernel.receiveBufferOverflow - kernel.noSocket - closedSocket,
   };
+  if (closedSocket > 0) e.closedSocket = closedSocket;
+  return e;
 }
 
 function merge(a: FaultDrops[], b: FaultDrops[]): FaultDrops[] {

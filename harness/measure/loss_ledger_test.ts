@@ -73,3 +73,21 @@ Deno.test("buildLedger() without squall's echo gives only the total", () => {
   assert.equal(ledger.return, null);
   assert.equal(ledger.total.unexplained, 0);
 });
+
+Deno.test("buildLedger() puts datagrams queued in a closed group member on their own cause", () => {
+  const ledger = buildLedger(input({
+    result: { sent: 400, delivered: 340, lost: 60, echoReceived: 340 },
+    closedSocket: 60,
+  }));
+  assert.deepEqual(ledger.outbound, {
+    lost: 60,
+    droppedByFault: [],
+    receiveBufferOverflow: 0,
+    noSocket: 0,
+    closedSocket: 60,
+    unexplained: 0,
+  });
+  assert.equal(ledger.total.closedSocket, 60);
+  assert.equal(ledger.total.unexplained, 0);
+  assert.equal("closedSocket" in ledger.return!, false);
+});

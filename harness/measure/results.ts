@@ -280,6 +280,11 @@ export interface LedgerEntry {
   receiveBufferOverflow: number;
   /** Dropped because no socket was bound to the port (nstat UdpNoPorts). */
   noSocket: number;
+  /**
+   * Queued in a SO_REUSEPORT group member's socket when that member was stopped: read
+   * by nobody, gone with the socket. Only present when above 0.
+   */
+  closedSocket?: number;
   /** Lost for no known reason: lost minus every cause above. 0 in a controlled run. */
   unexplained: number;
 }
@@ -348,6 +353,75 @@ export interface EchoFlow {
   lossRunPackets: number;
   /** Highest sequence number received (datagrams lost after it are in no gap yet). */
   highestSeq: number;
+  /**
+   * Datagrams that reached the echo's socket but were never read: queued in a member of
+   * a SO_REUSEPORT group when that member was stopped (they die with its socket). Only
+   * present when above 0.
+   */
+  discarded?: number;
+}
+
+/**
+ * One socket of a UDP echo's SO_REUSEPORT group, and its share of the traffic.
+ *
+ * @example
+ * ```ts
+ * import type { UdpGroupMember } from "./results.ts";
+ * const member: UdpGroupMember = {
+ *   member: 2,
+ *   state: "stopped",
+ *   received: 480,
+ *   replied: 480,
+ *   flows: 3,
+ *   flowShare: 0.375,
+ *   datagramShare: 0.24,
+ *   discarded: 40,
+ * };
+ * console.assert(member.discarded > 0 && member.state === "stopped");
+ * ```
+ */
+export interface UdpGroupMember {
+  /** Its index in the group, from 0. */
+  member: number;
+  /** `"open"`, or `"stopped"` by `stopMember()` before the echo stopped. */
+  state: "open" | "stopped";
+  /** Datagrams it received (and read). */
+  received: number;
+  /** Datagrams it sent back. */
+  replied: number;
+  /** Probe flows it saw (a flow re-hashed to another member counts at both). */
+  flows: number;
+  /** Its `flows` over the sum of every member's, 0-1. */
+  flowShare: number;
+  /** Its `received` over the group's, 0-1. */
+  datagramShare: number;
+  /** Datagrams queued in its socket when it was stopped: lost with the socket. */
+  discarded: number;
+}
+
+/**
+ * How evenly the kernel spread the traffic across a SO_REUSEPORT group.
+ *
+ * @example
+ * ```ts
+ * import type { GroupSpread } from "./results.ts";
+ * const spread: GroupSpread = { members: 4, units: 8, idle: 0, minShare: 0.125, maxShare: 0.375, maxOverEven: 1.5 };
+ * console.assert(spread.maxShare * spread.members === spread.maxOverEven);
+ * ```
+ */
+export interface GroupSpread {
+  /** Sockets in the group. */
+  members: number;
+  /** What was spread: probe flows (UDP) or connections (TCP), summed over members. */
+  units: number;
+  /** Members that got none. */
+  idle: number;
+  /** The smallest member's share, 0-1. */
+  minShare: number;
+  /** The largest member's share, 0-1. */
+  maxShare: number;
+  /** `maxShare` over an even share (`1 / members`): 1 is perfectly even; 0 when nothing came. */
+  maxOverEven: number;
 }
 
 /**
@@ -380,6 +454,8 @@ export interface UdpEchoResult {
   sendErrors: Record<string, number>;
   /** Probe flows seen. */
   flows: EchoFlow[];
+  /** Its SO_REUSEPORT group, member by member; absent for one plain socket. */
+  group?: { members: UdpGroupMember[]; spread: GroupSpread };
 }
 
 /**

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { GroupSpread } from "./results.ts";
 import type { HistogramData, LatencySummary } from "./histogram.ts";
 
 /**
@@ -80,6 +81,31 @@ export interface TcpEchoResult {
   bytes: number;
   /** Connections that ended in an error, by error name. */
   errors: Record<string, number>;
+  /** Its SO_REUSEPORT group, member by member; absent for one plain listener. */
+  group?: { members: TcpGroupMember[]; spread: GroupSpread };
+}
+
+/**
+ * One listener of a TCP echo's SO_REUSEPORT group, and its share of the connections.
+ *
+ * @example
+ * ```ts
+ * import type { TcpGroupMember } from "./tcp_results.ts";
+ * const member: TcpGroupMember = { member: 0, state: "open", connections: 30, bytes: 1920, share: 0.3 };
+ * console.assert(member.bytes / member.connections === 64);
+ * ```
+ */
+export interface TcpGroupMember {
+  /** Its index in the group, from 0. */
+  member: number;
+  /** `"open"`, or `"stopped"` by `stopMember()` (with its connections) before the echo stopped. */
+  state: "open" | "stopped";
+  /** Connections it accepted. */
+  connections: number;
+  /** Bytes it echoed. */
+  bytes: number;
+  /** Its `connections` over the group's, 0-1. */
+  share: number;
 }
 
 /**

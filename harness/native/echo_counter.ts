@@ -25,11 +25,17 @@ export class EchoCounter {
     this.address = address;
   }
 
-  /** Counts one datagram of `n` bytes read through `view`, from `from` (`ip:port`). */
-  datagram(view: DataView, n: number, from: () => string): void {
-    this.received++;
+  /**
+   * Counts one datagram read only to be thrown away: it was queued in a socket that is
+   * being closed (a group member stopped), so it is lost, not received.
+   */
+  discard(view: DataView, n: number, from: () => string): void {
     if (!isProbe(view, n)) return;
-    const flowId = view.getUint32(4);
+    const state = this.#flow(view.getUint32(4), from);
+    state.flow.discarded = (state.flow.discarded ?? 0) + 1;
+  }
+
+  #flow(flowId: number, from: () => string): FlowState {
     let state = this.#last?.flow.flowId === flowId ? this.#last : this.#flows.get(flowId);
     if (!state) {
       state = {
@@ -46,6 +52,14 @@ export class EchoCounter {
       };
       this.#flows.set(flowId, state);
     }
+    return state;
+  }
+
+  /** Counts one datagram of `n` bytes read through `view`, from `from` (`ip:port`). */
+  datagram(view: DataView, n: number, from: () => string): void {
+    this.received++;
+    if (!isProbe(view, n)) return;
+    const state = this.#flow(view.getUint32(4), from);
     this.#last = state;
     const seq = view.getUint32(8);
     const gap = seq - state.window.high - 1;

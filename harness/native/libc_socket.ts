@@ -14,6 +14,7 @@ import { readErrno } from "./libc.ts";
 export const SOCKET_SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
@@ -45,6 +46,8 @@ export function openSocketLibrary(libcPath: string): SocketLibrary {
 export const AF_INET = 2;
 /** Datagram socket type. */
 export const SOCK_DGRAM = 2;
+/** With the type: the descriptor is closed in children (`ss`, ...), never inherited. */
+export const SOCK_CLOEXEC = 0o2000000;
 /** Socket-level options. */
 export const SOL_SOCKET = 1;
 /** IP-level options (and IP_RECVERR messages). */
@@ -53,6 +56,8 @@ export const SOL_IP = 0;
 export const SO_RCVTIMEO = 20;
 /** Receive buffer size. */
 export const SO_RCVBUF = 8;
+/** SO_REUSEPORT: sockets that all set it (same owner) share a port; the kernel spreads traffic. */
+export const SO_REUSEPORT = 15;
 /** Receive buffer size past net.core.rmem_max (needs CAP_NET_ADMIN). */
 export const SO_RCVBUFFORCE = 33;
 /** Kernel receive times as struct timespec (CLOCK_REALTIME). */

@@ -14,12 +14,15 @@ import {
   errnoName,
   errnoOf,
   MMSGHDR_BYTES,
+  MSG_DONTWAIT,
   openSocketLibrary,
   readSockaddrIn,
   setIntOption,
   setReceiveBuffer,
   setReceiveTimeout,
+  SO_REUSEPORT,
   SO_TIMESTAMPNS,
+  SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCKADDR_IN_BYTES,
   SOL_SOCKET,
@@ -27,10 +30,21 @@ import {
 } from "./libc_socket.ts";
 import { isProbe, STAMP_OFFSET, wantsStamps, writeStamps } from "./probe_packet.ts";
 
-/** Slots of the shared control array. */
+/** Slots of the shared control array (Int32): 1 stops; {@linkcode STOP_DISCARD} stops as a dying worker. */
 export const CONTROL_STOP = 0;
 /** Incremented by the agent for each snapshot it wants. */
 export const CONTROL_SNAPSHOT = 1;
+/** With {@linkcode STOP_DISCARD}: ms to stop reading before the socket closes. */
+export const CONTROL_HANG_MS = 2;
+/** Never written: what the hang waits on. */
+const CONTROL_IDLE = 3;
+/** Bytes of the shared control array. */
+export const CONTROL_BYTES = 16;
+/**
+ * A stop as a worker that dies: nothing more is answered; after the hang, what is queued
+ * in the socket is read, counted per flow as discarded, and the socket closed.
+ */
+export const STOP_DISCARD = 2;
 
 /** What the worker is started with. */
 export interface NativeEchoStart {
@@ -43,18 +57,15 @@ export interface NativeEchoStart {
    * into a reply is then read in user space (the kernel's stamp precedes the line's hold).
    */
   lineHere: SharedArrayBuffer;
+  /** Set SO_REUSEPORT before binding (a member of a group). */
+  reusePort: boolean;
 }
 
 /** What the worker says. */
 export type NativeEchoMessage =
   | { type: "started"; address: string }
   | { type: "failed"; name: string; message: string }
-  | {
-    type: "snapshot";
-    result: ReturnType<EchoCounter["result"]>;
-    /** The snapshot counter it answers: every request up to this one is answered. */
-    upTo: number;
-  }
+  | { type: "snapshot"; result: ReturnType<EchoCounter["result"]>; served: number }
   | { type: "done"; result: ReturnType<EchoCounter["result"]> };
 
 /**
@@ -79,12 +90,15 @@ function run(start: NativeEchoStart): void {
   const control = new Int32Array(start.control);
   const lineHere = new Int32Array(start.lineHere);
 
-  const fd = c.socket(AF_INET, SOCK_DGRAM, 0);
+  // CLOEXEC: a child the agent spawns (ss) must not hold the socket, nor keep it in its
+  // SO_REUSEPORT group after the echo closed it.
+  const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   const address = new Uint8Array(new ArrayBuffer(SOCKADDR_IN_BYTES));
   const view = new DataView(address.buffer);
   writeSockaddrIn(view, 0, start.hostname, start.port);
   if (
-    fd < 0 || c.bind(fd, address, SOCKADDR_IN_BYTES) !== 0 ||
+    fd < 0 || (start.reusePort && !setIntOption(c, fd, SOL_SOCKET, SO_REUSEPORT, 1)) ||
+    c.bind(fd, address, SOCKADDR_IN_BYTES) !== 0 ||
     !setReceiveTimeout(c, fd, 50_000)
   ) {
     const name = errnoName(errnoOf(c));
@@ -120,8 +134,17 @@ function run(start: NativeEchoStart): void {
   let snapshots = 0;
   for (let i = 0; i < BATCH; i++) slots.prepareReceive(i);
   for (;;) {
+    if (Atomics.load(control, CONTROL_STOP) === STOP_DISCARD) break;
     // Blocks for the first datagram (at most 50 ms), then takes what else is queued.
     const n = c.recvmmsg(fd, slots.headers, BATCH, MSG_WAITFORONE, null);
+    if (n > 0 && Atomics.load(control, CONTROL_STOP) === STOP_DISCARD) {
+      // Told to die while it waited: what it just took is not answered either.
+      for (let i = 0; i < n; i++) {
+        counter.discard(views[i]!, slots.received(i), peers[i]!);
+        slots.prepareReceive(i);
+      }
+      break;
+    }
     if (n > 0) {
       let stamped = false;
       stamps.fill(0);
@@ -175,7 +198,30 @@ function run(start: NativeEchoStart): void {
     const wanted = Atomics.load(control, CONTROL_SNAPSHOT);
     if (wanted !== snapshots) {
       snapshots = wanted;
-      post({ type: "snapshot", result: counter.result(), upTo: wanted });
+      // Answers every request up to `wanted` at once (several may come between looks).
+      post({ type: "snapshot", result: counter.result(), served: wanted });
+    }
+  }
+  if (Atomics.load(control, CONTROL_STOP) === STOP_DISCARD) {
+    // A worker that dies: it stops reading; what queues meanwhile dies with the socket.
+    const hangMs = Atomics.load(control, CONTROL_HANG_MS);
+    if (hangMs > 0) Atomics.wait(control, CONTROL_IDLE, 0, hangMs);
+    // Leave the group before draining, so that nothing arrives between the last read
+    // and close(): connecting a UDP socket takes it out of its SO_REUSEPORT group (the
+    // kernel re-hashes its flows over the rest at once), and a connected socket takes
+    // only its peer's datagrams, here a discard port nothing sends from. What was queued
+    // stays queued, to be read and counted exactly. (If connect fails, a datagram that
+    // comes between the drain and close() is lost uncounted.)
+    const nowhere = new Uint8Array(SOCKADDR_IN_BYTES);
+    writeSockaddrIn(new DataView(nowhere.buffer), 0, "127.0.0.1", 9);
+    c.connect(fd, nowhere, SOCKADDR_IN_BYTES);
+    for (;;) {
+      const n = c.recvmmsg(fd, slots.headers, BATCH, MSG_DONTWAIT, null);
+      if (n <= 0) break;
+      for (let i = 0; i < n; i++) {
+        counter.discard(views[i]!, slots.received(i), peers[i]!);
+        slots.prepareReceive(i);
+      }
     }
   }
   c.close(fd);

@@ -74,6 +74,7 @@ svg text.in-bar{fill:#fff;font-size:11px;font-weight:600}
 .k-fault-other{fill:#a6a6a6;background:#a6a6a6}
 .k-overflow{fill:#0072b2;background:#0072b2}
 .k-nosocket{fill:#56b4e9;background:#56b4e9}
+.k-closed{fill:#cc79a7;background:#cc79a7}
 .k-unexplained{fill:#000;background:#000}
 footer{margin-top:32px;color:var(--dim);font-size:12px}
 @media print{.workload{break-inside:avoid}}

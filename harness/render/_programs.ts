@@ -25,6 +25,8 @@ function holdersCell(holders: PortHolder[] | null): Markup {
         x.program ?? "no process"
       }</code> ${x.state} ${x.local}${
         x.peer !== "*" && !x.peer.endsWith(":*") ? ` ↔ ${x.peer}` : ""
+      }${x.uid !== undefined && x.uid !== 0 ? ` uid ${x.uid}` : ""}${
+        x.reusePort === true ? " SO_REUSEPORT" : x.reusePort === false ? " no SO_REUSEPORT" : ""
       }</li>`
     )
   }${holders.length > 20 ? h`<li>and ${holders.length - 20} more</li>` : ""}</ul>`;
@@ -54,6 +56,8 @@ export interface BindFailureCells {
   address: string;
   error: string;
   holders: PortHolder[] | null;
+  /** Why a SO_REUSEPORT group refused the bind, if known. */
+  reason?: string | undefined;
   /** How long until the port was bound again, or null when it never was. */
   rebindMs: number | null;
   /** How long after the failure the holders were looked up. */
@@ -76,7 +80,7 @@ export function bindFailureTable<T>(
         sinceStart(ctx, c.atMs)
       }</td><td>${c.host}</td><td>${c.program}</td><td class="num">${c.pid}</td><td><code>${c.address}</code></td><td class="fail">${c.error}</td><td>${
         holdersCell(c.holders)
-      }</td><td class="num">${
+      }${c.reason ? h`<p class="note">${c.reason}</p>` : ""}</td><td class="num">${
         c.rebindMs === null ? "never" : duration(c.rebindMs)
       }</td><td class="num">${c.lookup}</td></tr>`;
     }),
@@ -102,6 +106,7 @@ export function bindFailuresSection(ctx: Context, s: ScenarioReport): Markup {
     address: `${f.protocol ?? ""} ${f.address}:${f.port}`,
     error: f.error,
     holders: f.holders,
+    reason: f.reason,
     rebindMs: f.rebindMs,
     lookup: lookup(f),
   });

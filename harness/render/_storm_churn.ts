@@ -280,6 +280,7 @@ export function churnSection(ctx: Context, w: WorkloadReport, r: BindChurnResult
     address: `${r.protocol} ${r.address}`,
     error: f.error,
     holders: f.holders,
+    reason: f.reason,
     rebindMs: f.rebindMs,
     lookup: "—",
   });

@@ -6,6 +6,7 @@ import type { WorkloadReport } from "../runner/report.ts";
 import type { TcpEchoResult, TcpProbeResult } from "../measure/tcp_results.ts";
 import { counts, h, int, latencyCells, type Markup, percent, statsTable } from "./_markup.ts";
 import { cdfPlot, figure } from "./_plot.ts";
+import { groupList } from "./_udp.ts";
 
 /** The one line of a TCP echo: its connections and bytes. */
 export function tcpEchoLine(w: WorkloadReport, r: TcpEchoResult): Markup {
@@ -14,7 +15,18 @@ export function tcpEchoLine(w: WorkloadReport, r: TcpEchoResult): Markup {
     int(r.connections)
   } connections (at most ${int(r.maxConcurrent)} at once), ${int(r.bytes)} bytes${
     errors ? `, errors: ${errors}` : ""
-  }</p>`;
+  }</p>${
+    r.group
+      ? groupList(
+        r.group.spread,
+        r.group.members.map((m) =>
+          `member ${m.member}${
+            m.state === "stopped" ? " (stopped)" : ""
+          }: ${m.connections} connection(s) (${(m.share * 100).toFixed(1)}%), ${m.bytes} bytes`
+        ),
+      )
+      : ""
+  }`;
 }
 
 /** A TCP probe: counts, and the CDFs of connect time and request round-trip time. */

@@ -4,6 +4,7 @@
 
 import type { WorkloadReport } from "../runner/report.ts";
 import type {
+  GroupSpread,
   LedgerEntry,
   LossLedger,
   OneWayDirection,
@@ -34,7 +35,33 @@ export function udpEchoLine(w: WorkloadReport, r: UdpEchoResult): Markup {
     int(r.received)
   }, replied ${int(r.replied)}, ${r.flows.length} flow(s)${
     errors ? `, send errors: ${errors}` : ""
-  }</p>`;
+  }</p>${
+    r.group
+      ? groupList(
+        r.group.spread,
+        r.group.members.map((m) =>
+          `member ${m.member}${m.state === "stopped" ? " (stopped)" : ""}: ${m.flows} flow(s) (${
+            share(m.flowShare)
+          }), received ${m.received} (${share(m.datagramShare)}), replied ${m.replied}${
+            m.discarded ? `, ${m.discarded} lost queued in its socket when it closed` : ""
+          }`
+        ),
+      )
+      : ""
+  }`;
+}
+
+function share(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+/** A SO_REUSEPORT group's members, one line each, and how evenly the kernel spread them. */
+export function groupList(spread: GroupSpread, members: string[]): Markup {
+  return h`<ul class="group">${
+    members.map((m) => h`<li>${m}</li>`)
+  }<li>spread over ${spread.members} members: largest share ${share(spread.maxShare)} (${
+    spread.maxOverEven.toFixed(2)
+  }x an even share), smallest ${share(spread.minShare)}, ${spread.idle} idle</li></ul>`;
 }
 
 /** A UDP probe: counts, round-trip times, loss over time and the loss ledger. */
@@ -263,6 +290,12 @@ function ledgerFigure(r: UdpProbeResult, ledger: LossLedger, subject: string): M
       value: e.receiveBufferOverflow,
     },
     { cls: "k-nosocket", label: "no socket", short: "no socket", value: e.noSocket },
+    {
+      cls: "k-closed",
+      label: "queued in a closed group member",
+      short: "closed",
+      value: e.closedSocket ?? 0,
+    },
     { cls: "k-unexplained", label: "unexplained", short: "unexplained", value: e.unexplained },
   ];
   const sentRow: Segment[] = [
@@ -370,6 +403,9 @@ ${parts}
       : []),
     ["k-overflow", "receive buffer overflow"],
     ["k-nosocket", "no socket"],
+    ...(ledger.total.closedSocket
+      ? [["k-closed", "queued in a closed group member"] as [string, string]]
+      : []),
     ["k-unexplained", "unexplained"],
   ];
   // The table: one row per cause, every fault included.
@@ -391,6 +427,13 @@ ${parts}
       cells((e) => e.receiveBufferOverflow)
     }</tr>`,
     h`<tr><th scope="row">no socket</th>${cells((e) => e.noSocket)}</tr>`,
+    ...(ledger.total.closedSocket
+      ? [
+        h`<tr><th scope="row">queued in a closed group member</th>${
+          cells((e) => e.closedSocket ?? 0)
+        }</tr>`,
+      ]
+      : []),
     h`<tr class="${
       ledger.total.unexplained !== 0 ? "failed" : ""
     }"><th scope="row">unexplained</th>${cells((e) => e.unexplained)}</tr>`,

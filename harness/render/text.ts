@@ -13,15 +13,17 @@ import type { FlowProgress, RunEvent } from "../runner/events.ts";
 import type { RunReport, ScenarioReport, ScenarioStatus } from "../runner/report.ts";
 import type { LatencySummary } from "../measure/histogram.ts";
 import type {
+  GroupSpread,
   LedgerEntry,
   LossLedger,
   OneWayDirection,
   UdpEchoResult,
+  UdpGroupMember,
   UdpProbeResult,
   WorkloadResult,
 } from "../measure/results.ts";
 import type { ObservedBindFailure, PortHolder } from "../measure/bind_results.ts";
-import type { TcpProbeResult } from "../measure/tcp_results.ts";
+import type { TcpGroupMember, TcpProbeResult } from "../measure/tcp_results.ts";
 
 /** How to render. */
 export interface TextOptions {
@@ -218,6 +220,7 @@ export function formatScenarioReport(raw: ScenarioReport, options: TextOptions):
           errors ? `, send errors: ${errors}` : ""
         }`,
       );
+      if (r.group) lines.push(...groupLines(r.group.spread, r.group.members.map(udpMemberText)));
     }
     if (w.result?.kind === "udpProbe") {
       const r = w.result as UdpProbeResult;
@@ -308,6 +311,34 @@ const CAUSE_TEXT: Record<string, string> = {
   heldAtStop: " (held when its delay line stopped)",
 };
 
+/** The lines of a SO_REUSEPORT group: one per member, then the spread. */
+function groupLines(spread: GroupSpread, members: string[]): string[] {
+  return [
+    ...members.map((m) => `    ${m}`),
+    `    spread over ${spread.members} members: largest share ${percent(spread.maxShare)} (${
+      spread.maxOverEven.toFixed(2)
+    }x an even share), smallest ${percent(spread.minShare)}, ${spread.idle} idle`,
+  ];
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
+}
+
+function udpMemberText(m: UdpGroupMember): string {
+  return `member ${m.member}${m.state === "stopped" ? " (stopped)" : ""}: ${m.flows} flow(s) (${
+    percent(m.flowShare)
+  }), received ${m.received} (${percent(m.datagramShare)}), replied ${m.replied}${
+    m.discarded ? `, ${m.discarded} lost queued in its socket when it closed` : ""
+  }`;
+}
+
+function tcpMemberText(m: TcpGroupMember): string {
+  return `member ${m.member}${
+    m.state === "stopped" ? " (stopped)" : ""
+  }: ${m.connections} connection(s) (${percent(m.share)}), ${m.bytes} bytes`;
+}
+
 /** The ledger of a flow: one line per direction, and a loud line if anything is unexplained. */
 function formatLedger(name: string, ledger: LossLedger, options: TextOptions): string[] {
   const line = (label: string, e: LedgerEntry) => {
@@ -317,6 +348,7 @@ function formatLedger(name: string, ledger: LossLedger, options: TextOptions): s
       ),
       ...(e.receiveBufferOverflow ? [`${e.receiveBufferOverflow} receive buffer overflow`] : []),
       ...(e.noSocket ? [`${e.noSocket} no socket`] : []),
+      ...(e.closedSocket ? [`${e.closedSocket} queued in a closed group member`] : []),
       ...(e.unexplained ? [paint(options, ["bold", "red"], `${e.unexplained} UNEXPLAINED`)] : []),
     ];
     return `  ${name} ${label}: lost ${e.lost}${
@@ -509,14 +541,16 @@ export function holderText(holders: PortHolder[] | null): string {
   if (holders.length === 0) return "no socket on the port any more when squall looked";
   const groups = new Map<string, PortHolder[]>();
   for (const h of holders) {
-    const key = `${h.program ?? ""}|${h.pid ?? ""}|${h.state}`;
+    const key = `${h.program ?? ""}|${h.pid ?? ""}|${h.state}|${h.reusePort ?? ""}|${h.uid ?? ""}`;
     groups.set(key, [...(groups.get(key) ?? []), h]);
   }
   const socket = (h: PortHolder) =>
     `${h.local}${h.peer !== "*" && !h.peer.endsWith(":*") ? ` ↔ ${h.peer}` : ""}`;
   const parts = [...groups.values()].map((group) => {
     const h = group[0]!;
-    const owner = h.pid !== null ? `${h.program ?? "?"} pid ${h.pid}` : "no process";
+    const owner = (h.pid !== null ? `${h.program ?? "?"} pid ${h.pid}` : "no process") +
+      (h.uid !== undefined && h.uid !== 0 ? ` uid ${h.uid}` : "") +
+      (h.reusePort === true ? ", SO_REUSEPORT" : h.reusePort === false ? ", no SO_REUSEPORT" : "");
     return group.length === 1
       ? `${owner} (${h.state} ${socket(h)})`
       : `${group.length} ${h.state} sockets (${owner}), e.g. ${socket(h)}`;
@@ -541,6 +575,7 @@ function formatResult(
         `  ${name} on ${host} (${r.address}): ${r.connections} connections (at most ${r.maxConcurrent} at once), ${r.bytes} bytes${
           errors ? `, errors: ${errors}` : ""
         }`,
+        ...(r.group ? groupLines(r.group.spread, r.group.members.map(tcpMemberText)) : []),
       ];
     }
     case "reconnectStorm": {
@@ -587,8 +622,8 @@ function formatResult(
       for (const f of r.failureLog.slice(0, 3)) {
         lines.push(dim(
           `    ${f.error} at ${since(f.atMs, origin)}: ${holderText(f.holders)}${
-            f.rebindMs !== null ? `; bound again after ${formatDuration(f.rebindMs)}` : ""
-          }`,
+            f.reason ? `; ${f.reason}` : ""
+          }${f.rebindMs !== null ? `; bound again after ${formatDuration(f.rebindMs)}` : ""}`,
         ));
       }
       if (r.failures > 3) lines.push(dim(`    and ${r.failures - 3} more failures`));
@@ -618,6 +653,13 @@ function formatResult(
           "yellow",
           `  ${name}: ${r.bindFailures.length} failed bind(s), see bind failures below`,
         ));
+      }
+      for (const q of r.queuedAtKill ?? []) {
+        lines.push(
+          `  ${name} run ${
+            q.run + 1
+          }: ${q.datagrams} datagram(s) queued unread in its SO_REUSEPORT socket(s) when killed, lost with them (${q.flows.length} probe flow(s))`,
+        );
       }
       return lines;
     }
@@ -654,7 +696,7 @@ function formatBindFailures(
     lines.push(paint(
       options,
       "dim",
-      `    ${holderText(f.holders)}${lookupNote(f)}; ${
+      `    ${holderText(f.holders)}${lookupNote(f)}${f.reason ? `; ${f.reason}` : ""}; ${
         f.rebindMs !== null ? `bound again after ${formatDuration(f.rebindMs)}` : "not bound again"
       }`,
     ));

@@ -14,6 +14,8 @@ import {
   namespaceInode,
 } from "../kernel/bind_watch.ts";
 import { procHolders } from "./proc_holders.ts";
+import { SocketOptionReader } from "../agent/socket_options.ts";
+import { reuseConflict } from "../measure/reuse_conflict.ts";
 import type { ObservedBindFailure } from "../measure/bind_results.ts";
 import type { Plan } from "../scenario/topology.ts";
 
@@ -43,6 +45,8 @@ export class BindWatchMonitor {
   #lost = 0;
   #untracked = 0;
   #lookedUp = 0;
+  /** Reads holders' SO_REUSEPORT (borrowing their fds); undefined without libc. */
+  #options: SocketOptionReader | undefined;
 
   private constructor(watch: BindWatch | undefined, reason: string | null) {
     this.#watch = watch;
@@ -79,6 +83,11 @@ export class BindWatchMonitor {
       return new BindWatchMonitor(undefined, `cannot load the bind watch: ${message}`);
     }
     const monitor = new BindWatchMonitor(watch, null);
+    try {
+      monitor.#options = SocketOptionReader.open(libcPath);
+    } catch {
+      // Holders then carry no reusePort.
+    }
     for (const host of plan.hosts) {
       const pid = agents.get(host.name)!.pid;
       const inode = namespaceInode(pid);
@@ -129,6 +138,8 @@ export class BindWatchMonitor {
   /** Reads what is left and unloads the program; resolves once everything is freed. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#options?.[Symbol.dispose]();
+    this.#options = undefined;
     const watch = this.#watch;
     if (!watch) return;
     this.#poll(watch);
@@ -199,10 +210,17 @@ export class BindWatchMonitor {
       : ["tcp", "udp"] as const;
     try {
       // From /proc, at once (about 1 ms; spawning nsenter and ss took 5-15).
-      failure.holders = protocols.flatMap((p) => procHolders(where.pid, p, event.port));
+      const options = this.#options;
+      const reusePortOf = options && ((pid: number, fd: number) => options.reusePort(pid, fd));
+      failure.holders = protocols.flatMap((p) =>
+        procHolders(where.pid, p, event.port, reusePortOf)
+      );
     } catch {
       return; // The namespace is gone: the run is ending.
     }
+    // What the failing socket set is not known here (its fd is not in the event).
+    const reason = reuseConflict({ reusePort: null, uid: null }, failure.holders);
+    if (reason) failure.reason = reason;
     // When the lookup had looked by: now. Not Date.now(): whole milliseconds.
     failure.holderLookupDelayMs = performance.timeOrigin + performance.now() - event.atMs;
   }

@@ -28,7 +28,7 @@ const ERROR_TAIL_LINES = 20;
 /** After a program exits, how long its output may take to arrive (a child may hold the pipes). */
 const DRAIN_MS = 250;
 /** Signals that do not end a process by default. */
-const NON_ENDING_SIGNALS = new Set<Deno.Signal>([
+export const NON_ENDING_SIGNALS = new Set<Deno.Signal>([
   "SIGSTOP",
   "SIGTSTP",
   "SIGTTIN",

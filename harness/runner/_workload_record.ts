@@ -11,7 +11,12 @@ import { parseDuration } from "../core/duration.ts";
 import type { KernelDrops } from "../measure/loss_ledger.ts";
 import type { WorkloadResult } from "../measure/results.ts";
 import type { ExecResult } from "../measure/bind_results.ts";
-import type { ProgramHandle, WorkloadHandle, WorkloadPlacement } from "../scenario/scenario.ts";
+import type {
+  EchoHandle,
+  ProgramHandle,
+  WorkloadHandle,
+  WorkloadPlacement,
+} from "../scenario/scenario.ts";
 import { describeWorkload } from "../workloads/kinds.ts";
 import type { WorkloadHost } from "./_local_programs.ts";
 import { type FlowProgress, PROGRESS_KINDS, progressOf, type RunEvent } from "./events.ts";
@@ -159,9 +164,32 @@ export function startRecord(
     snapshot: () =>
       record.final ? Promise.resolve(record.final) : (agent.snapshot(id) ?? record.done),
   };
+  const control = (c: WorkloadControl) =>
+    started.then(() => agent.call("workload.control", { id, control: c })).then(() => {});
+  const run = placement.run;
+  if (run.kind === "udpEcho" || run.kind === "tcpEcho") {
+    (record.handle as EchoHandle).stopMember = (member, options = {}) => {
+      if (run.group === undefined) {
+        return Promise.reject(
+          new TypeError(
+            `Cannot stop member ${member} of workload "${name}": it is not a SO_REUSEPORT group (give it group)`,
+          ),
+        );
+      }
+      if (!Number.isInteger(member) || member < 0 || member >= run.group) {
+        return Promise.reject(
+          new RangeError(
+            `Cannot stop member ${JSON.stringify(member)} of workload "${name}": members are 0-${
+              run.group - 1
+            }`,
+          ),
+        );
+      }
+      const hangMs = parseDuration(options.hang ?? 0, "hang");
+      return control({ action: "stopMember", member, hangMs });
+    };
+  }
   if (placement.run.kind === "exec") {
-    const control = (c: WorkloadControl) =>
-      started.then(() => agent.call("workload.control", { id, control: c })).then(() => {});
     const program = record.handle as ProgramHandle;
     program.restart = (options = {}) =>
       control({ action: "restart", keepChildren: options.keepChildren ?? false });

@@ -37,6 +37,12 @@ import type { CheckOutcome, FaultReport, ScenarioReport, ScenarioStatus } from "
 export interface FinishProbeOptions {
   /** The run's UDP echoes, whose snapshots say what reached them of the probe's flow. */
   echoes: readonly WorkloadHandle[];
+  /**
+   * The run's programs under test, whose results say what was queued, unread, in their
+   * SO_REUSEPORT sockets when they were killed.
+   * @default {[]}
+   */
+  programs?: readonly WorkloadHandle[];
   /** UDP drop counters of a host's namespace now. */
   kernelDrops: (host: string) => Promise<KernelDrops>;
   /** What the droppers on interface `ifname` dropped of flow `flowId`. */
@@ -81,8 +87,32 @@ export async function finishProbe(
     outboundKernel: difference(targetNow, before.target),
     returnKernel: difference(sourceNow, before.source),
     shared: options.shared(path),
+    closedSocket: discardedOf(result.flowId, seen) +
+      await queuedAtKillOf(result.flowId, options.programs ?? []),
   });
   return finished;
+}
+
+/** Datagrams of flow `flowId` queued in programs' SO_REUSEPORT sockets when they were killed. */
+async function queuedAtKillOf(
+  flowId: number,
+  programs: readonly WorkloadHandle[],
+): Promise<number> {
+  let n = 0;
+  for (const program of programs) {
+    const result = await program.snapshot().catch(() => undefined) as ExecResult | undefined;
+    for (const queued of result?.queuedAtKill ?? []) {
+      n += queued.flows.find((f) => f.flowId === flowId)?.datagrams ?? 0;
+    }
+  }
+  return n;
+}
+
+/** Datagrams of flow `flowId` the echoes lost queued in a stopped group member's socket. */
+function discardedOf(flowId: number, echoes: readonly (UdpEchoResult | undefined)[]): number {
+  let n = 0;
+  for (const seen of echoes) n += seen?.flows.find((f) => f.flowId === flowId)?.discarded ?? 0;
+  return n;
 }
 
 /**

@@ -22,6 +22,8 @@ export interface ProcSocket {
   state: string;
   /** Socket inode, 0 for one no process owns (TIME-WAIT). */
   inode: number;
+  /** The socket's owner (the uid that made it). */
+  uid: number;
 }
 
 /** The `st` column of /proc/net/{tcp,udp} (the kernel's TCP states), as ss names them. */
@@ -64,6 +66,7 @@ export function parseProcNet(text: string): ProcSocket[] {
       peer: peer.port === 0 ? "*" : peer.text,
       state: STATES[parseInt(fields[3]!, 16)] ?? `STATE-${fields[3]}`,
       inode: Number(fields[9]),
+      uid: Number(fields[7]),
     });
   }
   return sockets;
@@ -116,7 +119,12 @@ function ipv6(bytes: number[]): string {
  * socket.close();
  * ```
  */
-export function procHolders(nsPid: number, protocol: "tcp" | "udp", port: number): PortHolder[] {
+export function procHolders(
+  nsPid: number,
+  protocol: "tcp" | "udp",
+  port: number,
+  reusePortOf?: (pid: number, fd: number) => boolean | null,
+): PortHolder[] {
   const sockets = [protocol, `${protocol}6`].flatMap((file) => {
     try {
       return parseProcNet(Deno.readTextFileSync(`/proc/${nsPid}/net/${file}`));
@@ -125,10 +133,15 @@ export function procHolders(nsPid: number, protocol: "tcp" | "udp", port: number
     }
   }).filter((s) => s.port === port);
   const owners = socketOwners(nsPid, new Set(sockets.map((s) => s.inode).filter((i) => i > 0)));
-  return sockets.flatMap(({ state, local, peer, inode }): PortHolder[] => {
+  return sockets.flatMap(({ state, local, peer, inode, uid }): PortHolder[] => {
     const users = owners.get(inode) ?? [];
-    if (users.length === 0) return [{ pid: null, program: null, state, local, peer }];
-    return users.map(({ pid, program }) => ({ pid, program, state, local, peer }));
+    if (users.length === 0) return [{ pid: null, program: null, state, local, peer, uid }];
+    return users.map(({ pid, program, fd }) => {
+      const holder: PortHolder = { pid, program, state, local, peer, uid };
+      const reusePort = reusePortOf?.(pid, fd);
+      if (typeof reusePort === "boolean") holder.reusePort = reusePort;
+      return holder;
+    });
   });
 }
 
@@ -182,8 +195,8 @@ export function socketsOf(pid: number): string[] {
 function socketOwners(
   nsPid: number,
   inodes: ReadonlySet<number>,
-): Map<number, { pid: number; program: string }[]> {
-  const owners = new Map<number, { pid: number; program: string }[]>();
+): Map<number, { pid: number; program: string; fd: number }[]> {
+  const owners = new Map<number, { pid: number; program: string; fd: number }[]>();
   if (inodes.size === 0) return owners;
   let namespace: number;
   try {
@@ -209,7 +222,9 @@ function socketOwners(
       if (!inodes.has(inode)) continue;
       const users = owners.get(inode) ?? [];
       // One holder per process, however many of its fds share the socket.
-      if (!users.some((u) => u.pid === process.pid)) users.push(process);
+      if (!users.some((u) => u.pid === process.pid)) {
+        users.push({ ...process, fd: Number(fd.name) });
+      }
       owners.set(inode, users);
     }
   }

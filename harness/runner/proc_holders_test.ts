@@ -28,7 +28,7 @@ Deno.test("procHolders() sees what ss sees: UDP, a listener, a connection, TIME-
       const [protocol, port] of [["udp", udpPort], ["tcp", tcpPort], ["tcp", v6.addr.port]] as const
     ) {
       const fromProc = procHolders(Deno.pid, protocol, port);
-      const fromSs = lookupHoldersSync("ss", protocol, port);
+      const fromSs = lookupHoldersSync("ss", protocol, port, [], { extended: true });
       assert.ok(fromProc.length > 0, `${protocol} ${port}: sockets found`);
       assert.deepEqual(sorted(fromProc), sorted(fromSs), `${protocol} port ${port}`);
     }
@@ -59,6 +59,7 @@ Deno.test("parseProcNet() reads IPv6 addresses in the kernel's word order, and s
     peer: "*",
     state: "LISTEN",
     inode: 77,
+    uid: 0,
   });
   assert.equal(mapped?.local, "[::ffff:127.0.0.1]:8080");
   assert.equal(mapped?.peer, "[::ffff:127.0.0.1]:40000");

@@ -40,10 +40,13 @@ import type { ExecSettings, WorkloadControl } from "../agent/protocol.ts";
 import type { RunningWorkload } from "../agent/running.ts";
 import { type CgroupProcess, cgroupProcesses, cgroupTree, emptyCgroup } from "./program_cgroup.ts";
 import { socketsOf } from "./proc_holders.ts";
+import { type BorrowedSockets, borrowGroupSockets } from "./_borrowed_sockets.ts";
+import { sleep } from "../core/sleep.ts";
 import type { ExecResult } from "../measure/bind_results.ts";
 import {
   describeCommand,
   describeExit,
+  NON_ENDING_SIGNALS,
   portHolders,
   ProcessRun,
   type ReadyOutcome,
@@ -122,6 +125,9 @@ export async function startProgram(
 
 const failedStarts = new WeakMap<object, ExecResult>();
 
+/** How long after a kill squall waits for the program to exit before it reads its queues. */
+const QUEUE_WAIT_MS = 2_000;
+
 /**
  * What a program that failed to start did (its runs: pids, exit, stderr tail), given
  * the error its start rejected with; undefined for any other error.
@@ -177,6 +183,8 @@ class Program {
   #address = "";
   /** Restarts and kills, one after the other. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** Counting what a kill left queued in the program's group sockets: the result waits for it. */
+  #counting: Promise<void> = Promise.resolve();
   #stopping: Promise<ExecResult> | undefined;
   readonly #abort = new AbortController();
 
@@ -221,6 +229,14 @@ class Program {
         stdoutTail: [...r.stdoutTail],
         stderrTail: [...r.stderrTail],
       })),
+      ...(this.#result.queuedAtKill
+        ? {
+          queuedAtKill: this.#result.queuedAtKill.map((q) => ({
+            ...q,
+            flows: q.flows.map((f) => ({ ...f })),
+          })),
+        }
+        : {}),
     };
   }
 
@@ -298,10 +314,48 @@ class Program {
 
   async #kill(signal: Deno.Signal): Promise<void> {
     const run = this.#current;
-    if (run?.running) return run.signal(signal);
+    if (run?.running) {
+      const held = NON_ENDING_SIGNALS.has(signal) ? null : borrowGroupSockets(this.#pids(run));
+      const atMs = Date.now();
+      run.signal(signal);
+      if (held) {
+        this.#counting = this.#countQueuedAtKill(run, held, atMs);
+        await this.#counting;
+      }
+      return;
+    }
     await run?.exited;
     const how = run ? ` (it ${describeExit(run.record)})` : "";
     throw new Error(`Cannot send ${signal} to program ${this.#name()}: it is not running${how}`);
+  }
+
+  /** The processes of a run: its cgroup's, or the program's own when it has none. */
+  #pids(run: ProcessRun): number[] {
+    const cgroup = this.#settings.cgroup;
+    const inGroup = cgroup === null
+      ? []
+      : cgroupTree(cgroup).flatMap(cgroupProcesses).map((p) => p.pid);
+    return inGroup.length > 0 ? inGroup : [run.record.pid];
+  }
+
+  /**
+   * Once the killed run has exited (at most {@linkcode QUEUE_WAIT_MS}), reads what was
+   * queued in its SO_REUSEPORT UDP sockets, held across the kill, into the result.
+   */
+  async #countQueuedAtKill(run: ProcessRun, held: BorrowedSockets, atMs: number): Promise<void> {
+    const waiting = new AbortController();
+    const exited = await Promise.race([
+      run.exited.then(() => true),
+      sleep(QUEUE_WAIT_MS, waiting.signal).then(() => false, () => false),
+    ]);
+    waiting.abort();
+    const queued = held.finish(exited);
+    if (queued === null) return;
+    (this.#result.queuedAtKill ??= []).push({
+      atMs,
+      run: this.#result.runs.indexOf(run.record),
+      ...queued,
+    });
   }
 
   /** Starts a run and waits until it is ready; ends it and throws if it never is. */
@@ -325,7 +379,7 @@ class Program {
     this.#result.runs.push(run.record);
     // A run that was ready and exits by itself ends the workload. One that never got
     // ready fails its start instead; one that squall ended waits for a restart or stop.
-    run.exited.then(() => {
+    run.exited.then(() => this.#counting).then(() => {
       if (this.#current === run && run.record.readyMs !== null && !run.record.endedBySquall) {
         this.#settle();
       }

@@ -556,6 +556,7 @@ class Run {
     const workloads = [...this.#workloads.values()];
     return finishProbe(result, path, {
       echoes: workloads.filter((w) => w.report.spec.kind === "udpEcho").map((w) => w.handle),
+      programs: workloads.filter((w) => w.report.spec.kind === "exec").map((w) => w.handle),
       kernelDrops: (host) => this.#kernelDrops(host),
       dropsFor: (flowId, ifname) => this.#faults.dropsFor(flowId, ifname),
       shared: (path) => sharesHosts(this.#workloads.values(), path),

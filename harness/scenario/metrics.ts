@@ -104,6 +104,11 @@ const probe: Record<string, MetricDefinition<UdpProbeResult>> = {
     description: "lost to full socket receive buffers",
     read: (r) => r.ledger?.total.receiveBufferOverflow ?? null,
   },
+  "lost.closedSocket": {
+    unit: "count",
+    description: "lost queued in a SO_REUSEPORT group member's socket when it was stopped",
+    read: (r) => r.ledger ? r.ledger.total.closedSocket ?? 0 : null,
+  },
   "lost.unexplained": {
     unit: "count",
     description: "lost for no known reason (0 in a controlled run)",
@@ -231,6 +236,21 @@ function oneWayMetrics(
 const echo: Record<string, MetricDefinition<UdpEchoResult>> = {
   received: { unit: "count", description: "datagrams received", read: (r) => r.received },
   replied: { unit: "count", description: "datagrams sent back", read: (r) => r.replied },
+  "group.idle": {
+    unit: "count",
+    description: "SO_REUSEPORT group members that saw no probe flow (needs group)",
+    read: (r) => r.group?.spread.idle ?? null,
+  },
+  "group.maxOverEven": {
+    unit: "count",
+    description: "largest member's share of flows over an even share, 1 is even (needs group)",
+    read: (r) => r.group?.spread.maxOverEven ?? null,
+  },
+  "group.discarded": {
+    unit: "count",
+    description: "datagrams lost queued in stopped members' sockets (needs group)",
+    read: (r) => r.group ? r.group.members.reduce((n, m) => n + m.discarded, 0) : null,
+  },
 };
 
 const tcpEcho: Record<string, MetricDefinition<TcpEchoResult>> = {
@@ -241,6 +261,17 @@ const tcpEcho: Record<string, MetricDefinition<TcpEchoResult>> = {
     read: (r) => r.maxConcurrent,
   },
   bytes: { unit: "count", description: "bytes echoed", read: (r) => r.bytes },
+  "group.idle": {
+    unit: "count",
+    description: "SO_REUSEPORT group members that accepted no connection (needs group)",
+    read: (r) => r.group?.spread.idle ?? null,
+  },
+  "group.maxOverEven": {
+    unit: "count",
+    description:
+      "largest member's share of connections over an even share, 1 is even (needs group)",
+    read: (r) => r.group?.spread.maxOverEven ?? null,
+  },
 };
 
 const tcpProbe: Record<string, MetricDefinition<TcpProbeResult>> = {

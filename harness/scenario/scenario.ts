@@ -32,6 +32,8 @@ import {
   type WorkloadSpec,
 } from "../workloads/kinds.ts";
 import type { ExecSpec } from "../workloads/exec.ts";
+import type { UdpEchoSpec } from "../workloads/udp_echo.ts";
+import type { TcpEchoSpec } from "../workloads/tcp_echo.ts";
 import { isIpv4, parseTarget } from "../core/addresses.ts";
 
 /**
@@ -129,6 +131,8 @@ export type ResultOf<S extends WorkloadSpec> = S extends WorkloadSpec ? ResultBy
  * import type { HandleOf } from "./scenario.ts";
  * import type { UdpProbeSpec } from "../workloads/udp_probe.ts";
  * import type { ExecSpec } from "../workloads/exec.ts";
+import type { UdpEchoSpec } from "../workloads/udp_echo.ts";
+import type { TcpEchoSpec } from "../workloads/tcp_echo.ts";
  * async function sentSoFar(probe: HandleOf<UdpProbeSpec>): Promise<number> {
  *   return (await probe.snapshot()).sent; // a WorkloadHandle<UdpProbeResult>
  * }
@@ -138,6 +142,7 @@ export type ResultOf<S extends WorkloadSpec> = S extends WorkloadSpec ? ResultBy
  * ```
  */
 export type HandleOf<S extends WorkloadSpec> = S extends ExecSpec ? ProgramHandle
+  : S extends UdpEchoSpec | TcpEchoSpec ? EchoHandle<ResultOf<S>>
   : WorkloadHandle<ResultOf<S>>;
 
 /**
@@ -176,6 +181,46 @@ export interface WorkloadHandle<R extends WorkloadResult = WorkloadResult> {
   stop(): Promise<R>;
   /** What it has measured so far, without stopping it. */
   snapshot(): Promise<R>;
+}
+
+/**
+ * A UDP or TCP echo; one started with `group` can lose a member while the rest run.
+ *
+ * @example
+ * ```ts
+ * import { scenario, type EchoHandle } from "./scenario.ts";
+ * import { udpEcho } from "../workloads/udp_echo.ts";
+ * import type { UdpEchoResult } from "../measure/results.ts";
+ *
+ * export default scenario("a worker dies", {
+ *   hosts: ["server"],
+ *   workloads: { echo: { on: "server", run: udpEcho({ port: 7000, group: 4 }) } },
+ * }, async (t) => {
+ *   const echo = t.workload("echo") as EchoHandle<UdpEchoResult>;
+ *   await t.sleep("1s");
+ *   await echo.stopMember(2, { hang: "200ms" });
+ * });
+ * ```
+ */
+export interface EchoHandle<R extends WorkloadResult = WorkloadResult> extends WorkloadHandle<R> {
+  /**
+   * Stops one member (0 to group - 1) of the echo's SO_REUSEPORT group, as a worker
+   * that dies while its siblings run: it answers nothing more; after `hang`, the
+   * datagrams queued in its socket are counted (per flow, the ledger's `closedSocket`)
+   * and the socket is closed, and the kernel re-hashes the flows over the rest. TCP: the
+   * listener and its connections close at once. Resolves once the socket is closed.
+   */
+  stopMember(member: number, options?: StopMemberOptions): Promise<void>;
+}
+
+/** Options of {@linkcode EchoHandle.stopMember}. */
+export interface StopMemberOptions {
+  /**
+   * How long the member stops reading before its socket closes (UDP only): datagrams
+   * hashed to it meanwhile queue up and are lost with the socket.
+   * @default {0}
+   */
+  hang?: Duration;
 }
 
 /**
@@ -548,20 +593,26 @@ export function validateScenario(
     }
     workloads.push({ name, placement });
   }
-  // Two of squall's own servers on one host, protocol and port can never both bind.
-  const servers = new Map<string, string>();
+  // Two of squall's own servers on one host, protocol and port can never both bind,
+  // unless both are SO_REUSEPORT groups: they then join one group.
+  const servers = new Map<string, { name: string; group: boolean }>();
   for (const { name, placement } of workloads) {
     const run = placement?.run;
     if (run?.kind !== "udpEcho" && run?.kind !== "tcpEcho") continue;
     const protocol = run.kind === "udpEcho" ? "udp" : "tcp";
     const key = `${placement.on} ${protocol} ${run.port}`;
     const first = servers.get(key);
-    if (first === undefined) servers.set(key, name);
-    else {
+    const group = run.group !== undefined;
+    if (first === undefined) servers.set(key, { name, group });
+    else if (!(first.group && group)) {
       problems.push({
         where: `${at}.workloads.${name}.run.port`,
         message:
-          `${protocol} port ${run.port} on host "${placement.on}" is already taken by workload "${first}"`,
+          `${protocol} port ${run.port} on host "${placement.on}" is already taken by workload "${first.name}"${
+            first.group || group
+              ? " (two echoes share a port only when both set group: a SO_REUSEPORT member next to a socket without it cannot bind)"
+              : ""
+          }`,
       });
     }
   }

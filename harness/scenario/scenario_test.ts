@@ -11,6 +11,7 @@ import {
   type ValidScenario,
 } from "./scenario.ts";
 import { udpEcho } from "../workloads/udp_echo.ts";
+import { tcpEcho } from "../workloads/tcp_echo.ts";
 import { udpProbe } from "../workloads/udp_probe.ts";
 import { exec } from "../workloads/exec.ts";
 
@@ -161,7 +162,8 @@ Deno.test("validateScenario() rejects a threshold metric the declared workload's
   const options = echoAndProbe({ thresholds: { "echo.loss": "< 1%" } });
   const expected = [{
     where: 'scenarios/x.ts: options.thresholds["echo.loss"]',
-    message: '"echo" is a udpEcho, which has no metric "loss" (it has: received, replied)',
+    message:
+      '"echo" is a udpEcho, which has no metric "loss" (it has: received, replied, group.idle, group.maxOverEven, group.discarded)',
   }];
   assert.deepEqual(problems(scenario("s", options)), expected);
   assert.deepEqual(problems(scenario("s", options, drive)), expected);
@@ -243,6 +245,26 @@ Deno.test("validateScenario() gives one problem for thresholds that are not an o
     where: `${WHERE}: options.thresholds`,
     message:
       'expected an object of thresholds, such as { "probe.loss": "< 1%" }, got "probe.loss < 1%"',
+  }]);
+});
+
+Deno.test("validateScenario() lets SO_REUSEPORT group echoes share a port, and only them", () => {
+  const options = echoAndProbe();
+  options.workloads = {
+    ...options.workloads,
+    echo: { on: "server", run: udpEcho({ port: 7000, group: 2 }) },
+    again: { on: "server", run: udpEcho({ port: 7000, group: 2 }) },
+    tcp: { on: "server", run: tcpEcho({ port: 7000 }) },
+  };
+  valid(scenario("s", options));
+  options.workloads = {
+    ...options.workloads,
+    plain: { on: "server", run: udpEcho({ port: 7000 }) },
+  };
+  assert.deepEqual(problems(scenario("s", options)), [{
+    where: `${WHERE}: options.workloads.plain.run.port`,
+    message:
+      'udp port 7000 on host "server" is already taken by workload "echo" (two echoes share a port only when both set group: a SO_REUSEPORT member next to a socket without it cannot bind)',
   }]);
 });
 

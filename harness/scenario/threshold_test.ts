@@ -269,7 +269,7 @@ Deno.test("evaluateThreshold() fails a metric the workload's kind does not have"
   assert.equal(outcome.value, null);
   assert.equal(
     outcome.reason,
-    '"echo" is a udpEcho, which has no metric "loss" (it has: received, replied)',
+    '"echo" is a udpEcho, which has no metric "loss" (it has: received, replied, group.idle, group.maxOverEven, group.discarded)',
   );
 });
 

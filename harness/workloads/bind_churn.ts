@@ -63,6 +63,15 @@ export interface BindChurnOptions {
    */
   reuseAddress?: boolean;
   /**
+   * Set SO_REUSEPORT before each bind, so the churn can bind next to (and join) a
+   * SO_REUSEPORT group of the same owner, e.g. `udpEcho({ port, group })`: a worker
+   * restarted while its siblings run. A failure is then named in its `reason` (a holder
+   * without SO_REUSEPORT, or a member of another owner). UDP binds through libc (hosts in
+   * namespaces) and cannot have a receive pending.
+   * @default {false}
+   */
+  reusePort?: boolean;
+  /**
    * A failed bind is tried again until it succeeds or this long has passed.
    * @default {"1s"}
    */
@@ -100,6 +109,8 @@ export interface BindChurnSpec extends
   > {
   /** Always `"bindChurn"`. */
   kind: "bindChurn";
+  /** SO_REUSEPORT; absent when not asked for. */
+  reusePort?: boolean;
   /** The raw rebind timeout. */
   rebindTimeout: Duration;
   /** The raw time limit. */
@@ -120,7 +131,7 @@ export interface BindChurnSpec extends
  */
 export function bindChurn(options: BindChurnOptions): BindChurnSpec {
   const protocol = options?.protocol ?? "udp";
-  return {
+  const spec: BindChurnSpec = {
     kind: "bindChurn",
     port: options?.port,
     protocol,
@@ -132,6 +143,8 @@ export function bindChurn(options: BindChurnOptions): BindChurnSpec {
     rebindTimeout: options?.rebindTimeout ?? "1s",
     maxDuration: options?.maxDuration ?? "30s",
   };
+  if (options?.reusePort !== undefined) spec.reusePort = options.reusePort;
+  return spec;
 }
 
 /** Checks a bind churn spec. */
@@ -162,6 +175,13 @@ export function validateBindChurn(s: BindChurnSpec, check: Checks): void {
   }
   check.positiveDuration("rebindTimeout", s.rebindTimeout);
   check.positiveDuration("maxDuration", s.maxDuration);
+  if (s.reusePort !== undefined) check.boolean("reusePort", s.reusePort);
+  if (s.reusePort === true && s.protocol === "udp" && s.pendingReceive === true) {
+    check.add(
+      "pendingReceive",
+      "a UDP churn with reusePort binds through libc (Deno's UDP sockets cannot set SO_REUSEPORT), where no receive can be pending",
+    );
+  }
 }
 
 /** Describes a valid bind churn spec in one line. */
@@ -174,7 +194,7 @@ export function describeBindChurn(spec: BindChurnSpec): string {
   const live = spec.liveConnections > 0 ? `, ${spec.liveConnections} live connections` : "";
   return `${spec.protocol} bind churn on port ${spec.port}: ${spec.cycles} cycles${pending}${live}${
     spec.protocol === "udp" && spec.reuseAddress ? ", SO_REUSEADDR" : ""
-  }`;
+  }${spec.reusePort ? ", SO_REUSEPORT" : ""}`;
 }
 
 /**
@@ -184,9 +204,15 @@ export function describeBindChurn(spec: BindChurnSpec): string {
 export function bindChurnSettings(
   spec: BindChurnSpec,
   context: ResolveContext,
-): { kind: "bindChurn" } & ChurnSettings {
+): ({ kind: "bindChurn" } & ChurnSettings) | { error: string } {
   const ss = context.tools.ss;
-  return {
+  if (spec.reusePort && spec.protocol === "udp" && context.network !== "namespaces") {
+    return {
+      error:
+        `Cannot churn UDP port ${spec.port} with SO_REUSEPORT: it binds through libc, which agents load only on hosts in namespaces`,
+    };
+  }
+  const settings: { kind: "bindChurn" } & ChurnSettings = {
     kind: "bindChurn",
     hostname: context.hostname,
     port: spec.port,
@@ -200,4 +226,6 @@ export function bindChurnSettings(
     maxDurationMs: parseDuration(spec.maxDuration),
     ssPath: context.mayRun.has(ss ?? "") ? ss! : null,
   };
+  if (spec.reusePort) settings.reusePort = true;
+  return settings;
 }

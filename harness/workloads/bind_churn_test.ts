@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { validateWorkload } from "./kinds.ts";
+import { describeWorkload, validateWorkload } from "./kinds.ts";
 import { bindChurn, bindChurnSettings } from "./bind_churn.ts";
 import { planTopology, resolveTarget } from "../scenario/topology.ts";
 import type { ResolveContext } from "./kinds.ts";
@@ -59,7 +59,27 @@ Deno.test("bindChurnSettings() gives ss only when the host may run it", () => {
     maxDurationMs: 30_000,
     ssPath: "/usr/bin/ss",
   });
-  assert.equal(bindChurnSettings(spec, { ...allowed, mayRun: new Set() }).ssPath, null);
+  const ssPath = (s: ReturnType<typeof bindChurnSettings>) => "ssPath" in s ? s.ssPath : "error";
+  assert.equal(ssPath(bindChurnSettings(spec, { ...allowed, mayRun: new Set() })), null);
   const noSs = { ...allowed, tools: { ...allowed.tools, ss: undefined } };
-  assert.equal(bindChurnSettings(spec, noSs).ssPath, null);
+  assert.equal(ssPath(bindChurnSettings(spec, noSs)), null);
+});
+
+Deno.test("bindChurn() sets reusePort only when asked, and refuses it with a pending UDP receive", () => {
+  assert.equal("reusePort" in bindChurn({ port: 7200, cycles: 5 }), false);
+  const spec = bindChurn({ port: 7200, cycles: 5, reusePort: true, protocol: "tcp" });
+  assert.equal(spec.reusePort, true);
+  assert.equal(describeWorkload(spec).endsWith(", SO_REUSEPORT"), true);
+  assert.deepEqual(
+    validateWorkload(
+      bindChurn({ port: 7200, cycles: 5, reusePort: true, pendingReceive: true }),
+      "w",
+    )
+      .map((p) => p.where),
+    ["w.pendingReceive"],
+  );
+  const udp = bindChurn({ port: 7200, cycles: 5, reusePort: true });
+  assert.ok("error" in bindChurnSettings(udp, context("loopback", "local")));
+  const settings = bindChurnSettings(udp, context("namespaces", "server"));
+  assert.ok("reusePort" in settings && settings.reusePort === true);
 });

@@ -7,6 +7,7 @@
 
 import type { EchoSettings } from "../agent/protocol.ts";
 import type { ResolveContext } from "./_kind.ts";
+import { describeGroup } from "./udp_echo.ts";
 export { validateEcho } from "./udp_echo.ts";
 
 /**
@@ -22,6 +23,14 @@ export { validateEcho } from "./udp_echo.ts";
 export interface TcpEchoOptions {
   /** TCP port to listen on, 1-65535. */
   port: number;
+  /**
+   * Run a SO_REUSEPORT group of this many listeners on the port instead of one: the
+   * kernel spreads connections across them by a hash of the 4-tuple, and the result
+   * shows each member's share. Programs under test that set SO_REUSEPORT themselves (as
+   * root) join the same group. `group: 1` is one listener that sets SO_REUSEPORT.
+   * @default {undefined} (one listener without SO_REUSEPORT)
+   */
+  group?: number;
 }
 
 /**
@@ -37,6 +46,8 @@ export interface TcpEchoOptions {
 export interface TcpEchoSpec extends Pick<EchoSettings, "port"> {
   /** Always `"tcpEcho"`. */
   kind: "tcpEcho";
+  /** Members of its SO_REUSEPORT group; absent for one plain listener. */
+  group?: number;
 }
 
 /**
@@ -50,12 +61,14 @@ export interface TcpEchoSpec extends Pick<EchoSettings, "port"> {
  * ```
  */
 export function tcpEcho(options: TcpEchoOptions): TcpEchoSpec {
-  return { kind: "tcpEcho", port: options?.port };
+  const spec: TcpEchoSpec = { kind: "tcpEcho", port: options?.port };
+  if (options?.group !== undefined) spec.group = options.group;
+  return spec;
 }
 
 /** Describes a valid TCP echo spec in one line. */
 export function describeTcpEcho(spec: TcpEchoSpec): string {
-  return `tcp echo on port ${spec.port}`;
+  return `tcp echo on port ${spec.port}${describeGroup(spec.group)}`;
 }
 
 /** A TCP echo spec as its agent runs it. */
@@ -63,5 +76,10 @@ export function tcpEchoSettings(
   spec: TcpEchoSpec,
   context: ResolveContext,
 ): { kind: "tcpEcho" } & EchoSettings {
-  return { kind: "tcpEcho", hostname: context.hostname, port: spec.port };
+  return {
+    kind: "tcpEcho",
+    hostname: context.hostname,
+    port: spec.port,
+    group: spec.group ?? null,
+  };
 }

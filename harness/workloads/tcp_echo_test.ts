@@ -34,6 +34,7 @@ Deno.test("tcpEchoSettings() binds the network's address", () => {
     kind: "tcpEcho",
     hostname: "0.0.0.0",
     port: 7100,
+    group: null,
   });
   assert.equal(
     tcpEchoSettings(tcpEcho({ port: 7100 }), context("loopback", "local")).hostname,

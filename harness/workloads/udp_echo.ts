@@ -23,6 +23,15 @@ import type { Checks, ResolveContext } from "./_kind.ts";
 export interface UdpEchoOptions {
   /** UDP port to listen on, 1-65535. */
   port: number;
+  /**
+   * Run a SO_REUSEPORT group of this many sockets on the port (each its own thread),
+   * instead of one plain socket: the kernel spreads flows across them by a hash of the
+   * 5-tuple, and the result shows each member's share. Programs under test that set
+   * SO_REUSEPORT themselves (as root) join the same group. `group: 1` is one socket that
+   * sets SO_REUSEPORT. Needs hosts in namespaces (the native echo).
+   * @default {undefined} (one socket without SO_REUSEPORT)
+   */
+  group?: number;
 }
 
 /**
@@ -38,6 +47,8 @@ export interface UdpEchoOptions {
 export interface UdpEchoSpec extends Pick<EchoSettings, "port"> {
   /** Always `"udpEcho"`. */
   kind: "udpEcho";
+  /** Members of its SO_REUSEPORT group; absent for one plain socket. */
+  group?: number;
 }
 
 /**
@@ -51,19 +62,31 @@ export interface UdpEchoSpec extends Pick<EchoSettings, "port"> {
  * ```
  */
 export function udpEcho(options: UdpEchoOptions): UdpEchoSpec {
-  return { kind: "udpEcho", port: options?.port };
+  const spec: UdpEchoSpec = { kind: "udpEcho", port: options?.port };
+  if (options?.group !== undefined) spec.group = options.group;
+  return spec;
 }
 
+/** Most members of one echo's SO_REUSEPORT group. */
+export const MAX_GROUP = 64;
+
 /** Checks a UDP or TCP echo spec. */
-export function validateEcho(s: { port: unknown }, check: Checks): void {
+export function validateEcho(s: { port: unknown; group?: unknown }, check: Checks): void {
   if (!isPort(s.port)) {
     check.add("port", `port must be a whole number 1-65535, got ${describeValue(s.port)}`);
   }
+  if (s.group !== undefined) check.whole("group", s.group, 1, MAX_GROUP, `1-${MAX_GROUP}`);
+}
+
+/** ` (SO_REUSEPORT group of 4)` for an echo with a group, else nothing. */
+export function describeGroup(group: number | undefined): string {
+  if (group === undefined) return "";
+  return ` (SO_REUSEPORT group of ${group} socket${group === 1 ? "" : "s"})`;
 }
 
 /** Describes a valid UDP echo spec in one line. */
 export function describeUdpEcho(spec: UdpEchoSpec): string {
-  return `udp echo on port ${spec.port}`;
+  return `udp echo on port ${spec.port}${describeGroup(spec.group)}`;
 }
 
 /**
@@ -82,12 +105,23 @@ export function describeUdpEcho(spec: UdpEchoSpec): string {
  *   agentPid: null,
  * };
  * const settings = udpEchoSettings(udpEcho({ port: 7000 }), context);
- * console.assert(settings.hostname === "127.0.0.1" && settings.port === 7000);
+ * console.assert("port" in settings && settings.port === 7000 && settings.group === null);
  * ```
  */
 export function udpEchoSettings(
   spec: UdpEchoSpec,
   context: ResolveContext,
-): { kind: "udpEcho" } & EchoSettings {
-  return { kind: "udpEcho", hostname: context.hostname, port: spec.port };
+): ({ kind: "udpEcho" } & EchoSettings) | { error: string } {
+  if (spec.group !== undefined && context.network !== "namespaces") {
+    return {
+      error:
+        `Cannot run a UDP SO_REUSEPORT group on port ${spec.port}: it needs the native echo, which runs only on hosts in namespaces (Deno's UDP sockets cannot set SO_REUSEPORT)`,
+    };
+  }
+  return {
+    kind: "udpEcho",
+    hostname: context.hostname,
+    port: spec.port,
+    group: spec.group ?? null,
+  };
 }
