@@ -24,11 +24,14 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 export function setLongTimeout(fn: () => void, ms: number): () => void {
   let id: ReturnType<typeof setTimeout>;
   const due = performance.now() + Math.max(0, ms);
+  // A timer may fire a fraction of a millisecond before its time (Deno rounds it):
+  // until `due` has passed on the clock, it is armed again for what is left.
   const arm = () => {
     const left = due - performance.now();
-    id = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fn, Math.max(0, left));
+    if (left <= 0) fn();
+    else id = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
   };
-  arm();
+  id = setTimeout(arm, Math.min(Math.max(0, ms), MAX_TIMER_MS));
   return () => clearTimeout(id);
 }
 

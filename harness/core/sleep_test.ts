@@ -80,3 +80,13 @@ Deno.test("Sleeper.sleepUnlessWoken() wakes one sleep and leaves the others wait
   await other;
   assert.equal(otherDone, true);
 });
+
+Deno.test("sleep() never ends before its time on the clock, though a timer may fire early", async () => {
+  for (let i = 0; i < 40; i++) {
+    const ms = 1 + (i % 5) * 0.7;
+    const start = performance.now();
+    await sleep(ms);
+    const slept = performance.now() - start;
+    assert.ok(slept >= ms, `slept ${slept.toFixed(3)} ms of ${ms} ms`);
+  }
+});
