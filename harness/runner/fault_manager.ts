@@ -10,7 +10,7 @@
 
 import type { AgentConnection } from "./agent_connection.ts";
 import { tryParseDuration } from "../core/duration.ts";
-import { EnvironmentError, ScenarioError } from "../core/errors.ts";
+import { ScenarioError } from "../core/errors.ts";
 import {
   blackhole,
   type DelayFault,
@@ -21,12 +21,9 @@ import {
   portRange,
   type RateLimitFault,
 } from "../scenario/faults.ts";
-import { runCommand } from "../core/command.ts";
-import { drainMs, lineConfig, lineRules, lineTable } from "./_line_rules.ts";
-import type { LineTally } from "./report.ts";
-import type { FlowDrops, LineCounters } from "../native/delay_line_control.ts";
+import { emptyTally, LineFaults, type LineRecord, type LineTools } from "./_line_faults.ts";
 import type { FaultDrops } from "../measure/loss_ledger.ts";
-import type { FaultReport } from "./report.ts";
+import type { FaultReport, LineTally } from "./report.ts";
 import { type AppliedFault, validateLinkFault } from "../scenario/scenario.ts";
 import type { Plan } from "../scenario/topology.ts";
 import { isIpv4 } from "../core/addresses.ts";
@@ -60,51 +57,8 @@ interface End {
   tally?: RuleTally;
 }
 
-/** One direction of a delay or rate limit: a line on `queue` in `host`'s namespace. */
-interface LineEnd {
-  host: string;
-  ifname: string;
-  queue: number;
-  /** The rule specs added (after the chain name). */
-  rules: string[][];
-  /** Its final state, once stopped. */
-  final?: LineFinal;
-}
-
-/** What a stopped line did, and what the kernel dropped for its queue. */
-interface LineFinal {
-  counters: LineCounters;
-  flows: FlowDrops[];
-  queueFull: number;
-  overrun: number;
-  error: string | null;
-}
-
-/** What the agent answers to `delay.read` and `delay.stop`. */
-interface LineState {
-  state: "running" | "stopped" | "failed";
-  counters: LineCounters;
-  flows: FlowDrops[];
-  error?: string;
-}
-
-/** The programs that put a delay line's rules in a namespace. */
-export interface LineTools {
-  /** `iptables`, absolute path, or undefined when this machine has none. */
-  iptables: string | undefined;
-  /** `nsenter`, absolute path. */
-  nsenter: string | undefined;
-  /** The pid of a host's agent (its namespace). */
-  agentPid(host: string): number;
-}
-
-interface FaultRecord {
-  report: FaultReport;
+interface FaultRecord extends LineRecord {
   ends: End[];
-  /** Delay lines, for a delay or rate limit. */
-  lines: LineEnd[];
-  /** Duplicators on the senders' ends. */
-  dups: { host: string; ifname: string; taken: boolean }[];
   /** Removes a delay line or duplicate fault at the end of its duration. */
   timer?: ReturnType<typeof setTimeout>;
   /** Its rules, switched at kernel time; undefined until they are written. */
@@ -153,9 +107,7 @@ export class FaultManager {
   #clock: FaultClock | undefined;
   /** Each interface's dropper maps, opened here by id at setup. */
   #maps = new Map<string, DropperMaps>();
-  #tools: LineTools | undefined;
-  /** The last NFQUEUE queue number used in each host's namespace. */
-  #queues = new Map<string, number>();
+  #lines: LineFaults;
 
   /**
    * `now`: ms since the run started; `startMs`: `performance.now()` when it started (for
@@ -169,8 +121,11 @@ export class FaultManager {
     startMs: () => number = () => performance.now() - now(),
     tools?: LineTools,
   ) {
-    this.#tools = tools;
     this.#plan = plan;
+    this.#lines = new LineFaults(plan, agent, tools, {
+      interfaceOf: (host, link) => this.#interface(host, link),
+      sourceOf: (fault, sender, link) => this.#source(fault, sender, link),
+    }, () => this.#records);
     this.#agent = agent;
     this.#now = now;
     this.#emit = emit;
@@ -268,7 +223,7 @@ export class FaultManager {
       dups: [],
     };
     if (isLineFault(fault)) {
-      this.#checkTools(description);
+      this.#lines.checkTools(description);
       record.report.line = emptyTally();
     }
     this.#records.push(record);
@@ -335,7 +290,7 @@ export class FaultManager {
   async dropsFor(flowId: number, ifname: string): Promise<FaultDrops[]> {
     return [
       ...(await this.#dropperDrops(flowId, ifname)),
-      ...(await this.#lineDrops(flowId, ifname)),
+      ...(await this.#lines.lineDrops(flowId, ifname)),
     ];
   }
 
@@ -370,8 +325,9 @@ export class FaultManager {
     options: ApplyFaultOptions,
   ): Promise<AppliedFault> {
     for (const direction of directions) {
-      if (fault.kind === "duplicate") await this.#startDuplicator(record, fault, index, direction);
-      else await this.#startLine(record, fault, index, direction);
+      if (fault.kind === "duplicate") {
+        await this.#lines.startDuplicator(record, fault, index, direction);
+      } else await this.#lines.startLine(record, fault, index, direction);
     }
     const { id, description } = record.report;
     record.report.appliedAtMs = this.#now();
@@ -386,7 +342,7 @@ export class FaultManager {
   /** Stops a delay line or duplicate fault's lines and duplicators, keeping their tallies. */
   async #removeOutsideDroppers(record: FaultRecord): Promise<void> {
     record.report.removeAskedAtMs = this.#now();
-    for (const end of record.lines) await this.#stopLine(record, end);
+    for (const end of record.lines) await this.#lines.stopLine(record, end);
     for (const end of record.dups) {
       const tally = await this.#agent(end.host).call("dup.take", { ifname: end.ifname }) as {
         matched: number;
@@ -405,179 +361,6 @@ export class FaultManager {
       ...(record.report.line ? { line: record.report.line } : {}),
       ...(record.report.duplicated !== undefined ? { duplicated: record.report.duplicated } : {}),
     });
-  }
-
-  #checkTools(description: string): void {
-    if (!this.#tools?.iptables || !this.#tools.nsenter) {
-      throw new EnvironmentError(
-        `Cannot apply "${description}": no ${
-          this.#tools?.nsenter ? "iptables" : "nsenter"
-        } on this machine`,
-        "delays and rate limits need iptables (apt-get install iptables) and nsenter (util-linux)",
-      );
-    }
-  }
-
-  async #iptables(host: string, args: string[]): Promise<void> {
-    const tools = this.#tools!;
-    await runCommand(tools.nsenter!, [
-      "-t",
-      String(tools.agentPid(host)),
-      "-n",
-      tools.iptables!,
-      "-w",
-      "5",
-      ...args,
-    ]);
-  }
-
-  async #startLine(
-    record: FaultRecord,
-    fault: DelayFault | RateLimitFault,
-    index: number,
-    direction: string,
-  ): Promise<void> {
-    const [a, b] = this.#plan.links[index]!.hosts;
-    const [sender, receiver] = direction === "forward" ? [a, b] : [b, a];
-    const ifname = this.#interface(receiver, index);
-    const queue = (this.#queues.get(receiver) ?? 0) + 1;
-    this.#queues.set(receiver, queue);
-    const rules = lineRules(fault, ifname, queue, this.#source(fault, sender, index));
-    const end: LineEnd = { host: receiver, ifname, queue, rules: [] };
-    record.lines.push(end);
-    await this.#agent(receiver).call("delay.start", { queue, config: lineConfig(fault) });
-    const table = lineTable(fault);
-    for (const rule of rules) {
-      await this.#iptables(receiver, ["-t", table, "-I", "PREROUTING", "1", ...rule]);
-      end.rules.push(rule);
-    }
-  }
-
-  /** Duplicates on the egress of the sender's end of the link (one per end at a time). */
-  async #startDuplicator(
-    record: FaultRecord,
-    fault: DuplicateFault,
-    index: number,
-    direction: string,
-  ): Promise<void> {
-    const [a, b] = this.#plan.links[index]!.hosts;
-    const [sender] = direction === "forward" ? [a, b] : [b, a];
-    const ifname = this.#interface(sender, index);
-    if (this.#records.some((r) => r.dups.some((d) => d.ifname === ifname && !d.taken))) {
-      throw new RangeError(
-        `Cannot apply "${record.report.description}": a duplicate() is already on "${ifname}" (one per link direction)`,
-      );
-    }
-    const [dportMin, dportMax] = portRange(fault.match.ports);
-    const protocol = fault.match.protocol === "udp" ? 17 : fault.match.protocol === "tcp" ? 6 : 0;
-    // On the sender's own end, "from" a host is that host's address on the link.
-    const source = this.#source(fault, sender, index);
-    const end = { host: sender, ifname, taken: false };
-    record.dups.push(end);
-    record.report.duplicated ??= 0;
-    await this.#agent(sender).call("dup.set", {
-      ifname,
-      config: { rate: fault.rate, protocol, dportMin, dportMax, source },
-    });
-  }
-
-  /** Deletes a line's rules, then lets it release what it holds, and keeps its tally. */
-  async #stopLine(record: FaultRecord, end: LineEnd): Promise<void> {
-    const fault = record.report.fault as DelayFault | RateLimitFault;
-    const table = lineTable(fault);
-    for (const rule of end.rules.splice(0)) {
-      await this.#iptables(end.host, ["-t", table, "-D", "PREROUTING", ...rule]).catch(() => {});
-    }
-    const kernel = await this.#queueDrops(end);
-    let state: LineState;
-    try {
-      state = await this.#agent(end.host).call("delay.stop", {
-        queue: end.queue,
-        mode: "drain",
-        timeoutMs: drainMs(fault),
-      }) as LineState;
-    } catch (error) {
-      // The agent is gone, and its namespace with the queue: the kernel dropped what the
-      // line held, and nobody can say how much.
-      state = {
-        state: "failed",
-        counters: { ...EMPTY_COUNTERS },
-        flows: [],
-        error: `its agent is gone (${error instanceof Error ? error.message : error})`,
-      };
-    }
-    end.final = {
-      counters: state.counters,
-      flows: state.flows,
-      queueFull: kernel.queueFull,
-      overrun: Math.max(kernel.overrun, state.counters.overrun),
-      error: state.state === "failed" ? state.error ?? "the line failed" : null,
-    };
-    const tally = record.report.line!;
-    const c = state.counters;
-    tally.released += c.released;
-    tally.tailDropped += c.tailDropped;
-    tally.queueFull += end.final.queueFull;
-    tally.overrun += end.final.overrun;
-    // A line that died dropped what it held (the kernel flushes its queue).
-    tally.droppedAtStop += c.droppedAtStop + (state.state === "failed" ? c.held : 0);
-    tally.reordered += c.reordered;
-    tally.maxHeld = Math.max(tally.maxHeld, c.maxHeld);
-    tally.failed ??= end.final.error;
-    record.report.passed += c.released;
-    record.report.dropped = tally.tailDropped + tally.queueFull + tally.overrun +
-      tally.droppedAtStop;
-  }
-
-  /** The kernel's drops for a line's queue (/proc/net/netfilter/nfnetlink_queue). */
-  async #queueDrops(end: LineEnd): Promise<{ queueFull: number; overrun: number }> {
-    try {
-      const pid = this.#tools!.agentPid(end.host);
-      const text = await Deno.readTextFile(`/proc/${pid}/net/netfilter/nfnetlink_queue`);
-      for (const line of text.split("\n")) {
-        const f = line.trim().split(/\s+/).map(Number);
-        if (f[0] === end.queue) return { queueFull: f[5] ?? 0, overrun: f[6] ?? 0 };
-      }
-    } catch {
-      // The namespace is gone: its agent died, and the kernel with it dropped the queue.
-    }
-    return { queueFull: 0, overrun: 0 };
-  }
-
-  /** What the line faults on `ifname` dropped of probe flow `flowId`, by cause. */
-  async #lineDrops(flowId: number, ifname: string): Promise<FaultDrops[]> {
-    const out: FaultDrops[] = [];
-    for (const record of this.#records) {
-      for (const end of record.lines) {
-        if (end.ifname !== ifname) continue;
-        let flows = end.final?.flows;
-        if (!flows) {
-          const state = await this.#agent(end.host).call("delay.read", { queue: end.queue })
-            .catch(() => null) as LineState | null;
-          flows = state?.flows ?? [];
-        }
-        const f = flows.find((x) => x.flowId === flowId);
-        if (!f) continue;
-        const { id, description } = record.report;
-        if (f.tailDropped > 0) {
-          out.push({
-            fault: id,
-            description: `${description}: tail drop`,
-            packets: f.tailDropped,
-            cause: "tailDrop",
-          });
-        }
-        if (f.droppedAtStop > 0) {
-          out.push({
-            fault: id,
-            description: `${description}: held when its line stopped`,
-            packets: f.droppedAtStop,
-            cause: "heldAtStop",
-          });
-        }
-      }
-    }
-    return out;
   }
 
   #remove(record: FaultRecord): Promise<void> {
@@ -689,35 +472,6 @@ export class FaultManager {
       `Cannot apply "${description}": ${SQ_MAX_RULES} faults are already on "${ifname}"`,
     );
   }
-}
-
-const EMPTY_COUNTERS: LineCounters = {
-  received: 0,
-  released: 0,
-  tailDropped: 0,
-  droppedAtStop: 0,
-  held: 0,
-  reordered: 0,
-  overrun: 0,
-  latenessSumNs: 0,
-  latenessMaxNs: 0,
-  socketErrors: 0,
-  unattributed: 0,
-  guardNs: 0,
-  maxHeld: 0,
-};
-
-function emptyTally(): LineTally {
-  return {
-    released: 0,
-    tailDropped: 0,
-    queueFull: 0,
-    overrun: 0,
-    droppedAtStop: 0,
-    reordered: 0,
-    maxHeld: 0,
-    failed: null,
-  };
 }
 
 /** Turns a (valid) dropper fault into a dropper rule; `source` is an IPv4 address or any. */
