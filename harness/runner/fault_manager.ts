@@ -23,7 +23,8 @@ import {
 } from "../scenario/faults.ts";
 import { emptyTally, LineFaults, type LineRecord, type LineTools } from "./_line_faults.ts";
 import type { FaultDrops } from "../measure/loss_ledger.ts";
-import type { FaultReport, LineTally } from "./report.ts";
+import type { FaultReport } from "./report.ts";
+import type { RunEvent } from "./events.ts";
 import { type AppliedFault, validateLinkFault } from "../scenario/scenario.ts";
 import type { Plan } from "../scenario/topology.ts";
 import { isIpv4 } from "../core/addresses.ts";
@@ -68,18 +69,8 @@ interface FaultRecord extends LineRecord {
   removing?: Promise<void>;
 }
 
-type FaultEvent =
-  | { type: "fault-applied"; id: number; description: string }
-  | {
-    type: "fault-removed";
-    id: number;
-    description: string;
-    dropped: number;
-    /** For a delay or rate limit: what its delay lines did. */
-    line?: LineTally;
-    /** For a duplicate: the copies it sent. */
-    duplicated?: number;
-  };
+/** The run events the fault manager emits. */
+type FaultEvent = Extract<RunEvent, { type: "fault-applied" | "fault-removed" }>;
 
 /** Options of {@linkcode FaultManager.apply}. */
 export interface ApplyFaultOptions {

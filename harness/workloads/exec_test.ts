@@ -1,29 +1,8 @@
 import assert from "node:assert/strict";
 import { basename, isAbsolute, join } from "node:path";
-import { validateWorkload } from "./kinds.ts";
 import { exec, execSettings, findProgram } from "./exec.ts";
 import { EnvironmentError } from "../core/errors.ts";
-import { planTopology, resolveTarget } from "../scenario/topology.ts";
-import type { ResolveContext } from "./kinds.ts";
-
-const messages = (spec: unknown) =>
-  validateWorkload(spec, "w").map((p) => `${p.where}: ${p.message}`);
-
-/** A two-host network (client 198.18.0.1, server 198.18.0.2) or loopback, as the runner sees it. */
-function context(network: "namespaces" | "loopback", host: string): ResolveContext {
-  const plan = network === "loopback"
-    ? planTopology("loopback", ["local"], [], "c0ffee")
-    : planTopology("namespaces", ["client", "server"], [["client", "server"]], "c0ffee");
-  return {
-    network,
-    host,
-    hostname: network === "loopback" ? "127.0.0.1" : "0.0.0.0",
-    resolveTarget: (target) => resolveTarget(plan, host, target),
-    tools: { setpriv: "/usr/bin/setpriv", ss: "/usr/bin/ss", nsenter: "/usr/bin/nsenter" },
-    mayRun: new Set(["/usr/bin/ss"]),
-    agentPid: 4242,
-  };
-}
+import { context, messages } from "./_test_context.ts";
 
 Deno.test("a program that does not exist or cannot be executed is named before anything runs", () => {
   assert.deepEqual(messages(exec(["no-such-program-squall"])), [

@@ -1,27 +1,6 @@
 import assert from "node:assert/strict";
-import { validateWorkload } from "./kinds.ts";
 import { tcpProbe, tcpProbeSettings } from "./tcp_probe.ts";
-import { planTopology, resolveTarget } from "../scenario/topology.ts";
-import type { ResolveContext } from "./kinds.ts";
-
-const messages = (spec: unknown) =>
-  validateWorkload(spec, "w").map((p) => `${p.where}: ${p.message}`);
-
-/** A two-host network (client 198.18.0.1, server 198.18.0.2) or loopback, as the runner sees it. */
-function context(network: "namespaces" | "loopback", host: string): ResolveContext {
-  const plan = network === "loopback"
-    ? planTopology("loopback", ["local"], [], "c0ffee")
-    : planTopology("namespaces", ["client", "server"], [["client", "server"]], "c0ffee");
-  return {
-    network,
-    host,
-    hostname: network === "loopback" ? "127.0.0.1" : "0.0.0.0",
-    resolveTarget: (target) => resolveTarget(plan, host, target),
-    tools: { setpriv: "/usr/bin/setpriv", ss: "/usr/bin/ss", nsenter: "/usr/bin/nsenter" },
-    mayRun: new Set(["/usr/bin/ss"]),
-    agentPid: 4242,
-  };
-}
+import { context, messages } from "./_test_context.ts";
 
 Deno.test("a TCP probe with neither count nor duration is named", () => {
   assert.deepEqual(messages(tcpProbe({ target: "server:7100" })), [

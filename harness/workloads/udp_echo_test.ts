@@ -1,24 +1,7 @@
 import assert from "node:assert/strict";
 import { describeWorkload, runsUntilStopped, validateWorkload } from "./kinds.ts";
 import { udpEcho, udpEchoSettings } from "./udp_echo.ts";
-import { planTopology, resolveTarget } from "../scenario/topology.ts";
-import type { ResolveContext } from "./kinds.ts";
-
-/** A two-host network (client 198.18.0.1, server 198.18.0.2) or loopback, as the runner sees it. */
-function context(network: "namespaces" | "loopback", host: string): ResolveContext {
-  const plan = network === "loopback"
-    ? planTopology("loopback", ["local"], [], "c0ffee")
-    : planTopology("namespaces", ["client", "server"], [["client", "server"]], "c0ffee");
-  return {
-    network,
-    host,
-    hostname: network === "loopback" ? "127.0.0.1" : "0.0.0.0",
-    resolveTarget: (target) => resolveTarget(plan, host, target),
-    tools: { setpriv: "/usr/bin/setpriv", ss: "/usr/bin/ss", nsenter: "/usr/bin/nsenter" },
-    mayRun: new Set(["/usr/bin/ss"]),
-    agentPid: 4242,
-  };
-}
+import { context } from "./_test_context.ts";
 
 Deno.test("validateWorkload() rejects an echo port of 0, above 65535, or not whole", () => {
   for (const port of [0, 70000, 1.5]) {

@@ -3,28 +3,11 @@ import type { Duration } from "../core/duration.ts";
 import { describeWorkload, resolveWorkload, runsUntilStopped, validateWorkload } from "./kinds.ts";
 import { udpEcho } from "./udp_echo.ts";
 import { udpProbe, type UdpProbeOptions, udpProbeSettings } from "./udp_probe.ts";
-import { planTopology, resolveTarget } from "../scenario/topology.ts";
-import type { ResolveContext } from "./kinds.ts";
+import { context } from "./_test_context.ts";
 
 /** Validates a probe to "server:7000" at "probe"; the test gives count or duration. */
 function probeProblems(options: Partial<UdpProbeOptions>) {
   return validateWorkload(udpProbe({ target: "server:7000", ...options }), "probe");
-}
-
-/** A two-host network (client 198.18.0.1, server 198.18.0.2) or loopback, as the runner sees it. */
-function context(network: "namespaces" | "loopback", host: string): ResolveContext {
-  const plan = network === "loopback"
-    ? planTopology("loopback", ["local"], [], "c0ffee")
-    : planTopology("namespaces", ["client", "server"], [["client", "server"]], "c0ffee");
-  return {
-    network,
-    host,
-    hostname: network === "loopback" ? "127.0.0.1" : "0.0.0.0",
-    resolveTarget: (target) => resolveTarget(plan, host, target),
-    tools: { setpriv: "/usr/bin/setpriv", ss: "/usr/bin/ss", nsenter: "/usr/bin/nsenter" },
-    mayRun: new Set(["/usr/bin/ss"]),
-    agentPid: 4242,
-  };
 }
 
 Deno.test("udpEcho() and udpProbe() return plain specs with the documented defaults", () => {
