@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describeWorkload, validateWorkload } from "./kinds.ts";
 import { bindChurn, bindChurnSettings } from "./bind_churn.ts";
-import { context, messages } from "./_test_context.ts";
+import { context, messages } from "../../tests/fixtures/workload_context.ts";
 
 Deno.test("a churn's port outside 1-65535 and cycles of zero are named", () => {
   assert.deepEqual(messages(bindChurn({ port: 0, cycles: 0 })), [

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { basename, isAbsolute, join } from "node:path";
 import { exec, execSettings, findProgram } from "./exec.ts";
 import { EnvironmentError } from "../core/errors.ts";
-import { context, messages } from "./_test_context.ts";
+import { context, messages } from "../../tests/fixtures/workload_context.ts";
 
 Deno.test("a program that does not exist or cannot be executed is named before anything runs", () => {
   assert.deepEqual(messages(exec(["no-such-program-squall"])), [

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { reconnectStorm, reconnectStormSettings } from "./reconnect_storm.ts";
-import { context, messages } from "./_test_context.ts";
+import { context, messages } from "../../tests/fixtures/workload_context.ts";
 
 Deno.test("a storm's clients or cycles of zero or less, and a bad target port, are named", () => {
   assert.deepEqual(messages(reconnectStorm({ target: "server:70000", clients: 0, cycles: -1 })), [

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tcpEcho, tcpEchoSettings } from "./tcp_echo.ts";
-import { context, messages } from "./_test_context.ts";
+import { context, messages } from "../../tests/fixtures/workload_context.ts";
 
 Deno.test("a TCP echo port outside 1-65535 is named", () => {
   assert.deepEqual(messages(tcpEcho({ port: 65536 })), [

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { tcpProbe, tcpProbeSettings } from "./tcp_probe.ts";
-import { context, messages } from "./_test_context.ts";
+import { context, messages } from "../../tests/fixtures/workload_context.ts";
 
 Deno.test("a TCP probe with neither count nor duration is named", () => {
   assert.deepEqual(messages(tcpProbe({ target: "server:7100" })), [

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describeWorkload, runsUntilStopped, validateWorkload } from "./kinds.ts";
 import { udpEcho, udpEchoSettings } from "./udp_echo.ts";
-import { context } from "./_test_context.ts";
+import { context } from "../../tests/fixtures/workload_context.ts";
 
 Deno.test("validateWorkload() rejects an echo port of 0, above 65535, or not whole", () => {
   for (const port of [0, 70000, 1.5]) {

@@ -3,7 +3,7 @@ import type { Duration } from "../core/duration.ts";
 import { describeWorkload, resolveWorkload, runsUntilStopped, validateWorkload } from "./kinds.ts";
 import { udpEcho } from "./udp_echo.ts";
 import { udpProbe, type UdpProbeOptions, udpProbeSettings } from "./udp_probe.ts";
-import { context } from "./_test_context.ts";
+import { context } from "../../tests/fixtures/workload_context.ts";
 
 /** Validates a probe to "server:7000" at "probe"; the test gives count or duration. */
 function probeProblems(options: Partial<UdpProbeOptions>) {
