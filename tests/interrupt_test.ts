@@ -133,3 +133,58 @@ Deno.test("^C typed at a real terminal (a pseudo-terminal from script(1)) stops 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a second Ctrl-C stops waiting, and still writes the report and removes the run record", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "squall-interrupt-" });
+  const json = `${dir}/report.json`;
+  try {
+    const runner = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--unstable-net",
+        "harness/cli/main.ts",
+        "run",
+        "tests/fixtures/slow_to_stop.ts",
+        "--json",
+        json,
+      ],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", SQUALL_RUN_DIR: `${dir}/records` },
+      detached: true,
+    }).spawn();
+    const agentPids: number[] = [];
+    const lines = readLines(runner.stdout);
+    for (let next = await lines.next(); !next.done; next = await lines.next()) {
+      const agent = /agent pid (\d+)/.exec(next.value);
+      if (agent) agentPids.push(Number(agent[1]));
+      if (next.value.includes("start  probe")) break;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    Deno.kill(-runner.pid, "SIGINT");
+    await new Promise((r) => setTimeout(r, 150));
+    // The first stop waits for a program that ignores SIGTERM (20 s); the second cuts it.
+    const secondAt = performance.now();
+    Deno.kill(-runner.pid, "SIGINT");
+    for await (const _ of lines) { /* drain */ }
+    const stderr = await new Response(runner.stderr).text();
+    const status = await runner.status;
+    assert.equal(status.code, 130, stderr);
+    assert.match(stderr, /Not waiting: agents are ended now/);
+    assert.ok(performance.now() - secondAt < 5000, "it stopped waiting for the program");
+    const report: RunReport = JSON.parse(await Deno.readTextFile(json));
+    assert.equal(report.scenarios[0]!.status, "interrupted");
+    const probe = report.scenarios[0]!.workloads.find((w) => w.name === "probe")!;
+    const sent = (probe.result as UdpProbeResult | null)?.sent ?? 0;
+    assert.ok(sent >= 100, `what was measured: sent ${sent}`);
+    assert.deepEqual([...Deno.readDirSync(`${dir}/records`)], [], "the run record is gone");
+    assert.ok(
+      await eventually(() => agentPids.every((pid) => !isAlive(pid)), 3000),
+      "agents exited",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -278,12 +278,18 @@ async function runAll(
     ? 0
     : io.progressIntervalMs ?? (live ? LIVE_PROGRESS_INTERVAL_MS : PROGRESS_INTERVAL_MS);
   const controller = new AbortController();
+  const hurry = new AbortController();
   let signals = 0;
   const onSignal = () => {
     signals++;
     if (signals === 1) {
-      err("\nInterrupted: stopping workloads and tearing down (again to quit at once)");
+      err("\nInterrupted: stopping workloads and tearing down (again to stop waiting)");
       controller.abort();
+    } else if (signals === 2) {
+      err(
+        "Not waiting: agents are ended now; the report has what was measured (again to quit at once, leaving the run record to squall clean)",
+      );
+      hurry.abort();
     } else Deno.exit(ExitCode.Interrupted);
   };
   if (io.handleSignals) {
@@ -303,6 +309,7 @@ async function runAll(
       const report = await runScenario(l.scenario, {
         file: l.file,
         signal: controller.signal,
+        hurry: hurry.signal,
         progressIntervalMs,
         onEvent: (event) => {
           if (quiet) return;

@@ -106,6 +106,13 @@ export interface RunScenarioOptions {
   /** Aborting it interrupts the run: workloads are stopped and what was measured is reported. */
   signal?: AbortSignal;
   /**
+   * Aborting it (after `signal`, a second Ctrl-C) stops waiting: workloads get no more
+   * time to stop, faults are not waited for and agents are ended at once (their
+   * namespaces, links and programs with them); the report still has what was measured,
+   * and the run record is removed.
+   */
+  hurry?: AbortSignal;
+  /**
    * The module the scenario came from, for the report and error messages.
    * @default {null}
    */
@@ -236,6 +243,12 @@ class Run {
     };
     if (this.#options.signal?.aborted) onUserAbort();
     this.#options.signal?.addEventListener("abort", onUserAbort, { once: true });
+    // In a hurry: end every agent now (SIGKILL by pid), and with it what runs on its host.
+    const onHurry = () => {
+      onUserAbort();
+      for (const agent of this.#agents.values()) agent.close(0).catch(() => {});
+    };
+    this.#options.hurry?.addEventListener("abort", onHurry, { once: true });
     const timedOut = () => {
       if (this.#abort.signal.aborted) return;
       this.#errors.push(`Scenario timed out after ${formatDuration(this.#v.timeoutMs)}`);
@@ -282,7 +295,11 @@ class Run {
       clearInterval(progress);
       this.#options.signal?.removeEventListener("abort", onUserAbort);
       this.#emit({ type: "teardown", scenario: name });
-      await this.#teardown.disposeAsync();
+      try {
+        await this.#teardown.disposeAsync();
+      } finally {
+        this.#options.hurry?.removeEventListener("abort", onHurry);
+      }
     }
     return this.#report(startedAt);
   }
@@ -301,7 +318,9 @@ class Run {
     for (const launch of launches) this.#allowRun.set(launch.host.name, new Set(launch.allowRun));
     // The agents close together, after what was left in their namespaces is ended.
     this.#teardown.defer(async () => {
-      await Promise.all([...this.#agents.values()].map((a) => a.close()));
+      // In a hurry, agents are ended at once (SIGKILL), and their namespaces with them.
+      const graceMs = this.#options.hurry?.aborted ? 0 : undefined;
+      await Promise.all([...this.#agents.values()].map((a) => a.close(graceMs)));
     });
     this.#teardown.defer(() => this.#endStragglers());
     for (const launch of launches) {
@@ -358,8 +377,9 @@ class Run {
     // Faults, declared or applied by the scenario function, are removed before the bind
     // watch stops.
     this.#teardown.defer(() =>
-      withTimeout(this.#faults.removeAll(), RESULT_GRACE_MS, "faults to be removed")
-        .catch(() => {})
+      this.#unlessHurried(
+        withTimeout(this.#faults.removeAll(), RESULT_GRACE_MS, "faults to be removed"),
+      ).catch(() => {})
     );
     for (const [i, link] of this.#v.links.entries()) {
       for (const [j, fault] of linkFaults(link).entries()) {
@@ -390,9 +410,23 @@ class Run {
     }
     await Promise.all(
       running.map((w) =>
-        withTimeout(w.done, RESULT_GRACE_MS, `"${w.report.name}" to stop`).catch(() => {})
+        this.#unlessHurried(withTimeout(w.done, RESULT_GRACE_MS, `"${w.report.name}" to stop`))
+          .catch(() => {})
       ),
     );
+  }
+
+  /** `promise`, or nothing more to wait for once the caller is in a hurry. */
+  #unlessHurried<T>(promise: Promise<T>): Promise<T | undefined> {
+    const hurry = this.#options.hurry;
+    if (!hurry) return promise;
+    if (hurry.aborted) return Promise.resolve(undefined);
+    return Promise.race([
+      promise,
+      new Promise<undefined>((resolve) =>
+        hurry.addEventListener("abort", () => resolve(undefined), { once: true })
+      ),
+    ]);
   }
 
   /**
