@@ -100,7 +100,9 @@ Deno.test("an open-ended fault is opened to all time after its start, and given 
 
 Deno.test("an end whose write lands after the instant is named, and the edge is when it landed", async () => {
   using clock = new FaultClock(performance.now());
-  clock.noteWrite(0n, 100_000n); // a lead of 0.3 ms, shorter than the slow end's 20 ms
+  // A lead of 4.6 ms: the quick end lands within it even on a loaded machine, the slow
+  // end (20 ms) does not.
+  clock.noteWrite(0n, 1_500_000n);
   const ends = [fakeEnd("a"), fakeEnd("b", 20)];
   const fault = await WindowedFault.apply(clock, ends, { forNs: 100_000_000n });
   assert.deepEqual(fault.start.late, ["b"]);
