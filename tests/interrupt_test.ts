@@ -9,6 +9,32 @@ import { eventually, isAlive } from "./_processes.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 
 /**
+ * Starts `squall run <fixture> --json <json>` in a process group of its own (as a shell
+ * gives a job: the terminal's Ctrl-C goes to every process in it), and reads its output
+ * until the probe has started; resolves with the runner, its remaining output lines and
+ * the agents' pids.
+ */
+async function startRun(fixture: string, json: string, env: Record<string, string> = {}) {
+  const runner = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", "run", fixture, "--json", json],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+    detached: true,
+  }).spawn();
+  const agentPids: number[] = [];
+  const lines = readLines(runner.stdout);
+  // Not for-await with break: that would close the generator and lose the rest.
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    const agent = /agent pid (\d+)/.exec(next.value);
+    if (agent) agentPids.push(Number(agent[1]));
+    if (next.value.includes("start  probe")) break;
+  }
+  return { runner, lines, agentPids };
+}
+
+/**
  * Runs tests/fixtures/long_probe.ts, interrupts it 1 s into the probe with `interrupt`,
  * and checks that the run stopped cleanly, with exit 130 and what was measured.
  */
@@ -18,33 +44,7 @@ async function interruptedRun(
   const dir = await Deno.makeTempDir({ prefix: "squall-interrupt-" });
   const json = `${dir}/report.json`;
   try {
-    const runner = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--unstable-net",
-        "harness/cli/main.ts",
-        "run",
-        "tests/fixtures/long_probe.ts",
-        "--json",
-        json,
-      ],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      // A process group of its own, as a shell gives a job: the terminal's Ctrl-C goes
-      // to every process in it.
-      detached: true,
-    }).spawn();
-    const agentPids: number[] = [];
-    const lines = readLines(runner.stdout);
-    // Not for-await with break: that would close the generator and lose the rest.
-    for (let next = await lines.next(); !next.done; next = await lines.next()) {
-      const agent = /agent pid (\d+)/.exec(next.value);
-      if (agent) agentPids.push(Number(agent[1]));
-      if (next.value.includes("start  probe")) break;
-    }
+    const { runner, lines, agentPids } = await startRun("tests/fixtures/long_probe.ts", json);
     await new Promise((r) => setTimeout(r, 1000));
     interrupt(runner);
     const rest: string[] = [];
@@ -138,30 +138,9 @@ Deno.test("a second Ctrl-C stops waiting, and still writes the report and remove
   const dir = await Deno.makeTempDir({ prefix: "squall-interrupt-" });
   const json = `${dir}/report.json`;
   try {
-    const runner = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--unstable-net",
-        "harness/cli/main.ts",
-        "run",
-        "tests/fixtures/slow_to_stop.ts",
-        "--json",
-        json,
-      ],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1", SQUALL_RUN_DIR: `${dir}/records` },
-      detached: true,
-    }).spawn();
-    const agentPids: number[] = [];
-    const lines = readLines(runner.stdout);
-    for (let next = await lines.next(); !next.done; next = await lines.next()) {
-      const agent = /agent pid (\d+)/.exec(next.value);
-      if (agent) agentPids.push(Number(agent[1]));
-      if (next.value.includes("start  probe")) break;
-    }
+    const { runner, lines, agentPids } = await startRun("tests/fixtures/slow_to_stop.ts", json, {
+      SQUALL_RUN_DIR: `${dir}/records`,
+    });
     await new Promise((r) => setTimeout(r, 1000));
     Deno.kill(-runner.pid, "SIGINT");
     await new Promise((r) => setTimeout(r, 150));
