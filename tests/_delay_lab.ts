@@ -351,6 +351,26 @@ export class DelayLab implements AsyncDisposable {
     }
   }
 
+  /**
+   * Packets the kernel dropped on the way between the two namespaces: the receive and
+   * transmit drops of both ends of the link (/proc/<pid>/net/dev in each namespace) and
+   * the machine's softnet backlog drops (/proc/net/softnet_stat, second column, all CPUs).
+   */
+  async pathDrops(): Promise<number> {
+    let drops = 0;
+    for (
+      const [index, ifname] of [[0, this.senderInterface], [1, this.receiverInterface]] as const
+    ) {
+      const text = await Deno.readTextFile(`/proc/${this.holderPid(index)}/net/dev`);
+      const line = text.split("\n").find((l) => l.trim().startsWith(`${ifname}:`));
+      const f = (line?.split(":")[1] ?? "").trim().split(/\s+/).map(Number);
+      drops += (f[3] ?? 0) + (f[11] ?? 0); // rx drop, tx drop
+    }
+    const softnet = await Deno.readTextFile("/proc/net/softnet_stat");
+    for (const l of softnet.trim().split("\n")) drops += parseInt(l.trim().split(/\s+/)[1]!, 16);
+    return drops;
+  }
+
   /** The per-queue counters of /proc/net/netfilter/nfnetlink_queue in namespace `index`. */
   async queueStats(index = 1): Promise<Map<number, { dropped: number; userDropped: number }>> {
     const text = await Deno.readTextFile(

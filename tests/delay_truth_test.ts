@@ -241,7 +241,9 @@ Deno.test("duplicate 20%: the copies are within 3.7 sigma of 20%, and every pack
   await using lab = await DelayLab.create();
   const dup = await lab.startDuplicator(0.2, PORT);
   const count = 20_000;
+  const dropsBefore = await lab.pathDrops();
   const r = await lab.measure(PORT, 10_000, count);
+  const dropped = await lab.pathDrops() - dropsBefore;
   const counters = await dup.counters();
   await dup.stop();
   const expected = count * 0.2;
@@ -254,9 +256,11 @@ Deno.test("duplicate 20%: the copies are within 3.7 sigma of 20%, and every pack
       }); the duplicator matched ${counters.matched}, sent ${counters.duplicated} copies`,
   );
   assert.ok(Math.abs(z) < SIGMA_LIMIT, `z ${z}`);
-  // Nothing lost, each copy arrived, and the duplicator's own counts agree exactly.
+  // Every original arrived, and every copy the duplicator sent arrived or was dropped by
+  // the kernel on the way (a veth or backlog drop, counted there: a copy comes right
+  // behind its original, and a burst can overflow the receiver's backlog).
   assert.equal(r.unique, count);
   assert.equal(r.received, count + r.duplicates);
   assert.equal(counters.matched, count);
-  assert.equal(counters.duplicated, r.duplicates);
+  assert.equal(counters.duplicated, r.duplicates + dropped, `${dropped} dropped on the way`);
 });

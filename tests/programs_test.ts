@@ -3,8 +3,9 @@
 // not when they fail to get ready, and not their forked children.
 
 import assert from "node:assert/strict";
-import { exec, runScenario, scenario } from "../mod.ts";
+import { exec, runScenario, scenario, udpProbe } from "../mod.ts";
 import type { ExecResult } from "../harness/measure/bind_results.ts";
+import type { UdpProbeResult } from "../harness/measure/results.ts";
 
 const PYTHON_SERVER = new URL("../scenarios/_programs/tcp_server.py", import.meta.url).pathname;
 const LOOPBACK_PROGRAM = "tests/fixtures/programs/loopback_true.ts";
@@ -302,4 +303,44 @@ Deno.test("a restart that keeps the children reproduces EADDRINUSE, names the su
     failure.holders?.some((h) => h.pid === orphan.pid),
     `holders: ${JSON.stringify(failure.holders)}`,
   );
+});
+
+const UDP_SERVER = new URL("./fixtures/programs/udp_server.py", import.meta.url).pathname;
+
+Deno.test("datagrams queued in the socket of a program squall restarts are a cause of their own, not unexplained", async () => {
+  const report = await runScenario(
+    scenario("queued at restart", {
+      hosts: ["client", "server"],
+      links: [["client", "server"]],
+      workloads: {
+        server: {
+          on: "server",
+          run: exec(["python3", UDP_SERVER, "7705"], { ready: { udp: 7705 } }),
+        },
+        probe: {
+          on: "client",
+          run: udpProbe({ target: "server:7705", duration: "2s", rate: 1000, timeout: "300ms" }),
+        },
+      },
+    }, async (t) => {
+      await t.sleep("500ms");
+      // Frozen, it reads nothing: what comes meanwhile queues in its socket, then the
+      // restart ends it with the queue unread.
+      await t.program("server").kill("SIGSTOP");
+      await t.sleep("300ms");
+      await t.program("server").restart();
+    }),
+  );
+  assert.deepEqual(report.errors, []);
+  const probe = report.workloads.find((w) => w.name === "probe")!.result as UdpProbeResult;
+  const ledger = probe.ledger!;
+  const server = report.workloads.find((w) => w.name === "server")!.result as ExecResult;
+  const queued = (server.queuedAtKill ?? []).reduce((n, q) => n + q.datagrams, 0);
+  // 300 ms frozen at 1000/s: a few hundred queued (those the kernel took before the stop
+  // reached the process were read).
+  assert.ok(queued >= 100, `queued when it was ended: ${JSON.stringify(server.queuedAtKill)}`);
+  assert.equal(ledger.total.closedSocket, queued, JSON.stringify(ledger.total));
+  // A datagram the program had read but not answered when it ended is inside it, not in
+  // its socket: at most one of those.
+  assert.ok(ledger.total.unexplained <= 1, JSON.stringify(ledger.total));
 });

@@ -88,9 +88,9 @@ export class SocketOptionReader implements Disposable {
     }
   }
 
-  /** Whether borrowed `fd` is a UDP socket in a SO_REUSEPORT group. */
-  isUdpGroupMember(fd: number): boolean {
-    return this.#intOption(fd, SO_TYPE) === SOCK_DGRAM && this.#option(fd, SO_REUSEPORT) === true;
+  /** Whether borrowed `fd` is a UDP socket. */
+  isUdp(fd: number): boolean {
+    return this.#intOption(fd, SO_TYPE) === SOCK_DGRAM;
   }
 
   /**

@@ -1,8 +1,9 @@
-// A program's SO_REUSEPORT UDP sockets, held across a kill: before the signal, squall
-// borrows a duplicate of each (pidfd_getfd); once the program is gone, the socket is
-// still open through the duplicate, so what was queued in it, which the program never
-// read, can be counted (per probe flow) before it is closed. Datagrams that the kernel
-// hashes to it between the exit and the count are counted too: they die with it.
+// A program's UDP sockets, held across its end (a kill, a restart, a stop): before the
+// signal, squall borrows a duplicate of each (pidfd_getfd); once the program is gone,
+// the socket is still open through the duplicate, so what was queued in it, which the
+// program never read, can be counted (per probe flow) before it is closed: a ledger
+// cause of its own, not "unexplained". Datagrams that reach it between the exit and the
+// count are counted too: they die with it.
 
 import { SocketOptionReader } from "../agent/socket_options.ts";
 import { findLibrary, LIBC_CANDIDATES } from "../native/libc.ts";
@@ -19,10 +20,10 @@ export interface BorrowedSockets {
 }
 
 /**
- * Borrows the UDP sockets in a SO_REUSEPORT group that processes `pids` hold; null
- * when they hold none, or libc cannot be loaded.
+ * Borrows the UDP sockets that processes `pids` hold; null when they hold none, or libc
+ * cannot be loaded.
  */
-export function borrowGroupSockets(pids: readonly number[]): BorrowedSockets | null {
+export function borrowUdpSockets(pids: readonly number[]): BorrowedSockets | null {
   const libc = findLibrary(LIBC_CANDIDATES);
   if (!libc) return null;
   let reader: SocketOptionReader;
@@ -41,7 +42,7 @@ export function borrowGroupSockets(pids: readonly number[]): BorrowedSockets | n
       }
       const copy = reader.borrow(pid, fd);
       if (copy === null) continue;
-      if (reader.isUdpGroupMember(copy)) held.set(inode, { fd: copy, owners: new Set([pid]) });
+      if (reader.isUdp(copy)) held.set(inode, { fd: copy, owners: new Set([pid]) });
       else reader.release(copy);
     }
   }

@@ -40,7 +40,7 @@ import type { ExecSettings, WorkloadControl } from "../agent/protocol.ts";
 import type { RunningWorkload } from "../agent/running.ts";
 import { type CgroupProcess, cgroupProcesses, cgroupTree, emptyCgroup } from "./program_cgroup.ts";
 import { socketsOf } from "./proc_holders.ts";
-import { type BorrowedSockets, borrowGroupSockets } from "./_borrowed_sockets.ts";
+import { type BorrowedSockets, borrowUdpSockets } from "./_borrowed_sockets.ts";
 import { sleep } from "../core/sleep.ts";
 import type { ExecResult } from "../measure/bind_results.ts";
 import {
@@ -291,7 +291,11 @@ class Program {
     let ending = this.#endings.get(run);
     if (ending === undefined) {
       ending = (async () => {
+        // What its UDP sockets hold when it ends is counted, not lost unexplained.
+        const held = run.running && !keepChildren ? borrowUdpSockets(this.#pids(run)) : null;
+        const atMs = Date.now();
         await run.end(this.#settings.stopTimeoutMs);
+        if (held) await this.#countQueuedAtKill(run, held, atMs);
         const cgroup = this.#settings.cgroup;
         if (cgroup === null) return;
         if (keepChildren) {
@@ -315,7 +319,7 @@ class Program {
   async #kill(signal: Deno.Signal): Promise<void> {
     const run = this.#current;
     if (run?.running) {
-      const held = NON_ENDING_SIGNALS.has(signal) ? null : borrowGroupSockets(this.#pids(run));
+      const held = NON_ENDING_SIGNALS.has(signal) ? null : borrowUdpSockets(this.#pids(run));
       const atMs = Date.now();
       run.signal(signal);
       if (held) {
@@ -339,8 +343,8 @@ class Program {
   }
 
   /**
-   * Once the killed run has exited (at most {@linkcode QUEUE_WAIT_MS}), reads what was
-   * queued in its SO_REUSEPORT UDP sockets, held across the kill, into the result.
+   * Once the ended run has exited (at most {@linkcode QUEUE_WAIT_MS}), reads what was
+   * queued in its UDP sockets, held across the kill, restart or stop, into the result.
    */
   async #countQueuedAtKill(run: ProcessRun, held: BorrowedSockets, atMs: number): Promise<void> {
     const waiting = new AbortController();
