@@ -5,6 +5,7 @@
 import { styleText } from "node:util";
 import type { FlowProgress } from "../runner/events.ts";
 import { formatProgressFigures } from "../render/text.ts";
+import { escapeControls } from "../render/terminal_safe.ts";
 
 /** A terminal the live line can be drawn on. */
 export interface LiveTerminal {
@@ -65,9 +66,10 @@ export function formatLiveProgress(
   elapsedMs: number,
   flows: FlowProgress[],
 ): string {
-  const parts = flows.map((f) => `${f.name}: ${formatProgressFigures(f, false)}`);
+  // Names come from the scenario: shown with control characters escaped.
+  const parts = flows.map((f) => `${escapeControls(f.name)}: ${formatProgressFigures(f, false)}`);
   const elapsed = `${(elapsedMs / 1000).toFixed(1)}s`;
-  return `  ⋯ ${elapsed.padStart(6)} ${scenario}${parts.length > 0 ? "  " : ""}${
+  return `  ⋯ ${elapsed.padStart(6)} ${escapeControls(scenario)}${parts.length > 0 ? "  " : ""}${
     parts.join(" │ ")
   }`;
 }

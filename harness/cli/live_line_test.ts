@@ -61,3 +61,17 @@ Deno.test("formatLiveProgress() gives elapsed time, then sent, loss and p99 of e
   );
   assert.equal(formatLiveProgress("x", 0, []), "  ⋯   0.0s x");
 });
+
+Deno.test("formatLiveProgress() shows control characters in names escaped", () => {
+  const line = formatLiveProgress("s\x1b[2J", 1000, [{
+    name: "p\r\nscenarios: 1 passed",
+    host: "h",
+    kind: "udpProbe",
+    sent: 10,
+    delivered: 10,
+    loss: 0,
+    p99Ns: 1000,
+  }]);
+  assert.ok(![..."\r\n\x1b"].some((c) => line.includes(c)), JSON.stringify(line));
+  assert.match(line, /s\\x1b\[2J {2}p\\r\\nscenarios: 1 passed: sent 10/);
+});
