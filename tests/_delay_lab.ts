@@ -353,8 +353,10 @@ export class DelayLab implements AsyncDisposable {
 
   /**
    * Packets the kernel dropped on the way between the two namespaces: the receive and
-   * transmit drops of both ends of the link (/proc/<pid>/net/dev in each namespace) and
-   * the machine's softnet backlog drops (/proc/net/softnet_stat, second column, all CPUs).
+   * transmit drops of both ends of the link (/proc/<pid>/net/dev in each namespace), the
+   * machine's softnet backlog drops (/proc/net/softnet_stat, second column, all CPUs),
+   * and the UDP datagrams the receiving namespace could not deliver (InErrors in its
+   * /proc/<pid>/net/snmp: full receive buffers, bad checksums).
    */
   async pathDrops(): Promise<number> {
     let drops = 0;
@@ -368,6 +370,11 @@ export class DelayLab implements AsyncDisposable {
     }
     const softnet = await Deno.readTextFile("/proc/net/softnet_stat");
     for (const l of softnet.trim().split("\n")) drops += parseInt(l.trim().split(/\s+/)[1]!, 16);
+    const snmp = (await Deno.readTextFile(`/proc/${this.holderPid(1)}/net/snmp`)).split("\n")
+      .filter((l) => l.startsWith("Udp:"));
+    const names = snmp[0]?.split(/\s+/) ?? [];
+    const values = snmp[1]?.split(/\s+/).map(Number) ?? [];
+    drops += values[names.indexOf("InErrors")] ?? 0; // RcvbufErrors, checksum errors, ...
     return drops;
   }
 
