@@ -3,7 +3,7 @@
 // blocks the event loop past its timeout, a thrown non-Error.
 
 import assert from "node:assert/strict";
-import { runScenario, scenario, type ScenarioFunction, udpEcho } from "../mod.ts";
+import { EnvironmentError, runScenario, scenario, type ScenarioFunction, udpEcho } from "../mod.ts";
 import { isAlive } from "./_processes.ts";
 
 /** Runs a loopback scenario with an echo and `fn`; returns its report. */
@@ -118,4 +118,18 @@ Deno.test("through the CLI, an unhandled rejection still writes every report and
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("an environment error raised during the run is reported with its hint", async () => {
+  const report = await run(() => {
+    throw new EnvironmentError(
+      "Cannot do the thing: no widget on this machine",
+      "apt-get install widget",
+    );
+  });
+  assert.equal(report.status, "error");
+  assert.equal(report.exitCode, 3);
+  assert.deepEqual(report.errors, [
+    "Cannot do the thing: no widget on this machine\nhint: apt-get install widget",
+  ]);
 });

@@ -760,6 +760,8 @@ function describeThrown(error: unknown): string {
     }
     return `The scenario threw ${shown}, not an Error (no message, no stack)`;
   }
+  // A machine that lacks something, found during the run: its hint too, as before one.
+  if (error instanceof EnvironmentError) return `${error.message}\nhint: ${error.hint}`;
   if (error instanceof SquallError) return error.message;
   const frame = (error.stack ?? "").split("\n").map((l) => l.trim())
     .find((l) => l.startsWith("at ") && l.includes("file://") && !l.includes(HARNESS_DIR));
