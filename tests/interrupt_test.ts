@@ -167,3 +167,25 @@ Deno.test("a second Ctrl-C stops waiting, and still writes the report and remove
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SIGTERM while scenarios load ends squall as interrupted (130), with nothing created", async () => {
+  const runner = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--unstable-net",
+      "harness/cli/main.ts",
+      "run",
+      "tests/fixtures/misuse/slow_import.ts",
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  await new Promise((r) => setTimeout(r, 1500)); // the import takes 3 s
+  runner.kill("SIGTERM");
+  const output = await runner.output();
+  assert.equal(output.code, 130, new TextDecoder().decode(output.stderr));
+  assert.equal(new TextDecoder().decode(output.stdout), "", "nothing ran");
+});

@@ -293,6 +293,9 @@ async function runAll(
     } else Deno.exit(ExitCode.Interrupted);
   };
   if (io.handleSignals) {
+    // The run's handlers take over from the ones for loading (see the end of this file).
+    Deno.removeSignalListener("SIGINT", interruptedBeforeTheRun);
+    Deno.removeSignalListener("SIGTERM", interruptedBeforeTheRun);
     Deno.addSignalListener("SIGINT", onSignal);
     Deno.addSignalListener("SIGTERM", onSignal);
   }
@@ -396,4 +399,16 @@ export function defaultIo(): CliIo {
   };
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+/**
+ * Until a run installs its own handlers: a Ctrl-C or SIGTERM while scenarios load (before
+ * anything is created) ends squall as interrupted, exit 130, not by the signal (143).
+ */
+function interruptedBeforeTheRun(): void {
+  Deno.exit(ExitCode.Interrupted);
+}
+
+if (import.meta.main) {
+  Deno.addSignalListener("SIGINT", interruptedBeforeTheRun);
+  Deno.addSignalListener("SIGTERM", interruptedBeforeTheRun);
+  Deno.exit(await main(Deno.args));
+}
