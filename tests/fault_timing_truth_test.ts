@@ -5,7 +5,8 @@
 // at one instant. Checked against the droppers' own kernel stamps: at each end the last
 // packet before the window passed and the first in it was dropped, the last in it was
 // dropped and the first after passed; the two directions' first and last drops, the
-// timeline's edges (asked and effective), and each probe's loss (10,000 ± 1%).
+// timeline's edges (asked and effective), and each probe's loss (10,000 ± 1%, plus
+// what a probe descheduled on a busy machine sends late in a burst).
 
 import assert from "node:assert/strict";
 import {
@@ -125,10 +126,18 @@ function check(report: ScenarioReport): number {
   assert.ok(firstApart <= 5, `first drops ${firstApart} ms apart`);
   assert.ok(lastApart <= 5, `last drops ${lastApart} ms apart`);
 
-  // Each probe lost a second of its datagrams: 10,000 ± 1%.
+  // Each probe lost a second of its datagrams: 10,000 ± 1%, widened by how far behind its
+  // schedule the probe ever fell (a probe descheduled on a busy machine sends what fell
+  // due in one burst, so a window can hold up to that many more or fewer sends).
   for (const name of ["there", "back"]) {
     const r = probe(report, name);
-    assert.ok(Math.abs(r.lost - RATE) <= RATE / 100, `${name} lost ${r.lost}`);
+    const behindMs = (r.pacing?.lateness.max ?? 0) / 1e6;
+    const slack = RATE / 100 + Math.ceil(RATE * behindMs / 1000);
+    console.log(`${name} lost ${r.lost}; fell behind by ${behindMs.toFixed(3)} ms at most`);
+    assert.ok(
+      Math.abs(r.lost - RATE) <= slack,
+      `${name} lost ${r.lost} (allowed ${RATE} ± ${slack})`,
+    );
   }
   return lagMs;
 }
