@@ -1055,6 +1055,7 @@ Deno.test("a scenario that cannot run here stops the run with its exit code, and
       "run",
       first,
       "scenarios/loopback.ts",
+      "--allow-env=PATH", // Scenario code may not change squall's environment otherwise.
       "--quiet",
       "--json",
       paths.json,

@@ -1,23 +1,19 @@
 /**
  * Scenario loading for the `squall` command line: the scenario files under the paths
- * given (directories searched with their subdirectories), each imported and validated,
- * and `squall list`'s description of each.
+ * given (directories searched with their subdirectories), each imported in a worker
+ * with only the permissions granted (see grants.ts) and validated, and `squall list`'s
+ * description of each.
  *
  * @module
  */
 
 import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import type { Problem } from "../core/errors.ts";
-import { formatDuration } from "../core/duration.ts";
 import { describeWorkload } from "../workloads/kinds.ts";
 import { linkEnds } from "../scenario/topology.ts";
-import {
-  isScenario,
-  type Scenario,
-  validateScenario,
-  type ValidScenario,
-} from "../scenario/scenario.ts";
+import { type Scenario, validateScenario, type ValidScenario } from "../scenario/scenario.ts";
+import { type Grants, NO_GRANTS } from "./grants.ts";
+import { loadInWorker } from "./_scenario_host.ts";
 
 /**
  * How long a scenario module may take to import (its top-level code, a top-level await)
@@ -29,18 +25,24 @@ export const IMPORT_TIMEOUT_MS = 10_000;
 export interface Loaded {
   /** The file, as given or as found in a directory. */
   file: string;
-  /** The module's default export. */
+  /** The module's default export, as the CLI holds it: its function runs in the worker. */
   scenario: Scenario;
   /** The scenario, validated. */
   valid: ValidScenario;
+  /** Ends the worker that holds the module (after its run, or when it will not run). */
+  close(): void;
 }
 
-/** Finds, imports and validates every scenario under `paths`; adds problems as found. */
+/**
+ * Finds, imports and validates every scenario under `paths`, each in a worker of its
+ * own with the permissions `grants` give; adds problems as found. Close what it returns.
+ */
 export async function loadScenarios(
   paths: string[],
   problems: Problem[],
-  importTimeoutMs: number = IMPORT_TIMEOUT_MS,
+  options: { grants?: Grants; importTimeoutMs?: number } = {},
 ): Promise<Loaded[]> {
+  const { grants = NO_GRANTS, importTimeoutMs = IMPORT_TIMEOUT_MS } = options;
   const files: string[] = [];
   for (const path of paths) {
     let info: Deno.FileInfo;
@@ -58,47 +60,30 @@ export async function loadScenarios(
       files.push(...found);
     } else files.push(path);
   }
-  const loaded: Loaded[] = [];
   // Imported all at once, so that several slow ones cost one timeout, not one each.
-  const imports = files.map((file) =>
-    importWithin(pathToFileURL(resolve(file)).href, importTimeoutMs)
+  const loads = await Promise.all(
+    files.map((file) => loadInWorker(resolve(file), file, grants, importTimeoutMs)),
   );
-  imports.forEach((i) => i.catch(() => {}));
-  for (const [i, file] of files.entries()) {
-    const where = file;
-    let module: Record<string, unknown>;
-    try {
-      module = await imports[i]!;
-    } catch (error) {
-      problems.push({
-        where,
-        message: `cannot import the module: ${describeImportError(error, file)}`,
-      });
+  const loaded: Loaded[] = [];
+  for (const [i, load] of loads.entries()) {
+    const file = files[i]!;
+    if (!load.ok) {
+      problems.push(...load.problems);
       continue;
     }
-    const s = module.default;
-    if (!isScenario(s)) {
-      problems.push({
-        where,
-        message: "the module does not export a scenario as default (export default scenario(...))",
-      });
+    // The declaration, as it crossed from the worker: plain data, validated again here.
+    const checked = validateScenario(load.value.scenario, file);
+    if (!checked.ok) {
+      problems.push(...checked.problems);
+      load.value.close();
       continue;
     }
-    let checked: ReturnType<typeof validateScenario>;
-    try {
-      checked = validateScenario(s, where);
-    } catch (error) {
-      // A getter of the scenario's own that throws (options, a workload's fields).
-      problems.push({
-        where,
-        message: `reading the scenario threw: ${
-          error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-        }`,
-      });
-      continue;
-    }
-    if (!checked.ok) problems.push(...checked.problems);
-    else loaded.push({ file: where, scenario: s, valid: checked.value });
+    loaded.push({
+      file,
+      scenario: load.value.scenario,
+      valid: checked.value,
+      close: load.value.close,
+    });
   }
   return loaded;
 }
@@ -118,28 +103,6 @@ async function findScenarioFiles(dir: string): Promise<string[]> {
   return found.sort();
 }
 
-/** An import error's message, with where in the scenario file it happened when known. */
-/** `import(url)`, or a rejection saying it had not finished after `ms`. */
-async function importWithin(url: string, ms: number): Promise<Record<string, unknown>> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(
-        new Error(
-          `the module had not finished importing after ${
-            formatDuration(ms)
-          } (a top-level await that never settles, or top-level code that keeps running?)`,
-        ),
-      );
-    }, ms);
-  });
-  try {
-    return await Promise.race([import(url), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Why a path given on the command line cannot be read, as the system says. */
 function statFailure(error: unknown, path: string): string {
   if (path.includes("\uFFFD")) {
@@ -151,23 +114,6 @@ function statFailure(error: unknown, path: string): string {
   // "Too many levels of symbolic links (os error 40), stat '...'": the reason only.
   const reason = message.replace(/ \(os error \d+\)[\s\S]*$/, "");
   return `cannot read it: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`;
-}
-
-function describeImportError(error: unknown, file: string): string {
-  if (error instanceof Error && error.message.startsWith("the module had not finished")) {
-    return error.message;
-  }
-  if (!(error instanceof Error)) return String(error);
-  const lines = error.message.split("\n").map((l) => l.trim()).filter(Boolean);
-  // Deno puts the location of a syntax error on a line "at file:///...:3:5".
-  const location = lines.find((l) => l.startsWith("at file://")) ??
-    error.stack?.split("\n").map((l) => l.trim()).find((l) =>
-      l.startsWith("at ") && l.includes(pathToFileURL(resolve(file)).href)
-    );
-  const where = location ? ` (${location.replace(/^at /, "").replace(/^.*\((.*)\)$/, "$1")})` : "";
-  // A syntax error arrives as a TypeError whose message starts "SyntaxError: ...".
-  const head = /^\w+Error: /.test(lines[0] ?? "") ? lines[0] : `${error.name}: ${lines[0]}`;
-  return `${head}${where}`;
 }
 
 /** `squall list`'s lines for a scenario: its hosts, links, workloads and thresholds. */

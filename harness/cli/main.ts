@@ -25,6 +25,7 @@ import { gatherFacts } from "./doctor_facts.ts";
 import { COMMAND_HELP, COMMANDS, HELP, isCommand, OPTIONS, USAGE } from "./help.ts";
 import { formatLiveProgress, LiveLine, type LiveTerminal } from "./live_line.ts";
 import { describeScenario, type Loaded, loadScenarios } from "./load.ts";
+import { takeGrants } from "./grants.ts";
 import { checkOutputs, type Outputs, writeOutputs } from "./output_paths.ts";
 
 /** Where the CLI writes, and whether it may colour and handle signals. */
@@ -67,10 +68,13 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
   const command = findCommand(args);
   if (command === "doctor") return await doctor(args, io);
   if (command === "clean") return await clean(args, io);
+  // Deno's syntax (a value only after "="), which parseArgs does not read: taken first.
+  const problems: Problem[] = [];
+  const { grants, rest } = takeGrants(args, problems);
   let parsed;
   try {
     parsed = parseArgs({
-      args,
+      args: rest,
       allowPositionals: true,
       options: {
         json: { type: "string" },
@@ -123,9 +127,39 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     return ExitCode.BadInput;
   }
 
-  const problems: Problem[] = [];
   const outputs = checkOutputs(values, command, problems);
-  const loaded = await loadScenarios(paths, problems, io.importTimeoutMs);
+  let loaded: Loaded[];
+  try {
+    loaded = await loadScenarios(paths, problems, {
+      grants,
+      ...(io.importTimeoutMs === undefined ? {} : { importTimeoutMs: io.importTimeoutMs }),
+    });
+  } catch (error) {
+    if (!(error instanceof EnvironmentError)) throw error;
+    io.err(`squall: ${error.message}\nhint: ${error.hint}`);
+    return error.exitCode;
+  }
+  // Each scenario module is held in a worker until its run ends, or until now.
+  try {
+    return await runOrList(command, loaded, { problems, outputs, values, text }, io);
+  } finally {
+    for (const l of loaded) l.close();
+  }
+}
+
+/** `squall run` or `squall list` of what loaded, once every file and option is checked. */
+async function runOrList(
+  command: "run" | "list",
+  loaded: Loaded[],
+  checked: {
+    problems: Problem[];
+    outputs: Outputs;
+    values: { quiet?: boolean | undefined; "skip-unavailable"?: boolean | undefined };
+    text: TextOptions;
+  },
+  io: CliIo,
+): Promise<number> {
+  const { problems, outputs, values, text } = checked;
   if (problems.length > 0) {
     io.err(formatProblems(problems).replace("Invalid scenario", "Invalid input"));
     io.err("Nothing was created.");
@@ -328,6 +362,7 @@ async function runAll(
         },
       });
       running = false;
+      l.close(); // Its scenario code has nothing more to do.
       reports.push(report);
       out(formatScenarioReport(report, text));
     }

@@ -44,7 +44,7 @@ import { BindWatchMonitor } from "./_bind_monitor.ts";
 import { LocalPrograms, type WorkloadHost } from "./_local_programs.ts";
 import { agentLaunch, dropperFiles, openRunRecord, programPath } from "./_machine.ts";
 import { untilAborted, withTimeout } from "./_promises.ts";
-import { guardScenarioCode } from "./_guard.ts";
+import { guardScenarioCode } from "./scenario_guard.ts";
 import { RunCgroup } from "./_run_cgroup.ts";
 import { describeProcesses, endHostStragglers } from "./_stragglers.ts";
 import {
