@@ -52,9 +52,10 @@ const GRANT = /^--allow-([a-z]+)(?:=(.*))?$/s;
  * @example
  * ```ts
  * import { takeGrants } from "./grants.ts";
- * const problems = [];
+ * import type { Problem } from "../core/errors.ts";
+ * const problems: Problem[] = [];
  * const { grants, rest } = takeGrants(["run", "x.ts", "--allow-read=/etc/hosts"], problems);
- * console.assert(rest.length === 2 && grants.kinds.read?.[0] === "/etc/hosts");
+ * console.assert(rest.length === 2 && JSON.stringify(grants.kinds.read) === '["/etc/hosts"]');
  * ```
  */
 export function takeGrants(

@@ -6,12 +6,33 @@
  */
 
 import { REPORT_SCHEMA_VERSION } from "../runner/report.ts";
+import { GRANT_OPTIONS } from "./grants.ts";
+
+/** The help of the permission options, for run and list. */
+const GRANTS_HELP =
+  `Scenario code (a scenario module's top-level code and its function) runs in a worker
+with only the permissions given here, as Deno writes them: by default it may read its
+own folder and squall's files, nothing else (no other file, no network from the host,
+no environment, no subprocess). The runner keeps its own privileges; workloads, faults
+and thresholds are data it acts on.
+  --allow-read[=PATH,...]   Also read these files or folders (all, without a value).
+  --allow-write[=PATH,...]  Write these files or folders.
+  --allow-net[=HOST,...]    Use the network, from the host's namespace.
+  --allow-env[=NAME,...]    Read and set these environment variables.
+  --allow-run[=PROGRAM,...] Start these programs as subprocesses (as root).
+  --allow-sys[=API,...]     Read system information (hostname, osRelease, ...).
+  --allow-ffi[=PATH,...]    Load these native libraries.
+  --allow-import[=HOST,...] Import modules from these hosts.
+  --allow-all               Every permission squall has: scenario code then runs as root
+                            with everything, as squall itself does.
+A permission scenario code lacks is an error that names what it wanted and the option
+that allows it.`;
 
 /** The usage lines of every command. */
 export const USAGE = `Usage:
   squall run <file|dir>... [--json FILE] [--junit FILE] [--html FILE] [--quiet] [--no-color]
-             [--skip-unavailable]
-  squall list <file|dir>...
+             [--skip-unavailable] [--allow-read[=...]] [--allow-run[=...]] [--allow-all] ...
+  squall list <file|dir>... [--allow-read[=...]] ...
   squall doctor [--json]
   squall clean [--dry-run]
   squall help [command]`;
@@ -25,6 +46,7 @@ export const OPTIONS = {
     "--quiet",
     "--no-color",
     "--skip-unavailable",
+    ...GRANT_OPTIONS,
     "--help",
     "--version",
   ],
@@ -55,6 +77,8 @@ Options:
   --html FILE   Also write the report as one self-contained HTML page.
   --quiet       Print only the results, not the run header nor progress.
   --no-color    Never colour the output (colour is used only on a terminal).
+  --allow-read[=...], --allow-run[=...], ..., --allow-all
+                What scenario code may do besides reading its folder (squall help run).
   -h, --help    Show this text.
   -V, --version Show the version.
 
@@ -79,7 +103,7 @@ Examples:
 export const COMMAND_HELP: Readonly<Record<Command, string>> = {
   run:
     `Usage: squall run <file|dir>... [--json FILE] [--junit FILE] [--html FILE] [--quiet] [--no-color]
-                  [--skip-unavailable]
+                  [--skip-unavailable] [--allow-KIND[=...]]... [--allow-all]
 
 Runs scenarios, one after the other, and prints their results. Directories are searched,
 with their subdirectories, for .ts files; skipped: *_test.ts files, and files and
@@ -101,6 +125,8 @@ Options:
                 and that only some scenarios need (iptables, for delays and rate
                 limits), instead of stopping with exit 3. The demo uses it.
 
+${GRANTS_HELP}
+
 On a terminal a live line shows each running scenario's probes (packets sent, loss and
 p99 so far), redrawn in place; otherwise a progress line is printed every 5 s.
 
@@ -110,10 +136,12 @@ this machine: they hold the scenarios that ran.
 Exit codes: 0 passed, 1 a check, threshold or workload failed, 2 bad input (also a
 report file that cannot be written), 3 environment (also a report write that still
 fails after the run, e.g. disk full), 130 interrupted.`,
-  list: `Usage: squall list <file|dir>...
+  list: `Usage: squall list <file|dir>... [--allow-KIND[=...]]... [--allow-all]
 
 Validates scenarios and lists them with their hosts, links, workloads and thresholds.
-Creates nothing. Exit codes: 0, or 2 when a scenario is invalid.`,
+Creates nothing. Exit codes: 0, or 2 when a scenario is invalid.
+
+${GRANTS_HELP}`,
   doctor: `Usage: squall doctor [--json] [--no-color]
 
 Checks what this machine supports and prints one line per item, ✓ or ✗; for each
