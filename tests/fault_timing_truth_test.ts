@@ -120,11 +120,19 @@ function check(report: ScenarioReport): number {
   // 1-2 ms here), so a direction's first drop comes with its first burst after the edge
   // (0-2.2 ms apart measured; tests/xdp_window_truth_test.ts proves the flip to the
   // packet with steady senders).
+  // A probe that fell behind its schedule (descheduled on a busy machine) sends its next
+  // datagram that much later: allowed for too.
   const firstApart = Math.abs(a.firstDropAtMs! - b.firstDropAtMs!);
   const lastApart = Math.abs(a.lastDropAtMs! - b.lastDropAtMs!);
-  console.log(`first drops ${firstApart.toFixed(4)} ms apart, last ${lastApart.toFixed(4)} ms`);
-  assert.ok(firstApart <= 5, `first drops ${firstApart} ms apart`);
-  assert.ok(lastApart <= 5, `last drops ${lastApart} ms apart`);
+  const behindMs = Math.max(
+    ...["there", "back"].map((name) => (probe(report, name).pacing?.lateness.max ?? 0) / 1e6),
+  );
+  console.log(
+    `first drops ${firstApart.toFixed(4)} ms apart, last ${lastApart.toFixed(4)} ms ` +
+      `(a probe fell behind by ${behindMs.toFixed(3)} ms at most)`,
+  );
+  assert.ok(firstApart <= 5 + behindMs, `first drops ${firstApart} ms apart`);
+  assert.ok(lastApart <= 5 + behindMs, `last drops ${lastApart} ms apart`);
 
   // Each probe lost a second of its datagrams: 10,000 ± 1%, widened by how far behind its
   // schedule the probe ever fell (a probe descheduled on a busy machine sends what fell
