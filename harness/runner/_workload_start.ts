@@ -22,7 +22,8 @@ import { type ProbePath, startRecord, type WorkloadRecord } from "./_workload_re
 import type { AgentConnection } from "./agent_connection.ts";
 import type { RunEvent } from "./events.ts";
 import type { FaultManager } from "./fault_manager.ts";
-import { finishProbe, finishStorm, kernelDrops, probePath, sharesHosts } from "./finish.ts";
+import { finishProbe, kernelDrops, probePath, sharesHosts } from "./finish.ts";
+import { finishStorm } from "./finish_storm.ts";
 
 /** What starting workloads needs from its run. */
 export interface WorkloadStartDeps {

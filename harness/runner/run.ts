@@ -41,7 +41,7 @@ import { scenarioContext } from "./context.ts";
 import { checkEnvironment, needsOf } from "./environment.ts";
 import type { RunEvent } from "./events.ts";
 import { FaultManager } from "./fault_manager.ts";
-import { attributeBindFailures, bindWatchStatus, runStatus } from "./finish.ts";
+import { attributeBindFailures, bindWatchStatus, runStatus } from "./outcome.ts";
 import { wireLinks } from "./netns.ts";
 import {
   type CheckOutcome,
