@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import * as layout from "./xdp_layout.ts";
+import { BLACKHOLE_EVERYTHING } from "../../tests/fixtures/rules.ts";
 import {
   chance,
   decodeCounter,
@@ -108,16 +109,9 @@ Deno.test("encodeRule() writes host-order fields little-endian and addresses in 
 
 Deno.test("encodeRule() writes a time window as two little-endian u64s", () => {
   const bytes = encodeRule({
+    ...BLACKHOLE_EVERYTHING,
     mode: SQ_MODE_GILBERT,
     protocol: SQ_PROTO_UDP,
-    srcAddr: "0.0.0.0",
-    srcMask: "0.0.0.0",
-    dportMin: 0,
-    dportMax: 65535,
-    lossGood: 0,
-    lossBad: 0,
-    pEnterBad: 0,
-    pLeaveBad: 0,
     activeFromNs: 0x0102030405060708n,
     activeUntilNs: 0x1112131415161718n,
   });
@@ -128,18 +122,7 @@ Deno.test("encodeRule() writes a time window as two little-endian u64s", () => {
 });
 
 Deno.test("encodeRule() rejects bad fields before encoding anything", () => {
-  const rule = {
-    mode: 1,
-    protocol: 0,
-    srcAddr: "0.0.0.0",
-    srcMask: "0.0.0.0",
-    dportMin: 0,
-    dportMax: 65535,
-    lossGood: 0,
-    lossBad: 0,
-    pEnterBad: 0,
-    pLeaveBad: 0,
-  };
+  const rule = { ...BLACKHOLE_EVERYTHING, mode: 1 };
   assert.equal(encodeRule(rule).length, 56);
   assert.throws(() => encodeRule({ ...rule, activeFromNs: -1n }), RangeError);
   assert.throws(() => encodeRule({ ...rule, activeUntilNs: 2n ** 64n }), RangeError);
