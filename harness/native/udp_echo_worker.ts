@@ -31,6 +31,7 @@ import {
   SOL_SOCKET,
   writeSockaddrIn,
 } from "./libc_socket.ts";
+import { postToAgent, runOnStart } from "./worker_thread.ts";
 import { isProbe, STAMP_OFFSET, wantsStamps, writeStamps } from "./probe_packet.ts";
 
 /** Slots of the shared control array (Int32): 1 stops; {@linkcode STOP_DISCARD} stops as a dying worker. */
@@ -84,7 +85,7 @@ const MAX_DATAGRAM = 65_536;
 const MSG_WAITFORONE = 0x10000;
 
 function post(message: NativeEchoMessage): void {
-  (self as unknown as Worker).postMessage(message);
+  postToAgent(message);
 }
 
 function run(start: NativeEchoStart): void {
@@ -220,12 +221,4 @@ function run(start: NativeEchoStart): void {
   post({ type: "done", result: counter.result() });
 }
 
-(self as unknown as Worker).onmessage = (event: MessageEvent<NativeEchoStart>) => {
-  try {
-    run(event.data);
-  } catch (error) {
-    const e = error instanceof Error ? error : new Error(String(error));
-    post({ type: "failed", name: e.name, message: e.message });
-  }
-  self.close();
-};
+runOnStart(run);

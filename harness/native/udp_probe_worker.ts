@@ -51,6 +51,7 @@ import {
   threadCpuNs,
   writeSockaddrIn,
 } from "./libc_socket.ts";
+import { postToAgent, runOnStart } from "./worker_thread.ts";
 import { isProbe, readStamps, requestStamps, STAMPED_BYTES, writeHeader } from "./probe_packet.ts";
 import { countName } from "./counts.ts";
 
@@ -163,7 +164,7 @@ const RECEIVE_BUFFER_BYTES = 4 << 20;
 const MAX_DATAGRAM = 65_536;
 
 function post(message: NativeProbeMessage, transfer: Transferable[] = []): void {
-  (self as unknown as Worker).postMessage(message, transfer);
+  postToAgent(message, transfer);
 }
 
 /** Sends-per-second after which in-flight datagrams need a bigger ring. */
@@ -492,12 +493,4 @@ function run(start: NativeProbeStart): void {
   });
 }
 
-(self as unknown as Worker).onmessage = (event: MessageEvent<NativeProbeStart>) => {
-  try {
-    run(event.data);
-  } catch (error) {
-    const e = error instanceof Error ? error : new Error(String(error));
-    post({ type: "failed", name: e.name, message: e.message });
-  }
-  self.close();
-};
+runOnStart(run);
