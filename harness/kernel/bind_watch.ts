@@ -14,7 +14,15 @@
  * @module
  */
 
-import { cString, errnoText, lastError, type Libraries, openLibraries } from "./libbpf.ts";
+import {
+  cString,
+  errnoText,
+  findProgram,
+  lastError,
+  type Libraries,
+  mapFd,
+  openLibraries,
+} from "./libbpf.ts";
 import { BW_EVENT, BW_HEAD, decodeEvent, drainRing } from "./bind_watch_layout.ts";
 import { EnvironmentError } from "../core/errors.ts";
 import { type BindEvent, toBindEvent } from "./bind_event.ts";
@@ -188,11 +196,7 @@ export class BindWatch implements Disposable {
           BIND_WATCH_HINT,
         );
       }
-      const fd = (name: string) => {
-        const map = libs.bpf.bpf_object__find_map_by_name(object, cString(name));
-        if (map === null) throw new Error(`${what}: no map "${name}" in "${path}"`);
-        return libs.bpf.bpf_map__fd(map);
-      };
+      const fd = (name: string) => mapFd(libs, object, name, what, path);
       const fds = {
         netns: fd("netns"),
         head: fd("head"),
@@ -202,8 +206,7 @@ export class BindWatch implements Disposable {
       // Exit first: an exit without its enter is ignored, an enter without its exit
       // would leave a stale call behind.
       for (const [name, id] of [[PROGRAMS.exit, ids[1]], [PROGRAMS.enter, ids[0]]] as const) {
-        const program = libs.bpf.bpf_object__find_program_by_name(object, cString(name));
-        if (program === null) throw new Error(`${what}: no program "${name}" in "${path}"`);
+        const program = findProgram(libs, object, name, what, path);
         links.push(attachTracepoint(libs, syscallNumber, program, id, `${what}: ${name}`));
       }
       watch = new BindWatch(libs, object, links, fds);
