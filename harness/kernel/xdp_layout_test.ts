@@ -19,16 +19,16 @@ import {
   SQ_MODE_GILBERT,
   SQ_PROTO_UDP,
 } from "./xdp_layout.ts";
-import { parseHeader } from "../../tests/_c_header.ts";
+import {
+  assertDefinesMirrored,
+  assertStructsMirrored,
+  parseHeader,
+} from "../../tests/_c_header.ts";
 
 const HEADER = new URL("../../bpf/xdp_drop.h", import.meta.url);
 
 const header = parseHeader(await Deno.readTextFile(HEADER));
 const exported = layout as unknown as Record<string, unknown>;
-
-function isLayout(value: unknown): value is layout.StructLayout<string> {
-  return typeof value === "object" && value !== null && "size" in value && "fields" in value;
-}
 
 Deno.test("the header parser reads what the header promises", () => {
   assert.ok(header.defines.size >= 15, `only ${header.defines.size} defines parsed`);
@@ -47,34 +47,14 @@ Deno.test("the header parser reads what the header promises", () => {
   }
 });
 
-Deno.test("every #define of the header is exported with the same value", () => {
-  for (const [name, value] of header.defines) {
-    assert.ok(name in exported, `${name} is not exported by _xdp_layout.ts`);
-    assert.equal(exported[name], value, `${name}`);
-  }
-});
+const names = { header: "bpf/xdp_drop.h", module: "xdp_layout.ts" };
 
-Deno.test("every SQ_ constant exported is a #define of the header", () => {
-  for (const [name, value] of Object.entries(exported)) {
-    if (typeof value !== "number") continue;
-    assert.ok(header.defines.has(name), `${name} is not defined in bpf/xdp_drop.h`);
-  }
+Deno.test("every #define of the header is exported with the same value, and no other SQ_ number", () => {
+  assertDefinesMirrored(header, exported, names);
 });
 
 Deno.test("every struct of the header has a layout with the same size and offsets", () => {
-  for (const [name, struct] of header.structs) {
-    const mirror = exported[name.toUpperCase()];
-    assert.ok(isLayout(mirror), `${name.toUpperCase()} is not exported by _xdp_layout.ts`);
-    assert.deepEqual({ size: mirror.size, fields: { ...mirror.fields } }, {
-      size: struct.size,
-      fields: struct.fields,
-    }, `struct ${name}`);
-    assert.deepEqual(Object.keys(mirror.fields), Object.keys(struct.fields), `${name} order`);
-  }
-  for (const [name, value] of Object.entries(exported)) {
-    if (!isLayout(value)) continue;
-    assert.ok(header.structs.has(name.toLowerCase()), `struct ${name.toLowerCase()} not found`);
-  }
+  assertStructsMirrored(header, exported, names);
 });
 
 Deno.test("encodeRule() writes host-order fields little-endian and addresses in network order", () => {
