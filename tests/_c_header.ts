@@ -1,9 +1,9 @@
 // The #defines and struct layouts of a C header shared by a BPF program and its
-// TypeScript mirror, parsed as text, for the tests that check the two agree
-// (harness/kernel/xdp_layout_test.ts, harness/kernel/bind_watch_layout_test.ts), and the
-// checks that the mirror has every #define and struct of the header and nothing else. Only what those
-// headers use: #defines of integer expressions, and structs of __u8/__u32/__u64 fields,
-// arrays of them, and arrays of structs declared before; no implicit padding allowed.
+// TypeScript mirror, parsed as text, and the checks that the mirror has every #define and
+// struct of the header and nothing else (harness/kernel/xdp_layout_test.ts,
+// harness/kernel/bind_watch_layout_test.ts). Only what those headers use: #defines of
+// integer expressions, and structs of __u8/__u32/__u64 fields, arrays of them, and arrays
+// of structs declared before; no implicit padding allowed.
 
 import assert from "node:assert/strict";
 
