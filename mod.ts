@@ -130,6 +130,7 @@ export type {
   ChurnSettings,
   EchoSettings,
   ExecSettings,
+  ProbeBaseSettings,
   ProbeSettings,
   ReadySpec,
   StormSettings,

@@ -1,8 +1,9 @@
 // The #defines and struct layouts of a C header shared by a BPF program and its
-// TypeScript mirror, parsed as text, for the tests that check the two agree
-// (harness/xdp_layout_test.ts, harness/bind_watch_layout_test.ts). Only what those
-// headers use: #defines of integer expressions, and structs of __u8/__u32/__u64 fields,
-// arrays of them, and arrays of structs declared before; no implicit padding allowed.
+// TypeScript mirror, parsed as text, and the checks that the mirror has every #define and
+// struct of the header and nothing else (harness/kernel/xdp_layout_test.ts,
+// harness/kernel/bind_watch_layout_test.ts). Only what those headers use: #defines of
+// integer expressions, and structs of __u8/__u32/__u64 fields, arrays of them, and arrays
+// of structs declared before; no implicit padding allowed.
 
 import assert from "node:assert/strict";
 
@@ -91,4 +92,56 @@ function evaluate(expression: string, names: ReadonlyMap<string, number>): numbe
   const value = sum();
   if (at !== tokens.length) throw new SyntaxError(`Unexpected "${peek()}" in "${expression}"`);
   return value;
+}
+
+/** Names of a header and of its TypeScript mirror, for messages. */
+export interface MirrorNames {
+  /** The header, as `bpf/xdp_drop.h`. */
+  header: string;
+  /** The mirror module, as `xdp_layout.ts`. */
+  module: string;
+}
+
+function isLayout(value: unknown): value is { size: number; fields: Record<string, number> } {
+  return typeof value === "object" && value !== null && "size" in value && "fields" in value;
+}
+
+/** Every #define of the header is exported with the same value, and no other number is. */
+export function assertDefinesMirrored(
+  header: ParsedHeader,
+  exported: Record<string, unknown>,
+  names: MirrorNames,
+): void {
+  for (const [name, value] of header.defines) {
+    assert.ok(name in exported, `${name} is not exported by ${names.module}`);
+    assert.equal(exported[name], value, `${name}`);
+  }
+  for (const [name, value] of Object.entries(exported)) {
+    if (typeof value !== "number") continue;
+    assert.ok(header.defines.has(name), `${name} is not defined in ${names.header}`);
+  }
+}
+
+/**
+ * Every struct of the header has a layout (its name in capitals) with the same size,
+ * offsets and field order, and no other layout is exported.
+ */
+export function assertStructsMirrored(
+  header: ParsedHeader,
+  exported: Record<string, unknown>,
+  names: MirrorNames,
+): void {
+  for (const [name, struct] of header.structs) {
+    const mirror = exported[name.toUpperCase()];
+    assert.ok(isLayout(mirror), `${name.toUpperCase()} is not exported by ${names.module}`);
+    assert.deepEqual({ size: mirror.size, fields: { ...mirror.fields } }, {
+      size: struct.size,
+      fields: struct.fields,
+    }, `struct ${name}`);
+    assert.deepEqual(Object.keys(mirror.fields), Object.keys(struct.fields), `${name} order`);
+  }
+  for (const [name, value] of Object.entries(exported)) {
+    if (!isLayout(value)) continue;
+    assert.ok(header.structs.has(name.toLowerCase()), `struct ${name.toLowerCase()} not found`);
+  }
 }

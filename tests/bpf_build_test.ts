@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { netnsOf } from "./_processes.ts";
+import { BLACKHOLE_EVERYTHING } from "./fixtures/rules.ts";
 import { closeClock, monotonicNs } from "../harness/native/clock.ts";
 import {
   chance,
@@ -27,7 +28,6 @@ import {
   SQ_MODE_BLACKHOLE,
   SQ_MODE_GILBERT,
   SQ_MODE_OFF,
-  SQ_PROTO_ANY,
   SQ_PROTO_TCP,
   SQ_PROTO_UDP,
   SQ_SLOT_NO_MATCH,
@@ -252,18 +252,7 @@ class LoadedDropper {
   }
 }
 
-const MATCH_ALL: Rule = {
-  mode: SQ_MODE_OFF,
-  protocol: SQ_PROTO_ANY,
-  srcAddr: "0.0.0.0",
-  srcMask: "0.0.0.0",
-  dportMin: 0,
-  dportMax: 65535,
-  lossGood: 0,
-  lossBad: 0,
-  pEnterBad: 0,
-  pLeaveBad: 0,
-};
+const MATCH_ALL: Rule = { ...BLACKHOLE_EVERYTHING, mode: SQ_MODE_OFF };
 
 function cString(text: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(text + "\0") as Uint8Array<ArrayBuffer>;

@@ -1,19 +1,9 @@
 import assert from "node:assert/strict";
 import { Droppers, fromWire, toWire } from "./droppers.ts";
-import { SQ_MODE_BLACKHOLE, SQ_TIME_FOREVER } from "../kernel/xdp_layout.ts";
+import { SQ_TIME_FOREVER } from "../kernel/xdp_layout.ts";
+import { BLACKHOLE_EVERYTHING } from "../../tests/fixtures/rules.ts";
 
-const RULE = {
-  mode: SQ_MODE_BLACKHOLE,
-  protocol: 0,
-  srcAddr: "0.0.0.0",
-  srcMask: "0.0.0.0",
-  dportMin: 0,
-  dportMax: 65535,
-  lossGood: 0,
-  lossBad: 0,
-  pEnterBad: 0,
-  pLeaveBad: 0,
-};
+const RULE = BLACKHOLE_EVERYTHING;
 
 Deno.test("a rule's window goes over JSON as decimal strings and comes back exact", () => {
   const rule = { ...RULE, activeFromNs: 2n ** 63n + 7n, activeUntilNs: SQ_TIME_FOREVER };

@@ -43,22 +43,26 @@ export interface BackoffSettings {
   jitter: number;
 }
 
-/** What a probe needs, with every duration in milliseconds. */
-export interface ProbeSettings {
-  /** Local address to bind. */
+/** What every probe (UDP or TCP) needs, with every duration in milliseconds. */
+export interface ProbeBaseSettings {
+  /** Local address to bind (0.0.0.0, or 127.0.0.1 on loopback). */
   hostname: string;
-  /** Address to send to. */
+  /** Address to send to (UDP) or connect to (TCP). */
   targetAddress: string;
-  /** Port to send to. */
+  /** Port to send to or connect to. */
   targetPort: number;
-  /** Datagrams to send, or null when `durationMs` is given. */
+  /** Datagrams (UDP) or requests (TCP) to send, or null when `durationMs` is given. */
   count: number | null;
   /** How long to send, or null when `count` is given. */
   durationMs: number | null;
-  /** Datagrams per second. */
+  /** Datagrams per second (UDP); requests per second at most (TCP). */
   rate: number;
-  /** Datagram size in bytes. */
+  /** Datagram or request size in bytes. */
   size: number;
+}
+
+/** What a UDP probe needs, with every duration in milliseconds. */
+export interface ProbeSettings extends ProbeBaseSettings {
   /** A reply later than this is late. */
   timeoutMs: number;
   /** One datagram in flight: the next goes when it is answered or timed out. */
@@ -66,21 +70,7 @@ export interface ProbeSettings {
 }
 
 /** A TCP probe as an agent runs it. */
-export interface TcpProbeSettings {
-  /** Local address to bind (0.0.0.0, or 127.0.0.1 on loopback). */
-  hostname: string;
-  /** Address to connect to. */
-  targetAddress: string;
-  /** Port to connect to. */
-  targetPort: number;
-  /** Requests, or null when `durationMs` is given. */
-  count: number | null;
-  /** How long, or null when `count` is given. */
-  durationMs: number | null;
-  /** Requests per second, at most. */
-  rate: number;
-  /** Request size in bytes. */
-  size: number;
+export interface TcpProbeSettings extends ProbeBaseSettings {
   /** Connect timeout. */
   connectTimeoutMs: number;
   /** Response timeout. */

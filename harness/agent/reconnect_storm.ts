@@ -17,7 +17,7 @@
  */
 
 import type { StormSettings } from "./protocol.ts";
-import type { RunningWorkload } from "./running.ts";
+import { type RunningWorkload, runningWorkload } from "./running.ts";
 import { Sleeper } from "../core/sleep.ts";
 import { classifyError, emptyErrorCounts } from "../measure/connect_errors.ts";
 import { Histogram } from "../measure/histogram.ts";
@@ -337,8 +337,9 @@ export function startReconnectStorm(
     if (stopping && !(deadline !== null && performance.now() >= deadline)) stoppedEarly = true;
   }
 
-  const done = (async () => {
-    try {
+  return runningWorkload({
+    address: `${settings.hostname}:0`,
+    run: async () => {
       const runs = Array.from(
         { length: clients },
         (_, client) =>
@@ -350,24 +351,16 @@ export function startReconnectStorm(
       );
       const failed = (await Promise.allSettled(runs)).find((r) => r.status === "rejected");
       if (failed) throw failed.reason;
-    } finally {
+    },
+    release: () => {
       clearTimeout(hardBound);
       clearTimeout(timeoutTimer);
       halt();
       endPerf = performance.now();
-    }
-    return result();
-  })();
-
-  return {
-    address: `${settings.hostname}:0`,
-    done,
-    snapshot: result,
-    stop() {
-      halt();
-      return done;
     },
-  };
+    result,
+    halt,
+  });
 }
 
 type Outcome = "ok" | ConnectErrorKind;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type RunningWorkload } from "./running.ts";
+import { type RunningWorkload, runningWorkload } from "./running.ts";
 import { Sleeper } from "../core/sleep.ts";
 import { countError } from "../native/counts.ts";
 import type { TcpEchoResult } from "../measure/tcp_results.ts";
@@ -129,27 +129,18 @@ function echo(listener: Deno.TcpListener, hostname: string): RunningWorkload<Tcp
   }
 
   const accepting = acceptLoop();
-  const done = (async () => {
-    try {
-      await accepting;
-    } finally {
+  return runningWorkload({
+    address,
+    run: () => accepting,
+    release: async () => {
       shutdown();
       // The rejected accept and reads are what free the port and the sockets.
       await accepting.catch(() => {});
       await Promise.all(serving);
-    }
-    return result();
-  })();
-
-  return {
-    address,
-    done,
-    snapshot: result,
-    stop() {
-      shutdown();
-      return done;
     },
-  };
+    result,
+    halt: shutdown,
+  });
 }
 
 /** The same error class with `context` in front of its message, and the error as cause. */

@@ -23,7 +23,7 @@
 
 import { classifyError, emptyErrorCounts } from "../measure/connect_errors.ts";
 import type { TcpProbeSettings } from "./protocol.ts";
-import type { RunningWorkload } from "./running.ts";
+import { type RunningWorkload, runningWorkload } from "./running.ts";
 import { Sleeper } from "../core/sleep.ts";
 import { Histogram } from "../measure/histogram.ts";
 import type { TcpProbeResult } from "../measure/tcp_results.ts";
@@ -289,33 +289,26 @@ export function startTcpProbe(settings: TcpProbeSettings): RunningWorkload<TcpPr
       : requests < total;
   }
 
-  const done = (async () => {
-    try {
-      await run();
-    } finally {
+  return runningWorkload({
+    address: `${settings.hostname}:0`,
+    run,
+    release: () => {
       stopping = true;
       disconnect();
       endMs = performance.now();
       // The rejected read is what releases the socket.
-      await idleWatch;
-    }
-    return result();
-  })();
-
-  return {
-    address: `${settings.hostname}:0`,
-    done,
-    snapshot: result,
-    stop() {
+      return idleWatch;
+    },
+    result,
+    halt: () => {
       if (!stopping) {
         stopping = true;
         sleeper.wakeAll();
         abortConnect?.();
         disconnect();
       }
-      return done;
     },
-  };
+  });
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

@@ -8,7 +8,7 @@
  */
 
 import { isProbe, writeHeader } from "../native/probe_packet.ts";
-import { type RunningWorkload } from "./running.ts";
+import { type RunningWorkload, runningWorkload } from "./running.ts";
 import type { ProbeSettings } from "./protocol.ts";
 import { Sleeper } from "../core/sleep.ts";
 import { countError } from "../native/counts.ts";
@@ -226,27 +226,20 @@ export function startDenoUdpProbe(settings: ProbeSettings): RunningWorkload<UdpP
   }
 
   const receiving = receiveLoop();
-  const done = (async () => {
-    try {
-      await sendLoop();
-    } finally {
+  return runningWorkload({
+    address,
+    run: sendLoop,
+    release: () => {
       stopping = true;
       conn.close();
-      await receiving;
-    }
-    return result();
-  })();
-
-  return {
-    address,
-    done,
-    snapshot: result,
-    stop() {
+      return receiving;
+    },
+    result,
+    halt: () => {
       if (!stopping) {
         stopping = true;
         sleeper.wakeAll();
       }
-      return done;
     },
-  };
+  });
 }

@@ -14,66 +14,30 @@
  * @module
  */
 
-import { cString, errnoText, lastError, type Libraries, openLibraries } from "./libbpf.ts";
-import { readErrno } from "../native/libc.ts";
 import {
-  BW_AF_INET,
-  BW_AF_INET6,
-  BW_EVENT,
-  BW_HEAD,
-  BW_KIND_FAILURE,
-  BW_KIND_SUCCESS,
-  BW_SOCK_DGRAM,
-  BW_SOCK_STREAM,
-  BW_SOCK_UNKNOWN,
-  decodeEvent,
-  drainRing,
-  type RawBindEvent,
-} from "./bind_watch_layout.ts";
-import { type CommandOutput, runCommand } from "../core/command.ts";
+  cString,
+  errnoText,
+  findProgram,
+  lastError,
+  type Libraries,
+  mapFd,
+  openLibraries,
+} from "./libbpf.ts";
+import { BW_EVENT, BW_HEAD, decodeEvent, drainRing } from "./bind_watch_layout.ts";
 import { EnvironmentError } from "../core/errors.ts";
+import { type BindEvent, toBindEvent } from "./bind_event.ts";
+import {
+  attachTracepoint,
+  BIND_WATCH_HINT,
+  clockOffsetMs,
+  SYS_PERF_EVENT_OPEN,
+  tracepointIds,
+} from "./_bind_attach.ts";
+
+export type { BindEvent } from "./bind_event.ts";
 
 /** Path of the committed bind watch object. */
 export const BIND_WATCH_OBJECT = new URL("../../bpf/bind_watch.o", import.meta.url).pathname;
-
-/** One failed bind(), or the first successful one on the same port after failures. */
-export interface BindEvent {
-  /** A failed bind(), or the first bind() that succeeded on its (netns, port, socket type) after a failure. */
-  kind: "failure" | "success";
-  /** When bind() was called: wall clock, ms since the epoch (sub-ms precision). */
-  atMs: number;
-  /** Process id (in the initial pid namespace). */
-  pid: number;
-  /** Thread id. */
-  tid: number;
-  /** Name of the calling thread (`/proc/<pid>/task/<tid>/comm`, at most 15 characters). */
-  comm: string;
-  /** Network namespace inode of the caller, as {@linkcode namespaceInode} gives it. */
-  netns: number;
-  /** Address family of the sockaddr passed. */
-  family: "ipv4" | "ipv6";
-  /** Address asked for: `"0.0.0.0"`, `"198.18.0.2"`, `"::"`. */
-  address: string;
-  /** Port asked for (0: any). */
-  port: number;
-  /** errno of the failure; 0 for a success. */
-  errno: number;
-  /** Name of the errno (`"EADDRINUSE"`), `"errno <n>"` for a rare one; `""` for a success. */
-  error: string;
-  /** Kind of socket: stream (`"tcp"`), datagram (`"udp"`), another type, or null when unknown. */
-  socketType: "tcp" | "udp" | "other" | null;
-  /**
-   * Cgroup v2 id of the caller, read in the kernel during the call (the inode number of
-   * its cgroup's directory, as `Deno.statSync(dir).ino` gives it).
-   */
-  cgroupId: number;
-  /**
-   * Ids of the caller's cgroup's ancestors at levels 1, 2, ... 8 (level 0 is the root),
-   * 0 past its own level: a process in a cgroup its program made under the program's own
-   * still shows the program's cgroup here.
-   */
-  cgroupAncestors: number[];
-}
 
 /** What {@linkcode BindWatch.read} found since the previous read. */
 export interface BindWatchRead {
@@ -101,62 +65,16 @@ export interface BindWatchOptions {
   objectPath?: string;
 }
 
-/** Names of the errno values bind() returns, and a few more (Linux, x86_64 and arm64). */
-const ERRNO_NAMES: Readonly<Record<number, string>> = {
-  1: "EPERM",
-  9: "EBADF",
-  12: "ENOMEM",
-  13: "EACCES",
-  14: "EFAULT",
-  19: "ENODEV",
-  22: "EINVAL",
-  88: "ENOTSOCK",
-  95: "EOPNOTSUPP",
-  97: "EAFNOSUPPORT",
-  98: "EADDRINUSE",
-  99: "EADDRNOTAVAIL",
-  105: "ENOBUFS",
-};
-
-/**
- * The name of an errno value: `"EADDRINUSE"` for 98, `"errno 200"` for one not in the table.
- *
- * @example
- * ```ts
- * import { errnoName } from "./bind_watch.ts";
- * console.assert(errnoName(98) === "EADDRINUSE");
- * ```
- */
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
-}
-
-// perf_event_open(2): a tracepoint event on CPU 0 for every process; a BPF program
-// attached to it runs on every CPU (the tracepoint calls it, not the perf event).
-const PERF_TYPE_TRACEPOINT = 2;
-const PERF_ATTR_SIZE = 128; // PERF_ATTR_SIZE_VER7; the kernel takes any known size
-const PERF_FLAG_FD_CLOEXEC = 8n; // the fd must not outlive us in a child we spawn
-const SYS_PERF_EVENT_OPEN: Partial<Record<typeof Deno.build.arch, bigint>> = {
-  x86_64: 298n,
-  aarch64: 241n,
-};
-const CLOCK_MONOTONIC = 1;
-
 /** libbpf's ring_buffer_sample_fn: (ctx, data, size) -> int. */
 const DOORBELL_CALLBACK = {
   parameters: ["pointer", "pointer", "usize"],
   result: "i32",
 } as const;
 
-const TRACEFS_ROOTS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
-const TRACEPOINTS = ["sys_enter_bind", "sys_exit_bind"] as const;
-
 /** An event still being written after this long is given up on (counted as lost). */
 const STUCK_MS = 1000;
 
 const PROGRAMS = { enter: "bind_enter", exit: "bind_exit" } as const;
-const HINT = "squall's bind watch needs root, a kernel with BTF (/sys/kernel/btf/vmlinux) " +
-  "and syscall tracepoints (CONFIG_FTRACE_SYSCALLS), and libbpf1";
 
 /**
  * The bind watch, attached. Add the namespaces to watch, then read what happened in
@@ -223,7 +141,10 @@ export class BindWatch implements Disposable {
       const { text } = lastError(this.#libs);
       this.#doorbellCallback.close();
       this.#doorbellCallback = undefined;
-      throw new EnvironmentError(`${what}: cannot read the doorbell ring buffer: ${text}`, HINT);
+      throw new EnvironmentError(
+        `${what}: cannot read the doorbell ring buffer: ${text}`,
+        BIND_WATCH_HINT,
+      );
     }
     this.#epollFd = this.#libs.bpf.ring_buffer__epoll_fd(this.#doorbell);
   }
@@ -255,7 +176,10 @@ export class BindWatch implements Disposable {
     }
     const syscallNumber = SYS_PERF_EVENT_OPEN[Deno.build.arch];
     if (syscallNumber === undefined) {
-      throw new EnvironmentError(`${what}: unsupported architecture "${Deno.build.arch}"`, HINT);
+      throw new EnvironmentError(
+        `${what}: unsupported architecture "${Deno.build.arch}"`,
+        BIND_WATCH_HINT,
+      );
     }
     const ids = await tracepointIds();
     const libs = openLibraries(options.libbpfPath, options.libcPath);
@@ -269,14 +193,10 @@ export class BindWatch implements Disposable {
       if (loaded < 0) {
         throw new EnvironmentError(
           `${what}: the kernel refused "${path}": ${errnoText(libs, loaded)}`,
-          HINT,
+          BIND_WATCH_HINT,
         );
       }
-      const fd = (name: string) => {
-        const map = libs.bpf.bpf_object__find_map_by_name(object, cString(name));
-        if (map === null) throw new Error(`${what}: no map "${name}" in "${path}"`);
-        return libs.bpf.bpf_map__fd(map);
-      };
+      const fd = (name: string) => mapFd(libs, object, name, what, path);
       const fds = {
         netns: fd("netns"),
         head: fd("head"),
@@ -286,8 +206,7 @@ export class BindWatch implements Disposable {
       // Exit first: an exit without its enter is ignored, an enter without its exit
       // would leave a stale call behind.
       for (const [name, id] of [[PROGRAMS.exit, ids[1]], [PROGRAMS.enter, ids[0]]] as const) {
-        const program = libs.bpf.bpf_object__find_program_by_name(object, cString(name));
-        if (program === null) throw new Error(`${what}: no program "${name}" in "${path}"`);
+        const program = findProgram(libs, object, name, what, path);
         links.push(attachTracepoint(libs, syscallNumber, program, id, `${what}: ${name}`));
       }
       watch = new BindWatch(libs, object, links, fds);
@@ -372,7 +291,7 @@ export class BindWatch implements Disposable {
     const newlyUntracked = untracked - this.#untracked;
     this.#untracked = untracked;
     return {
-      events: drain.events.map((bytes) => this.#toEvent(decodeEvent(bytes))),
+      events: drain.events.map((bytes) => toBindEvent(decodeEvent(bytes), this.#clockOffsetMs)),
       lost: drain.lost,
       untracked: newlyUntracked,
     };
@@ -441,25 +360,6 @@ export class BindWatch implements Disposable {
     }
   }
 
-  #toEvent(raw: RawBindEvent): BindEvent {
-    return {
-      kind: raw.kind === BW_KIND_SUCCESS ? "success" : "failure",
-      atMs: Number(raw.ktimeNs / 1000n) / 1000 + this.#clockOffsetMs,
-      pid: raw.pid,
-      tid: raw.tid,
-      comm: raw.comm,
-      netns: raw.netns,
-      family: raw.family === BW_AF_INET ? "ipv4" : "ipv6", // the program records no other
-      address: raw.family === BW_AF_INET6 ? formatIpv6(raw.address) : raw.address.join("."),
-      port: raw.port,
-      errno: raw.kind === BW_KIND_FAILURE ? raw.errno : 0,
-      error: raw.kind === BW_KIND_FAILURE ? errnoName(raw.errno) : "",
-      socketType: socketTypeName(raw.sockType),
-      cgroupId: Number(raw.cgroupId),
-      cgroupAncestors: raw.cgroupAncestors.map(Number),
-    };
-  }
-
   #checkOpen(): void {
     if (this.#disposed) throw new Error("Cannot use bind watch: it was disposed of");
   }
@@ -513,121 +413,6 @@ export function namespaceInode(pid: number): number {
   return Number(match[1]);
 }
 
-/** The ids of syscalls:sys_enter_bind and syscalls:sys_exit_bind, from tracefs. */
-async function tracepointIds(): Promise<[number, number]> {
-  const what = "Cannot find the bind tracepoints";
-  for (const root of TRACEFS_ROOTS) {
-    try {
-      Deno.statSync(`${root}/events`);
-    } catch {
-      continue; // Not mounted here.
-    }
-    try {
-      const ids = TRACEPOINTS.map((name) =>
-        parseId(Deno.readTextFileSync(`${root}/events/syscalls/${name}/id`))
-      );
-      return [ids[0]!, ids[1]!];
-    } catch (error) {
-      throw new EnvironmentError(`${what} in "${root}": ${error}`, HINT, { cause: error });
-    }
-  }
-  // Not mounted: a child in a mount namespace of its own (private propagation, so the
-  // mount goes when the child does) mounts tracefs and reads them.
-  const script = "mount -t tracefs tracefs /sys/kernel/tracing && for name; do " +
-    'cat "/sys/kernel/tracing/events/syscalls/$name/id" || exit 1; done';
-  const args = ["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh"];
-  let output: CommandOutput;
-  try {
-    output = await runCommand("unshare", [...args, ...TRACEPOINTS], {
-      timeoutMs: 10_000,
-      noThrow: true,
-    });
-  } catch (error) {
-    throw new EnvironmentError(`${what}: cannot run "unshare": ${error}`, HINT, { cause: error });
-  }
-  const stderr = output.stderr.trim();
-  const lines = output.stdout.trim().split("\n");
-  if (output.code !== 0 || lines.length !== TRACEPOINTS.length) {
-    throw new EnvironmentError(
-      `${what}: tracefs is not mounted, and mounting it privately failed (exit ${
-        output.code ?? output.signal
-      }): ${stderr}`,
-      HINT,
-    );
-  }
-  return [parseId(lines[0]!), parseId(lines[1]!)];
-}
-
-function parseId(text: string): number {
-  const id = Number(text.trim());
-  if (!Number.isInteger(id) || id <= 0) throw new Error(`not a tracepoint id: "${text.trim()}"`);
-  return id;
-}
-
-/** Opens a perf event on the tracepoint and attaches the program to it: the bpf_link. */
-function attachTracepoint(
-  libs: Libraries,
-  syscallNumber: bigint,
-  program: Deno.PointerValue,
-  id: number,
-  what: string,
-): Deno.PointerValue {
-  const attr = new Uint8Array(PERF_ATTR_SIZE);
-  const view = new DataView(attr.buffer);
-  view.setUint32(0, PERF_TYPE_TRACEPOINT, true); // type
-  view.setUint32(4, PERF_ATTR_SIZE, true); // size
-  view.setBigUint64(8, BigInt(id), true); // config
-  // pid -1, cpu 0: every process; group_fd -1.
-  const fd = Number(
-    libs.libc.perf_event_open(syscallNumber, attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC),
-  );
-  if (fd < 0) {
-    const errno = readErrno(libs.libc);
-    throw new EnvironmentError(
-      `${what}: cannot open a perf event on tracepoint ${id}: ${errnoText(libs, errno)}`,
-      HINT,
-    );
-  }
-  const link = libs.bpf.bpf_program__attach_perf_event(program, fd);
-  if (link === null) {
-    const { text } = lastError(libs);
-    libs.libc.close(fd);
-    throw new EnvironmentError(`${what}: cannot attach to tracepoint ${id}: ${text}`, HINT);
-  }
-  return link; // It owns the perf event: bpf_link__destroy closes both.
-}
-
-/** Wall clock (Date.now()) minus CLOCK_MONOTONIC (bpf_ktime_get_ns), in ms. */
-function clockOffsetMs(libs: Libraries): number {
-  // Date.now() has whole milliseconds: catch it as it ticks, between two readings of the
-  // monotonic clock, so the offset is good to microseconds instead of a millisecond. A
-  // few tries, keeping the tightest, in case the thread is descheduled during one.
-  const timespec = new BigInt64Array(2);
-  const bytes = new Uint8Array(timespec.buffer);
-  const monotonicMs = () => {
-    if (libs.libc.clock_gettime(CLOCK_MONOTONIC, bytes) !== 0) {
-      throw new Error("Cannot read CLOCK_MONOTONIC");
-    }
-    return Number(timespec[0]!) * 1000 + Number(timespec[1]!) / 1e6;
-  };
-  let best = { widthMs: Infinity, offsetMs: 0 };
-  for (let attempt = 0; attempt < 5 && best.widthMs > 0.05; attempt++) {
-    const start = Date.now();
-    let before = monotonicMs();
-    let wall = Date.now();
-    let after = monotonicMs();
-    while (wall === start) { // Date.now() moves on within a millisecond
-      before = after;
-      wall = Date.now();
-      after = monotonicMs();
-    }
-    if (after - before < best.widthMs) {
-      best = { widthMs: after - before, offsetMs: wall - (before + after) / 2 };
-    }
-  }
-  return best.offsetMs;
-}
-
 function u32Key(value: number, verb?: string): Uint8Array<ArrayBuffer> {
   if (verb !== undefined && (!Number.isInteger(value) || value <= 0 || value > 0xffffffff)) {
     throw new RangeError(
@@ -637,57 +422,4 @@ function u32Key(value: number, verb?: string): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(4);
   new DataView(bytes.buffer).setUint32(0, value, true);
   return bytes;
-}
-
-function socketTypeName(type: number): BindEvent["socketType"] {
-  switch (type) {
-    case BW_SOCK_UNKNOWN:
-      return null;
-    case BW_SOCK_STREAM:
-      return "tcp";
-    case BW_SOCK_DGRAM:
-      return "udp";
-    default:
-      return "other";
-  }
-}
-
-/**
- * An IPv6 address in its canonical text form (RFC 5952): lowercase, no leading zeros,
- * the longest run of two or more zero groups as `::`, IPv4-mapped as `::ffff:a.b.c.d`.
- *
- * @example
- * ```ts
- * import { formatIpv6 } from "./bind_watch.ts";
- * console.assert(formatIpv6(new Uint8Array(16)) === "::");
- * ```
- */
-export function formatIpv6(bytes: Uint8Array): string {
-  if (bytes.byteLength !== 16) {
-    throw new RangeError(`Cannot format IPv6 address: expected 16 bytes, got ${bytes.byteLength}`);
-  }
-  const groups = Array.from({ length: 8 }, (_, i) => (bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    return `::ffff:${[...bytes.subarray(12)].join(".")}`;
-  }
-  let bestStart = -1;
-  let bestLength = 1; // a single zero group stays "0"
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  const head = hex.slice(0, bestStart).join(":");
-  const tail = hex.slice(bestStart + bestLength).join(":");
-  return `${head}::${tail}`;
 }

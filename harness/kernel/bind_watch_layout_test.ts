@@ -14,16 +14,16 @@ import {
   decodeEvent,
   drainRing,
 } from "./bind_watch_layout.ts";
-import { parseHeader } from "../../tests/_c_header.ts";
+import {
+  assertDefinesMirrored,
+  assertStructsMirrored,
+  parseHeader,
+} from "../../tests/_c_header.ts";
 
 const HEADER = new URL("../../bpf/bind_watch.h", import.meta.url);
 
 const header = parseHeader(await Deno.readTextFile(HEADER));
 const exported = layout as unknown as Record<string, unknown>;
-
-function isLayout(value: unknown): value is { size: number; fields: Record<string, number> } {
-  return typeof value === "object" && value !== null && "size" in value && "fields" in value;
-}
 
 Deno.test("the bind watch header parser reads what the header promises", () => {
   assert.ok(header.defines.size >= 10, `only ${header.defines.size} defines parsed`);
@@ -35,31 +35,14 @@ Deno.test("the bind watch header parser reads what the header promises", () => {
   assert.equal(ring & (ring - 1), 0, "BW_RING_SIZE is a power of two");
 });
 
+const names = { header: "bpf/bind_watch.h", module: "bind_watch_layout.ts" };
+
 Deno.test("every #define of bind_watch.h is exported with the same value, and no other BW_ number", () => {
-  for (const [name, value] of header.defines) {
-    assert.ok(name in exported, `${name} is not exported by _bind_watch_layout.ts`);
-    assert.equal(exported[name], value, `${name}`);
-  }
-  for (const [name, value] of Object.entries(exported)) {
-    if (typeof value !== "number") continue;
-    assert.ok(header.defines.has(name), `${name} is not defined in bpf/bind_watch.h`);
-  }
+  assertDefinesMirrored(header, exported, names);
 });
 
 Deno.test("every struct of bind_watch.h has a layout with the same size and offsets", () => {
-  for (const [name, struct] of header.structs) {
-    const mirror = exported[name.toUpperCase()];
-    assert.ok(isLayout(mirror), `${name.toUpperCase()} is not exported`);
-    assert.deepEqual({ size: mirror.size, fields: { ...mirror.fields } }, {
-      size: struct.size,
-      fields: struct.fields,
-    }, `struct ${name}`);
-    assert.deepEqual(Object.keys(mirror.fields), Object.keys(struct.fields), `${name} order`);
-  }
-  for (const [name, value] of Object.entries(exported)) {
-    if (!isLayout(value)) continue;
-    assert.ok(header.structs.has(name.toLowerCase()), `struct ${name.toLowerCase()} not found`);
-  }
+  assertStructsMirrored(header, exported, names);
 });
 
 /** An encoded event; `seq` is its ring index + 1. */

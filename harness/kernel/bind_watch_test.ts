@@ -2,7 +2,8 @@
 // namespace inodes. tests/bind_watch_test.ts runs the watch itself on the kernel.
 
 import assert from "node:assert/strict";
-import { errnoName, formatIpv6, namespaceInode } from "./bind_watch.ts";
+import { errnoName, formatIpv6 } from "./bind_event.ts";
+import { namespaceInode } from "./bind_watch.ts";
 
 function ipv6(text: string): Uint8Array {
   // Expands a full eight-group form ("2001:db8:0:0:0:0:0:1") into its 16 bytes.

@@ -133,3 +133,50 @@ export function errnoText(libs: Libraries, errno: number): string {
   libs.libc.strncpy(bytes, text, 255n);
   return new TextDecoder().decode(bytes.subarray(0, bytes.indexOf(0)));
 }
+
+/**
+ * Opens a BPF object file and loads its programs and maps into the kernel (the verifier);
+ * closes it again when the kernel refuses it. Errors start with `what`.
+ */
+export async function loadObject(
+  libs: Libraries,
+  path: string,
+  what: string,
+): Promise<NonNullable<Deno.PointerValue>> {
+  const object = await libs.bpf.bpf_object__open_file(cString(path), null);
+  if (object === null) {
+    throw new Error(`${what}: cannot open "${path}": ${lastError(libs).text}`);
+  }
+  const loaded = await libs.bpf.bpf_object__load(object);
+  if (loaded < 0) {
+    libs.bpf.bpf_object__close(object);
+    throw new Error(`${what}: the kernel refused the program: ${errnoText(libs, loaded)}`);
+  }
+  return object;
+}
+
+/** A program of a loaded object, by name; errors start with `what` and name `path`. */
+export function findProgram(
+  libs: Libraries,
+  object: Deno.PointerValue,
+  name: string,
+  what: string,
+  path: string,
+): NonNullable<Deno.PointerValue> {
+  const program = libs.bpf.bpf_object__find_program_by_name(object, cString(name));
+  if (program === null) throw new Error(`${what}: no program "${name}" in "${path}"`);
+  return program;
+}
+
+/** The fd of a map of a loaded object, by name; errors start with `what` and name `path`. */
+export function mapFd(
+  libs: Libraries,
+  object: Deno.PointerValue,
+  name: string,
+  what: string,
+  path: string,
+): number {
+  const map = libs.bpf.bpf_object__find_map_by_name(object, cString(name));
+  if (map === null) throw new Error(`${what}: no map "${name}" in "${path}"`);
+  return libs.bpf.bpf_map__fd(map);
+}

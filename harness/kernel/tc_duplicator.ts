@@ -4,7 +4,16 @@
 // through netlink, it stays until detached or until the interface goes, which is when
 // the host's namespace goes, with its agent.
 
-import { cString, errnoText, lastError, type Libraries, openLibraries } from "./libbpf.ts";
+import {
+  cString,
+  errnoText,
+  findProgram,
+  lastError,
+  type Libraries,
+  loadObject,
+  mapFd,
+  openLibraries,
+} from "./libbpf.ts";
 
 /** The committed object. */
 export const TC_DUP_OBJECT = new URL("../../bpf/tc_dup.o", import.meta.url).pathname;
@@ -124,21 +133,9 @@ export class TcDuplicator implements Disposable {
     try {
       ifindex = libs.libc.if_nametoindex(cString(ifname));
       if (ifindex === 0) throw new Deno.errors.NotFound(`${what}: interface does not exist`);
-      object = await libs.bpf.bpf_object__open_file(cString(path), null);
-      if (object === null) {
-        throw new Error(`${what}: cannot open "${path}": ${lastError(libs).text}`);
-      }
-      const loaded = await libs.bpf.bpf_object__load(object);
-      if (loaded < 0) {
-        throw new Error(`${what}: the kernel refused the program: ${errnoText(libs, loaded)}`);
-      }
-      const program = libs.bpf.bpf_object__find_program_by_name(object, cString("tc_dup"));
-      if (program === null) throw new Error(`${what}: no program "tc_dup" in "${path}"`);
-      const fd = (name: string) => {
-        const map = libs.bpf.bpf_object__find_map_by_name(object, cString(name));
-        if (map === null) throw new Error(`${what}: no map "${name}" in "${path}"`);
-        return libs.bpf.bpf_map__fd(map);
-      };
+      object = await loadObject(libs, path, what);
+      const program = findProgram(libs, object, "tc_dup", what, path);
+      const fd = (name: string) => mapFd(libs, object, name, what, path);
       const configFd = fd("dup_config");
       const countersFd = fd("dup_counters");
       const egress = hook(ifindex, BPF_TC_EGRESS);

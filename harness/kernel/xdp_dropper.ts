@@ -7,7 +7,16 @@
  * @module
  */
 
-import { cString, errnoText, lastError, type Libraries, openLibraries } from "./libbpf.ts";
+import {
+  cString,
+  errnoText,
+  findProgram,
+  lastError,
+  type Libraries,
+  loadObject,
+  mapFd,
+  openLibraries,
+} from "./libbpf.ts";
 import {
   type Counter,
   decodeCounters,
@@ -109,14 +118,7 @@ export class LoadedXdpDropper implements Disposable {
     const what = "Cannot load dropper";
     let object: Deno.PointerValue = null;
     try {
-      object = await libs.bpf.bpf_object__open_file(cString(path), null);
-      if (object === null) {
-        throw new Error(`${what}: cannot open "${path}": ${lastError(libs).text}`);
-      }
-      const loaded = await libs.bpf.bpf_object__load(object);
-      if (loaded < 0) {
-        throw new Error(`${what}: the kernel refused the program: ${errnoText(libs, loaded)}`);
-      }
+      object = await loadObject(libs, path, what);
       return new LoadedXdpDropper(libs, object, path);
     } catch (error) {
       if (object !== null) libs.bpf.bpf_object__close(object);
@@ -139,13 +141,8 @@ export class LoadedXdpDropper implements Disposable {
     const ifindex = libs.libc.if_nametoindex(cString(ifname));
     if (ifindex === 0) throw new Deno.errors.NotFound(`${what}: interface does not exist`);
     const object = this.#object;
-    const program = libs.bpf.bpf_object__find_program_by_name(object, cString("xdp_drop"));
-    if (program === null) throw new Error(`${what}: no program "xdp_drop" in "${this.#path}"`);
-    const fd = (name: string) => {
-      const map = libs.bpf.bpf_object__find_map_by_name(object, cString(name));
-      if (map === null) throw new Error(`${what}: no map "${name}" in "${this.#path}"`);
-      return libs.bpf.bpf_map__fd(map);
-    };
+    const program = findProgram(libs, object, "xdp_drop", what, this.#path);
+    const fd = (name: string) => mapFd(libs, object, name, what, this.#path);
     const fds = {
       rules: fd("rules"),
       chain: fd("chain"),

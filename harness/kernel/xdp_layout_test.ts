@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import * as layout from "./xdp_layout.ts";
+import { BLACKHOLE_EVERYTHING } from "../../tests/fixtures/rules.ts";
 import {
   chance,
   decodeCounter,
@@ -18,16 +19,16 @@ import {
   SQ_MODE_GILBERT,
   SQ_PROTO_UDP,
 } from "./xdp_layout.ts";
-import { parseHeader } from "../../tests/_c_header.ts";
+import {
+  assertDefinesMirrored,
+  assertStructsMirrored,
+  parseHeader,
+} from "../../tests/_c_header.ts";
 
 const HEADER = new URL("../../bpf/xdp_drop.h", import.meta.url);
 
 const header = parseHeader(await Deno.readTextFile(HEADER));
 const exported = layout as unknown as Record<string, unknown>;
-
-function isLayout(value: unknown): value is layout.StructLayout<string> {
-  return typeof value === "object" && value !== null && "size" in value && "fields" in value;
-}
 
 Deno.test("the header parser reads what the header promises", () => {
   assert.ok(header.defines.size >= 15, `only ${header.defines.size} defines parsed`);
@@ -46,34 +47,14 @@ Deno.test("the header parser reads what the header promises", () => {
   }
 });
 
-Deno.test("every #define of the header is exported with the same value", () => {
-  for (const [name, value] of header.defines) {
-    assert.ok(name in exported, `${name} is not exported by _xdp_layout.ts`);
-    assert.equal(exported[name], value, `${name}`);
-  }
-});
+const names = { header: "bpf/xdp_drop.h", module: "xdp_layout.ts" };
 
-Deno.test("every SQ_ constant exported is a #define of the header", () => {
-  for (const [name, value] of Object.entries(exported)) {
-    if (typeof value !== "number") continue;
-    assert.ok(header.defines.has(name), `${name} is not defined in bpf/xdp_drop.h`);
-  }
+Deno.test("every #define of the header is exported with the same value, and no other SQ_ number", () => {
+  assertDefinesMirrored(header, exported, names);
 });
 
 Deno.test("every struct of the header has a layout with the same size and offsets", () => {
-  for (const [name, struct] of header.structs) {
-    const mirror = exported[name.toUpperCase()];
-    assert.ok(isLayout(mirror), `${name.toUpperCase()} is not exported by _xdp_layout.ts`);
-    assert.deepEqual({ size: mirror.size, fields: { ...mirror.fields } }, {
-      size: struct.size,
-      fields: struct.fields,
-    }, `struct ${name}`);
-    assert.deepEqual(Object.keys(mirror.fields), Object.keys(struct.fields), `${name} order`);
-  }
-  for (const [name, value] of Object.entries(exported)) {
-    if (!isLayout(value)) continue;
-    assert.ok(header.structs.has(name.toLowerCase()), `struct ${name.toLowerCase()} not found`);
-  }
+  assertStructsMirrored(header, exported, names);
 });
 
 Deno.test("encodeRule() writes host-order fields little-endian and addresses in network order", () => {
@@ -108,16 +89,9 @@ Deno.test("encodeRule() writes host-order fields little-endian and addresses in 
 
 Deno.test("encodeRule() writes a time window as two little-endian u64s", () => {
   const bytes = encodeRule({
+    ...BLACKHOLE_EVERYTHING,
     mode: SQ_MODE_GILBERT,
     protocol: SQ_PROTO_UDP,
-    srcAddr: "0.0.0.0",
-    srcMask: "0.0.0.0",
-    dportMin: 0,
-    dportMax: 65535,
-    lossGood: 0,
-    lossBad: 0,
-    pEnterBad: 0,
-    pLeaveBad: 0,
     activeFromNs: 0x0102030405060708n,
     activeUntilNs: 0x1112131415161718n,
   });
@@ -128,18 +102,7 @@ Deno.test("encodeRule() writes a time window as two little-endian u64s", () => {
 });
 
 Deno.test("encodeRule() rejects bad fields before encoding anything", () => {
-  const rule = {
-    mode: 1,
-    protocol: 0,
-    srcAddr: "0.0.0.0",
-    srcMask: "0.0.0.0",
-    dportMin: 0,
-    dportMax: 65535,
-    lossGood: 0,
-    lossBad: 0,
-    pEnterBad: 0,
-    pLeaveBad: 0,
-  };
+  const rule = { ...BLACKHOLE_EVERYTHING, mode: 1 };
   assert.equal(encodeRule(rule).length, 56);
   assert.throws(() => encodeRule({ ...rule, activeFromNs: -1n }), RangeError);
   assert.throws(() => encodeRule({ ...rule, activeUntilNs: 2n ** 64n }), RangeError);

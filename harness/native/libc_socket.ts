@@ -150,6 +150,37 @@ export function writeSockaddrIn(view: DataView, offset: number, ip: string, port
   view.setUint32(offset + 12, 0);
 }
 
+/** Binds `fd` to `ip:port` (0: any port); false, with errno set, when it cannot. */
+export function bindTo(c: SocketSymbols, fd: number, ip: string, port: number): boolean {
+  const address = new Uint8Array(new ArrayBuffer(SOCKADDR_IN_BYTES));
+  writeSockaddrIn(new DataView(address.buffer), 0, ip, port);
+  return c.bind(fd, address, SOCKADDR_IN_BYTES) === 0;
+}
+
+/**
+ * A socket a worker could not set up: closes it (when it was opened) and libc, and says
+ * why, as the worker reports it to its agent: `Cannot bind UDP socket to "ip:port": name`.
+ */
+export function bindFailure(
+  libc: SocketLibrary,
+  fd: number,
+  where: string,
+): { type: "failed"; name: string; message: string } {
+  const c = libc.symbols;
+  const name = errnoName(errnoOf(c));
+  if (fd >= 0) c.close(fd);
+  libc.close();
+  return { type: "failed", name, message: `Cannot bind UDP socket to "${where}": ${name}` };
+}
+
+/** The local port a bound socket got (the one asked for, or the kernel's pick for 0). */
+export function localPort(c: SocketSymbols, fd: number): number {
+  const address = new Uint8Array(new ArrayBuffer(SOCKADDR_IN_BYTES));
+  const length = new Uint32Array([SOCKADDR_IN_BYTES]);
+  c.getsockname(fd, address, new Uint8Array(length.buffer));
+  return new DataView(address.buffer).getUint16(2, false);
+}
+
 /** Reads an IPv4 sockaddr_in at `offset` as `ip:port`. */
 export function readSockaddrIn(view: DataView, offset: number): string {
   const port = view.getUint16(offset + 2, false);

@@ -9,10 +9,13 @@ import { EchoCounter } from "./echo_counter.ts";
 import { countName } from "./counts.ts";
 import {
   AF_INET,
+  bindFailure,
+  bindTo,
   Clock,
   DatagramSlots,
   errnoName,
   errnoOf,
+  localPort,
   MMSGHDR_BYTES,
   MSG_DONTWAIT,
   openSocketLibrary,
@@ -28,6 +31,7 @@ import {
   SOL_SOCKET,
   writeSockaddrIn,
 } from "./libc_socket.ts";
+import { postToAgent, runOnStart } from "./worker_thread.ts";
 import { isProbe, STAMP_OFFSET, wantsStamps, writeStamps } from "./probe_packet.ts";
 
 /** Slots of the shared control array (Int32): 1 stops; {@linkcode STOP_DISCARD} stops as a dying worker. */
@@ -81,7 +85,7 @@ const MAX_DATAGRAM = 65_536;
 const MSG_WAITFORONE = 0x10000;
 
 function post(message: NativeEchoMessage): void {
-  (self as unknown as Worker).postMessage(message);
+  postToAgent(message);
 }
 
 function run(start: NativeEchoStart): void {
@@ -93,30 +97,18 @@ function run(start: NativeEchoStart): void {
   // CLOEXEC: a child the agent spawns (ss) must not hold the socket, nor keep it in its
   // SO_REUSEPORT group after the echo closed it.
   const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  const address = new Uint8Array(new ArrayBuffer(SOCKADDR_IN_BYTES));
-  const view = new DataView(address.buffer);
-  writeSockaddrIn(view, 0, start.hostname, start.port);
   if (
     fd < 0 || (start.reusePort && !setIntOption(c, fd, SOL_SOCKET, SO_REUSEPORT, 1)) ||
-    c.bind(fd, address, SOCKADDR_IN_BYTES) !== 0 ||
+    !bindTo(c, fd, start.hostname, start.port) ||
     !setReceiveTimeout(c, fd, 50_000)
   ) {
-    const name = errnoName(errnoOf(c));
-    if (fd >= 0) c.close(fd);
-    libc.close();
-    post({
-      type: "failed",
-      name,
-      message: `Cannot bind UDP socket to "${start.hostname}:${start.port}": ${name}`,
-    });
+    post(bindFailure(libc, fd, `${start.hostname}:${start.port}`));
     return;
   }
   setReceiveBuffer(c, fd, RECEIVE_BUFFER_BYTES);
   // Kernel receive times, for the stamps a probe asks for (probe_packet.ts).
   const timestamps = setIntOption(c, fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
-  const length = new Uint32Array([SOCKADDR_IN_BYTES]);
-  c.getsockname(fd, address, new Uint8Array(length.buffer));
-  const counter = new EchoCounter(`${start.hostname}:${view.getUint16(2, false)}`);
+  const counter = new EchoCounter(`${start.hostname}:${localPort(c, fd)}`);
   post({ type: "started", address: counter.address });
 
   const slots = new DatagramSlots(c, BATCH, MAX_DATAGRAM);
@@ -229,12 +221,4 @@ function run(start: NativeEchoStart): void {
   post({ type: "done", result: counter.result() });
 }
 
-(self as unknown as Worker).onmessage = (event: MessageEvent<NativeEchoStart>) => {
-  try {
-    run(event.data);
-  } catch (error) {
-    const e = error instanceof Error ? error : new Error(String(error));
-    post({ type: "failed", name: e.name, message: e.message });
-  }
-  self.close();
-};
+runOnStart(run);

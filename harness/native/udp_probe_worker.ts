@@ -22,11 +22,14 @@
 
 import {
   AF_INET,
+  bindFailure,
+  bindTo,
   Clock,
   DatagramSlots,
   errnoName,
   errnoOf,
   type KernelTime,
+  localPort,
   MMSGHDR_BYTES,
   MSG_DONTWAIT,
   MSG_ERRQUEUE,
@@ -39,7 +42,6 @@ import {
   SO_TIMESTAMPING,
   SO_TIMESTAMPNS,
   SOCK_DGRAM,
-  SOCKADDR_IN_BYTES,
   SOF_TIMESTAMPING_OPT_ID,
   SOF_TIMESTAMPING_OPT_TSONLY,
   SOF_TIMESTAMPING_RX_SOFTWARE,
@@ -49,6 +51,7 @@ import {
   threadCpuNs,
   writeSockaddrIn,
 } from "./libc_socket.ts";
+import { postToAgent, runOnStart } from "./worker_thread.ts";
 import { isProbe, readStamps, requestStamps, STAMPED_BYTES, writeHeader } from "./probe_packet.ts";
 import { countName } from "./counts.ts";
 
@@ -161,7 +164,7 @@ const RECEIVE_BUFFER_BYTES = 4 << 20;
 const MAX_DATAGRAM = 65_536;
 
 function post(message: NativeProbeMessage, transfer: Transferable[] = []): void {
-  (self as unknown as Worker).postMessage(message, transfer);
+  postToAgent(message, transfer);
 }
 
 /** Sends-per-second after which in-flight datagrams need a bigger ring. */
@@ -182,18 +185,8 @@ function run(start: NativeProbeStart): void {
   const rusage = new Uint8Array(new ArrayBuffer(RUSAGE_BYTES));
 
   const fd = c.socket(AF_INET, SOCK_DGRAM, 0);
-  const local = new Uint8Array(new ArrayBuffer(SOCKADDR_IN_BYTES));
-  const localView = new DataView(local.buffer);
-  writeSockaddrIn(localView, 0, start.hostname, 0);
-  if (fd < 0 || c.bind(fd, local, SOCKADDR_IN_BYTES) !== 0) {
-    const name = errnoName(errnoOf(c));
-    if (fd >= 0) c.close(fd);
-    libc.close();
-    post({
-      type: "failed",
-      name,
-      message: `Cannot bind UDP socket to "${start.hostname}:0": ${name}`,
-    });
+  if (fd < 0 || !bindTo(c, fd, start.hostname, 0)) {
+    post(bindFailure(libc, fd, `${start.hostname}:0`));
     return;
   }
   setReceiveBuffer(c, fd, RECEIVE_BUFFER_BYTES);
@@ -204,9 +197,7 @@ function run(start: NativeProbeStart): void {
     SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
   let kernelTx = setIntOption(c, fd, SOL_SOCKET, SO_TIMESTAMPING, tsFlags);
   const kernelRx = kernelTx || setIntOption(c, fd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
-  const length = new Uint32Array([SOCKADDR_IN_BYTES]);
-  c.getsockname(fd, local, new Uint8Array(length.buffer));
-  const address = `${start.hostname}:${localView.getUint16(2, false)}`;
+  const address = `${start.hostname}:${localPort(c, fd)}`;
 
   const stampable = start.size >= STAMPED_BYTES;
   const intervalNs = 1e9 / start.rate;
@@ -502,12 +493,4 @@ function run(start: NativeProbeStart): void {
   });
 }
 
-(self as unknown as Worker).onmessage = (event: MessageEvent<NativeProbeStart>) => {
-  try {
-    run(event.data);
-  } catch (error) {
-    const e = error instanceof Error ? error : new Error(String(error));
-    post({ type: "failed", name: e.name, message: e.message });
-  }
-  self.close();
-};
+runOnStart(run);

@@ -2,21 +2,10 @@ import assert from "node:assert/strict";
 import { type RuleEnd, SETTLE_NS, WindowedFault } from "./_fault_edges.ts";
 import { FaultClock } from "./_fault_clock.ts";
 import { closeClock, monotonicNs } from "../native/clock.ts";
-import { SQ_MODE_BLACKHOLE } from "../kernel/xdp_layout.ts";
+import { BLACKHOLE_EVERYTHING } from "../../tests/fixtures/rules.ts";
 import type { RuleTally } from "../kernel/xdp_dropper.ts";
 
-const RULE = {
-  mode: SQ_MODE_BLACKHOLE,
-  protocol: 0,
-  srcAddr: "0.0.0.0",
-  srcMask: "0.0.0.0",
-  dportMin: 0,
-  dportMax: 65535,
-  lossGood: 0,
-  lossBad: 0,
-  pEnterBad: 0,
-  pLeaveBad: 0,
-};
+const RULE = BLACKHOLE_EVERYTHING;
 
 /** A fake end: records every call, answers at once (or `delayMs` later). */
 function fakeEnd(

@@ -20,7 +20,7 @@ import type {
 import { describeWorkload } from "../workloads/kinds.ts";
 import type { WorkloadHost } from "./_local_programs.ts";
 import { type FlowProgress, PROGRESS_KINDS, progressOf, type RunEvent } from "./events.ts";
-import { exitFailure, unexpectedExit } from "./finish.ts";
+import { exitFailure, unexpectedExit } from "./outcome.ts";
 import { failedStartResult } from "./program.ts";
 import type { WorkloadReport } from "./report.ts";
 

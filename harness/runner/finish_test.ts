@@ -6,17 +6,9 @@ import assert from "node:assert/strict";
 import type { BindWatchMonitor } from "./_bind_monitor.ts";
 import type { WorkloadRecord } from "./_workload_record.ts";
 import type { ObservedBindFailure } from "../measure/bind_results.ts";
-import {
-  attributeBindFailures,
-  difference,
-  exitFailure,
-  lastFaultEnd,
-  recoveryAfter,
-  type RunOutcome,
-  runStatus,
-  udpDrops,
-  withEchoCounts,
-} from "./finish.ts";
+import { difference, udpDrops, withEchoCounts } from "./finish.ts";
+import { lastFaultEnd, recoveryAfter } from "./finish_storm.ts";
+import { attributeBindFailures, exitFailure, type RunOutcome, runStatus } from "./outcome.ts";
 import type { UdpEchoResult, UdpProbeResult } from "../measure/results.ts";
 import type { ExecResult } from "../measure/bind_results.ts";
 import type { ReconnectStormResult } from "../measure/tcp_results.ts";

@@ -7,52 +7,29 @@
  * @module
  */
 
-import type { Target } from "../core/addresses.ts";
-import { formatDuration, parseDuration } from "../core/duration.ts";
-import {
-  AgentError,
-  CommandError,
-  EnvironmentError,
-  ScenarioError,
-  SquallError,
-} from "../core/errors.ts";
+import { formatDuration } from "../core/duration.ts";
+import { AgentError, CommandError, EnvironmentError, ScenarioError } from "../core/errors.ts";
 import { isLineFault } from "../scenario/faults.ts";
-import type { KernelDrops } from "../measure/loss_ledger.ts";
-import type { UdpProbeResult, WorkloadResult } from "../measure/results.ts";
-import type { ReconnectStormResult } from "../measure/tcp_results.ts";
+import type { WorkloadResult } from "../measure/results.ts";
 import { findLibrary, LIBC_CANDIDATES } from "../native/libc.ts";
-import type { AgentWorkload } from "../agent/protocol.ts";
 import {
   type Scenario,
   type ScenarioContext,
-  validatePlacement,
   validateScenario,
   type ValidScenario,
-  type WorkloadHandle,
-  type WorkloadPlacement,
 } from "../scenario/scenario.ts";
 import { evaluateThreshold } from "../scenario/threshold.ts";
-import {
-  linkFaults,
-  newRunId,
-  type Plan,
-  planTopology,
-  resolveTarget,
-} from "../scenario/topology.ts";
-import { resolveWorkload, runsUntilStopped } from "../workloads/kinds.ts";
+import { linkFaults, newRunId, type Plan, planTopology } from "../scenario/topology.ts";
+import { runsUntilStopped } from "../workloads/kinds.ts";
 import { BindWatchMonitor } from "./_bind_monitor.ts";
-import { LocalPrograms, type WorkloadHost } from "./_local_programs.ts";
+import { LocalPrograms } from "./_local_programs.ts";
 import { agentLaunch, dropperFiles, openRunRecord, programPath } from "./_machine.ts";
 import { untilAborted, withTimeout } from "./_promises.ts";
-import { guardScenarioCode } from "./scenario_guard.ts";
+import { describeThrown, guardScenarioCode } from "./scenario_guard.ts";
+import { WorkloadStarter } from "./_workload_start.ts";
 import { RunCgroup } from "./_run_cgroup.ts";
 import { describeProcesses, endHostStragglers } from "./_stragglers.ts";
-import {
-  flowProgress,
-  type ProbePath,
-  startRecord,
-  type WorkloadRecord,
-} from "./_workload_record.ts";
+import { flowProgress, type WorkloadRecord } from "./_workload_record.ts";
 import { AgentConnection } from "./agent_connection.ts";
 import {
   type DropperFiles,
@@ -64,16 +41,7 @@ import { scenarioContext } from "./context.ts";
 import { checkEnvironment, needsOf } from "./environment.ts";
 import type { RunEvent } from "./events.ts";
 import { FaultManager } from "./fault_manager.ts";
-import {
-  attributeBindFailures,
-  bindWatchStatus,
-  finishProbe,
-  finishStorm,
-  kernelDrops,
-  probePath,
-  runStatus,
-  sharesHosts,
-} from "./finish.ts";
+import { attributeBindFailures, bindWatchStatus, runStatus } from "./outcome.ts";
 import { wireLinks } from "./netns.ts";
 import {
   type CheckOutcome,
@@ -172,6 +140,7 @@ class Run {
   /** libc.so.6 for native echoes; only in namespaces, never on the host's own loopback. */
   readonly #libc: string | undefined;
   readonly #faults: FaultManager;
+  readonly #starter: WorkloadStarter;
   /** `ss`, for who holds a port and whether a program listens; undefined if missing. */
   readonly #ssPath: string | undefined;
   /** `setpriv`, which makes a program under test die with the runner. */
@@ -230,6 +199,24 @@ class Run {
         agentPid: (host) => this.#agents.get(host)!.pid,
       },
     );
+    this.#starter = new WorkloadStarter({
+      plan: this.#plan,
+      hosts: v.hosts,
+      workloads: this.#workloads,
+      agents: this.#agents,
+      programs: this.#programs,
+      faults: this.#faults,
+      allowRun: this.#allowRun,
+      tools: { setpriv: this.#setprivPath, ss: this.#ssPath, nsenter: this.#nsenterPath },
+      watchBinds: () => this.#watchBinds(),
+      elapsedMs: () => performance.now() - this.#startMs,
+      startEpochMs: () => this.#startEpochMs,
+      emit: (event) => this.#emit(event),
+      note: (message) => this.#note(message),
+      badInput: () => {
+        this.#badInput = true;
+      },
+    });
   }
 
   async execute(): Promise<ScenarioReport> {
@@ -470,156 +457,8 @@ class Run {
 
   async #startDeclared(): Promise<void> {
     for (const { name, placement } of this.#v.workloads) {
-      await this.#untilAborted(this.#start(name, placement));
+      await this.#untilAborted(this.#starter.start(name, placement));
     }
-  }
-
-  #start(name: string, placement: WorkloadPlacement): Promise<WorkloadHandle> {
-    const problems = validatePlacement(name, placement, `workload "${name}"`, this.#v.hosts);
-    if (this.#workloads.has(name)) {
-      problems.push({
-        where: `workload "${name}"`,
-        message: "a workload with this name already ran",
-      });
-    }
-    let agentWorkload: AgentWorkload | undefined;
-    if (problems.length === 0) {
-      let resolved: AgentWorkload | { error: string };
-      try {
-        resolved = this.#resolve(placement);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      if ("error" in resolved) {
-        // A program that is not there is the command's fault; the rest, the target's.
-        const field = placement.run.kind === "exec" ? "command[0]" : "target";
-        problems.push({ where: `workload "${name}".run.${field}`, message: resolved.error });
-      } else agentWorkload = resolved;
-    }
-    if (problems.length > 0 || !agentWorkload) {
-      this.#badInput = true;
-      return Promise.reject(new ScenarioError(problems));
-    }
-    // Programs under test are started by the runner into the host's namespace.
-    const agent: WorkloadHost = placement.run.kind === "exec"
-      ? this.#programs
-      : this.#agents.get(placement.on)!;
-    const watched = placement.run.kind === "exec" || placement.run.kind === "bindChurn"
-      ? this.#watchBinds()
-      : Promise.resolve();
-    this.#warnOfSharedChurn(name, placement);
-    const id = this.#nextId++;
-    const startedAtMs = performance.now() - this.#startMs;
-    const path = probePath(this.#plan, {
-      host: placement.on,
-      workload: agentWorkload,
-      kernelDrops: (host) => this.#kernelDrops(host),
-    });
-    const { record, started } = startRecord({
-      id,
-      name,
-      placement,
-      workload: agentWorkload,
-      agent,
-      path,
-      // A probe starts once the kernel counters it is measured against have been read.
-      ready: Promise.all([path?.before, watched]),
-      startedAtMs,
-      finish: async (result, record) =>
-        result.kind === "udpProbe"
-          ? await this.#finishProbe(result, record.path)
-          : result.kind === "reconnectStorm"
-          ? await this.#finishStorm(result, placement)
-          : result,
-      emit: (event) => this.#emit(event),
-    });
-    this.#workloads.set(name, record);
-    const { description } = record.report;
-    return started.then(() => {
-      this.#emit({ type: "workload-started", name, host: placement.on, description });
-      return record.handle;
-    });
-  }
-
-  /**
-   * A bind churn keeps its agent's event loop busy (it yields every few ms): whatever
-   * else runs in that agent is measured slow. Says so when the two meet on a host.
-   */
-  #warnOfSharedChurn(name: string, placement: WorkloadPlacement): void {
-    const kind = placement.run.kind;
-    if (kind === "exec") return; // Programs run outside the agent.
-    const others = [...this.#workloads.values()].filter((w) =>
-      w.report.host === placement.on && w.report.status === "running" &&
-      w.report.spec.kind !== "exec" &&
-      (kind === "bindChurn") !== (w.report.spec.kind === "bindChurn")
-    ).map((w) => w.report.name);
-    if (others.length === 0) return;
-    const [churn, rest] = kind === "bindChurn" ? [[name], others] : [others, [name]];
-    this.#note(
-      `Bind churn ${churn.join(", ")} shares host "${placement.on}" with ${
-        rest.join(", ")
-      }: a churn keeps its host's agent busy, so their timings come out slow; ` +
-        "give the churn a host of its own",
-    );
-  }
-
-  #resolve(placement: WorkloadPlacement): AgentWorkload | { error: string } {
-    return resolveWorkload(placement.run, {
-      network: this.#plan.network,
-      host: placement.on,
-      hostname: this.#plan.network === "loopback" ? "127.0.0.1" : "0.0.0.0",
-      resolveTarget: (target) => this.#resolveTarget(placement.on, target),
-      tools: { setpriv: this.#setprivPath, ss: this.#ssPath, nsenter: this.#nsenterPath },
-      mayRun: this.#allowRun.get(placement.on) ?? new Set(),
-      agentPid: this.#agents.get(placement.on)?.pid ?? null,
-    });
-  }
-
-  #resolveTarget(
-    host: string,
-    target: Target,
-  ): { address: string; port: number } | { error: string } {
-    return resolveTarget(this.#plan, host, target);
-  }
-
-  /**
-   * Completes a probe's result: what squall's echoes saw of its flow (loss on the way
-   * there and back), and the loss ledger from the droppers and the kernel's counters.
-   */
-  #finishProbe(result: UdpProbeResult, path: ProbePath | undefined): Promise<UdpProbeResult> {
-    const workloads = [...this.#workloads.values()];
-    return finishProbe(result, path, {
-      echoes: workloads.filter((w) => w.report.spec.kind === "udpEcho").map((w) => w.handle),
-      programs: workloads.filter((w) => w.report.spec.kind === "exec").map((w) => w.handle),
-      kernelDrops: (host) => this.#kernelDrops(host),
-      dropsFor: (flowId, ifname) => this.#faults.dropsFor(flowId, ifname),
-      shared: (path) => sharesHosts(this.#workloads.values(), path),
-    });
-  }
-
-  /** Completes a storm's result (see finishStorm): TIME_WAIT sockets and recovery time. */
-  #finishStorm(
-    result: ReconnectStormResult,
-    placement: WorkloadPlacement,
-  ): Promise<ReconnectStormResult> {
-    const spec = placement.run;
-    const counted = this.#plan.network === "namespaces" && this.#ssPath;
-    return finishStorm(result, {
-      host: placement.on,
-      links: this.#plan.links,
-      timeWait: counted
-        ? { agentPid: this.#agents.get(placement.on)!.pid, ssPath: this.#ssPath! }
-        : null,
-      faults: () => this.#faults.reports(),
-      startEpochMs: this.#startEpochMs,
-      // An attempt made just before the fault ended may fail up to a timeout later.
-      slackMs: spec.kind === "reconnectStorm" ? parseDuration(spec.connectTimeout) : 0,
-    });
-  }
-
-  /** UDP drop counters of a host's namespace. */
-  async #kernelDrops(host: string): Promise<KernelDrops> {
-    return await kernelDrops(this.#agents.get(host)!.pid);
   }
 
   /**
@@ -660,7 +499,7 @@ class Run {
       faults: this.#faults,
       canDrop: this.#dropper !== undefined,
       checks: this.#checks,
-      start: (name, placement) => this.#start(name, placement),
+      start: (name, placement) => this.#starter.start(name, placement),
       note: (message) => this.#note(message),
       badInput: () => {
         this.#badInput = true;
@@ -742,28 +581,4 @@ class Run {
       bindWatch: bindWatchStatus(this.#bindWatch),
     };
   }
-}
-
-const HARNESS_DIR = new URL("..", import.meta.url).href;
-
-/**
- * An error as the report shows it: its message and, for an error thrown by scenario
- * code (not by squall), where in that code it was thrown; a thrown non-Error says so.
- */
-function describeThrown(error: unknown): string {
-  if (!(error instanceof Error)) {
-    let shown: string;
-    try {
-      shown = JSON.stringify(error) ?? String(error);
-    } catch {
-      shown = String(error);
-    }
-    return `The scenario threw ${shown}, not an Error (no message, no stack)`;
-  }
-  // A machine that lacks something, found during the run: its hint too, as before one.
-  if (error instanceof EnvironmentError) return `${error.message}\nhint: ${error.hint}`;
-  if (error instanceof SquallError) return error.message;
-  const frame = (error.stack ?? "").split("\n").map((l) => l.trim())
-    .find((l) => l.startsWith("at ") && l.includes("file://") && !l.includes(HARNESS_DIR));
-  return frame ? `${error.message} (${frame})` : error.message;
 }

@@ -5,10 +5,13 @@
  * going on in this process (it cannot be told which started it), which is then torn down
  * and reported as usual, instead of the process dying without its teardown. Scenario
  * code in a worker (the CLI's) is caught there, and its worker tells the runs here
- * through {@linkcode scenarioCodeFailed}, in the same words.
+ * through {@linkcode scenarioCodeFailed}, in the same words. And how an error thrown by
+ * scenario code is shown in the report.
  *
  * @module
  */
+
+import { EnvironmentError, SquallError } from "../core/errors.ts";
 
 type OnError = (message: string) => void;
 
@@ -91,4 +94,28 @@ export function guardScenarioCode(onError: OnError): Disposable {
       if (realExit) (Deno as { exit: typeof Deno.exit }).exit = realExit;
     },
   };
+}
+
+const HARNESS_DIR = new URL("..", import.meta.url).href;
+
+/**
+ * An error as the report shows it: its message and, for an error thrown by scenario
+ * code (not by squall), where in that code it was thrown; a thrown non-Error says so.
+ */
+export function describeThrown(error: unknown): string {
+  if (!(error instanceof Error)) {
+    let shown: string;
+    try {
+      shown = JSON.stringify(error) ?? String(error);
+    } catch {
+      shown = String(error);
+    }
+    return `The scenario threw ${shown}, not an Error (no message, no stack)`;
+  }
+  // A machine that lacks something, found during the run: its hint too, as before one.
+  if (error instanceof EnvironmentError) return `${error.message}\nhint: ${error.hint}`;
+  if (error instanceof SquallError) return error.message;
+  const frame = (error.stack ?? "").split("\n").map((l) => l.trim())
+    .find((l) => l.startsWith("at ") && l.includes("file://") && !l.includes(HARNESS_DIR));
+  return frame ? `${error.message} (${frame})` : error.message;
 }

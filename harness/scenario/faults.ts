@@ -8,221 +8,63 @@
  * receiving end (loss, bursts, blackholes), and delays and rate limits go through an
  * NFQUEUE delay line in the receiving host's namespace, after XDP.
  *
+ * The kinds are declared in `xdp_faults.ts` (loss, burstLoss, blackhole) and
+ * `shaping_faults.ts` (delay, rateLimit, duplicate); this module is the one place to import
+ * them from, with the union of all kinds, their checks and their descriptions.
+ *
  * @module
  */
 
+import { checkBase, faultCheck, portRange } from "./_fault_base.ts";
 import {
-  describeValue,
-  type Duration,
-  formatDuration,
-  tryParseDuration,
-} from "../core/duration.ts";
+  type BlackholeFault,
+  type BurstLossFault,
+  checkXdpFault,
+  describeXdpFault,
+  type LossFault,
+} from "./xdp_faults.ts";
+import {
+  checkShapingFault,
+  type DelayFault,
+  describeShapingFault,
+  type DuplicateFault,
+  type RateLimitFault,
+} from "./shaping_faults.ts";
 import type { Problem } from "../core/errors.ts";
-import { isPort } from "../core/addresses.ts";
 
-/**
- * Which way a fault acts on a link between `a` and `b` (as the link names them):
- * `"forward"` is a → b, `"reverse"` is b → a, `"both"` is both ways.
- *
- * @example
- * ```ts
- * import { type Direction, loss } from "./faults.ts";
- * // On a link ["client", "server"], "forward" is client → server: requests only.
- * const direction: Direction = "forward";
- * console.assert(loss(0.1, { direction }).direction === "forward");
- * ```
- */
-export type Direction = "both" | "forward" | "reverse";
-
-/**
- * What a fault matches on. Everything matches by default.
- *
- * @example
- * ```ts
- * import { type FaultMatch, loss } from "./faults.ts";
- * // UDP to ports 7000-7099, sent by the client.
- * const match: FaultMatch = { protocol: "udp", ports: [7000, 7099], from: "client" };
- * console.assert(loss(0.5, match).match.from === "client");
- * ```
- */
-export interface FaultMatch {
-  /**
-   * Protocol.
-   * @default {"any"}
-   */
-  protocol?: "udp" | "tcp" | "any";
-  /** Destination port, or an inclusive range `[low, high]`. All ports when not given. */
-  ports?: number | readonly [number, number];
-  /** Source: a host name of the scenario or an IPv4 address. Any source when not given. */
-  from?: string;
-}
-
-/**
- * Options every fault takes: a direction and a match.
- *
- * @example
- * ```ts
- * import { blackhole, type FaultOptions } from "./faults.ts";
- * const options: FaultOptions = { direction: "reverse", protocol: "tcp", ports: 7500 };
- * const fault = blackhole(options);
- * console.assert(fault.direction === "reverse" && fault.match.ports === 7500);
- * ```
- */
-export interface FaultOptions extends FaultMatch {
-  /**
-   * Which way the fault acts.
-   * @default {"both"}
-   */
-  direction?: Direction;
-}
-
-/**
- * Fields every fault has.
- *
- * @example
- * ```ts
- * import { type FaultBase, loss } from "./faults.ts";
- * // Both ways and every packet unless told otherwise.
- * const base: FaultBase = loss(0.1);
- * console.assert(base.direction === "both" && Object.keys(base.match).length === 0);
- * ```
- */
-export interface FaultBase {
-  /** Which way it acts. */
-  direction: Direction;
-  /** What it matches. */
-  match: FaultMatch;
-}
-
-/**
- * Random loss: each matching packet is dropped with probability `rate`.
- *
- * @example
- * ```ts
- * import { loss, type LossFault } from "./faults.ts";
- * const fault: LossFault = loss(0.02);
- * console.assert(fault.kind === "loss" && fault.rate === 0.02);
- * ```
- */
-export interface LossFault extends FaultBase {
-  /** Always `"loss"`. */
-  kind: "loss";
-  /** Probability of dropping a packet, 0-1. */
-  rate: number;
-}
-
-/**
- * Bursty loss, Gilbert-Elliott: a good and a bad state; each packet first moves the
- * chain (good → bad with `p`, bad → good with `r`), then is dropped with the new
- * state's loss probability.
- *
- * @example
- * ```ts
- * import { burstLoss, type BurstLossFault } from "./faults.ts";
- * const fault: BurstLossFault = burstLoss({ p: 0.01, r: 0.25 });
- * console.assert(fault.lossGood === 0 && fault.lossBad === 1);
- * ```
- */
-export interface BurstLossFault extends FaultBase {
-  /** Always `"burstLoss"`. */
-  kind: "burstLoss";
-  /** Probability of moving from good to bad, per packet. */
-  p: number;
-  /** Probability of moving from bad to good, per packet. */
-  r: number;
-  /** Loss probability in the good state (1 - k). */
-  lossGood: number;
-  /** Loss probability in the bad state (1 - h). */
-  lossBad: number;
-  /** The long-run loss and mean burst length it was made from, if it was. */
-  given?: { loss: number; burst: number };
-}
-
-/**
- * Drops every matching packet, for a while or until removed.
- *
- * @example
- * ```ts
- * import { blackhole, type BlackholeFault } from "./faults.ts";
- * const fault: BlackholeFault = blackhole();
- * console.assert(fault.for === null); // on until removed
- * ```
- */
-export interface BlackholeFault extends FaultBase {
-  /** Always `"blackhole"`. */
-  kind: "blackhole";
-  /** Removed by itself after this long; null: until removed. */
-  for: Duration | null;
-}
-
-/**
- * Delays every matching packet, optionally with jitter (packets then overtake each other
- * unless `keepOrder`). Held by an NFQUEUE delay line on the receiving end.
- *
- * @example
- * ```ts
- * import { delay, type DelayFault } from "./faults.ts";
- * const fault: DelayFault = delay("10ms", { jitter: "2ms" });
- * console.assert(fault.kind === "delay" && fault.distribution === "uniform");
- * ```
- */
-export interface DelayFault extends FaultBase {
-  /** Always `"delay"`. */
-  kind: "delay";
-  /** The added delay. */
-  delay: Duration;
-  /** Half-width (uniform) or standard deviation (normal) of the jitter; null: none. */
-  jitter: Duration | null;
-  /** Shape of the jitter. */
-  distribution: "uniform" | "normal";
-  /** Whether packets keep their order despite the jitter. */
-  keepOrder: boolean;
-}
-
-/**
- * A bit rate: bits per second, or a number with `bit`, `kbit`, `mbit` or `gbit` (tc's
- * units, powers of 1000).
- *
- * @example
- * ```ts
- * import { parseRate, type Rate } from "./faults.ts";
- * const rate: Rate = "10mbit";
- * console.assert(parseRate(rate) === 10_000_000);
- * ```
- */
-export type Rate = number | `${number}${"bit" | "kbit" | "mbit" | "gbit"}`;
-
-/**
- * What bounds a rate limit's queue: packets, bytes, or how long the backlog takes to send.
- *
- * @example
- * ```ts
- * import type { QueueLimit } from "./faults.ts";
- * const limits: QueueLimit[] = [{ packets: 100 }, { bytes: 64_000 }, { time: "50ms" }];
- * console.assert(limits.length === 3);
- * ```
- */
-export type QueueLimit = { packets: number } | { bytes: number } | { time: Duration };
-
-/**
- * A bottleneck: matching packets leave at most at `rate`, queueing behind each other;
- * what would overfill the queue is dropped at its tail.
- *
- * @example
- * ```ts
- * import { rateLimit, type RateLimitFault } from "./faults.ts";
- * const fault: RateLimitFault = rateLimit({ rate: "10mbit" });
- * console.assert(fault.kind === "rateLimit" && "packets" in fault.queue);
- * ```
- */
-export interface RateLimitFault extends FaultBase {
-  /** Always `"rateLimit"`. */
-  kind: "rateLimit";
-  /** The bottleneck's rate. */
-  rate: Rate;
-  /** Its queue's bound. */
-  queue: QueueLimit;
-}
+export {
+  type Direction,
+  type FaultBase,
+  type FaultMatch,
+  type FaultOptions,
+  portRange,
+} from "./_fault_base.ts";
+export {
+  blackhole,
+  type BlackholeFault,
+  type BlackholeOptions,
+  burstLoss,
+  type BurstLossFault,
+  type BurstLossOptions,
+  loss,
+  type LossFault,
+  meanBurstLength,
+  stationaryLoss,
+} from "./xdp_faults.ts";
+export {
+  delay,
+  type DelayFault,
+  type DelayOptions,
+  duplicate,
+  type DuplicateFault,
+  formatRate,
+  parseRate,
+  type QueueLimit,
+  type Rate,
+  rateLimit,
+  type RateLimitFault,
+  type RateLimitOptions,
+} from "./shaping_faults.ts";
 
 /**
  * Any fault.
@@ -243,40 +85,6 @@ export type Fault =
   | DuplicateFault;
 
 /**
- * Sends each matching packet twice with probability `rate`: a copy is cloned on the
- * sending end's egress (a tc BPF program), so the receiver sees it right after the
- * original, before any delay.
- *
- * @example
- * ```ts
- * import { duplicate, type DuplicateFault } from "./faults.ts";
- * const fault: DuplicateFault = duplicate(0.2, { direction: "forward" });
- * console.assert(fault.kind === "duplicate" && fault.rate === 0.2);
- * ```
- */
-export interface DuplicateFault extends FaultBase {
-  /** Always `"duplicate"`. */
-  kind: "duplicate";
-  /** Probability of sending a packet twice, 0-1. */
-  rate: number;
-}
-
-/**
- * Duplicates each matching packet with probability `rate` (0-1). One per link
- * direction at a time.
- *
- * @example
- * ```ts
- * import { describeFault, duplicate } from "./faults.ts";
- * const fault = duplicate(0.2, { protocol: "udp", direction: "forward" });
- * console.assert(describeFault(fault, ["client", "server"]) === "duplicate 20% on client → server (udp)");
- * ```
- */
-export function duplicate(rate: number, options: FaultOptions = {}): DuplicateFault {
-  return { kind: "duplicate", rate, ...base(options) };
-}
-
-/**
  * The faults a delay line carries (the others are XDP dropper rules).
  *
  * @example
@@ -289,411 +97,31 @@ export function isLineFault(fault: Fault): fault is DelayFault | RateLimitFault 
   return fault.kind === "delay" || fault.kind === "rateLimit";
 }
 
-/**
- * Options of {@linkcode burstLoss}: the chain's parameters, or the loss and burst length.
- *
- * @example
- * ```ts
- * import { burstLoss, type BurstLossOptions } from "./faults.ts";
- * // The chain's parameters...
- * const chain: BurstLossOptions = { p: 0.0132, r: 0.25, direction: "forward" };
- * // ...or the long-run loss and the mean burst length.
- * const target: BurstLossOptions = { loss: 0.05, burst: 4 };
- * console.assert(burstLoss(chain).r === burstLoss(target).r);
- * ```
- */
-export type BurstLossOptions =
-  & FaultOptions
-  & (
-    | {
-      /** Probability of moving from good to bad, per packet. */
-      p: number;
-      /** Probability of moving from bad to good, per packet (mean burst length is 1/r). */
-      r: number;
-      /**
-       * Loss probability in the good state (1 - k).
-       * @default {0}
-       */
-      lossGood?: number;
-      /**
-       * Loss probability in the bad state (1 - h).
-       * @default {1}
-       */
-      lossBad?: number;
-    }
-    | {
-      /** Long-run share of packets lost, 0-1. */
-      loss: number;
-      /** Mean number of packets lost in a row, 1 or more. */
-      burst: number;
-    }
-  );
-
-/**
- * Options of {@linkcode blackhole}.
- *
- * @example
- * ```ts
- * import { blackhole, type BlackholeOptions } from "./faults.ts";
- * const options: BlackholeOptions = { for: "2s", protocol: "udp" };
- * console.assert(blackhole(options).for === "2s");
- * ```
- */
-export interface BlackholeOptions extends FaultOptions {
-  /** Remove it by itself after this long. */
-  for?: Duration;
-}
-
-/**
- * Options of {@linkcode delay}.
- *
- * @example
- * ```ts
- * import { delay, type DelayOptions } from "./faults.ts";
- * const options: DelayOptions = { jitter: "2ms", distribution: "normal", direction: "forward" };
- * console.assert(delay("10ms", options).jitter === "2ms");
- * ```
- */
-export interface DelayOptions extends FaultOptions {
-  /**
-   * Jitter: each packet's delay is drawn around the delay (never below 0).
-   * @default {0}
-   */
-  jitter?: Duration;
-  /**
-   * Uniform over delay ± jitter, or normal with jitter as its standard deviation.
-   * @default {"uniform"}
-   */
-  distribution?: "uniform" | "normal";
-  /**
-   * Keep packets in order despite the jitter (a packet waits for those before it).
-   * @default {false}
-   */
-  keepOrder?: boolean;
-}
-
-/**
- * Delays matching packets by `duration`, with optional jitter. A later delay on the same
- * packets takes over from an earlier one for packets arriving after it is applied.
- *
- * @example
- * ```ts
- * import { delay, describeFault } from "./faults.ts";
- * const fault = delay("10ms", { jitter: "2ms", direction: "forward" });
- * console.assert(describeFault(fault, ["client", "server"]) === "delay 10ms ± 2ms on client → server");
- * ```
- */
-export function delay(duration: Duration, options: DelayOptions = {}): DelayFault {
-  return {
-    kind: "delay",
-    delay: duration,
-    jitter: options.jitter ?? null,
-    distribution: options.distribution ?? "uniform",
-    keepOrder: options.keepOrder ?? false,
-    ...base(options),
-  };
-}
-
-/**
- * Options of {@linkcode rateLimit}.
- *
- * @example
- * ```ts
- * import { rateLimit, type RateLimitOptions } from "./faults.ts";
- * const options: RateLimitOptions = { rate: "1mbit", queue: { time: "100ms" } };
- * console.assert(rateLimit(options).rate === "1mbit");
- * ```
- */
-export interface RateLimitOptions extends FaultOptions {
-  /** The rate. */
-  rate: Rate;
-  /**
-   * The queue's bound; packets past it are dropped (tail drop).
-   * @default {{ packets: 1000 }}
-   */
-  queue?: QueueLimit;
-}
-
-/**
- * Limits matching packets to `rate`, queueing them behind each other like a bottleneck
- * link, and tail-drops past the queue's bound.
- *
- * @example
- * ```ts
- * import { describeFault, rateLimit } from "./faults.ts";
- * const fault = rateLimit({ rate: "10mbit", queue: { packets: 50 }, direction: "reverse" });
- * console.assert(describeFault(fault, ["client", "server"]) === "rate limit 10 Mbit/s, queue 50 packets on server → client");
- * ```
- */
-export function rateLimit(options: RateLimitOptions): RateLimitFault {
-  return {
-    kind: "rateLimit",
-    rate: options.rate,
-    queue: options.queue ?? { packets: 1000 },
-    ...base(options),
-  };
-}
-
-const RATE = /^(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit)$/i;
-const RATE_UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
-
-/**
- * A rate in bits per second, or what is wrong with it.
- *
- * @example
- * ```ts
- * import { parseRate } from "./faults.ts";
- * console.assert(parseRate("2.5gbit") === 2.5e9 && parseRate(8000) === 8000);
- * console.assert(typeof parseRate("fast") === "object");
- * ```
- */
-export function parseRate(rate: unknown): number | { error: string } {
-  let bits: number | undefined;
-  if (typeof rate === "number") bits = rate;
-  else if (typeof rate === "string") {
-    const m = RATE.exec(rate.trim());
-    if (m) bits = Number(m[1]) * RATE_UNITS[m[2]!.toLowerCase()]!;
-  }
-  if (bits === undefined || !Number.isFinite(bits) || bits < 1000 || bits > 100e9) {
-    return {
-      error:
-        `rate must be 1kbit-100gbit, as bits per second or "10mbit" (bit, kbit, mbit, gbit), got ${
-          describeValue(rate)
-        }`,
-    };
-  }
-  return bits;
-}
-
-/**
- * Random loss at `rate` (0-1).
- *
- * @example
- * ```ts
- * import { describeFault, loss } from "./faults.ts";
- * const fault = loss(0.1, { protocol: "udp", ports: 7000, direction: "forward" });
- * console.assert(describeFault(fault, ["client", "server"]) === "loss 10% on client → server (udp dport 7000)");
- * ```
- */
-export function loss(rate: number, options: FaultOptions = {}): LossFault {
-  return { kind: "loss", rate, ...base(options) };
-}
-
-/**
- * Bursty loss (Gilbert-Elliott), from the chain's parameters or from the loss and mean
- * burst length (then the bad state always drops and the good state never does).
- *
- * @example
- * ```ts
- * import { burstLoss, stationaryLoss } from "./faults.ts";
- * const fault = burstLoss({ loss: 0.05, burst: 4 });
- * console.assert(Math.abs(stationaryLoss(fault) - 0.05) < 1e-12);
- * ```
- */
-export function burstLoss(options: BurstLossOptions): BurstLossFault {
-  if ("loss" in options) {
-    const r = 1 / options.burst;
-    const p = options.loss * r / (1 - options.loss);
-    const given = { loss: options.loss, burst: options.burst };
-    return { kind: "burstLoss", p, r, lossGood: 0, lossBad: 1, given, ...base(options) };
-  }
-  return {
-    kind: "burstLoss",
-    p: options.p,
-    r: options.r,
-    lossGood: options.lossGood ?? 0,
-    lossBad: options.lossBad ?? 1,
-    ...base(options),
-  };
-}
-
-/**
- * Drops everything that matches, optionally only `for` a while.
- *
- * @example
- * ```ts
- * import { blackhole } from "./faults.ts";
- * const outage = blackhole({ for: "2s", direction: "reverse" });
- * console.assert(outage.kind === "blackhole");
- * ```
- */
-export function blackhole(options: BlackholeOptions = {}): BlackholeFault {
-  return { kind: "blackhole", for: options.for ?? null, ...base(options) };
-}
-
-/**
- * Long-run share of packets a burst-loss fault drops.
- *
- * @example
- * ```ts
- * import { burstLoss, stationaryLoss } from "./faults.ts";
- * // In the bad state p / (p + r) of the time, and it drops everything there.
- * const fault = burstLoss({ p: 0.01, r: 0.09 });
- * console.assert(Math.abs(stationaryLoss(fault) - 0.1) < 1e-12);
- * ```
- */
-export function stationaryLoss(f: BurstLossFault): number {
-  const bad = f.p / (f.p + f.r);
-  return (1 - bad) * f.lossGood + bad * f.lossBad;
-}
-
-/**
- * Mean length of a run of losses in the bad state (exact when lossBad is 1 and lossGood 0).
- *
- * @example
- * ```ts
- * import { burstLoss, meanBurstLength } from "./faults.ts";
- * console.assert(meanBurstLength(burstLoss({ loss: 0.05, burst: 4 })) === 4);
- * ```
- */
-export function meanBurstLength(f: BurstLossFault): number {
-  return 1 / f.r;
-}
-
 /** Checks a fault; returns every problem, each at `where` plus a field. */
 export function validateFault(fault: unknown, where: string): Problem[] {
-  const problems: Problem[] = [];
-  const add = (field: string, message: string) =>
-    problems.push({ where: field ? `${where}.${field}` : where, message });
+  const check = faultCheck(where);
   if (typeof fault !== "object" || fault === null || !("kind" in fault)) {
-    add("", "expected a fault such as loss(0.1), burstLoss({ p, r }) or blackhole()");
-    return problems;
+    check.add("", "expected a fault such as loss(0.1), burstLoss({ p, r }) or blackhole()");
+    return check.problems;
   }
   const f = fault as Fault;
-  const probability = (field: string, value: unknown, open = false) => {
-    const ok = typeof value === "number" && value >= 0 && value <= 1 && !(open && value === 0);
-    if (!ok) {
-      add(
-        field,
-        `${field} must be a probability ${open ? "above 0 and at most 1" : "0-1"}, got ${
-          describeValue(value)
-        }`,
-      );
-    }
-  };
   switch (f.kind) {
     case "loss":
-      probability("rate", f.rate);
-      break;
-    case "duplicate":
-      probability("rate", f.rate);
-      break;
     case "burstLoss":
-      if (f.given) {
-        // Say what is wrong with what was given, not with the chain made from it.
-        const { loss, burst } = f.given;
-        const before = problems.length;
-        if (!(typeof loss === "number" && loss > 0 && loss < 1)) {
-          add("loss", `loss must be a probability above 0 and below 1, got ${describeValue(loss)}`);
-        }
-        if (!(typeof burst === "number" && Number.isFinite(burst) && burst >= 1)) {
-          add(
-            "burst",
-            `burst must be a mean burst length of 1 or more packets, got ${describeValue(burst)}`,
-          );
-        }
-        if (problems.length > before) break;
-      }
-      if (
-        !(typeof f.p === "number" && f.p > 0 && f.p < 1) ||
-        !(typeof f.r === "number" && f.r > 0 && f.r <= 1)
-      ) {
-        add(
-          "",
-          `burst parameters make no chain: need 0 < p < 1 and 0 < r <= 1 (or 0 < loss < 1 and burst >= 1), got p ${f.p}, r ${f.r}`,
-        );
-      }
-      probability("lossGood", f.lossGood);
-      probability("lossBad", f.lossBad);
-      break;
     case "blackhole":
-      if (f.for !== null) {
-        const d = tryParseDuration(f.for);
-        if (typeof d !== "number") add("for", d.error);
-        else if (d <= 0) add("for", "for must be above 0");
-      }
+      checkXdpFault(f, check);
       break;
-    case "delay": {
-      const d = tryParseDuration(f.delay);
-      if (typeof d !== "number") add("delay", d.error);
-      else if (d < 0 || d > 60_000) {
-        add("delay", `delay must be 0-60s, got ${describeValue(f.delay)}`);
-      }
-      if (f.jitter !== null) {
-        const j = tryParseDuration(f.jitter);
-        if (typeof j !== "number") add("jitter", j.error);
-        else if (j < 0 || j > 60_000) {
-          add("jitter", `jitter must be 0-60s, got ${describeValue(f.jitter)}`);
-        }
-      }
-      if (f.distribution !== "uniform" && f.distribution !== "normal") {
-        add("distribution", `expected "uniform" or "normal", got ${describeValue(f.distribution)}`);
-      }
-      if (typeof f.keepOrder !== "boolean") {
-        add("keepOrder", `expected true or false, got ${describeValue(f.keepOrder)}`);
-      }
+    case "delay":
+    case "rateLimit":
+    case "duplicate":
+      checkShapingFault(f, check);
       break;
-    }
-    case "rateLimit": {
-      const rate = parseRate(f.rate);
-      if (typeof rate !== "number") add("rate", rate.error);
-      const q = f.queue as Record<string, unknown> | undefined;
-      const keys = typeof q === "object" && q !== null ? Object.keys(q) : [];
-      const count = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 1;
-      if (keys.length !== 1) {
-        add("queue", `expected { packets }, { bytes } or { time }, got ${describeValue(q)}`);
-      } else if ("packets" in q! && !count(q.packets)) {
-        add(
-          "queue.packets",
-          `expected a whole number of packets, 1 or more, got ${describeValue(q.packets)}`,
-        );
-      } else if ("bytes" in q! && !count(q.bytes)) {
-        add(
-          "queue.bytes",
-          `expected a whole number of bytes, 1 or more, got ${describeValue(q.bytes)}`,
-        );
-      } else if ("time" in q!) {
-        const t = tryParseDuration(q.time);
-        if (typeof t !== "number") add("queue.time", t.error);
-        else if (t <= 0) add("queue.time", "queue.time must be above 0");
-      } else if (!["packets", "bytes", "time"].includes(keys[0]!)) {
-        add("queue", `expected { packets }, { bytes } or { time }, got ${describeValue(q)}`);
-      }
-      break;
-    }
     default:
-      add("kind", `unknown fault kind ${JSON.stringify((f as { kind: unknown }).kind)}`);
-      return problems;
+      check.add("kind", `unknown fault kind ${JSON.stringify((f as { kind: unknown }).kind)}`);
+      return check.problems;
   }
-  if (!["both", "forward", "reverse"].includes(f.direction)) {
-    add("direction", `expected "both", "forward" or "reverse", got ${JSON.stringify(f.direction)}`);
-  }
-  const m = f.match ?? {};
-  if (m.protocol !== undefined && !["udp", "tcp", "any"].includes(m.protocol)) {
-    add("protocol", `expected "udp", "tcp" or "any", got ${JSON.stringify(m.protocol)}`);
-  }
-  if (m.ports !== undefined) {
-    const [low, high] = portRange(m.ports);
-    if (!isPort(low) || !isPort(high)) {
-      add(
-        "ports",
-        `ports must be a port 1-65535 or a range [low, high], got ${JSON.stringify(m.ports)}`,
-      );
-    } else if (low > high) {
-      add("ports", `port range is upside down: [${low}, ${high}]`);
-    }
-  }
-  if (m.from !== undefined && (typeof m.from !== "string" || m.from === "")) {
-    add("from", `expected a host name or an IPv4 address, got ${JSON.stringify(m.from)}`);
-  }
-  return problems;
-}
-
-/** The inclusive destination port range of a match (0-65535 when it has none). */
-export function portRange(ports: FaultMatch["ports"]): [number, number] {
-  if (ports === undefined) return [0, 65535];
-  if (typeof ports === "number") return [ports, ports];
-  return [ports[0], ports[1]];
+  checkBase(f, check);
+  return check.problems;
 }
 
 /**
@@ -707,40 +135,9 @@ export function describeFault(f: Fault, link: readonly [string, string]): string
     : f.direction === "reverse"
     ? `${b} → ${a}`
     : `${a} ↔ ${b}`;
-  let what: string;
-  switch (f.kind) {
-    case "loss":
-      what = `loss ${percent(f.rate)}`;
-      break;
-    case "burstLoss":
-      what = `burst loss ${percent(stationaryLoss(f))} in bursts of ${
-        round(meanBurstLength(f))
-      } (p ${round(f.p)}, r ${round(f.r)})`;
-      break;
-    case "blackhole": {
-      const d = f.for === null ? undefined : tryParseDuration(f.for);
-      what = typeof d === "number" ? `blackhole for ${formatDuration(d)}` : "blackhole";
-      break;
-    }
-    case "delay": {
-      what = `delay ${formatDuration(tryParseDuration(f.delay) as number)}`;
-      const j = f.jitter === null ? 0 : tryParseDuration(f.jitter) as number;
-      if (j > 0) {
-        what += ` ${f.distribution === "normal" ? "σ" : "±"} ${formatDuration(j)}`;
-        if (f.distribution === "normal") what += " (normal)";
-        if (f.keepOrder) what += ", in order";
-      }
-      break;
-    }
-    case "duplicate":
-      what = `duplicate ${percent(f.rate)}`;
-      break;
-    case "rateLimit":
-      what = `rate limit ${formatRate(parseRate(f.rate) as number)}, queue ${
-        describeQueue(f.queue)
-      }`;
-      break;
-  }
+  const what = f.kind === "loss" || f.kind === "burstLoss" || f.kind === "blackhole"
+    ? describeXdpFault(f)
+    : describeShapingFault(f);
   const match: string[] = [];
   const m = f.match;
   if (m.protocol && m.protocol !== "any") match.push(m.protocol);
@@ -750,37 +147,4 @@ export function describeFault(f: Fault, link: readonly [string, string]): string
   }
   if (m.from !== undefined) match.push(`from ${m.from}`);
   return `${what} on ${where}${match.length > 0 ? ` (${match.join(" ")})` : ""}`;
-}
-
-/** A rate for people: "10 Mbit/s". */
-export function formatRate(bitsPerSecond: number): string {
-  const [unit, scale] = bitsPerSecond >= 1e9
-    ? ["Gbit/s", 1e9]
-    : bitsPerSecond >= 1e6
-    ? ["Mbit/s", 1e6]
-    : ["kbit/s", 1e3];
-  return `${Number((bitsPerSecond / scale).toPrecision(3))} ${unit}`;
-}
-
-function describeQueue(queue: QueueLimit): string {
-  if ("packets" in queue) return `${queue.packets} packets`;
-  if ("bytes" in queue) return `${queue.bytes} bytes`;
-  return formatDuration(tryParseDuration(queue.time) as number);
-}
-
-function base(options: FaultOptions): FaultBase {
-  const match: FaultMatch = {};
-  if (options.protocol !== undefined) match.protocol = options.protocol;
-  if (options.ports !== undefined) match.ports = options.ports;
-  if (options.from !== undefined) match.from = options.from;
-  return { direction: options.direction ?? "both", match };
-}
-
-function percent(value: number): string {
-  const p = value * 100;
-  return `${Number(p.toPrecision(3))}%`;
-}
-
-function round(value: number): number {
-  return Number(value.toPrecision(3));
 }

@@ -9,10 +9,12 @@ import {
   describeValue,
   type Duration,
   formatDuration,
+  parseDuration,
   tryParseDuration,
 } from "../core/duration.ts";
 import type { Problem } from "../core/errors.ts";
 import { parseTarget, type Target } from "../core/addresses.ts";
+import type { ProbeBaseSettings } from "../agent/protocol.ts";
 
 /** Largest UDP payload over IPv4. */
 export const MAX_UDP_PAYLOAD = 65_507;
@@ -53,6 +55,45 @@ export function resolveTargetIn(
 /** A valid duration, formatted for a description. */
 export function formatted(duration: Duration): string {
   return formatDuration(tryParseDuration(duration) as number);
+}
+
+/** The fields every probe's spec (UDP or TCP) takes from its options the same way. */
+export interface ProbeBase extends Pick<ProbeBaseSettings, "count" | "rate" | "size"> {
+  /** Where to send or connect: `"host:port"` or `"ip:port"`. */
+  target: string;
+  /** The raw duration given, or null when `count` is given. */
+  duration: Duration | null;
+}
+
+/** A probe's common fields from its options, with their defaults: 100/s, 64 B. */
+export function probeBase(
+  options: { target: string; count?: number; duration?: Duration; rate?: number; size?: number },
+): ProbeBase {
+  return {
+    target: options?.target,
+    count: options?.count ?? null,
+    duration: options?.duration ?? null,
+    rate: options?.rate ?? 100,
+    size: options?.size ?? 64,
+  };
+}
+
+/** A valid probe spec's common fields as its agent runs them, its target resolved; or why not. */
+export function probeBaseSettings(
+  spec: ProbeBase,
+  context: ResolveContext,
+): ProbeBaseSettings | { error: string } {
+  const target = resolveTargetIn(context, spec.target);
+  if ("error" in target) return target;
+  return {
+    hostname: context.hostname,
+    targetAddress: target.address,
+    targetPort: target.port,
+    count: spec.count,
+    durationMs: spec.duration === null ? null : parseDuration(spec.duration),
+    rate: spec.rate,
+    size: spec.size,
+  };
 }
 
 /** The checks a kind's validation is made of; each adds its problem at `where.field`. */

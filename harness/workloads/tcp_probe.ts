@@ -7,7 +7,13 @@
 
 import { type Duration, parseDuration } from "../core/duration.ts";
 import type { TcpProbeSettings } from "../agent/protocol.ts";
-import { type Checks, formatted, type ResolveContext, resolveTargetIn } from "./_kind.ts";
+import {
+  type Checks,
+  formatted,
+  probeBase,
+  probeBaseSettings,
+  type ResolveContext,
+} from "./_kind.ts";
 
 /**
  * Options of {@linkcode tcpProbe}.
@@ -99,11 +105,7 @@ export interface TcpProbeSpec
 export function tcpProbe(options: TcpProbeOptions): TcpProbeSpec {
   return {
     kind: "tcpProbe",
-    target: options?.target,
-    count: options?.count ?? null,
-    duration: options?.duration ?? null,
-    rate: options?.rate ?? 100,
-    size: options?.size ?? 64,
+    ...probeBase(options),
     connectTimeout: options?.connectTimeout ?? "1s",
     timeout: options?.timeout ?? "1s",
     connection: options?.connection ?? "keep",
@@ -136,17 +138,11 @@ export function tcpProbeSettings(
   spec: TcpProbeSpec,
   context: ResolveContext,
 ): ({ kind: "tcpProbe" } & TcpProbeSettings) | { error: string } {
-  const target = resolveTargetIn(context, spec.target);
-  if ("error" in target) return target;
+  const base = probeBaseSettings(spec, context);
+  if ("error" in base) return base;
   return {
     kind: "tcpProbe",
-    hostname: context.hostname,
-    targetAddress: target.address,
-    targetPort: target.port,
-    count: spec.count,
-    durationMs: spec.duration === null ? null : parseDuration(spec.duration),
-    rate: spec.rate,
-    size: spec.size,
+    ...base,
     connectTimeoutMs: parseDuration(spec.connectTimeout),
     timeoutMs: parseDuration(spec.timeout),
     connection: spec.connection,

@@ -12,8 +12,9 @@ import {
   type Checks,
   formatted,
   MAX_UDP_PAYLOAD,
+  probeBase,
+  probeBaseSettings,
   type ResolveContext,
-  resolveTargetIn,
 } from "./_kind.ts";
 
 /** Size of the probe header: magic, flow id, sequence number, send time. */
@@ -102,11 +103,7 @@ export interface UdpProbeSpec extends Pick<ProbeSettings, "count" | "rate" | "si
 export function udpProbe(options: UdpProbeOptions): UdpProbeSpec {
   return {
     kind: "udpProbe",
-    target: options?.target,
-    count: options?.count ?? null,
-    duration: options?.duration ?? null,
-    rate: options?.rate ?? 100,
-    size: options?.size ?? 64,
+    ...probeBase(options),
     timeout: options?.timeout ?? "1s",
     pingPong: options?.pingPong ?? false,
   };
@@ -144,17 +141,11 @@ export function udpProbeSettings(
   spec: UdpProbeSpec,
   context: ResolveContext,
 ): ({ kind: "udpProbe" } & ProbeSettings) | { error: string } {
-  const target = resolveTargetIn(context, spec.target);
-  if ("error" in target) return target;
+  const base = probeBaseSettings(spec, context);
+  if ("error" in base) return base;
   return {
     kind: "udpProbe",
-    hostname: context.hostname,
-    targetAddress: target.address,
-    targetPort: target.port,
-    count: spec.count,
-    durationMs: spec.duration === null ? null : parseDuration(spec.duration),
-    rate: spec.rate,
-    size: spec.size,
+    ...base,
     timeoutMs: parseDuration(spec.timeout),
     pingPong: spec.pingPong,
   };
