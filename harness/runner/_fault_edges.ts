@@ -55,6 +55,12 @@ export interface EndTally {
    * all time before its first drop (it then stamps nothing until its end is given).
    */
   firstDropSeen: boolean;
+  /**
+   * Whether its last drop stamp is the last drop: false when the rule, opened to all
+   * time, dropped nothing from when its end was given (its last stamp is then from its
+   * start, and its real last drop unknown).
+   */
+  lastDropSeen: boolean;
 }
 
 /**
@@ -206,7 +212,11 @@ export class WindowedFault {
         const settled = this.#settledNs;
         const firstDropSeen = tally.firstDropNs !== null &&
           (settled === undefined || tally.firstDropNs < Number(settled));
-        return { end, tally, firstDropSeen };
+        // Opened to all time, it stamped again only once its end was asked for.
+        const endAsked = this.#endEdge?.askedNs;
+        const lastDropSeen = tally.lastDropNs !== null &&
+          (settled === undefined || endAsked === undefined || tally.lastDropNs >= Number(endAsked));
+        return { end, tally, firstDropSeen, lastDropSeen };
       }));
     })();
     return this.#taken;

@@ -366,7 +366,7 @@ export class FaultManager {
       const clock = this.#kernelClock();
       const tallies = await windowed.remove();
       const edge = windowed.endEdge!;
-      for (const [i, { end, tally, firstDropSeen }] of tallies.entries()) {
+      for (const [i, { end, tally, firstDropSeen, lastDropSeen }] of tallies.entries()) {
         const own = record.ends.find((e) => e.ifname === end.ifname && e.slot === end.slot)!;
         own.tally = tally;
         this.#slots.get(end.ifname)?.delete(end.slot);
@@ -382,7 +382,7 @@ export class FaultManager {
           dropped: tally.dropped.packets,
           beforeAtMs: at(tally.beforeNs),
           firstDropAtMs: firstDropSeen ? at(tally.firstDropNs) : null,
-          lastDropAtMs: at(tally.lastDropNs),
+          lastDropAtMs: lastDropSeen ? at(tally.lastDropNs) : null,
           afterAtMs: at(tally.afterNs),
         });
       }

@@ -245,9 +245,16 @@ export interface FaultDirectionReport {
   dropped: number;
   /** The last packet it matched before the fault took effect; null: none seen. */
   beforeAtMs: number | null;
-  /** Its first drop; null: none, or none while its start was being watched. */
+  /**
+   * Its first drop; null: none, or none while its start was being watched (a fault
+   * without a duration stamps its drops only in its first 50 ms and from when its removal
+   * is asked: a loss that drops nothing in that time has no stamp to give).
+   */
   firstDropAtMs: number | null;
-  /** Its last drop; null: none. */
+  /**
+   * Its last drop; null: none, or none while its end was being watched (as
+   * `firstDropAtMs`: squall does not know when it last dropped).
+   */
   lastDropAtMs: number | null;
   /** The first packet it matched after the fault was removed; null: none seen. */
   afterAtMs: number | null;
