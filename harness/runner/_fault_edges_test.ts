@@ -7,10 +7,17 @@ import type { RuleTally } from "../kernel/xdp_dropper.ts";
 
 const RULE = BLACKHOLE_EVERYTHING;
 
+/** Drop stamps a fake end's rule gives when taken. */
+interface Stamps {
+  firstDropNs: number | null;
+  lastDropNs: number | null;
+}
+
 /** A fake end: records every call, answers at once (or `delayMs` later). */
 function fakeEnd(
   to: string,
   delayMs = 0,
+  stamps: () => Stamps = () => ({ firstDropNs: null, lastDropNs: null }),
 ): RuleEnd & { calls: [string, Record<string, unknown>][] } {
   const calls: [string, Record<string, unknown>][] = [];
   return {
@@ -29,8 +36,7 @@ function fakeEnd(
           passed: { packets: 0, bytes: 0 },
           dropped: { packets: 0, bytes: 0 },
           flows: [],
-          firstDropNs: null,
-          lastDropNs: null,
+          ...stamps(),
           beforeNs: null,
           afterNs: null,
         } satisfies RuleTally;
@@ -97,5 +103,31 @@ Deno.test("an end whose write lands after the instant is named, and the edge is 
   assert.deepEqual(fault.start.late, ["b"]);
   assert.ok(fault.start.effectiveNs > fault.start.atNs + 10_000_000n, "when the late one landed");
   await fault.remove();
+  closeClock();
+});
+
+Deno.test("an open-ended fault's drop stamps count only from the times they were watched", async () => {
+  using clock = new FaultClock(performance.now());
+  // Both drops stamped at its start (before it was opened to all time): the first is
+  // the first drop, the last is not the last (none was stamped once its end was asked).
+  let startNs = 0;
+  const early = () => ({ firstDropNs: startNs + 1000, lastDropNs: startNs + 2000 });
+  const ends = [fakeEnd("a", 0, early), fakeEnd("b", 0, early)];
+  const fault = await WindowedFault.apply(clock, ends);
+  startNs = Number(fault.start.atNs);
+  await new Promise((resolve) => setTimeout(resolve, Number(SETTLE_NS / 1_000_000n) + 30));
+  for (const { firstDropSeen, lastDropSeen } of await fault.remove()) {
+    assert.equal(firstDropSeen, true);
+    assert.equal(lastDropSeen, false, "a stamp from its start is not its last drop");
+  }
+  // A drop stamped after its end was asked (here: when the rule is taken) is its last.
+  const late = () => ({ firstDropNs: null, lastDropNs: Number(monotonicNs()) });
+  const again = [fakeEnd("a", 0, late), fakeEnd("b", 0, late)];
+  const other = await WindowedFault.apply(clock, again);
+  await new Promise((resolve) => setTimeout(resolve, Number(SETTLE_NS / 1_000_000n) + 30));
+  for (const { firstDropSeen, lastDropSeen } of await other.remove()) {
+    assert.equal(firstDropSeen, false);
+    assert.equal(lastDropSeen, true);
+  }
   closeClock();
 });
