@@ -1,4 +1,4 @@
-// harness/_bind_watch_layout.ts must agree with bpf/bind_watch.h: the header is parsed as
+// harness/kernel/bind_watch_layout.ts must agree with bpf/bind_watch.h: the header is parsed as
 // text (its #defines, and its structs with their __u8/__u32/__u64 fields and arrays) and
 // compared exactly. Then the decoder, and the ring reading on rings made up here.
 

@@ -1,4 +1,4 @@
-// The parts of harness/bind_watch.ts that need no BPF: address and errno names, and
+// The parts of harness/kernel/bind_watch.ts that need no BPF: address and errno names, and
 // namespace inodes. tests/bind_watch_test.ts runs the watch itself on the kernel.
 
 import assert from "node:assert/strict";

@@ -1,4 +1,4 @@
-// harness/_xdp_layout.ts must agree with bpf/xdp_drop.h: the header is parsed as text
+// harness/kernel/xdp_layout.ts must agree with bpf/xdp_drop.h: the header is parsed as text
 // (its #defines, and its structs with their __u32/__u64 fields and arrays of structs
 // declared before them) and compared exactly.
 

@@ -3,15 +3,15 @@
 // repetition (squall first on even repetitions, plain first on odd ones); the figures are
 // medians.
 //
-//   a. bind/close churn on one port: cycles/s of harness/bind_churn.ts (no pending
+//   a. bind/close churn on one port: cycles/s of harness/agent/bind_churn.ts (no pending
 //      receive or accept) against `Deno.listenDatagram({...}).close()` (UDP) or
 //      `Deno.listen({...}).close()` (TCP) in a tight loop, on 127.0.0.1 inside a
 //      namespace of its own (so that nothing else on the machine can hold the port).
 //      Target (UDP): squall >= 0.8x plain. TCP is informational.
 //   b. reconnect storm: connect, write 64 B, read 64 B, close cycles/s of
-//      harness/reconnect_storm.ts (backoff 0, jitter 0, concurrency = clients) against
+//      harness/agent/reconnect_storm.ts (backoff 0, jitter 0, concurrency = clients) against
 //      the same number of plain async clients doing the same cycles, across a veth
-//      between two namespaces, against one squall TCP echo (harness/tcp_echo.ts) that
+//      between two namespaces, against one squall TCP echo (harness/agent/tcp_echo.ts) that
 //      serves both sides. Every measurement gets a fresh client namespace (all are
 //      removed at the end): no TIME_WAIT socket of an earlier measurement is there to
 //      slow the choice of an ephemeral port. Target: overhead 1 - squall/plain < 25%.

@@ -35,7 +35,7 @@
 // child programs (`--role sender`, `--role attacher`), so the benchmark is one module.
 //
 // The programs are loaded and attached here through libbpf FFI rather than with
-// harness/xdp_dropper.ts, because XdpDropper exposes neither its program fd (needed for
+// harness/kernel/xdp_dropper.ts, because XdpDropper exposes neither its program fd (needed for
 // bpf_obj_get_info_by_fd) nor a read of one counter slot (a poll of every counter costs
 // tens of microseconds, too coarse for target b).
 
