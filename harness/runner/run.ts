@@ -408,12 +408,11 @@ class Run {
     const hurry = this.#options.hurry;
     if (!hurry) return promise;
     if (hurry.aborted) return Promise.resolve(undefined);
-    return Promise.race([
-      promise,
-      new Promise<undefined>((resolve) =>
-        hurry.addEventListener("abort", () => resolve(undefined), { once: true })
-      ),
-    ]);
+    return new Promise<T | undefined>((resolve, reject) => {
+      const onHurry = () => resolve(undefined);
+      hurry.addEventListener("abort", onHurry, { once: true });
+      promise.then(resolve, reject).finally(() => hurry.removeEventListener("abort", onHurry));
+    });
   }
 
   /**
