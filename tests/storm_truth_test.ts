@@ -26,6 +26,7 @@ import assert from "node:assert/strict";
 import type { StormSettings } from "../harness/agent/protocol.ts";
 import type { ReconnectStormResult } from "../harness/measure/tcp_results.ts";
 import { closedPort, tcpEcho } from "./_loopback_servers.ts";
+import { reconnectStorm, runScenario, scenario, tcpEcho as tcpEchoWorkload } from "../mod.ts";
 
 const LOOPBACK = "127.0.0.1";
 const CHILD = new URL("./_storm_child.ts", import.meta.url).pathname;
@@ -210,3 +211,26 @@ function distribution(values: number[]) {
     }, max ${ms(stats.max)}, ${over} of ${sorted.length} at 1 ms or more`,
   };
 }
+
+Deno.test("the TIME_WAIT sockets a storm leaves are the kernel's count in its namespace: one per connection its clients closed", async () => {
+  const report = await runScenario(
+    scenario("a storm's TIME_WAIT", {
+      hosts: ["client", "server"],
+      links: [["client", "server"]],
+      workloads: {
+        echo: { on: "server", run: tcpEchoWorkload({ port: 7510 }) },
+        storm: {
+          on: "client",
+          run: reconnectStorm({ target: "server:7510", clients: 20, duration: "1s" }),
+        },
+      },
+    }),
+  );
+  assert.deepEqual(report.errors, []);
+  const storm = report.workloads.find((w) => w.name === "storm")?.result;
+  assert.ok(storm?.kind === "reconnectStorm");
+  assert.ok(storm.successes > 20, `connected ${storm.successes} times`);
+  // Each client closes first after its exchange, so its side of each connection waits
+  // in TIME_WAIT (60 s, longer than the run): as many as it connected.
+  assert.equal(storm.timeWait, storm.successes);
+});

@@ -203,13 +203,12 @@ export class WorkloadStarter {
     placement: WorkloadPlacement,
   ): Promise<ReconnectStormResult> {
     const spec = placement.run;
-    const counted = this.#deps.plan.network === "namespaces" && this.#deps.tools.ss;
+    const agent = this.#deps.agents.get(placement.on);
+    const counted = this.#deps.plan.network === "namespaces" && agent !== undefined;
     return finishStorm(result, {
       host: placement.on,
       links: this.#deps.plan.links,
-      timeWait: counted
-        ? { agentPid: this.#deps.agents.get(placement.on)!.pid, ssPath: this.#deps.tools.ss! }
-        : null,
+      timeWait: counted ? { agentPid: agent.pid } : null,
       faults: () => this.#deps.faults.reports(),
       startEpochMs: this.#deps.startEpochMs(),
       // An attempt made just before the fault ended may fail up to a timeout later.

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { runCommand } from "../core/command.ts";
 import type { ReconnectStormResult } from "../measure/tcp_results.ts";
 import type { Plan } from "../scenario/topology.ts";
+import { parseProcNet } from "./proc_holders.ts";
 import type { FaultReport } from "./report.ts";
 
 /**
@@ -31,8 +31,11 @@ export interface FinishStormOptions {
   host: string;
   /** The run's links. */
   links: Plan["links"];
-  /** How to count the TIME_WAIT sockets the storm left; null when they cannot be counted. */
-  timeWait: { agentPid: number; ssPath: string } | null;
+  /**
+   * Where to count the TIME_WAIT sockets the storm left: the namespace of the process
+   * `agentPid` (its host's agent); null when they cannot be told from others' (loopback).
+   */
+  timeWait: { agentPid: number } | null;
   /** The run's faults, read once the sockets are counted. */
   faults: () => readonly FaultReport[];
   /** Date.now() when the run started: fault times count from it. */
@@ -56,24 +59,9 @@ export async function finishStorm(
   result: ReconnectStormResult,
   options: FinishStormOptions,
 ): Promise<ReconnectStormResult> {
-  let timeWait: number | null = null;
-  if (options.timeWait) {
-    const { agentPid, ssPath } = options.timeWait;
-    const out = await runCommand("nsenter", [
-      "-t",
-      String(agentPid),
-      "-n",
-      ssPath,
-      "-H",
-      "-t",
-      "-n",
-      "state",
-      "time-wait",
-      "dst",
-      result.address,
-    ]).catch(() => undefined);
-    if (out !== undefined) timeWait = out.split("\n").filter((l) => l.trim() !== "").length;
-  }
+  const timeWait = options.timeWait
+    ? await countTimeWait(options.timeWait.agentPid, result.address)
+    : null;
   const lastEnd = lastFaultEnd(result, options.faults(), options);
   return { ...result, timeWait, recoveryMs: recoveryAfter(result, lastEnd, options.slackMs) };
 }
@@ -149,4 +137,25 @@ export function recoveryAfter(
   if (periods.length === 0) return 0;
   if (periods.some((p) => p.endMs === null)) return null;
   return Math.max(...periods.map((p) => p.endMs!)) - at;
+}
+
+/**
+ * The TIME_WAIT sockets towards `address` ("198.18.0.2:7000", or "::1:7000") in the
+ * network namespace of process `pid`, from its /proc/<pid>/net/tcp and tcp6; null when
+ * they cannot be read (the process is gone).
+ */
+async function countTimeWait(pid: number, address: string): Promise<number | null> {
+  const at = address.lastIndexOf(":");
+  const peers = new Set([address, `[${address.slice(0, at)}]${address.slice(at)}`]);
+  let count = 0;
+  for (const file of ["tcp", "tcp6"]) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(`/proc/${pid}/net/${file}`);
+    } catch {
+      return null;
+    }
+    count += parseProcNet(text).filter((s) => s.state === "TIME-WAIT" && peers.has(s.peer)).length;
+  }
+  return count;
 }
