@@ -150,17 +150,19 @@ export function startRecord(
     throw error;
   });
   record.done.catch(() => {});
+  /** Stops it (by `how`, or as any workload) unless it ended; resolves with its result. */
+  const stop = (how: () => unknown = () => agent.stop(id)) => {
+    if (report.status === "running") {
+      record.stopRequested = true;
+      how();
+    }
+    return record.done;
+  };
   record.handle = {
     name,
     host: placement.on,
     result: () => record.done,
-    stop: () => {
-      if (report.status === "running") {
-        record.stopRequested = true;
-        agent.stop(id);
-      }
-      return record.done;
-    },
+    stop: () => stop(),
     snapshot: () =>
       record.final ? Promise.resolve(record.final) : (agent.snapshot(id) ?? record.done),
   };
@@ -193,16 +195,14 @@ export function startRecord(
     const program = record.handle as ProgramHandle;
     program.restart = (options = {}) =>
       control({ action: "restart", keepChildren: options.keepChildren ?? false });
-    const stopAll = record.handle.stop;
-    program.stop = (options = {}) => {
-      if (!options.keepChildren) return stopAll() as Promise<ExecResult>;
-      if (report.status === "running") {
-        record.stopRequested = true;
-        return control({ action: "stop", keepChildren: true }).then(() => record.done) as Promise<
-          ExecResult
-        >;
-      }
-      return record.done as Promise<ExecResult>;
+    program.stop = async (options = {}) => {
+      // Its children kept: the agent stops the program alone, and answers once it has.
+      let stopping: Promise<void> | undefined;
+      const done = options.keepChildren
+        ? stop(() => stopping = control({ action: "stop", keepChildren: true }))
+        : stop();
+      await stopping;
+      return await done as ExecResult;
     };
     (record.handle as ProgramHandle).kill = (signal = "SIGKILL") =>
       control({ action: "kill", signal });
