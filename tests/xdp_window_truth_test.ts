@@ -26,6 +26,8 @@ const WINDOWS = 3;
 const WINDOW_NS = 1_000_000_000n;
 /** How far ahead both ends are written (this test is about the flip, not the lead). */
 const LEAD_NS = 30_000_000n;
+/** Windows done again at most, when a write landed late. */
+const RETRIES = 3;
 
 /** A child holding a dropper in a namespace; one call at a time. */
 class Controller {
@@ -101,7 +103,7 @@ Deno.test("a windowed rule on both ends of a link drops from one kernel instant 
         i,
         [Deno.execPath(), "run", "-A", "--quiet", SENDER, "--role", "sender"].concat(
           ["--libc", libc, "--from", end.address, "--to", ends[1 - i]!.address],
-          ["--rate", String(RATE), "--ms", String(1_000 + WINDOWS * 1_300)],
+          ["--rate", String(RATE), "--ms", String(1_000 + (WINDOWS + RETRIES) * 1_300)],
         ),
       )
     );
@@ -114,7 +116,7 @@ Deno.test("a windowed rule on both ends of a link drops from one kernel instant 
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     const results: { fromNs: bigint; untilNs: bigint; tallies: RuleTally[] }[] = [];
-    for (let w = 0; w < WINDOWS; w++) {
+    for (let tries = 0; results.length < WINDOWS && tries < WINDOWS + RETRIES; tries++) {
       const fromNs = monotonicNs() + LEAD_NS;
       const untilNs = fromNs + WINDOW_NS;
       const rule = toWire({
@@ -134,17 +136,20 @@ Deno.test("a windowed rule on both ends of a link drops from one kernel instant 
       const written = await Promise.all(
         controllers.map((c) => c.call("dropper.set", { slot: 0, rule })),
       ) as { writtenNs: string }[];
-      for (const { writtenNs } of written) {
-        assert.ok(BigInt(writtenNs) < fromNs, "both ends were written before the window");
-      }
+      // A write that landed after the window opened (a descheduled child on a busy
+      // machine) makes that window's edge the write's, not the instant: not what is
+      // tested here (squall reports such an end as late). Such a window is done again.
+      const late = written.some(({ writtenNs }) => BigInt(writtenNs) >= fromNs);
       while (monotonicNs() < untilNs + 20_000_000n) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       const tallies = await Promise.all(
         controllers.map((c) => c.call("dropper.take", { slot: 0 })),
       ) as RuleTally[];
-      results.push({ fromNs, untilNs, tallies });
+      if (late) console.log(`a write landed after the window opened: window done again`);
+      else results.push({ fromNs, untilNs, tallies });
     }
+    assert.equal(results.length, WINDOWS, "every window's writes landed before it opened");
 
     const us = (ns: number | null, from: bigint) =>
       ns === null ? "none" : `${((ns - Number(from)) / 1e3).toFixed(1)} us`;
