@@ -6,7 +6,8 @@
  * up after 3 s. The bind watch reports each failed bind with who held the port; the
  * server with SO_REUSEADDR comes back at once and its clients are served again.
  *
- * Run: `deno task squall run scenarios/tcp_restart.ts` (as root).
+ * Run: `deno task squall run scenarios/tcp_restart.ts --allow-run=python3` (as root: the
+ * server is a program under test, which squall starts only when allowed).
  */
 
 import { exec, scenario, tcpProbe } from "../mod.ts";

@@ -6,7 +6,8 @@
  * `ss` shows who held the port: the server itself, through the socket it had just
  * closed.
  *
- * Run: `deno task squall run scenarios/udp_rebind.ts` (as root).
+ * Run: `deno task squall run scenarios/udp_rebind.ts --allow-run=deno` (as root: the server
+ * is a program under test, which squall starts only when allowed).
  */
 
 import { exec, scenario } from "../mod.ts";

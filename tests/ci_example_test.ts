@@ -153,6 +153,10 @@ function optionsOf(help: string): Map<string, boolean> {
   for (const m of help.matchAll(/^ {2}(?:-\w, )?(--[a-z][a-z-]*)( [A-Z]+)?(?= |$)/gm)) {
     options.set(m[1]!, m[2] !== undefined);
   }
+  // Deno's syntax for permissions: a value only after "=" (--allow-run[=PROGRAM,...]).
+  for (const m of help.matchAll(/^ {2}(--allow-[a-z]+)(\[=[A-Z]+,\.\.\.\])?(?= |$)/gm)) {
+    options.set(m[1]!, false);
+  }
   return options;
 }
 
@@ -165,9 +169,17 @@ async function parseCall(
   const options = new Map<string, string | true>();
   const positionals: string[] = [];
   for (let i = 0; i < call.args.length; i++) {
-    const arg = call.args[i]!;
-    if (!arg.startsWith("-")) {
-      positionals.push(arg);
+    const given = call.args[i]!;
+    if (!given.startsWith("-")) {
+      positionals.push(given);
+      continue;
+    }
+    const [arg, granted] = given.startsWith("--allow-") && given.includes("=")
+      ? [given.slice(0, given.indexOf("=")), given.slice(given.indexOf("=") + 1)]
+      : [given, undefined];
+    if (granted !== undefined) {
+      assert.ok(known.has(arg), `${call.step}: squall ${call.command} has no option ${arg}`);
+      options.set(arg, granted);
       continue;
     }
     assert.ok(
@@ -272,7 +284,7 @@ Deno.test("the example workflow runs squall as the README does, with the README'
   // installs everything and runs every scenario.
   assert.equal(
     denoJson.tasks.demo,
-    `${squall} run scenarios/ --skip-unavailable`,
+    `${squall} run scenarios/ --skip-unavailable --allow-run=python3,deno`,
     "the demo task is squall run",
   );
   const calls = squallCalls();

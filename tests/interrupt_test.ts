@@ -16,7 +16,17 @@ const ROOT = new URL("..", import.meta.url).pathname;
  */
 async function startRun(fixture: string, json: string, env: Record<string, string> = {}) {
   const runner = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", "run", fixture, "--json", json],
+    args: [
+      "run",
+      "-A",
+      "--unstable-net",
+      "harness/cli/main.ts",
+      "run",
+      fixture,
+      "--json",
+      json,
+      "--allow-run",
+    ],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",

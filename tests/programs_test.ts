@@ -183,7 +183,15 @@ Deno.test("a machine without the tools programs need is an environment problem (
     ).trim();
     await Deno.symlink(setpriv, `${bin}/setpriv`);
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", "run", LOOPBACK_PROGRAM],
+      args: [
+        "run",
+        "-A",
+        "--unstable-net",
+        "harness/cli/main.ts",
+        "run",
+        LOOPBACK_PROGRAM,
+        "--allow-run=true",
+      ],
       cwd: new URL("..", import.meta.url).pathname,
       env: { PATH: bin, NO_COLOR: "1" },
       stdout: "piped",

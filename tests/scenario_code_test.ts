@@ -225,3 +225,50 @@ export default scenario("faults from the worker", {
   assert.match(r.text, /✓ check: an applied fault has its id/);
   assert.match(r.text, /✓ check: it lost to both/);
 });
+
+const PROGRAM = `import { exec, scenario } from ${MOD};
+export default scenario("a program under test", {
+  network: "loopback",
+  hosts: ["local"],
+  workloads: { done: { on: "local", run: exec(["/bin/true"], { waitForExit: true }) } },
+}, async (t) => {
+  START
+});
+`;
+
+Deno.test("programs under test run as root: run starts only those --allow-run names; list shows them all", async () => {
+  const files = { "p.ts": PROGRAM.replace("START", "") };
+  const denied = await squall(files, (dir) => ["run", join(dir, "p.ts")]);
+  assert.equal(denied.code, 2, denied.text);
+  assert.match(
+    denied.text,
+    /p\.ts: options\.workloads\.done\.run\.command: a program under test runs as root, .*add --allow-run=true to allow "\/bin\/true" \(or --allow-run for any program\)/,
+  );
+  assert.match(denied.text, /Nothing was created\./);
+  assert.deepEqual(denied.records, []);
+  const listed = await squall(files, (dir) => ["list", join(dir, "p.ts")]);
+  assert.equal(listed.code, 0, listed.text);
+  assert.match(listed.text, /workload done on local: program \/bin\/true/);
+  for (const allow of ["--allow-run=true", "--allow-run=/bin/true", "--allow-run"]) {
+    const allowed = await squall(files, (dir) => ["run", join(dir, "p.ts"), allow, "--quiet"]);
+    assert.equal(allowed.code, 0, `${allow}\n${allowed.text}`);
+  }
+  const other = await squall(files, (dir) => ["run", join(dir, "p.ts"), "--allow-run=false"]);
+  assert.equal(other.code, 2, other.text);
+});
+
+Deno.test("a program the scenario function starts must be allowed too: t.start is refused, as bad input", async () => {
+  const files = {
+    "p.ts": PROGRAM.replace(
+      "START",
+      'await t.start("cat", { on: "local", run: exec(["cat", "/etc/shadow"], { waitForExit: true }) });',
+    ),
+  };
+  const r = await squall(files, (dir) => ["run", join(dir, "p.ts"), "--allow-run=true"]);
+  assert.equal(r.code, 2, r.text);
+  assert.match(
+    r.text,
+    /t\.start\("cat"\): a program under test runs as root, .*add --allow-run=cat to allow "cat"/,
+  );
+  assert.doesNotMatch(r.text, /start {2}cat on local/, "it never started");
+});

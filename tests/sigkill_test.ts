@@ -181,7 +181,7 @@ interface StartedRun {
 
 async function startRun(fixture: string, marker: string): Promise<StartedRun> {
   const runner = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", "run", fixture],
+    args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", "run", fixture, "--allow-run"],
     cwd: ROOT,
     stdout: "piped",
     stderr: "null",

@@ -3,7 +3,7 @@
 // function runs there, and answers that function's calls with the real `t`.
 
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { EnvironmentError, type Problem } from "../core/errors.ts";
+import { EnvironmentError, type Problem, ScenarioError } from "../core/errors.ts";
 import { formatDuration } from "../core/duration.ts";
 import { scenarioCodeFailed } from "../runner/scenario_guard.ts";
 import {
@@ -15,7 +15,13 @@ import {
   scenario,
   type ScenarioContext,
 } from "../scenario/scenario.ts";
-import { explainDenied, type Grants, workerPermissions } from "./grants.ts";
+import {
+  explainDenied,
+  type Grants,
+  programAllowed,
+  programDenied,
+  workerPermissions,
+} from "./grants.ts";
 import {
   answer,
   type Call,
@@ -113,7 +119,7 @@ export function loadInWorker(
         } (a top-level await that never settles, or top-level code that keeps running?)`,
       );
     }, timeoutMs);
-    const host = new ScenarioHost(worker);
+    const host = new ScenarioHost(worker, grants);
     worker.onerror = (event) => {
       // The worker itself failed, while loading or later.
       event.preventDefault();
@@ -192,8 +198,11 @@ class ScenarioHost {
   /** Failures of scenario code between loading and the run, told when it starts. */
   #held: string[] = [];
 
-  constructor(worker: Worker) {
+  #grants: Grants;
+
+  constructor(worker: Worker, grants: Grants) {
     this.#worker = worker;
+    this.#grants = grants;
   }
 
   /** The scenario function, run in the worker against `t`. */
@@ -283,6 +292,7 @@ class ScenarioHost {
     }
     let result: unknown;
     try {
+      if (call.target === 0 && call.method === "start") this.#mayStart(call.args);
       result = method.apply(target, call.args);
     } catch (error) {
       fail(error);
@@ -296,6 +306,18 @@ class ScenarioHost {
       (value) => reply({ ok: true, value: this.#value(value) }),
       fail,
     );
+  }
+
+  /** Throws unless the grants allow the program under test `t.start(name, placement)` starts. */
+  #mayStart([name, placement]: unknown[]): void {
+    const run = (placement as { run?: { kind?: unknown; command?: unknown } } | null)?.run;
+    if (run?.kind !== "exec" || !Array.isArray(run.command)) return;
+    const program = String(run.command[0]);
+    if (programAllowed(program, this.#grants)) return;
+    throw new ScenarioError([{
+      where: `t.start(${JSON.stringify(name)})`,
+      message: programDenied(program),
+    }]);
   }
 
   /** A result for the worker: data as it is, an object with methods by reference. */

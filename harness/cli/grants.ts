@@ -4,11 +4,13 @@
  * scenario's own folder and nothing else; `--allow-read`, `--allow-run` and their kin
  * add to it, written as Deno writes them (`--allow-read=/etc/hosts,/srv`, or
  * `--allow-read` alone for all), and `--allow-all` gives everything the runner has.
+ * `--allow-run` also covers the scenario's programs under test, which squall starts as
+ * root: a scenario may start only the programs it allows.
  *
  * @module
  */
 
-import { dirname, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import type { Problem } from "../core/errors.ts";
 
 /** The kinds of permission scenario code can be granted, as Deno names them. */
@@ -163,4 +165,43 @@ export function explainDenied(message: string): string {
       what === "" ? "it" : JSON.stringify(what)
     }: scenario code runs with only the permissions granted on squall's command line (by default, reading its own folder and squall's files); add ${option} to allow this`;
   });
+}
+
+/**
+ * Whether the grants let a scenario start the program under test `program` (an exec
+ * workload's `command[0]`), which squall runs as root: `--allow-run` for any program,
+ * `--allow-run=NAME` for a program of that name (on PATH or anywhere: `python3` allows
+ * `/usr/bin/python3`), `--allow-run=PATH` for that file.
+ *
+ * @example
+ * ```ts
+ * import { programAllowed } from "./grants.ts";
+ * const grants = { all: false, kinds: { run: ["python3"] } };
+ * console.assert(programAllowed("/usr/bin/python3", grants));
+ * console.assert(!programAllowed("sh", grants));
+ * ```
+ */
+export function programAllowed(program: string, grants: Grants): boolean {
+  const run = grants.kinds.run;
+  if (grants.all || run === true) return true;
+  return (run ?? []).some((allowed) =>
+    allowed.includes("/")
+      ? resolve(allowed) === resolve(program)
+      : allowed === program || allowed === basename(program)
+  );
+}
+
+/**
+ * Why a program under test may not start, with the option that would allow it.
+ *
+ * @example
+ * ```ts
+ * import { programDenied } from "./grants.ts";
+ * console.assert(programDenied("/usr/bin/python3").includes("--allow-run=python3"));
+ * ```
+ */
+export function programDenied(program: string): string {
+  return `a program under test runs as root, so scenarios may start only the programs allowed on squall's command line: add --allow-run=${
+    basename(program)
+  } to allow ${JSON.stringify(program)} (or --allow-run for any program)`;
 }

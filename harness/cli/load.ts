@@ -12,7 +12,7 @@ import type { Problem } from "../core/errors.ts";
 import { describeWorkload } from "../workloads/kinds.ts";
 import { linkEnds } from "../scenario/topology.ts";
 import { type Scenario, validateScenario, type ValidScenario } from "../scenario/scenario.ts";
-import { type Grants, NO_GRANTS } from "./grants.ts";
+import { type Grants, NO_GRANTS, programAllowed, programDenied } from "./grants.ts";
 import { loadInWorker } from "./_scenario_host.ts";
 
 /**
@@ -86,6 +86,22 @@ export async function loadScenarios(
     });
   }
   return loaded;
+}
+
+/**
+ * The programs under test a loaded scenario declares that the grants do not let it
+ * start (squall starts them as root), each a problem at its workload.
+ */
+export function deniedPrograms(l: Loaded, grants: Grants): Problem[] {
+  const file = l.file;
+  return l.valid.workloads.flatMap(({ name, placement: { run } }) =>
+    run.kind === "exec" && !programAllowed(run.command[0]!, grants)
+      ? [{
+        where: `${file}: options.workloads.${name}.run.command`,
+        message: programDenied(run.command[0]!),
+      }]
+      : []
+  );
 }
 
 /**

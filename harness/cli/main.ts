@@ -24,8 +24,8 @@ import { assess, doctorReport, formatDoctor } from "./doctor.ts";
 import { gatherFacts } from "./doctor_facts.ts";
 import { COMMAND_HELP, COMMANDS, HELP, isCommand, OPTIONS, USAGE } from "./help.ts";
 import { formatLiveProgress, LiveLine, type LiveTerminal } from "./live_line.ts";
-import { describeScenario, type Loaded, loadScenarios } from "./load.ts";
-import { takeGrants } from "./grants.ts";
+import { deniedPrograms, describeScenario, type Loaded, loadScenarios } from "./load.ts";
+import { type Grants, takeGrants } from "./grants.ts";
 import { checkOutputs, type Outputs, writeOutputs } from "./output_paths.ts";
 
 /** Where the CLI writes, and whether it may colour and handle signals. */
@@ -141,7 +141,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
   }
   // Each scenario module is held in a worker until its run ends, or until now.
   try {
-    return await runOrList(command, loaded, { problems, outputs, values, text }, io);
+    return await runOrList(command, loaded, { problems, outputs, values, text, grants }, io);
   } finally {
     for (const l of loaded) l.close();
   }
@@ -156,6 +156,7 @@ async function runOrList(
     outputs: Outputs;
     values: { quiet?: boolean | undefined; "skip-unavailable"?: boolean | undefined };
     text: TextOptions;
+    grants: Grants;
   },
   io: CliIo,
 ): Promise<number> {
@@ -168,6 +169,14 @@ async function runOrList(
   if (command === "list") {
     for (const l of loaded) io.out(describeScenario(l));
     return ExitCode.Pass;
+  }
+  // Programs under test run as root: a scenario starts only those allowed (list shows
+  // them without starting any).
+  const denied = loaded.flatMap((l) => deniedPrograms(l, checked.grants));
+  if (denied.length > 0) {
+    io.err(formatProblems(denied).replace("Invalid scenario", "Invalid input"));
+    io.err("Nothing was created.");
+    return ExitCode.BadInput;
   }
 
   // With --skip-unavailable, a scenario that needs an optional tool this machine lacks
