@@ -112,8 +112,9 @@ const SPIN_BUDGET_NS = 25_000_000;
 /** Packets due this soon after one being released go with it. */
 const COALESCE_NS = 10_000;
 /**
- * Busy: more than BUSY_PACKETS packets in the last window (20k a second). A busy line
- * neither spins nor learns a guard: it wakes at most once per BUSY_PERIOD_NS and then
+ * Busy: more than BUSY_PACKETS packets in the last window (20k a second), or on average
+ * over the recent windows. A busy line neither spins, nor learns a guard, nor wakes for
+ * input: it wakes once per BUSY_PERIOD_NS and then
  * releases everything due up to half a period ahead, so its releases are up to half a
  * period early or half a period plus a timer wake-up late (a packet every 20 us at 50k
  * a second: one wake-up per dozen packets, not one or two per packet).
@@ -407,11 +408,7 @@ function serve(
     // Once one packet is due, those due within COALESCE_NS after it go too: at tens of
     // thousands of packets a second that saves a wake-up per packet, at the cost of
     // releasing some of them a few microseconds early.
-    const until = busy
-      ? now + BUSY_PERIOD_NS / 2
-      : heap.peekDue() <= now
-      ? now + COALESCE_NS
-      : now;
+    const until = busy ? now + BUSY_PERIOD_NS / 2 : heap.peekDue() <= now ? now + COALESCE_NS : now;
     let count = 0;
     let top = 0;
     while (heap.size > 0 && heap.peekDue() <= until) {
