@@ -114,10 +114,10 @@ const COALESCE_NS = 10_000;
 /**
  * Busy: more than BUSY_PACKETS packets in the last window (20k a second), or on average
  * over the recent windows. A busy line neither spins, nor learns a guard, nor wakes for
- * input: it wakes once per BUSY_PERIOD_NS and then
- * releases everything due up to half a period ahead, so its releases are up to half a
- * period early or half a period plus a timer wake-up late (a packet every 20 us at 50k
- * a second: one wake-up per dozen packets, not one or two per packet).
+ * input: it wakes once per BUSY_PERIOD_NS and releases everything due up to half a
+ * period ahead, so its releases are up to half a period early or half a period plus a
+ * timer wake-up late (a packet every 20 us at 50k a second: one wake-up per ten packets,
+ * not one or two per packet).
  */
 const BUSY_PACKETS = 2_000;
 /** Weight of the last window in the average number of packets per window (about a second). */
