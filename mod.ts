@@ -160,6 +160,7 @@ export type {
   EchoFlow,
   GroupSpread,
   LedgerEntry,
+  LineDropCause,
   LossLedger,
   OneWayDelays,
   OneWayDirection,

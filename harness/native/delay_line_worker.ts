@@ -29,6 +29,9 @@ import {
   CONTROL_STOP,
   COUNTER,
   countFlowDrop,
+  FLOW_FIELDS,
+  FLOW_RECEIVED,
+  flowSlot,
   type LineCounters,
   type LineShared,
   readConfig,
@@ -318,6 +321,10 @@ function serve(
   let maxHeld = 0;
   let socketErrors = 0;
   let unattributed = 0;
+  let otherPackets = 0;
+  // The flow of the last probe packet and its slot in the flow table (slots never move).
+  let seenFlow = -1;
+  let seenSlot = -1;
   let failuresInRow = 0;
   let lastId = 0;
   let highestReleased = 0;
@@ -369,6 +376,7 @@ function serve(
     counters[COUNTER.maxHeld] = maxHeld;
     counters[COUNTER.socketErrors] = socketErrors;
     counters[COUNTER.unattributed] = unattributed;
+    counters[COUNTER.otherPackets] = otherPackets;
   };
 
   const take = (start: number, end: number, now: number) => {
@@ -389,6 +397,12 @@ function serve(
         }
         const due = schedule.admit(arrival, packet.length);
         const flow = probeFlow(ringView, packet);
+        if (flow >= 0 && flow !== seenFlow) {
+          seenFlow = flow;
+          seenSlot = flowSlot(shared.flows, flow);
+        }
+        if (flow >= 0 && seenSlot >= 0) shared.flows[seenSlot * FLOW_FIELDS + FLOW_RECEIVED]! += 1;
+        else otherPackets++;
         if (due === TAIL_DROP) {
           tailDropped++;
           if (flow >= 0 && !countFlowDrop(shared.flows, flow, false)) unattributed++;
