@@ -161,6 +161,7 @@ export type {
   EchoFlow,
   GroupSpread,
   LedgerEntry,
+  LineDropCause,
   LossLedger,
   OneWayDelays,
   OneWayDirection,

@@ -121,10 +121,15 @@ function main(args: string[]): void {
     const now = new Uint32Array(time.buffer);
     let idleSince = Date.now();
     let receivedAtCheck = 0;
-    while (unique < count) {
+    for (;;) {
       const n = Number(c.recv(fd, buffer, 65536n, 0));
       c.clock_gettime(0, timeBytes);
       if (n < 16 || view.getUint32(0) !== MAGIC) {
+        // Every datagram is in, and nothing came for a receive timeout (100 ms): done. Not
+        // as soon as the last original is in: a copy can come right after it (and a tc
+        // duplicator's clone leaves before its original, so the last datagram read would
+        // be a copy that was never counted).
+        if (unique >= count) break;
         // A receive timeout (or a stray datagram): idle since the last one that counted.
         if (received !== receivedAtCheck) {
           receivedAtCheck = received;

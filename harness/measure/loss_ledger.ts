@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { LedgerEntry, LossLedger, UdpProbeResult } from "./results.ts";
+import type { LedgerEntry, LineDropCause, LossLedger, UdpProbeResult } from "./results.ts";
 
 /** Datagrams of one flow one fault dropped. */
 export interface FaultDrops {
@@ -14,13 +14,20 @@ export interface FaultDrops {
   fault: number;
   /** Its one-line description. */
   description: string;
-  /** Datagrams of the flow it dropped. */
+  /** Datagrams of the flow it dropped (with `notSplit`: of every flow on the queue). */
   packets: number;
   /**
-   * For a delay line's drops, why: a rate limit's tail drop, or held when the line
-   * stopped. Absent for the XDP dropper's.
+   * For a delay line's drops, why: a rate limit's tail drop, held when the line stopped,
+   * or dropped by the kernel for the line's queue (full, or overrun: the line did not read
+   * fast enough). Absent for the XDP dropper's.
    */
-  cause?: "tailDrop" | "heldAtStop";
+  cause?: LineDropCause;
+  /**
+   * For the kernel's drops for a line's queue, which it counts per queue: set when more
+   * than this flow crossed the queue. `packets` are then the queue's drops, of every
+   * flow; the ledger does not split them.
+   */
+  notSplit?: { flows: number; otherPackets: number };
 }
 
 /** What the kernel of the receiving namespace counted while the flow ran. */
@@ -105,25 +112,51 @@ function entry(
   kernel: KernelDrops,
   closedSocket = 0,
 ): LedgerEntry {
-  const dropped = drops.reduce((n, d) => n + d.packets, 0);
+  const own = drops.filter((d) => !d.notSplit && d.packets > 0);
+  const shared = drops.filter((d) => d.notSplit && d.packets > 0);
+  const dropped = own.reduce((n, d) => n + d.packets, 0);
+  const left = lost - dropped - kernel.receiveBufferOverflow - kernel.noSocket - closedSocket;
+  // What is left may be the queues' drops, up to as many as they dropped of all flows.
+  const queued = Math.max(0, Math.min(left, shared.reduce((n, d) => n + d.packets, 0)));
   const e: LedgerEntry = {
     lost,
-    droppedByFault: drops.filter((d) => d.packets > 0),
+    droppedByFault: own.map(({ notSplit: _, ...d }) => d),
     receiveBufferOverflow: kernel.receiveBufferOverflow,
     noSocket: kernel.noSocket,
-    unexplained: lost - dropped - kernel.receiveBufferOverflow - kernel.noSocket - closedSocket,
+    unexplained: left - queued,
   };
   if (closedSocket > 0) e.closedSocket = closedSocket;
+  if (shared.length > 0) {
+    e.queueDropsNotSplit = {
+      packets: queued,
+      queues: shared.map((d) => ({
+        fault: d.fault,
+        description: d.description,
+        cause: d.cause as "queueFull" | "overrun",
+        dropped: d.packets,
+        flows: d.notSplit!.flows,
+        otherPackets: d.notSplit!.otherPackets,
+      })),
+    };
+  }
   return e;
 }
 
 function merge(a: FaultDrops[], b: FaultDrops[]): FaultDrops[] {
   const byFault = new Map<string, FaultDrops>();
   for (const d of [...a, ...b]) {
-    const key = `${d.fault}:${d.cause ?? ""}`;
+    // A queue's drops shared with other flows stay apart from the flow's own.
+    const key = `${d.fault}:${d.cause ?? ""}:${d.notSplit ? "shared" : ""}`;
     const seen = byFault.get(key);
-    if (seen) seen.packets += d.packets;
-    else byFault.set(key, { ...d });
+    if (seen) {
+      seen.packets += d.packets;
+      if (seen.notSplit && d.notSplit) {
+        seen.notSplit = {
+          flows: Math.max(seen.notSplit.flows, d.notSplit.flows),
+          otherPackets: seen.notSplit.otherPackets + d.notSplit.otherPackets,
+        };
+      }
+    } else byFault.set(key, { ...d });
   }
   return [...byFault.values()];
 }

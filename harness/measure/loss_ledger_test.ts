@@ -91,3 +91,67 @@ Deno.test("buildLedger() puts datagrams queued in a closed group member on their
   assert.equal(ledger.total.unexplained, 0);
   assert.equal("closedSocket" in ledger.return!, false);
 });
+
+Deno.test("buildLedger() puts a delay line's queue drops on the flow when it alone crossed the queue", () => {
+  const ledger = buildLedger(input({
+    result: { sent: 1000, delivered: 850, lost: 150, echoReceived: 850 },
+    outboundDrops: [
+      { fault: 1, description: "delay 2s: queue full", packets: 140, cause: "queueFull" },
+      { fault: 1, description: "delay 2s: netlink overrun", packets: 10, cause: "overrun" },
+    ],
+  }));
+  assert.deepEqual(ledger.outbound!.droppedByFault.map((d) => [d.cause, d.packets]), [
+    ["queueFull", 140],
+    ["overrun", 10],
+  ]);
+  assert.equal(ledger.outbound!.unexplained, 0);
+  assert.equal("queueDropsNotSplit" in ledger.outbound!, false);
+  assert.equal(ledger.total.unexplained, 0);
+});
+
+Deno.test("buildLedger() does not split a queue's drops among flows, and does not call them unexplained", () => {
+  const shared = { flows: 2, otherPackets: 0 };
+  const queueFull = {
+    fault: 1,
+    description: "delay 2s: queue full",
+    packets: 300,
+    cause: "queueFull" as const,
+    notSplit: shared,
+  };
+  const ledger = buildLedger(input({
+    result: { sent: 1000, delivered: 850, lost: 150, echoReceived: 850 },
+    outboundDrops: [queueFull, { fault: 2, description: "loss 1%", packets: 10 }],
+  }));
+  const out = ledger.outbound!;
+  // What is left after the flow's own causes (140) is within what the queue dropped.
+  assert.deepEqual(out.droppedByFault, [{ fault: 2, description: "loss 1%", packets: 10 }]);
+  assert.deepEqual(out.queueDropsNotSplit, {
+    packets: 140,
+    queues: [{
+      fault: 1,
+      description: "delay 2s: queue full",
+      cause: "queueFull",
+      dropped: 300,
+      flows: 2,
+      otherPackets: 0,
+    }],
+  });
+  assert.equal(out.unexplained, 0);
+  assert.equal(ledger.total.queueDropsNotSplit!.packets, 140);
+  assert.equal(ledger.total.unexplained, 0);
+
+  // More lost than the queue dropped of every flow: the rest is unexplained.
+  const more = buildLedger(input({
+    result: { sent: 1000, delivered: 500, lost: 500, echoReceived: 500 },
+    outboundDrops: [queueFull],
+  }));
+  assert.equal(more.outbound!.queueDropsNotSplit!.packets, 300);
+  assert.equal(more.outbound!.unexplained, 200);
+  // Nothing left to explain: the queue's drops were other flows'.
+  const none = buildLedger(input({
+    result: { sent: 1000, delivered: 1000, lost: 0, echoReceived: 1000 },
+    outboundDrops: [queueFull],
+  }));
+  assert.equal(none.outbound!.queueDropsNotSplit!.packets, 0);
+  assert.equal(none.outbound!.unexplained, 0);
+});

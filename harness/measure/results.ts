@@ -268,13 +268,15 @@ export interface LedgerEntry {
   lost: number;
   /**
    * Dropped by faults, by fault id (see the report's `faults`); a delay line's drops
-   * carry their cause: a rate limit's tail drop, or held when the line stopped.
+   * carry their cause: a rate limit's tail drop, held when the line stopped, or dropped
+   * by the kernel for the line's queue while this flow alone crossed it (queue full, or
+   * overrun: the line did not read its queue fast enough).
    */
   droppedByFault: {
     fault: number;
     description: string;
     packets: number;
-    cause?: "tailDrop" | "heldAtStop";
+    cause?: LineDropCause;
   }[];
   /** Dropped because the receiving socket's buffer was full (nstat UdpRcvbufErrors). */
   receiveBufferOverflow: number;
@@ -285,9 +287,43 @@ export interface LedgerEntry {
    * by nobody, gone with the socket. Only present when above 0.
    */
   closedSocket?: number;
+  /**
+   * Lost to the kernel's drops for delay lines' queues that more than this flow crossed
+   * (other probe flows, other traffic): the kernel counts those drops per queue, so they
+   * cannot be split among flows. `packets`: how many of this flow's losses they account
+   * for, which is what is left after every other cause, at most what the queues dropped;
+   * `queues`: each queue's drops, of every flow (`flows`: probe flows that crossed it,
+   * `otherPackets`: packets of other traffic it carried). Only present when such a queue
+   * dropped packets.
+   */
+  queueDropsNotSplit?: {
+    packets: number;
+    queues: {
+      fault: number;
+      description: string;
+      cause: "queueFull" | "overrun";
+      dropped: number;
+      flows: number;
+      otherPackets: number;
+    }[];
+  };
   /** Lost for no known reason: lost minus every cause above. 0 in a controlled run. */
   unexplained: number;
 }
+
+/**
+ * Why a delay line dropped a packet: a rate limit's tail drop, held when the line
+ * stopped, or dropped by the kernel for the line's queue, full (`queueFull`, more packets
+ * than the queue holds) or overrun (`overrun`: the line did not read its queue fast
+ * enough).
+ *
+ * @example
+ * ```ts
+ * import type { LineDropCause } from "./results.ts";
+ * const kernel: LineDropCause[] = ["queueFull", "overrun"];
+ * ```
+ */
+export type LineDropCause = "tailDrop" | "heldAtStop" | "queueFull" | "overrun";
 
 /**
  * The loss ledger of a probe flow: `sent = delivered + late + lost`, and per direction

@@ -54,6 +54,12 @@ export interface LineCounters {
   socketErrors: number;
   /** Drops of probe datagrams whose flow did not fit the line's flow table. */
   unattributed: number;
+  /**
+   * Packets received that are of no probe flow in the flow table (other traffic, or probe
+   * flows past FLOW_SLOTS): while there are none, the kernel's drops for the queue are
+   * those of the flows in the table.
+   */
+  otherPackets: number;
   /** How long before a due time the line stops sleeping, nanoseconds (learned). */
   guardNs: number;
   /** Most packets held at once. */
@@ -72,6 +78,7 @@ const COUNTER_NAMES: (keyof LineCounters)[] = [
   "latenessMaxNs",
   "socketErrors",
   "unattributed",
+  "otherPackets",
   "guardNs",
   "maxHeld",
 ];
@@ -86,18 +93,40 @@ export interface LineShared {
   control: Int32Array<SharedArrayBuffer>;
   config: Float64Array<SharedArrayBuffer>;
   counters: Float64Array<SharedArrayBuffer>;
-  /** Drops per probe flow: FLOW_SLOTS of [flow id or -1, tail drops, drops at stop]. */
+  /**
+   * Per probe flow: FLOW_SLOTS of FLOW_FIELDS numbers, [flow id or -1, tail drops, drops
+   * at stop, packets received].
+   */
   flows: Float64Array<SharedArrayBuffer>;
 }
 
-/** Probe flows whose drops a line counts one by one (others go to `unattributed`). */
+/** Probe flows whose packets a line counts one by one (others go to `unattributed`). */
 export const FLOW_SLOTS = 64;
+/** Numbers per slot of the flow table. */
+export const FLOW_FIELDS = 4;
+/** Where a slot keeps the packets of its flow the line received. */
+export const FLOW_RECEIVED = 3;
 
-/** What a line dropped of one probe flow. */
+/** What a line did with one probe flow. */
 export interface FlowDrops {
   flowId: number;
   tailDropped: number;
   droppedAtStop: number;
+  /** Packets of the flow the line was given. */
+  received: number;
+}
+
+/**
+ * The slot of probe flow `flowId` in the flow table (taking a free one for a new flow),
+ * or -1 when the table is full. A flow keeps its slot.
+ */
+export function flowSlot(flows: Float64Array<SharedArrayBuffer>, flowId: number): number {
+  for (let slot = 0; slot < FLOW_SLOTS; slot++) {
+    const at = slot * FLOW_FIELDS;
+    if (flows[at] === -1) flows[at] = flowId;
+    if (flows[at] === flowId) return slot;
+  }
+  return -1;
 }
 
 /**
@@ -109,27 +138,23 @@ export function countFlowDrop(
   flowId: number,
   atStop: boolean,
 ): boolean {
-  for (let slot = 0; slot < FLOW_SLOTS; slot++) {
-    const at = slot * 3;
-    if (flows[at] === -1) flows[at] = flowId;
-    if (flows[at] === flowId) {
-      flows[at + (atStop ? 2 : 1)]! += 1;
-      return true;
-    }
-  }
-  return false;
+  const slot = flowSlot(flows, flowId);
+  if (slot < 0) return false;
+  flows[slot * FLOW_FIELDS + (atStop ? 2 : 1)]! += 1;
+  return true;
 }
 
-/** The drops the line attributed to probe flows. */
+/** What the line counted of each probe flow, in the order it first saw them. */
 export function readFlowDrops(shared: LineShared): FlowDrops[] {
   const out: FlowDrops[] = [];
   for (let slot = 0; slot < FLOW_SLOTS; slot++) {
-    const at = slot * 3;
+    const at = slot * FLOW_FIELDS;
     if (shared.flows[at] === -1) break;
     out.push({
       flowId: shared.flows[at]!,
       tailDropped: shared.flows[at + 1]!,
       droppedAtStop: shared.flows[at + 2]!,
+      received: shared.flows[at + FLOW_RECEIVED]!,
     });
   }
   return out;
@@ -141,9 +166,9 @@ export function createShared(config: LineConfig = NO_DELAY): LineShared {
     control: new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4)),
     config: new Float64Array(new SharedArrayBuffer(CONFIG_SLOTS * 8)),
     counters: new Float64Array(new SharedArrayBuffer(COUNTER_NAMES.length * 8)),
-    flows: new Float64Array(new SharedArrayBuffer(FLOW_SLOTS * 3 * 8)),
+    flows: new Float64Array(new SharedArrayBuffer(FLOW_SLOTS * FLOW_FIELDS * 8)),
   };
-  for (let slot = 0; slot < FLOW_SLOTS; slot++) shared.flows[slot * 3] = -1;
+  for (let slot = 0; slot < FLOW_SLOTS; slot++) shared.flows[slot * FLOW_FIELDS] = -1;
   writeConfig(shared, config, 0);
   return shared;
 }

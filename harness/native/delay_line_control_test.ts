@@ -3,7 +3,10 @@ import {
   COUNTER,
   countFlowDrop,
   createShared,
+  FLOW_FIELDS,
+  FLOW_RECEIVED,
   FLOW_SLOTS,
+  flowSlot,
   readConfig,
   readCounters,
   readFlowDrops,
@@ -47,10 +50,13 @@ Deno.test("countFlowDrop counts per probe flow until the table is full", () => {
   assert.ok(countFlowDrop(shared.flows, 5, false));
   assert.ok(countFlowDrop(shared.flows, 5, false));
   assert.ok(countFlowDrop(shared.flows, 9, true));
+  shared.flows[flowSlot(shared.flows, 9) * FLOW_FIELDS + FLOW_RECEIVED]! += 3;
   assert.deepEqual(readFlowDrops(shared), [
-    { flowId: 5, tailDropped: 2, droppedAtStop: 0 },
-    { flowId: 9, tailDropped: 0, droppedAtStop: 1 },
+    { flowId: 5, tailDropped: 2, droppedAtStop: 0, received: 0 },
+    { flowId: 9, tailDropped: 0, droppedAtStop: 1, received: 3 },
   ]);
+  assert.equal(flowSlot(shared.flows, 5), 0, "a flow keeps its slot");
   for (let f = 100; f < 100 + FLOW_SLOTS - 2; f++) assert.ok(countFlowDrop(shared.flows, f, false));
   assert.equal(countFlowDrop(shared.flows, 1, false), false);
+  assert.equal(flowSlot(shared.flows, 1), -1);
 });

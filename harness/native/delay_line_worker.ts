@@ -2,9 +2,11 @@
 // reads each queued packet's id, length and kernel receive time, and gives it an accept
 // verdict at its due time (see delay_schedule.ts). The packets stay in the kernel; this
 // thread holds ids and due times only. It sleeps in ppoll (woken by new packets) until
-// shortly before the earliest due time, with 1 ns timer slack, and spins the rest.
-// Several verdicts go out in one send. The owner steers it through shared memory
-// (delay_line_control.ts); it looks at least every 20 ms.
+// shortly before the earliest due time, with 1 ns timer slack, and spins the rest. Busy
+// (above 20k packets a second) it neither spins nor wakes for input: it wakes every
+// 200 us and releases what is due by then. Several verdicts go out in one send, and a
+// run of packets released in arrival order goes as one batch verdict. The owner steers
+// it through shared memory (delay_line_control.ts); it looks at least every 20 ms.
 
 import {
   CONFIG_MESSAGES,
@@ -27,6 +29,9 @@ import {
   CONTROL_STOP,
   COUNTER,
   countFlowDrop,
+  FLOW_FIELDS,
+  FLOW_RECEIVED,
+  flowSlot,
   type LineCounters,
   type LineShared,
   readConfig,
@@ -110,13 +115,17 @@ const SPIN_BUDGET_NS = 25_000_000;
 /** Packets due this soon after one being released go with it. */
 const COALESCE_NS = 10_000;
 /**
- * Busy: more than BUSY_PACKETS packets in the last window (20k a second). A busy line
- * does not spin, and releases everything due within BUSY_COALESCE_NS in one go: its
- * releases are then up to that early or a timer wake-up late, and it stays well under
- * half a core at 50k packets a second.
+ * Busy: more than BUSY_PACKETS packets in the last window (20k a second), or on average
+ * over the recent windows. A busy line neither spins, nor learns a guard, nor wakes for
+ * input: it wakes once per BUSY_PERIOD_NS and releases everything due up to half a
+ * period ahead, so its releases are up to half a period early or half a period plus a
+ * timer wake-up late (a packet every 20 us at 50k a second: one wake-up per ten packets,
+ * not one or two per packet).
  */
 const BUSY_PACKETS = 2_000;
-const BUSY_COALESCE_NS = 100_000;
+/** Weight of the last window in the average number of packets per window (about a second). */
+const AVERAGE_WEIGHT = 0.1;
+const BUSY_PERIOD_NS = 200_000;
 /**
  * When the next due time is further than the guard plus this, the line sleeps in ppoll
  * and new packets wake it; nearer, it sleeps without (they are read right after).
@@ -206,6 +215,12 @@ function run(start: DelayLineStart): void {
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
+function grow(array: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
+  const bigger = new Float64Array(array.length * 2);
+  bigger.set(array);
+  return bigger;
+}
+
 function serve(
   c: Libc,
   fd: number,
@@ -291,8 +306,8 @@ function serve(
     if (Number(c.send(fd, out, BigInt(bytes), 0)) !== bytes) fail("send verdicts");
     outCount = 0;
   };
-  const verdict = (id: number, v: number) => {
-    writeVerdict(oview, outCount * VERDICT_BYTES, queue, id, v);
+  const verdict = (id: number, v: number, batch = false) => {
+    writeVerdict(oview, outCount * VERDICT_BYTES, queue, id, v, batch);
     if (++outCount === VERDICTS_PER_SEND) flush();
   };
 
@@ -306,9 +321,18 @@ function serve(
   let maxHeld = 0;
   let socketErrors = 0;
   let unattributed = 0;
+  let otherPackets = 0;
+  // The flow of the last probe packet and its slot in the flow table (slots never move).
+  let seenFlow = -1;
+  let seenSlot = -1;
   let failuresInRow = 0;
   let lastId = 0;
   let highestReleased = 0;
+  // The ids one release lets go; the highest id of a packet scheduled before one that was
+  // due later (an early packet: jitter, a shorter delay); the latest due time scheduled.
+  let releasing = new Float64Array(1024);
+  let lastEarlyId = 0;
+  let latestDue = -Infinity;
 
   const poll = new Uint8Array(8);
   const pview = new DataView(poll.buffer);
@@ -338,6 +362,8 @@ function serve(
   let spunNs = 0;
   let receivedAtWindow = 0;
   let busy = false;
+  let averagePerWindow = 0;
+  let busyWakeNs = 0;
   const publish = () => {
     counters[COUNTER.received] = received;
     counters[COUNTER.released] = released;
@@ -350,6 +376,7 @@ function serve(
     counters[COUNTER.maxHeld] = maxHeld;
     counters[COUNTER.socketErrors] = socketErrors;
     counters[COUNTER.unattributed] = unattributed;
+    counters[COUNTER.otherPackets] = otherPackets;
   };
 
   const take = (start: number, end: number, now: number) => {
@@ -370,11 +397,19 @@ function serve(
         }
         const due = schedule.admit(arrival, packet.length);
         const flow = probeFlow(ringView, packet);
+        if (flow >= 0 && flow !== seenFlow) {
+          seenFlow = flow;
+          seenSlot = flowSlot(shared.flows, flow);
+        }
+        if (flow >= 0 && seenSlot >= 0) shared.flows[seenSlot * FLOW_FIELDS + FLOW_RECEIVED]! += 1;
+        else otherPackets++;
         if (due === TAIL_DROP) {
           tailDropped++;
           if (flow >= 0 && !countFlowDrop(shared.flows, flow, false)) unattributed++;
           verdict(id, NF_DROP);
         } else {
+          if (due < latestDue) lastEarlyId = id;
+          else latestDue = due;
           heap.push(due, id, flow);
           if (heap.size > maxHeld) maxHeld = heap.size;
         }
@@ -387,7 +422,9 @@ function serve(
     // Once one packet is due, those due within COALESCE_NS after it go too: at tens of
     // thousands of packets a second that saves a wake-up per packet, at the cost of
     // releasing some of them a few microseconds early.
-    const until = heap.peekDue() <= now ? now + (busy ? BUSY_COALESCE_NS : COALESCE_NS) : now;
+    const until = busy ? now + BUSY_PERIOD_NS / 2 : heap.peekDue() <= now ? now + COALESCE_NS : now;
+    let count = 0;
+    let top = 0;
     while (heap.size > 0 && heap.peekDue() <= until) {
       const late = now - heap.peekDue();
       const id = heap.pop();
@@ -395,8 +432,18 @@ function serve(
       if (late > latenessMax) latenessMax = late;
       if (id < highestReleased) reordered++;
       else highestReleased = id;
-      released++;
-      verdict(id, NF_ACCEPT);
+      if (id > top) top = id;
+      if (count === releasing.length) releasing = grow(releasing);
+      releasing[count++] = id;
+    }
+    released += count;
+    if (count > 1 && top > lastEarlyId) {
+      // No packet still held has a lower id than the highest released (that packet would
+      // have been scheduled after one due later, which makes it early): one verdict
+      // releases them all.
+      verdict(top, NF_ACCEPT, true);
+    } else {
+      for (let i = 0; i < count; i++) verdict(releasing[i]!, NF_ACCEPT);
     }
     flush();
   };
@@ -444,6 +491,16 @@ function serve(
     }
 
     now = nowNs();
+    if (now - windowStart > WINDOW_NS) {
+      // The last window, or the recent average (a sender that stalls, then catches up,
+      // sends in lumps; its average decides).
+      const inWindow = received - receivedAtWindow;
+      averagePerWindow += (inWindow - averagePerWindow) * AVERAGE_WEIGHT;
+      busy = inWindow > BUSY_PACKETS || averagePerWindow > BUSY_PACKETS;
+      receivedAtWindow = received;
+      windowStart = now;
+      spunNs = 0;
+    }
     release(now);
     publish();
 
@@ -464,7 +521,13 @@ function serve(
 
     const next = heap.peekDue();
     const wait = next - now;
-    if (wait > guard + INPUT_WINDOW_NS) {
+    if (busy) {
+      // Busy: wake once a period, whatever is due, and read and release then. Waking for
+      // input instead would wake the line for every packet while the next due time is far.
+      busyWakeNs += BUSY_PERIOD_NS;
+      if (busyWakeNs < now) busyWakeNs = now;
+      else sleepUntil(busyWakeNs);
+    } else if (wait > guard + INPUT_WINDOW_NS) {
       // Far from the next due time: sleep in ppoll, so that new packets wake the line.
       const sleep = Math.min(wait - guard, MAX_SLEEP_NS);
       timeout[0] = Math.floor(sleep / 1e9);
@@ -476,21 +539,14 @@ function serve(
     } else if (wait > 0) {
       // Near it: sleep without waking for input (new packets wait in the socket and are
       // read after this release), to a guard before the due time, then spin the rest
-      // within a budget of CPU time. Past the budget, or busy (tens of thousands of
-      // packets a second, due times microseconds apart), sleep to the due time itself
-      // and release a little late, several packets per wake-up.
+      // within a budget of CPU time. Past the budget, sleep to the due time itself and
+      // release a timer wake-up late.
       if (wait > guard) {
         sleepUntil(next - guard);
         now = nowNs();
         learn(now - (next - guard));
       }
-      if (now - windowStart > WINDOW_NS) {
-        busy = received - receivedAtWindow > BUSY_PACKETS;
-        receivedAtWindow = received;
-        windowStart = now;
-        spunNs = 0;
-      }
-      if (!busy && spunNs < SPIN_BUDGET_NS) {
+      if (spunNs < SPIN_BUDGET_NS) {
         let t = now;
         while ((t = nowNs()) < next) {
           // Spin.

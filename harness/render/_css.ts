@@ -75,6 +75,7 @@ svg text.in-bar{fill:#fff;font-size:11px;font-weight:600}
 .k-overflow{fill:#0072b2;background:#0072b2}
 .k-nosocket{fill:#56b4e9;background:#56b4e9}
 .k-closed{fill:#cc79a7;background:#cc79a7}
+.k-queue{fill:#b8a3d9;background:#b8a3d9}
 .k-unexplained{fill:#000;background:#000}
 footer{margin-top:32px;color:var(--dim);font-size:12px}
 @media print{.workload{break-inside:avoid}}

@@ -266,8 +266,11 @@ function ledgerFigure(r: UdpProbeResult, ledger: LossLedger, subject: string): M
   const ranked = [...faults.entries()].sort((a, b) => b[1].packets - a[1].packets || a[0] - b[0]);
   const coloured = ranked.slice(0, LEDGER_FAULT_COLOURS);
   const others = ranked.slice(LEDGER_FAULT_COLOURS);
+  // A delay line's fault can drop for several causes (tail drop, queue full, ...).
   const dropped = (e: LedgerEntry, id: number) =>
-    e.droppedByFault.find((d) => d.fault === id)?.packets ?? 0;
+    e.droppedByFault.reduce((n, d) => n + (d.fault === id ? d.packets : 0), 0);
+  const notSplit = (e: LedgerEntry) => e.queueDropsNotSplit?.packets ?? 0;
+  const queueLabel = "dropped by delay lines' queues, not split among flows";
   const causes = (e: LedgerEntry): Segment[] => [
     ...coloured.map(([id], i) => ({
       cls: `k-fault${i}`,
@@ -296,6 +299,7 @@ function ledgerFigure(r: UdpProbeResult, ledger: LossLedger, subject: string): M
       short: "closed",
       value: e.closedSocket ?? 0,
     },
+    { cls: "k-queue", label: queueLabel, short: "queues", value: notSplit(e) },
     { cls: "k-unexplained", label: "unexplained", short: "unexplained", value: e.unexplained },
   ];
   const sentRow: Segment[] = [
@@ -406,6 +410,7 @@ ${parts}
     ...(ledger.total.closedSocket
       ? [["k-closed", "queued in a closed group member"] as [string, string]]
       : []),
+    ...(notSplit(ledger.total) ? [["k-queue", queueLabel] as [string, string]] : []),
     ["k-unexplained", "unexplained"],
   ];
   // The table: one row per cause, every fault included.
@@ -434,6 +439,9 @@ ${parts}
         }</tr>`,
       ]
       : []),
+    ...(ledger.total.queueDropsNotSplit
+      ? [h`<tr><th scope="row">${queueLabel}</th>${cells(notSplit)}</tr>`]
+      : []),
     h`<tr class="${
       ledger.total.unexplained !== 0 ? "failed" : ""
     }"><th scope="row">unexplained</th>${cells((e) => e.unexplained)}</tr>`,
@@ -451,6 +459,15 @@ ${parts}
       h`<p class="fail loud">${
         int(ledger.total.unexplained)
       } lost datagrams have no known cause.</p>`,
+    );
+  }
+  for (const q of ledger.total.queueDropsNotSplit?.queues ?? []) {
+    notes.push(
+      h`<p class="note">Fault #${q.fault} ${q.description}: the kernel dropped ${
+        int(q.dropped)
+      } packets for its delay line's queue, which ${int(q.flows)} probe flows${
+        q.otherPackets > 0 ? ` and ${int(q.otherPackets)} other packets` : ""
+      } crossed; it counts them per queue, so they are not split among flows.</p>`,
     );
   }
   if (ledger.kernelCountersShared) {

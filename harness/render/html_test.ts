@@ -343,3 +343,49 @@ Deno.test("renderHtml() says answered again only after an answer", () => {
   assert.match(never, /until the probe ended \(20 datagrams unanswered\); never answered again/);
   assert.doesNotMatch(never, /20 datagrams unanswered\); answered again/);
 });
+
+Deno.test("renderHtml() shows a delay line's causes summed per fault, and queue drops not split among flows", () => {
+  const r = sampleReport();
+  const probe = r.scenarios[0]!.workloads.find((w) => w.name === "probe")!
+    .result as UdpProbeResult;
+  const out = probe.ledger!.outbound!;
+  const queue = {
+    fault: 3,
+    description: "delay 2s on client → server: queue full",
+    cause: "queueFull" as const,
+    dropped: 900,
+    flows: 2,
+    otherPackets: 0,
+  };
+  // Of what was lost on the way there, 40 were tail drops and 60 the fault's held packets
+  // (one fault, two causes), and the rest the queue's drops shared with another flow.
+  const rest = out.lost - 100 - out.receiveBufferOverflow - out.noSocket;
+  for (const e of [out, probe.ledger!.total]) {
+    e.droppedByFault = [
+      { fault: 3, description: "delay 2s: tail drop", packets: 40, cause: "tailDrop" },
+      { fault: 3, description: "delay 2s: held", packets: 60, cause: "heldAtStop" },
+    ];
+    e.queueDropsNotSplit = { packets: rest, queues: [queue] };
+    e.unexplained = 0;
+  }
+  probe.ledger!.total.lost = out.lost + probe.ledger!.return!.lost;
+  const page = renderHtml(r);
+  const svg = ofKind(page, "ledger")[0]!.markup;
+  assert.match(svg, /<rect class="k-fault\d"[^>]*><title>dropped by fault #3: 100 /);
+  assert.match(
+    svg,
+    new RegExp(
+      `<rect class="k-queue"[^>]*><title>dropped by delay lines&#39; queues, not split among flows: ${
+        rest.toLocaleString("en-US")
+      } `,
+    ),
+  );
+  assert.ok(
+    page.includes(`<th scope="row">dropped by delay lines&#39; queues, not split among flows</th>`),
+  );
+  assert.match(
+    page,
+    /the kernel dropped 900 packets for its delay line's queue, which 2 probe flows crossed/,
+  );
+  assert.deepEqual(tagProblems(page), []);
+});

@@ -237,19 +237,18 @@ export class LineFaults {
     return { queueFull: 0, overrun: 0 };
   }
 
-  /** What the line faults on `ifname` dropped of probe flow `flowId`, by cause. */
+  /**
+   * What the line faults on `ifname` dropped of probe flow `flowId`, by cause. The
+   * kernel's drops for a line's queue (full, overrun) are counted per queue: they are the
+   * flow's when it alone crossed the queue, and come marked `notSplit` otherwise.
+   */
   async lineDrops(flowId: number, ifname: string): Promise<FaultDrops[]> {
     const out: FaultDrops[] = [];
     for (const record of this.#records()) {
       for (const end of record.lines) {
         if (end.ifname !== ifname) continue;
-        let flows = end.final?.flows;
-        if (!flows) {
-          const state = await this.#agent(end.host).call("delay.read", { queue: end.queue })
-            .catch(() => null) as LineState | null;
-          flows = state?.flows ?? [];
-        }
-        const f = flows.find((x) => x.flowId === flowId);
+        const seen = end.final ?? await this.#liveState(end);
+        const f = seen.flows.find((x) => x.flowId === flowId);
         if (!f) continue;
         const { id, description } = record.report;
         if (f.tailDropped > 0) {
@@ -268,9 +267,40 @@ export class LineFaults {
             cause: "heldAtStop",
           });
         }
+        const flows = seen.flows.filter((x) => x.received > 0).length;
+        const otherPackets = seen.counters.otherPackets;
+        const alone = flows === 1 && otherPackets === 0;
+        const kernel = [
+          ["queueFull", seen.queueFull, "queue full"],
+          ["overrun", seen.overrun, "netlink overrun"],
+        ] as const;
+        for (const [cause, packets, what] of kernel) {
+          if (packets === 0) continue;
+          out.push({
+            fault: id,
+            description: `${description}: ${what}`,
+            packets,
+            cause,
+            ...(alone ? {} : { notSplit: { flows, otherPackets } }),
+          });
+        }
       }
     }
     return out;
+  }
+
+  /** What a running line counted so far, and the kernel's drops for its queue. */
+  async #liveState(end: LineEnd): Promise<Omit<LineFinal, "error">> {
+    const state = await this.#agent(end.host).call("delay.read", { queue: end.queue })
+      .catch(() => null) as LineState | null;
+    const counters = state?.counters ?? { ...EMPTY_COUNTERS };
+    const kernel = await this.#queueDrops(end);
+    return {
+      counters,
+      flows: state?.flows ?? [],
+      queueFull: kernel.queueFull,
+      overrun: Math.max(kernel.overrun, counters.overrun),
+    };
   }
 }
 
@@ -286,6 +316,7 @@ const EMPTY_COUNTERS: LineCounters = {
   latenessMaxNs: 0,
   socketErrors: 0,
   unattributed: 0,
+  otherPackets: 0,
   guardNs: 0,
   maxHeld: 0,
 };
