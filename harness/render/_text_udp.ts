@@ -97,6 +97,8 @@ export function udpProbeNotes(
 const CAUSE_TEXT: Record<string, string> = {
   tailDrop: " (tail drop)",
   heldAtStop: " (held when its delay line stopped)",
+  queueFull: " (its delay line's queue full)",
+  overrun: " (its delay line's netlink socket overrun)",
 };
 
 function udpMemberText(m: UdpGroupMember): string {
@@ -117,6 +119,15 @@ function formatLedger(name: string, ledger: LossLedger, options: TextOptions): s
       ...(e.receiveBufferOverflow ? [`${e.receiveBufferOverflow} receive buffer overflow`] : []),
       ...(e.noSocket ? [`${e.noSocket} no socket`] : []),
       ...(e.closedSocket ? [`${e.closedSocket} queued in a closed group member`] : []),
+      ...(e.queueDropsNotSplit?.packets
+        ? [
+          `${e.queueDropsNotSplit.packets} by delay lines' queues, not split among flows (${
+            e.queueDropsNotSplit.queues.map((q) =>
+              `fault #${q.fault} dropped ${q.dropped} across ${q.flows} flows`
+            ).join(", ")
+          })`,
+        ]
+        : []),
       ...(e.unexplained ? [paint(options, ["bold", "red"], `${e.unexplained} UNEXPLAINED`)] : []),
     ];
     return `  ${name} ${label}: lost ${e.lost}${

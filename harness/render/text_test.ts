@@ -105,3 +105,34 @@ Deno.test("formatScenarioReport() shows one-way rows, the measuring path and mis
   );
   assert.match(native, new RegExp(`${w.name}: pacing missed: ${r.sent} of ${r.sent} datagrams`));
 });
+
+Deno.test("formatScenarioReport() names a delay line's drop causes, and queue drops not split among flows", () => {
+  const scenario = structuredClone(sampleReport().scenarios[0]!);
+  const probe = scenario.workloads.find((w) => w.name === "probe")!.result as UdpProbeResult;
+  const out = probe.ledger!.outbound!;
+  const rest = out.lost - 100 - out.receiveBufferOverflow - out.noSocket;
+  out.droppedByFault = [
+    { fault: 3, description: "delay 2s: queue full", packets: 100, cause: "queueFull" },
+  ];
+  out.queueDropsNotSplit = {
+    packets: rest,
+    queues: [{
+      fault: 4,
+      description: "delay 1s: queue full",
+      cause: "queueFull",
+      dropped: 900,
+      flows: 2,
+      otherPackets: 0,
+    }],
+  };
+  out.unexplained = 0;
+  const text = formatScenarioReport(scenario, { color: false });
+  assert.match(
+    text,
+    new RegExp(
+      `probe out : lost ${out.lost} = 100 by fault #3 \\(its delay line's queue full\\)` +
+        `.* \\+ ${rest} by delay lines' queues, not split among flows \\(fault #4 dropped 900 across 2 flows\\)`,
+    ),
+  );
+  assert.doesNotMatch(text.split("\n").find((l) => l.includes("probe out"))!, /UNEXPLAINED/);
+});
