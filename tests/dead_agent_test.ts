@@ -16,7 +16,17 @@ async function killAgentDuring(file: string, host: string, afterMs: number): Pro
   const json = `${dir}/report.json`;
   try {
     const runner = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", "run", file, "--json", json],
+      args: [
+        "run",
+        "-A",
+        "--unstable-net",
+        "harness/cli/main.ts",
+        "run",
+        file,
+        "--json",
+        json,
+        "--allow-run", // its programs under test
+      ],
       cwd: ROOT,
       stdout: "piped",
       stderr: "piped",
