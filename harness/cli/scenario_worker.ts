@@ -53,8 +53,9 @@ function failed(messageWhileImporting: string, messageInRun: string): void {
 
 addEventListener("unhandledrejection", (event) => {
   event.preventDefault();
-  // While importing, a rejection is the module's own evaluation failing (a top-level
-  // throw or a top-level await that rejected).
+  // While importing, a promise of the module's top-level code rejected with nobody
+  // listening before the import finished: the module is bad input. (Its evaluation
+  // failing is the import's rejection, caught in load().)
   failed(describeImportFailure(event.reason), rejectionMessage(event.reason));
 });
 
