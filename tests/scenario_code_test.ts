@@ -248,7 +248,10 @@ Deno.test("programs under test run as root: run starts only those --allow-run na
   assert.deepEqual(denied.records, []);
   const listed = await squall(files, (dir) => ["list", join(dir, "p.ts")]);
   assert.equal(listed.code, 0, listed.text);
-  assert.match(listed.text, /workload done on local: program \/bin\/true/);
+  assert.match(
+    listed.text,
+    /workload done on local: program \/bin\/true.* \(run needs --allow-run=true\)$/m,
+  );
   for (const allow of ["--allow-run=true", "--allow-run=/bin/true", "--allow-run"]) {
     const allowed = await squall(files, (dir) => ["run", join(dir, "p.ts"), allow, "--quiet"]);
     assert.equal(allowed.code, 0, `${allow}\n${allowed.text}`);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import type { Problem } from "../core/errors.ts";
 import { describeWorkload } from "../workloads/kinds.ts";
 import { linkEnds } from "../scenario/topology.ts";
@@ -132,8 +132,11 @@ function statFailure(error: unknown, path: string): string {
   return `cannot read it: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`;
 }
 
-/** `squall list`'s lines for a scenario: its hosts, links, workloads and thresholds. */
-export function describeScenario(l: Loaded): string {
+/**
+ * `squall list`'s lines for a scenario: its hosts, links, workloads and thresholds, and
+ * for a program under test the grants do not allow, the option `run` needs for it.
+ */
+export function describeScenario(l: Loaded, grants: Grants = NO_GRANTS): string {
   const v = l.valid;
   const lines = [`${l.file}: ${v.scenario.name} (${v.network})`];
   lines.push(`  hosts: ${v.hosts.join(", ")}`);
@@ -141,7 +144,12 @@ export function describeScenario(l: Loaded): string {
     lines.push(`  links: ${v.links.map((l) => linkEnds(l).join(" ↔ ")).join(", ")}`);
   }
   for (const w of v.workloads) {
-    lines.push(`  workload ${w.name} on ${w.placement.on}: ${describeWorkload(w.placement.run)}`);
+    const run = w.placement.run;
+    // A program under test runs as root: say what squall run would need to start it.
+    const needs = run.kind === "exec" && !programAllowed(run.command[0]!, grants)
+      ? ` (run needs --allow-run=${basename(run.command[0]!)})`
+      : "";
+    lines.push(`  workload ${w.name} on ${w.placement.on}: ${describeWorkload(run)}${needs}`);
   }
   for (const t of v.thresholds) lines.push(`  threshold ${t.key} ${t.expression}`);
   if (v.scenario.fn) lines.push("  + a scenario function");

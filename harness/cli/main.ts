@@ -167,7 +167,7 @@ async function runOrList(
     return ExitCode.BadInput;
   }
   if (command === "list") {
-    for (const l of loaded) io.out(describeScenario(l));
+    for (const l of loaded) io.out(describeScenario(l, checked.grants));
     return ExitCode.Pass;
   }
   // Programs under test run as root: a scenario starts only those allowed (list shows
