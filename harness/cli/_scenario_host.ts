@@ -112,13 +112,23 @@ export function loadInWorker(
     };
     const problem = (message: string) =>
       settle({ ok: false, problems: [{ where, message: `cannot import the module: ${message}` }] });
-    const timer = setTimeout(() => {
-      problem(
-        `the module had not finished importing after ${
-          formatDuration(timeoutMs)
-        } (a top-level await that never settles, or top-level code that keeps running?)`,
-      );
-    }, timeoutMs);
+    // The worker first starts (squall's own modules), then imports the scenario's: the
+    // import's time bound runs from then.
+    let timer = setTimeout(() => {
+      problem(`its worker did not start within ${formatDuration(WORKER_START_MS)}`);
+    }, WORKER_START_MS);
+    const importing = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        problem(
+          `the module had not finished importing after ${
+            formatDuration(timeoutMs)
+          } (a top-level await that never settles, or top-level code that keeps running?)`,
+        );
+      }, timeoutMs);
+      const load: ToWorker = { type: "load", url: pathToFileURL(file).href, where };
+      worker.postMessage(load);
+    };
     const host = new ScenarioHost(worker, grants);
     worker.onerror = (event) => {
       // The worker itself failed, while loading or later.
@@ -133,6 +143,9 @@ export function loadInWorker(
         return;
       }
       switch (message.type) {
+        case "started":
+          importing();
+          break;
         case "loaded": {
           const fn = message.hasFunction ? (t: ScenarioContext) => host.run(t) : undefined;
           const s = scenario(message.name, message.options, fn);
@@ -172,10 +185,11 @@ function startWorker(file: string, where: string, grants: Grants): Worker {
     }
     throw error;
   }
-  const load: ToWorker = { type: "load", url: pathToFileURL(file).href, where };
-  worker.postMessage(load);
   return worker;
 }
+
+/** How long a scenario's worker may take to start, before its module is imported. */
+const WORKER_START_MS = 60_000;
 
 /** squall's own files (mod.ts and harness/), which every scenario imports. */
 const SQUALL_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -302,10 +316,13 @@ class ScenarioHost {
       reply({ ok: true, value: this.#value(result) });
       return;
     }
-    Promise.resolve(result).then(
-      (value) => reply({ ok: true, value: this.#value(value) }),
-      fail,
-    );
+    Promise.resolve(result).then((value) => {
+      try {
+        reply({ ok: true, value: this.#value(value) });
+      } catch (error) {
+        fail(error); // A result that cannot be sent (not data): the call's error, not the run's.
+      }
+    }, fail);
   }
 
   /** Throws unless the grants allow the program under test `t.start(name, placement)` starts. */

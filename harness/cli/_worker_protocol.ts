@@ -42,6 +42,7 @@ export interface Call {
 
 /** What the worker sends. */
 export type FromWorker =
+  | { type: "started" }
   | { type: "loaded"; name: string; options: ScenarioOptions; hasFunction: boolean }
   | { type: "invalid"; problems: Problem[] }
   | { type: "failed"; message: string }

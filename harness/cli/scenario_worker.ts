@@ -253,3 +253,7 @@ function received(value: WireValue): unknown {
   }
   return object;
 }
+
+// Ready for the module: the import's time bound starts now, not while the worker
+// itself was started (and, under deno test, type-checked).
+send({ type: "started" });
