@@ -92,13 +92,15 @@ export type WorkerLoad =
 
 /**
  * Imports the scenario module `file` (shown as `where`) in a worker with the
- * permissions `grants` give, within `timeoutMs`.
+ * permissions `grants` give, within `timeoutMs`. With `keep` false (to list, not run)
+ * the worker ends once the declaration is in: the scenario's function cannot run.
  */
 export function loadInWorker(
   file: string,
   where: string,
   grants: Grants,
   timeoutMs: number,
+  keep = true,
 ): Promise<WorkerLoad> {
   const worker = startWorker(file, where, grants);
   return new Promise((resolve) => {
@@ -149,7 +151,7 @@ export function loadInWorker(
         case "loaded": {
           const fn = message.hasFunction ? (t: ScenarioContext) => host.run(t) : undefined;
           const s = scenario(message.name, message.options, fn);
-          if (!fn) worker.terminate();
+          if (!fn || !keep) worker.terminate();
           settle({ ok: true, value: { scenario: s, close: () => worker.terminate() } });
           break;
         }

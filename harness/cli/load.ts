@@ -36,13 +36,14 @@ export interface Loaded {
 /**
  * Finds, imports and validates every scenario under `paths`, each in a worker of its
  * own with the permissions `grants` give; adds problems as found. Close what it returns.
+ * Not `toRun` (to list them), the workers end once the declarations are in.
  */
 export async function loadScenarios(
   paths: string[],
   problems: Problem[],
-  options: { grants?: Grants; importTimeoutMs?: number } = {},
+  options: { grants?: Grants; importTimeoutMs?: number; toRun?: boolean } = {},
 ): Promise<Loaded[]> {
-  const { grants = NO_GRANTS, importTimeoutMs = IMPORT_TIMEOUT_MS } = options;
+  const { grants = NO_GRANTS, importTimeoutMs = IMPORT_TIMEOUT_MS, toRun = true } = options;
   const files: string[] = [];
   for (const path of paths) {
     let info: Deno.FileInfo;
@@ -62,7 +63,7 @@ export async function loadScenarios(
   }
   // Imported all at once, so that several slow ones cost one timeout, not one each.
   const loads = await Promise.all(
-    files.map((file) => loadInWorker(resolve(file), file, grants, importTimeoutMs)),
+    files.map((file) => loadInWorker(resolve(file), file, grants, importTimeoutMs, toRun)),
   );
   const loaded: Loaded[] = [];
   for (const [i, load] of loads.entries()) {

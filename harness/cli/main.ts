@@ -132,6 +132,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
   try {
     loaded = await loadScenarios(paths, problems, {
       grants,
+      toRun: command === "run",
       ...(io.importTimeoutMs === undefined ? {} : { importTimeoutMs: io.importTimeoutMs }),
     });
   } catch (error) {
