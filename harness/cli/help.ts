@@ -19,9 +19,9 @@ and thresholds are data it acts on.
   --allow-write[=PATH,...]  Write these files or folders.
   --allow-net[=HOST,...]    Use the network, from the host's namespace.
   --allow-env[=NAME,...]    Read and set these environment variables.
-  --allow-run[=PROGRAM,...] Start these programs (as root): the scenario's programs under
-                            test (exec), and subprocesses of its code. A name allows it
-                            anywhere (python3: /usr/bin/python3), a path that file.
+  --allow-run[=PROGRAM,...] Start these programs (as root): subprocesses of its code, and
+                            its programs under test (exec), where a name allows that name
+                            anywhere (python3: /usr/bin/python3) and a path that file.
   --allow-sys[=API,...]     Read system information (hostname, osRelease, ...).
   --allow-ffi[=PATH,...]    Load these native libraries.
   --allow-import[=HOST,...] Import modules from these hosts.
