@@ -3,7 +3,7 @@
 // function runs there, and answers that function's calls with the real `t`.
 
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { EnvironmentError, type Problem, ScenarioError } from "../core/errors.ts";
+import { type Problem, ScenarioError } from "../core/errors.ts";
 import { formatDuration } from "../core/duration.ts";
 import { scenarioCodeFailed } from "../runner/scenario_guard.ts";
 import {
@@ -170,24 +170,13 @@ export function loadInWorker(
 }
 
 function startWorker(file: string, where: string, grants: Grants): Worker {
-  let worker: Worker;
-  try {
-    worker = new Worker(new URL("./scenario_worker.ts", import.meta.url), {
-      type: "module",
-      name: `scenario ${where}`,
-      deno: { permissions: workerPermissions(file, grants, [SQUALL_ROOT]) },
-    });
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    if (message.includes("--unstable-worker-options")) {
-      throw new EnvironmentError(
-        "Cannot load scenarios: squall runs scenario code in a worker with only the permissions you grant, which needs Deno's --unstable-worker-options",
-        'run squall as "deno task squall" (deno.json lists "worker-options" under "unstable"), or add --unstable-worker-options to deno run',
-      );
-    }
-    throw error;
-  }
-  return worker;
+  // Worker permissions need --unstable-worker-options (deno.json's "unstable" list has
+  // it): without, Deno itself ends the process, saying so.
+  return new Worker(new URL("./scenario_worker.ts", import.meta.url), {
+    type: "module",
+    name: `scenario ${where}`,
+    deno: { permissions: workerPermissions(file, grants, [SQUALL_ROOT]) },
+  });
 }
 
 /** How long a scenario's worker may take to start, before its module is imported. */

@@ -128,18 +128,11 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
   }
 
   const outputs = checkOutputs(values, command, problems);
-  let loaded: Loaded[];
-  try {
-    loaded = await loadScenarios(paths, problems, {
-      grants,
-      toRun: command === "run",
-      ...(io.importTimeoutMs === undefined ? {} : { importTimeoutMs: io.importTimeoutMs }),
-    });
-  } catch (error) {
-    if (!(error instanceof EnvironmentError)) throw error;
-    io.err(`squall: ${error.message}\nhint: ${error.hint}`);
-    return error.exitCode;
-  }
+  const loaded = await loadScenarios(paths, problems, {
+    grants,
+    toRun: command === "run",
+    ...(io.importTimeoutMs === undefined ? {} : { importTimeoutMs: io.importTimeoutMs }),
+  });
   // Each scenario module is held in a worker until its run ends, or until now.
   try {
     return await runOrList(command, loaded, { problems, outputs, values, text, grants }, io);
