@@ -1,6 +1,18 @@
 // What tests need to prove that nothing outlives a run: which processes and network
 // namespaces exist, read from /proc.
 
+/**
+ * Deno's arguments that run the squall CLI from the repository root, as deno.json's
+ * `squall` task does (`deno task squall` is `deno <these>`): give them to
+ * `new Deno.Command(Deno.execPath(), { args: [...SQUALL_CLI, "run", file], cwd: root })`.
+ */
+export const SQUALL_CLI: readonly string[] = (() => {
+  const config = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
+  const [deno, ...args] = (config.tasks.squall as string).split(" ");
+  if (deno !== "deno") throw new Error(`deno.json's squall task does not run deno: ${deno}`);
+  return args;
+})();
+
 /** The network namespace of a process (`net:[4026532...]`), or undefined when it is gone. */
 export function netnsOf(pid: number): string | undefined {
   try {
@@ -89,7 +101,7 @@ export function filesNamed(text: string, dirs: string[]): string[] {
 export async function squallClean(): Promise<string> {
   const root = new URL("..", import.meta.url).pathname;
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", "clean"],
+    args: [...SQUALL_CLI, "clean"],
     cwd: root,
     env: { NO_COLOR: "1" },
     stdout: "piped",

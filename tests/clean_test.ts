@@ -14,7 +14,7 @@ import {
   joinCgroupPrefix,
   systemCgroup2Mounts,
 } from "../harness/runner/program_cgroup.ts";
-import { isAlive } from "./_processes.ts";
+import { isAlive, SQUALL_CLI } from "./_processes.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -85,7 +85,7 @@ async function exists(path: string): Promise<boolean> {
 
 async function squallClean(dir: string, ...args: string[]): Promise<{ code: number; out: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "harness/cli/main.ts", "clean", ...args],
+    args: [...SQUALL_CLI, "clean", ...args],
     cwd: ROOT,
     env: { SQUALL_RUN_DIR: dir, NO_COLOR: "1" },
     stdin: "null",

@@ -11,6 +11,7 @@ import { type CliIo, main } from "../harness/cli/main.ts";
 import { COMMAND_HELP, HELP } from "../harness/cli/help.ts";
 import { CLEAR_LINE } from "../harness/cli/live_line.ts";
 import { SQUALL_VERSION } from "../harness/runner/report.ts";
+import { SQUALL_CLI } from "./_processes.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const WRAPPED_TOOLS = ["setpriv", "unshare", "ip", "nsenter"] as const;
@@ -83,7 +84,7 @@ interface SquallRun {
 async function squall(args: string[]): Promise<SquallRun> {
   await using tools = await wrappedTools();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", ...args],
+    args: [...SQUALL_CLI, ...args],
     cwd: ROOT,
     env: { PATH: `${tools.bin}:${ORIGINAL_PATH}`, NO_COLOR: "1" },
     stdin: "null",
@@ -1011,10 +1012,7 @@ Deno.test("run --skip-unavailable skips, and says so, scenarios that need iptabl
     const run = (...extra: string[]) =>
       new Deno.Command(Deno.execPath(), {
         args: [
-          "run",
-          "-A",
-          "--unstable-net",
-          "harness/cli/main.ts",
+          ...SQUALL_CLI,
           "run",
           "scenarios/jitter.ts",
           "scenarios/udp_echo.ts",

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { readLines } from "../harness/agent/protocol.ts";
 import type { RunReport } from "../harness/runner/report.ts";
-import { eventually, isAlive } from "./_processes.ts";
+import { eventually, isAlive, SQUALL_CLI } from "./_processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -17,10 +17,7 @@ async function killAgentDuring(file: string, host: string, afterMs: number): Pro
   try {
     const runner = new Deno.Command(Deno.execPath(), {
       args: [
-        "run",
-        "-A",
-        "--unstable-net",
-        "harness/cli/main.ts",
+        ...SQUALL_CLI,
         "run",
         file,
         "--json",

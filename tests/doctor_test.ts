@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { type CliIo, main } from "../harness/cli/main.ts";
 import type { DoctorReport } from "../harness/cli/doctor.ts";
-import { hostInterfaces } from "./_processes.ts";
+import { hostInterfaces, SQUALL_CLI } from "./_processes.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -51,7 +51,7 @@ Deno.test("doctor passes on this machine: exit 0, every required item ✓", asyn
 
 Deno.test("doctor --json gives the same verdict as machine-readable JSON", async () => {
   const child = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "harness/cli/main.ts", "doctor", "--json"],
+    args: [...SQUALL_CLI, "doctor", "--json"],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdin: "null",

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readLines } from "../harness/agent/protocol.ts";
 import type { RunReport } from "../harness/runner/report.ts";
 import type { UdpProbeResult } from "../harness/measure/results.ts";
-import { eventually, isAlive } from "./_processes.ts";
+import { eventually, isAlive, SQUALL_CLI } from "./_processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -17,10 +17,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
 async function startRun(fixture: string, json: string, env: Record<string, string> = {}) {
   const runner = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "-A",
-      "--unstable-net",
-      "harness/cli/main.ts",
+      ...SQUALL_CLI,
       "run",
       fixture,
       "--json",
@@ -101,7 +98,8 @@ Deno.test("^C typed at a real terminal (a pseudo-terminal from script(1)) stops 
   try {
     const command = [
       Deno.execPath(),
-      "run -A --unstable-net harness/cli/main.ts run tests/fixtures/long_probe.ts --json",
+      ...SQUALL_CLI,
+      "run tests/fixtures/long_probe.ts --json",
       json,
     ].join(" ");
     // script runs the command on a new pseudo-terminal, as its foreground job, and copies
@@ -181,10 +179,7 @@ Deno.test("a second Ctrl-C stops waiting, and still writes the report and remove
 Deno.test("SIGTERM while scenarios load ends squall as interrupted (130), with nothing created", async () => {
   const runner = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "-A",
-      "--unstable-net",
-      "harness/cli/main.ts",
+      ...SQUALL_CLI,
       "run",
       "tests/fixtures/misuse/slow_import.ts",
     ],

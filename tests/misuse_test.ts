@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { EnvironmentError, runScenario, scenario, type ScenarioFunction, udpEcho } from "../mod.ts";
-import { isAlive } from "./_processes.ts";
+import { isAlive, SQUALL_CLI } from "./_processes.ts";
 
 /** Runs a loopback scenario with an echo and `fn`; returns its report. */
 async function run(fn: ScenarioFunction, timeout: `${number}s` = "10s") {
@@ -89,10 +89,7 @@ Deno.test("through the CLI, an unhandled rejection still writes every report and
   try {
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
-        "run",
-        "-A",
-        "--unstable-net",
-        "harness/cli/main.ts",
+        ...SQUALL_CLI,
         "run",
         "tests/fixtures/misuse/forgotten_await.ts",
         "--junit",

@@ -2,6 +2,7 @@
 // nothing; a loopback scenario runs and passes as an unprivileged user.
 
 import assert from "node:assert/strict";
+import { SQUALL_CLI } from "./_processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const NOBODY = "65534";
@@ -33,10 +34,7 @@ async function runAsNobody(
       "--clear-groups",
       "--",
       copy.deno,
-      "run",
-      "-A",
-      "--unstable-net",
-      "harness/cli/main.ts",
+      ...SQUALL_CLI,
       "run",
       scenario,
     ],

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { exec, runScenario, scenario, udpProbe } from "../mod.ts";
 import type { ExecResult } from "../harness/measure/bind_results.ts";
 import type { UdpProbeResult } from "../harness/measure/results.ts";
+import { SQUALL_CLI } from "./_processes.ts";
 
 const PYTHON_SERVER = new URL("../scenarios/_programs/tcp_server.py", import.meta.url).pathname;
 const LOOPBACK_PROGRAM = "tests/fixtures/programs/loopback_true.ts";
@@ -184,10 +185,7 @@ Deno.test("a machine without the tools programs need is an environment problem (
     await Deno.symlink(setpriv, `${bin}/setpriv`);
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
-        "run",
-        "-A",
-        "--unstable-net",
-        "harness/cli/main.ts",
+        ...SQUALL_CLI,
         "run",
         LOOPBACK_PROGRAM,
         "--allow-run=true",

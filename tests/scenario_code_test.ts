@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { SQUALL_CLI } from "./_processes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const MOD = JSON.stringify(new URL("../mod.ts", import.meta.url).href);
@@ -33,7 +34,7 @@ async function squall(
     const records = join(dir, "records");
     await Deno.mkdir(records);
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", ...args(dir)],
+      args: [...SQUALL_CLI, ...args(dir)],
       cwd: ROOT,
       env: { NO_COLOR: "1", SQUALL_RUN_DIR: records },
       stdin: "null",

@@ -13,6 +13,7 @@ import {
   isAlive,
   namedNetns,
   netnsOf,
+  SQUALL_CLI,
   squallClean,
 } from "./_processes.ts";
 
@@ -181,7 +182,7 @@ interface StartedRun {
 
 async function startRun(fixture: string, marker: string): Promise<StartedRun> {
   const runner = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-net", "harness/cli/main.ts", "run", fixture, "--allow-run"],
+    args: [...SQUALL_CLI, "run", fixture, "--allow-run"],
     cwd: ROOT,
     stdout: "piped",
     stderr: "null",

@@ -32,7 +32,7 @@ import {
 } from "../mod.ts";
 import type { LedgerEntry } from "../harness/measure/results.ts";
 import { readLines } from "../harness/agent/protocol.ts";
-import { eventually, isAlive, squallClean } from "./_processes.ts";
+import { eventually, isAlive, SQUALL_CLI, squallClean } from "./_processes.ts";
 import {
   BPF_PROG_TYPE_XDP,
   bpffsEntries,
@@ -191,10 +191,7 @@ Deno.test("SIGKILL of the runner while droppers are attached leaves no XDP progr
   const bpffsBefore = bpffsEntries();
   const runner = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "-A",
-      "--unstable-net",
-      "harness/cli/main.ts",
+      ...SQUALL_CLI,
       "run",
       "tests/fixtures/_truth_long_loss.ts",
     ],
