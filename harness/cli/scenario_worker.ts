@@ -15,7 +15,12 @@
  * @module
  */
 
-import { exitMessage, rejectionMessage, uncaughtMessage } from "../runner/scenario_guard.ts";
+import {
+  exitMessage,
+  rejectionMessage,
+  scenarioFrame,
+  uncaughtMessage,
+} from "../runner/scenario_guard.ts";
 import { isScenario, type ScenarioContext, type ScenarioFunction } from "../scenario/scenario.ts";
 import {
   awaitAnswer,
@@ -75,16 +80,12 @@ function describeImportFailure(error: unknown): string {
   if (!(error instanceof Error)) return `it threw ${String(error)}`;
   const lines = error.message.split("\n").map((l) => l.trim()).filter(Boolean);
   // Deno puts the location of a syntax error on a line "at file:///...:3:5".
-  const location = lines.find((l) => l.startsWith("at file://")) ??
-    error.stack?.split("\n").map((l) => l.trim())
-      .find((l) => l.startsWith("at ") && l.includes("file://") && !l.includes(HARNESS_DIR));
+  const location = lines.find((l) => l.startsWith("at file://")) ?? scenarioFrame(error);
   const where = location ? ` (${location.replace(/^at /, "").replace(/^.*\((.*)\)$/, "$1")})` : "";
   // A syntax error arrives as a TypeError whose message starts "SyntaxError: ...".
   const head = /^\w+Error: /.test(lines[0] ?? "") ? lines[0] : `${error.name}: ${lines[0] ?? ""}`;
   return `${head}${where}`;
 }
-
-const HARNESS_DIR = new URL("..", import.meta.url).href;
 
 /** Imports the scenario module at `url` and serves its scenario. */
 async function load(url: string, where: string): Promise<void> {

@@ -99,6 +99,16 @@ export function guardScenarioCode(onError: OnError): Disposable {
 const HARNESS_DIR = new URL("..", import.meta.url).href;
 
 /**
+ * Where in scenario code (not squall's) an error was thrown: the first frame of its
+ * stack outside harness/, as the stack writes it ("at fn (file:///...:3:5)"); undefined
+ * when it has none.
+ */
+export function scenarioFrame(error: Error): string | undefined {
+  return (error.stack ?? "").split("\n").map((l) => l.trim())
+    .find((l) => l.startsWith("at ") && l.includes("file://") && !l.includes(HARNESS_DIR));
+}
+
+/**
  * An error as the report shows it: its message and, for an error thrown by scenario
  * code (not by squall), where in that code it was thrown; a thrown non-Error says so.
  */
@@ -115,7 +125,6 @@ export function describeThrown(error: unknown): string {
   // A machine that lacks something, found during the run: its hint too, as before one.
   if (error instanceof EnvironmentError) return `${error.message}\nhint: ${error.hint}`;
   if (error instanceof SquallError) return error.message;
-  const frame = (error.stack ?? "").split("\n").map((l) => l.trim())
-    .find((l) => l.startsWith("at ") && l.includes("file://") && !l.includes(HARNESS_DIR));
+  const frame = scenarioFrame(error);
   return frame ? `${error.message} (${frame})` : error.message;
 }
