@@ -28,6 +28,7 @@ import {
   fromWire,
   type FromWorker,
   SHARED_BYTES,
+  SYMBOL_METHODS,
   toWire,
   type ToWorker,
   type WireError,
@@ -74,8 +75,8 @@ const HANDLE_METHODS: Record<
 };
 /** Data of a handle the worker's copy shows. */
 const HANDLE_PROPS = ["name", "host", "hosts", "id"];
-/** Symbol-keyed methods, by the name they travel under. */
-const SYMBOL_METHODS: Record<string, symbol> = { "@@asyncDispose": Symbol.asyncDispose };
+/** Every method callable on an object a call returned, as the names travel. */
+const REF_METHODS = new Set([...Object.keys(HANDLE_METHODS), ...Object.keys(SYMBOL_METHODS)]);
 
 /** A scenario loaded in a worker: its declaration here, its code there. */
 export interface WorkerScenario {
@@ -285,10 +286,10 @@ class ScenarioHost {
     const fail = (error: unknown) => reply({ ok: false, error: this.#wire(error) });
     const target = this.#refs.get(call.target);
     const allowed = call.target === 0
-      ? CONTEXT_METHODS
-      : { ...HANDLE_METHODS, "@@asyncDispose": true };
+      ? Object.hasOwn(CONTEXT_METHODS, call.method)
+      : REF_METHODS.has(call.method);
     const key = SYMBOL_METHODS[call.method] ?? call.method;
-    const method = target && Object.hasOwn(allowed, call.method)
+    const method = target && allowed
       ? (target as Record<string | symbol, unknown>)[key]
       : undefined;
     if (typeof method !== "function") {
@@ -332,10 +333,8 @@ class ScenarioHost {
   #value(value: unknown): WireValue {
     if (typeof value !== "object" || value === null) return { kind: "data", value };
     const record = value as Record<string | symbol, unknown>;
-    const methods = [
-      ...Object.keys(HANDLE_METHODS),
-      ...Object.keys(SYMBOL_METHODS),
-    ].filter((m) => typeof record[SYMBOL_METHODS[m] ?? m] === "function");
+    const methods = [...REF_METHODS]
+      .filter((m) => typeof record[SYMBOL_METHODS[m] ?? m] === "function");
     if (methods.length === 0) return { kind: "data", value };
     const ref = this.#nextRef++;
     this.#refs.set(ref, value);

@@ -65,6 +65,11 @@ export type ToWorker =
   | { type: "reply"; id: number; ok: false; error: WireError }
   | { type: "abort"; reason: WireError };
 
+/** Methods keyed by a symbol (`await using`), by the name they travel under. */
+export const SYMBOL_METHODS: Readonly<Record<string, symbol>> = {
+  "@@asyncDispose": Symbol.asyncDispose,
+};
+
 /** The shared buffer of synchronous answers: a state word, a length, then JSON. */
 export const SHARED_BYTES = 256 * 1024;
 /** State word values. */

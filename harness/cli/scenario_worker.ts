@@ -27,6 +27,7 @@ import {
   fromWire,
   type FromWorker,
   type RunStart,
+  SYMBOL_METHODS,
   toWire,
   type ToWorker,
   type WireError,
@@ -240,17 +241,13 @@ function callSync(target: number, method: string, args: unknown[]): unknown {
   return received(reply.value);
 }
 
-const SYMBOLS: Record<string, symbol> = {
-  "@@asyncDispose": Symbol.asyncDispose,
-  "@@dispose": Symbol.dispose,
-};
-
 /** A call's result: the data, or for a reference, an object whose methods call it. */
 function received(value: WireValue): unknown {
   if (value.kind === "data") return value.value;
   const object: Record<string | symbol, unknown> = { ...value.props };
   for (const method of value.methods) {
-    object[SYMBOLS[method] ?? method] = (...args: unknown[]) => callAsync(value.ref, method, args);
+    object[SYMBOL_METHODS[method] ?? method] = (...args: unknown[]) =>
+      callAsync(value.ref, method, args);
   }
   return object;
 }
