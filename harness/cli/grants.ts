@@ -201,7 +201,20 @@ export function programAllowed(program: string, grants: Grants): boolean {
  * ```
  */
 export function programDenied(program: string): string {
-  return `a program under test runs as root, so scenarios may start only the programs allowed on squall's command line: add --allow-run=${
-    basename(program)
+  return `a program under test runs as root, so scenarios may start only the programs allowed on squall's command line: add ${
+    allowRunOption(program)
   } to allow ${JSON.stringify(program)} (or --allow-run for any program)`;
+}
+
+/**
+ * The option that allows the program under test `program`: by its name.
+ *
+ * @example
+ * ```ts
+ * import { allowRunOption } from "./grants.ts";
+ * console.assert(allowRunOption("/usr/bin/python3") === "--allow-run=python3");
+ * ```
+ */
+export function allowRunOption(program: string): string {
+  return `--allow-run=${basename(program)}`;
 }

@@ -7,12 +7,12 @@
  * @module
  */
 
-import { basename, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Problem } from "../core/errors.ts";
 import { describeWorkload } from "../workloads/kinds.ts";
 import { linkEnds } from "../scenario/topology.ts";
 import { type Scenario, validateScenario, type ValidScenario } from "../scenario/scenario.ts";
-import { type Grants, NO_GRANTS, programAllowed, programDenied } from "./grants.ts";
+import { allowRunOption, type Grants, NO_GRANTS, programAllowed, programDenied } from "./grants.ts";
 import { loadInWorker } from "./_scenario_host.ts";
 
 /**
@@ -148,7 +148,7 @@ export function describeScenario(l: Loaded, grants: Grants = NO_GRANTS): string 
     const run = w.placement.run;
     // A program under test runs as root: say what squall run would need to start it.
     const needs = run.kind === "exec" && !programAllowed(run.command[0]!, grants)
-      ? ` (run needs --allow-run=${basename(run.command[0]!)})`
+      ? ` (run needs ${allowRunOption(run.command[0]!)})`
       : "";
     lines.push(`  workload ${w.name} on ${w.placement.on}: ${describeWorkload(run)}${needs}`);
   }
