@@ -150,13 +150,16 @@ export function startRecord(
     throw error;
   });
   record.done.catch(() => {});
-  /** Stops it (by `how`, or as any workload) unless it ended; resolves with its result. */
-  const stop = (how: () => unknown = () => agent.stop(id)) => {
+  /**
+   * Stops it (by `how`, or as any workload) unless it ended; resolves with its result once
+   * `how` has been done (a control the agent answers) and the workload has ended.
+   */
+  const stop = async (how: () => unknown = () => agent.stop(id)) => {
     if (report.status === "running") {
       record.stopRequested = true;
-      how();
+      await how();
     }
-    return record.done;
+    return await record.done;
   };
   record.handle = {
     name,
@@ -195,15 +198,11 @@ export function startRecord(
     const program = record.handle as ProgramHandle;
     program.restart = (options = {}) =>
       control({ action: "restart", keepChildren: options.keepChildren ?? false });
-    program.stop = async (options = {}) => {
-      // Its children kept: the agent stops the program alone, and answers once it has.
-      let stopping: Promise<void> | undefined;
-      const done = options.keepChildren
-        ? stop(() => stopping = control({ action: "stop", keepChildren: true }))
-        : stop();
-      await stopping;
-      return await done as ExecResult;
-    };
+    // Its children kept: the agent stops the program alone, and answers once it has.
+    program.stop = (options = {}) =>
+      (options.keepChildren
+        ? stop(() => control({ action: "stop", keepChildren: true }))
+        : stop()) as Promise<ExecResult>;
     (record.handle as ProgramHandle).kill = (signal = "SIGKILL") =>
       control({ action: "kill", signal });
   }
